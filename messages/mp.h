@@ -1,0 +1,65 @@
+/*  sbx_mp - msgpack helpers shared by the codecs: a bounded validator that
+    runs before anything is decoded, string packing, error values on the
+    wire, map lookup, and msgpack <-> JSON conversion.
+
+    No sockets here. All functions are reentrant.
+*/
+#ifndef SBX_MP_H
+#define SBX_MP_H
+
+#include <msgpack.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sbx/error.h>
+
+//  Deepest nesting a body may have (the top-level map is depth 1).
+#define SBX_MP_MAX_DEPTH 64
+
+//  Checks that `data` holds exactly one well-formed msgpack object, nested
+//  at most `max_depth` deep, whose every array/map count is possible given
+//  the bytes that remain (so a header claiming 2^31 items is refused before
+//  anything is allocated), and whose every str is valid UTF-8. Returns NULL
+//  when it is, else a BadRequest error naming the byte offset. Allocates
+//  nothing on success; does not recurse (constant stack).
+sbx_error_t *
+    sbx_mp_check (const void *data, size_t size, unsigned max_depth);
+
+//  Packs a C string (NULL packs nil).
+void
+    sbx_mp_pack_str (msgpack_packer *pk, const char *s);
+//  Packs a C string as a map key or value of known length.
+void
+    sbx_mp_pack_strn (msgpack_packer *pk, const char *s, size_t len);
+
+//  Packs an error as {type, message, sandbox?, errors?}; NULL packs nil.
+void
+    sbx_mp_pack_error (msgpack_packer *pk, const sbx_error_t *error);
+//  Unpacks an error map. Returns NULL (and sets *problem_p to a static
+//  description when given) when `o` is not a well-formed error.
+sbx_error_t *
+    sbx_mp_unpack_error (const msgpack_object *o, const char **problem_p);
+
+//  Looks up `key` in a map object; NULL when `o` is not a map or the key
+//  is absent.
+const msgpack_object *
+    sbx_mp_map_get (const msgpack_object *o, const char *key);
+//  Copies a str object into a new C string (caller frees); NULL if `o` is
+//  not a str or holds a NUL byte.
+char *
+    sbx_mp_strdup (const msgpack_object *o);
+//  True when `o` is a str equal to `s`.
+bool
+    sbx_mp_str_eq (const msgpack_object *o, const char *s);
+
+//  Converts a msgpack object to JSON (caller owns the reference). Maps keep
+//  their order; non-string keys are rendered as their JSON text; bin and
+//  ext become strings when they are UTF-8, else arrays of byte values.
+json_t *
+    sbx_mp_to_json (const msgpack_object *o);
+//  Packs a JSON value as msgpack (objects keep their key order; integers
+//  stay integers, reals become float64).
+void
+    sbx_mp_from_json (msgpack_packer *pk, const json_t *json);
+
+#endif

@@ -1,0 +1,227 @@
+/*  sbx_eventbus - see eventbus.h */
+#include "actors/eventbus.h"
+#include "actors/proto.h"
+#include "messages/mp.h"
+#include "messages/reply.h"
+#include "runtime/log.h"
+
+#include <string.h>
+
+#define S_REPLAY_MAX_DEFAULT 1000
+#define S_REPLAY_MAX 10000
+
+typedef struct {
+    uint8_t *body;
+    size_t size;
+} s_entry_t;
+
+typedef struct {
+    zsock_t *pipe;
+    zsock_t *xpub;
+    bool terminated;
+    const sbx_config_t *config;
+    FILE *log;
+    uint64_t next_seq;          //  the seq of the next event
+    s_entry_t *ring;            //  journal: the last `capacity` events
+    size_t capacity;
+    size_t count;
+} self_t;
+
+static self_t *
+s_new (zsock_t *pipe, const sbx_config_t *config)
+{
+    self_t *self = (self_t *) zmalloc (sizeof (self_t));
+    self->pipe = pipe;
+    self->config = config;
+    self->next_seq = 1;
+    self->capacity = config->journal ? config->journal : 1;
+    self->ring = (s_entry_t *) zmalloc (self->capacity * sizeof (s_entry_t));
+    return self;
+}
+
+static void
+s_destroy (self_t **self_p)
+{
+    self_t *self = *self_p;
+    for (size_t i = 0; i < self->capacity; i++)
+        free (self->ring [i].body);
+    free (self->ring);
+    if (self->log)
+        fclose (self->log);
+    zsock_destroy (&self->xpub);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_start (self_t *self)
+{
+    self->xpub = zsock_new (ZMQ_XPUB);
+    if (!self->xpub) {
+        zsock_send (self->pipe, "ss", "ERROR", "cannot create the events socket (socket limit?)");
+        return;
+    }
+    zsock_set_sndhwm (self->xpub, self->config->events_hwm);
+    zsock_set_linger (self->xpub, 0);
+    if (zsock_bind (self->xpub, "%s", self->config->events_endpoint) < 0) {
+        char *message = zsys_sprintf ("cannot bind events endpoint %s: %s",
+                                      self->config->events_endpoint, zmq_strerror (zmq_errno ()));
+        zsock_send (self->pipe, "ss", "ERROR", message);
+        zstr_free (&message);
+        return;
+    }
+    if (self->config->event_log) {
+        self->log = fopen (self->config->event_log, "a");
+        if (!self->log) {
+            char *message = zsys_sprintf ("cannot open event log %s: %s",
+                                          self->config->event_log, strerror (errno));
+            zsock_send (self->pipe, "ss", "ERROR", message);
+            zstr_free (&message);
+            return;
+        }
+    }
+    zsock_send (self->pipe, "ss", "OK", zsock_endpoint (self->xpub));
+}
+
+static void
+s_log_event (self_t *self, const uint8_t *body, size_t size)
+{
+    msgpack_zone zone;
+    msgpack_zone_init (&zone, 1024);
+    msgpack_object object;
+    size_t offset = 0;
+    if (msgpack_unpack ((const char *) body, size, &offset, &zone, &object) == MSGPACK_UNPACK_SUCCESS) {
+        json_t *json = sbx_mp_to_json (&object);
+        char *line = json_dumps (json, JSON_COMPACT);
+        if (line) {
+            fputs (line, self->log);
+            fputc ('\n', self->log);
+            fflush (self->log);
+            free (line);
+        }
+        json_decref (json);
+    }
+    msgpack_zone_destroy (&zone);
+}
+
+static void
+s_publish (self_t *self, sbx_evbatch_t *batch)
+{
+    size_t offset = 0;
+    sbx_event_kind_t kind;
+    uint8_t *body;
+    size_t size;
+    while (sbx_evbatch_next (batch, &offset, &kind, &body, &size)) {
+        uint64_t seq = self->next_seq++;
+        sbx_event_patch_seq (body, seq);
+        s_entry_t *entry = &self->ring [(seq - 1) % self->capacity];
+        free (entry->body);
+        entry->body = (uint8_t *) malloc (size);
+        assert (entry->body);
+        memcpy (entry->body, body, size);
+        entry->size = size;
+        if (self->count < self->capacity)
+            self->count++;
+        const char *topic = sbx_event_kind_name (kind);
+        zmq_send (zsock_resolve (self->xpub), topic, strlen (topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send (zsock_resolve (self->xpub), body, size, ZMQ_DONTWAIT);
+        if (self->log)
+            s_log_event (self, body, size);
+        if (sbx_log_level () >= SBX_LOG_DEBUG) {
+            sbx_event_t *event = sbx_event_decode (body, size, NULL);
+            if (event) {
+                char *text = sbx_event_text (event);
+                sbx_log_debug ("events", "%llu %s", (unsigned long long) seq, text);
+                free (text);
+                sbx_event_destroy (&event);
+            }
+        }
+    }
+}
+
+static void
+s_replay (self_t *self, sbx_job_t *job)
+{
+    const sbx_request_t *request = &job->request;
+    uint64_t since = request->since;
+    uint64_t max = request->has_max ? request->max : S_REPLAY_MAX_DEFAULT;
+    if (max > S_REPLAY_MAX)
+        max = S_REPLAY_MAX;
+    uint64_t last = self->next_seq - 1;
+    uint64_t oldest = self->next_seq - self->count;     //  seq of the oldest kept
+    bool truncated = since + 1 < oldest;
+    uint64_t from = truncated ? oldest : since + 1;
+    msgpack_sbuffer events;
+    msgpack_sbuffer_init (&events);
+    size_t count = 0;
+    uint64_t seq;
+    for (seq = from; seq <= last && count < max; seq++, count++) {
+        s_entry_t *entry = &self->ring [(seq - 1) % self->capacity];
+        msgpack_sbuffer_write (&events, (const char *) entry->body, entry->size);
+    }
+    uint64_t next = count ? seq - 1 : (since > last ? last : since);
+    sbx_reply_events (&job->result, request->has_id, request->id,
+                      events.data, events.size, count, next, truncated);
+    msgpack_sbuffer_destroy (&events);
+}
+
+static void
+s_handle_pipe (self_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->pipe);
+    if (!msg) {
+        self->terminated = true;
+        return;
+    }
+    char *command = zmsg_popstr (msg);
+    zframe_t *frame = zmsg_pop (msg);
+    void *ptr = NULL;
+    if (frame && zframe_size (frame) == sizeof ptr)
+        memcpy (&ptr, zframe_data (frame), sizeof ptr);
+    if (!command)
+        ;
+    else if (streq (command, "$TERM"))
+        self->terminated = true;
+    else if (streq (command, "START"))
+        s_start (self);
+    else if (streq (command, "EVENTS") && ptr) {
+        sbx_evbatch_t *batch = (sbx_evbatch_t *) ptr;
+        s_publish (self, batch);
+        sbx_evbatch_destroy (&batch);
+    }
+    else if (streq (command, "REPLAY") && ptr) {
+        s_replay (self, (sbx_job_t *) ptr);
+        zsock_send (self->pipe, "sp", "REPLAY", ptr);
+    }
+    else
+        sbx_log_error ("events", "unexpected command '%s'", command);
+    zstr_free (&command);
+    zframe_destroy (&frame);
+    zmsg_destroy (&msg);
+}
+
+void
+sbx_eventbus_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = s_new (pipe, (const sbx_config_t *) args);
+    zsock_signal (pipe, 0);
+    while (!self->terminated) {
+        zmq_pollitem_t items [] = {
+            {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
+            {self->xpub ? zsock_resolve (self->xpub) : NULL, 0, ZMQ_POLLIN, 0}
+        };
+        if (zmq_poll (items, self->xpub ? 2 : 1, -1) < 0) {
+            if (zmq_errno () == EINTR)
+                continue;
+            break;
+        }
+        if (items [0].revents & ZMQ_POLLIN)
+            s_handle_pipe (self);
+        if (self->xpub && (items [1].revents & ZMQ_POLLIN)) {
+            //  Subscriptions: nothing to do but drain them.
+            zmsg_t *msg = zmsg_recv (self->xpub);
+            zmsg_destroy (&msg);
+        }
+    }
+    s_destroy (&self);
+}

@@ -1,0 +1,24 @@
+/*  sbx_eventbus - the event bus actor: stamps `seq` (from 1, no gaps),
+    keeps the journal ring for events.replay, publishes every event on the
+    XPUB endpoint as [topic][body], and appends it to the JSON-lines event
+    log (flushed per event).
+
+    Created by the environment: zactor_new (sbx_eventbus_actor, config).
+    Pipe commands (see actors/proto.h for the pointer messages):
+        "START"                 bind XPUB, open the log; answers
+                                "OK" <bound endpoint> or "ERROR" <message>
+        "EVENTS" [ptr batch]    publish a batch, in order (no answer)
+        "REPLAY" [ptr job]      answers "REPLAY" [ptr job] with job->result
+                                holding the encoded reply
+        $TERM                   everything sent before it is published and
+                                logged first (one pipe, in order)
+*/
+#ifndef SBX_EVENTBUS_H
+#define SBX_EVENTBUS_H
+
+#include <czmq.h>
+
+void
+    sbx_eventbus_actor (zsock_t *pipe, void *args);
+
+#endif

@@ -1,0 +1,876 @@
+/*  sbx_sandbox - the sandbox actor, SPEC §3. See sandbox.h.
+
+    The struct below is the plugin-facing sbx_ctx_t too: hooks and methods
+    receive the sandbox itself and reach it only through sbx_ctx_*.
+*/
+#include "actors/sandbox.h"
+#include "actors/proto.h"
+#include "messages/mp.h"
+#include "runtime/log.h"
+
+#include <sbx/plugin.h>
+#include <assert.h>
+#include <regex.h>
+#include <string.h>
+
+typedef struct {
+    const sbx_feature_conf_t *conf;
+    void *instance;
+    bool set_up;                //  setup was called (paired with teardown)
+    bool session_set_up;        //  setup_session was called, not yet torn down
+    int64_t next_housekeep;     //  zclock_mono ms; 0 = never
+} s_feature_t;
+
+struct sbx_ctx_t {
+    zsock_t *pipe;
+    zsock_t *dealer;
+    bool terminated;
+    sbx_spawn_t *spawn;
+    const sbx_config_t *config;
+    const char *id;
+
+    sbx_status_t status;
+    bool reusable;
+    bool proactive;
+    char *session_id;
+    bool backend_started;
+    void *backend;
+    const sbx_sandbox_kind_t *backend_kind;
+    s_feature_t *features;
+    size_t feature_count;
+
+    zlistx_t *state_errors;     //  every state error met (sbx_error_t *)
+    zlistx_t *new_state_errors; //  dups not yet reported to the environment
+    sbx_error_t *shutdown_error;
+
+    bool housekeeping;
+    int64_t next_ping;          //  0 = keepalive off
+    int depth;                  //  nested service call depth
+
+    sbx_job_t *job;             //  the job being answered, until replied
+    sbx_evbatch_t *events;      //  events not yet sent
+    uint64_t sessions_started, sessions_ended, calls, calls_failed;
+};
+
+typedef struct sbx_ctx_t s_sandbox_t;
+
+static void s_shutdown (s_sandbox_t *self);
+
+//  --- Status --------------------------------------------------------------
+
+//  Allowed transitions of SPEC §3; anything else is a bug in this file.
+static bool
+s_allowed (sbx_status_t from, sbx_status_t to)
+{
+    switch (from) {
+        case SBX_STATUS_CREATED:
+            return to == SBX_STATUS_SETTING_UP;
+        case SBX_STATUS_SETTING_UP:
+            return to == SBX_STATUS_READY || to == SBX_STATUS_IN_SESSION
+                || to == SBX_STATUS_SHUTTING_DOWN;
+        case SBX_STATUS_READY:
+            return to == SBX_STATUS_ACQUIRED || to == SBX_STATUS_SHUTTING_DOWN;
+        case SBX_STATUS_ACQUIRED:
+            return to == SBX_STATUS_SETTING_UP || to == SBX_STATUS_SHUTTING_DOWN;
+        case SBX_STATUS_IN_SESSION:
+            return to == SBX_STATUS_ACQUIRED || to == SBX_STATUS_READY
+                || to == SBX_STATUS_SETTING_UP;
+        case SBX_STATUS_SHUTTING_DOWN:
+            return to == SBX_STATUS_OFFLINE;
+        case SBX_STATUS_OFFLINE:
+            return false;
+    }
+    return false;
+}
+
+static bool
+s_online (const s_sandbox_t *self)
+{
+    return self->status == SBX_STATUS_SETTING_UP || self->status == SBX_STATUS_READY
+        || self->status == SBX_STATUS_ACQUIRED || self->status == SBX_STATUS_IN_SESSION;
+}
+
+//  --- Events --------------------------------------------------------------
+
+static void
+s_emit (s_sandbox_t *self, sbx_event_kind_t kind, const char *feature,
+        const char *session, const sbx_error_t *error)
+{
+    sbx_event_t event = {
+        .kind = kind, .environment = self->config->env_id, .sandbox = self->id,
+        .feature = feature, .session = session, .error = error
+    };
+    sbx_evbatch_add (self->events, &event);
+}
+
+static void
+s_set_status (s_sandbox_t *self, sbx_status_t status)
+{
+    if (!s_allowed (self->status, status)) {
+        sbx_log_error (self->id, "bug: transition %s -> %s is not in SPEC §3",
+                       sbx_status_name (self->status), sbx_status_name (status));
+        assert (false);
+    }
+    sbx_event_t event = {
+        .kind = SBX_EV_SANDBOX_STATUS, .environment = self->config->env_id,
+        .sandbox = self->id, .old_status = sbx_status_name (self->status),
+        .new_status = sbx_status_name (status)
+    };
+    sbx_evbatch_add (self->events, &event);
+    self->status = status;
+}
+
+static void
+s_record (s_sandbox_t *self, const sbx_error_t *error)
+{
+    if (!sbx_error_is_state (error))
+        return;
+    zlistx_add_end (self->state_errors, sbx_error_dup (error));
+    zlistx_add_end (self->new_state_errors, sbx_error_dup (error));
+    sbx_log_warning (self->id, "state error: %s", sbx_error_message (error));
+}
+
+static void
+s_set_session (s_sandbox_t *self, const char *session_id)
+{
+    free (self->session_id);
+    self->session_id = session_id ? strdup (session_id) : NULL;
+}
+
+//  --- Talking to the environment ------------------------------------------
+
+static void
+s_fill_report (s_sandbox_t *self, sbx_job_t *job)
+{
+    job->status = self->status;
+    free (job->current_session);
+    job->current_session = self->session_id ? strdup (self->session_id) : NULL;
+    if (zlistx_size (self->new_state_errors)) {
+        job->new_state_errors = self->new_state_errors;
+        self->new_state_errors = zlistx_new ();
+    }
+    if (self->status == SBX_STATUS_OFFLINE && self->shutdown_error) {
+        job->shutdown_error = self->shutdown_error;
+        self->shutdown_error = NULL;
+    }
+    job->sessions_started = self->sessions_started;
+    job->sessions_ended = self->sessions_ended;
+    job->calls = self->calls;
+    job->calls_failed = self->calls_failed;
+    self->sessions_started = self->sessions_ended = 0;
+    self->calls = self->calls_failed = 0;
+    if (self->events->count) {
+        job->events = self->events;
+        self->events = sbx_evbatch_new ();
+    }
+}
+
+static void
+s_send (s_sandbox_t *self, sbx_job_t *job)
+{
+    s_fill_report (self, job);
+    job->slot = self->spawn->slot;
+    job->generation = self->spawn->generation;
+    if (sbx_send_ptr (self->dealer, job) != 0) {
+        sbx_log_error (self->id, "cannot reach the environment: %s", zmq_strerror (zmq_errno ()));
+        sbx_job_destroy (&job);
+    }
+}
+
+//  Answers the current job now (what is left of the work is reported later
+//  by a notice). No-op when already answered.
+static void
+s_reply (s_sandbox_t *self)
+{
+    if (self->job) {
+        sbx_job_t *job = self->job;
+        self->job = NULL;
+        s_send (self, job);
+    }
+}
+
+//  Stores `*error_p` as the job's error unless it already has one.
+static void
+s_job_error (s_sandbox_t *self, sbx_error_t **error_p)
+{
+    if (*error_p && self->job && !self->job->error) {
+        self->job->error = *error_p;
+        *error_p = NULL;
+    }
+    sbx_error_destroy (error_p);
+}
+
+//  Sends pending events / status as an unsolicited notice.
+static void
+s_notice (s_sandbox_t *self)
+{
+    if (self->events->count || zlistx_size (self->new_state_errors)
+    ||  self->sessions_ended || self->calls)
+        s_send (self, sbx_job_new (SBX_JOB_NOTICE));
+}
+
+//  --- Service calls (SPEC §3.6) ---------------------------------------------
+
+static const sbx_method_t *
+s_find_method (const sbx_method_t *methods, const char *name)
+{
+    for (size_t i = 0; methods && methods [i].name; i++)
+        if (strcmp (methods [i].name, name) == 0)
+            return &methods [i];
+    return NULL;
+}
+
+static bool
+s_matches (const sbx_critical_t *critical, const sbx_error_t *error)
+{
+    for (size_t i = 0; critical && critical [i].type; i++) {
+        if (!sbx_error_is (error, critical [i].type))
+            continue;
+        if (!critical [i].pattern)
+            return true;
+        regex_t regex;
+        if (regcomp (&regex, critical [i].pattern, REG_EXTENDED | REG_NOSUB) != 0)
+            continue;
+        bool hit = regexec (&regex, sbx_error_message (error), 0, NULL, 0) == 0;
+        regfree (&regex);
+        if (hit)
+            return true;
+    }
+    return false;
+}
+
+static const uint8_t s_empty_map [] = {0x80};
+
+//  Runs one service method and publishes its activity. Returns NULL or an
+//  error (critical errors already converted); appends the result to `result`.
+static sbx_error_t *
+s_invoke (s_sandbox_t *self, const char *feature, const char *method,
+          const void *args, size_t args_size, msgpack_sbuffer *result)
+{
+    const sbx_method_t *entry = NULL;
+    void *instance = NULL;
+    if (feature) {
+        int index = sbx_config_feature_index (self->config, feature);
+        if (index < 0)
+            return sbx_error_new (SBX_NOT_FOUND, "no feature '%s' in sandbox %s", feature, self->id);
+        entry = s_find_method (self->features [index].conf->kind->methods, method);
+        instance = self->features [index].instance;
+    }
+    else {
+        entry = s_find_method (self->backend_kind->methods, method);
+        instance = self->backend;
+    }
+    if (!entry)
+        return sbx_error_new (SBX_NOT_FOUND, "no method '%s' on %s%s", method,
+                              feature ? "feature " : "sandbox ", feature ? feature : self->id);
+    if (!args || !args_size) {
+        args = s_empty_map;
+        args_size = sizeof s_empty_map;
+    }
+    msgpack_zone zone;
+    msgpack_zone_init (&zone, 1024);
+    msgpack_object object;
+    size_t offset = 0;
+    sbx_error_t *error = NULL;
+    if (msgpack_unpack ((const char *) args, args_size, &offset, &zone, &object) != MSGPACK_UNPACK_SUCCESS
+    ||  object.type != MSGPACK_OBJECT_MAP)
+        error = sbx_error_new (SBX_BAD_REQUEST, "args of %s must be a map", method);
+    else {
+        msgpack_sbuffer out;
+        msgpack_sbuffer_init (&out);
+        msgpack_packer packer;
+        msgpack_packer_init (&packer, &out, msgpack_sbuffer_write);
+        self->depth++;
+        error = entry->handler (instance, self, &object, &packer);
+        self->depth--;
+        if (!error && result) {
+            if (out.size)
+                msgpack_sbuffer_write (result, out.data, out.size);
+            else
+                msgpack_pack_nil (&(msgpack_packer) {result, msgpack_sbuffer_write});
+        }
+        msgpack_sbuffer_destroy (&out);
+    }
+    msgpack_zone_destroy (&zone);
+
+    if (self->session_id) {
+        sbx_event_t event = {
+            .kind = SBX_EV_SESSION_ACTIVITY, .environment = self->config->env_id,
+            .sandbox = self->id, .session = self->session_id, .feature = feature,
+            .name = method, .args = (const uint8_t *) args, .args_size = args_size,
+            .error = error
+        };
+        sbx_evbatch_add (self->events, &event);
+    }
+    if (error && !sbx_error_is_state (error) && s_matches (entry->critical, error)) {
+        sbx_error_t *converted = sbx_error_new (SBX_STATE_ERROR, "%s: %s: %s", method,
+                                                sbx_error_type (error), sbx_error_message (error));
+        sbx_error_destroy (&error);
+        error = converted;
+    }
+    if (error)
+        sbx_error_set_sandbox (error, self->id);
+    return error;
+}
+
+//  --- Lifecycle (SPEC §3.1 - §3.5) ------------------------------------------
+
+static sbx_error_t *
+s_setup_sessions (s_sandbox_t *self)
+{
+    for (size_t i = 0; i < self->feature_count; i++) {
+        s_feature_t *f = &self->features [i];
+        f->session_set_up = true;
+        sbx_error_t *error = f->conf->kind->setup_session (f->instance, self);
+        s_emit (self, SBX_EV_FEATURE_SETUP_SESSION, f->conf->name, self->session_id, error);
+        if (error)
+            return error;
+    }
+    return NULL;
+}
+
+//  teardown_session of every feature whose setup_session was called;
+//  returns the SessionTeardownError map (NULL when nothing failed).
+static sbx_error_t *
+s_teardown_sessions (s_sandbox_t *self)
+{
+    sbx_error_t *errors = NULL;
+    for (size_t i = 0; i < self->feature_count; i++) {
+        s_feature_t *f = &self->features [i];
+        if (!f->session_set_up)
+            continue;
+        f->session_set_up = false;
+        sbx_error_t *error = f->conf->kind->teardown_session (f->instance, self);
+        s_emit (self, SBX_EV_FEATURE_TEARDOWN_SESSION, f->conf->name, self->session_id, error);
+        if (error) {
+            s_record (self, error);
+            if (!errors)
+                errors = sbx_error_new (SBX_SESSION_TEARDOWN_ERROR, "session teardown failed in sandbox %s", self->id);
+            sbx_error_add (errors, f->conf->name, &error);
+        }
+    }
+    return errors;
+}
+
+static void
+s_schedule_housekeeping (s_sandbox_t *self)
+{
+    int64_t now = zclock_mono ();
+    self->next_ping = self->config->keepalive_interval_s >= 0
+                    ? now + (int64_t) (self->config->keepalive_interval_s * 1000) : 0;
+    for (size_t i = 0; i < self->feature_count; i++) {
+        s_feature_t *f = &self->features [i];
+        double interval = f->conf->kind->housekeep && f->conf->kind->housekeep_interval
+                        ? f->conf->kind->housekeep_interval (f->instance) : -1;
+        f->next_housekeep = interval >= 0 ? now + (int64_t) (interval * 1000) : 0;
+    }
+    self->housekeeping = true;
+}
+
+static void
+s_start (s_sandbox_t *self)
+{
+    s_set_status (self, SBX_STATUS_SETTING_UP);
+    sbx_error_t *error = self->backend_kind->start (self->backend, self);
+    self->backend_started = true;
+    for (size_t i = 0; !error && i < self->feature_count; i++) {
+        s_feature_t *f = &self->features [i];
+        f->set_up = true;
+        error = f->conf->kind->setup (f->instance, self);
+        s_emit (self, SBX_EV_FEATURE_SETUP, f->conf->name, NULL, error);
+    }
+    if (!error && self->proactive)
+        error = s_setup_sessions (self);
+    if (error) {
+        s_record (self, error);
+        sbx_error_set_sandbox (error, self->id);
+        s_emit (self, SBX_EV_SANDBOX_START, NULL, NULL, error);
+        s_job_error (self, &error);
+        s_shutdown (self);
+        return;
+    }
+    s_schedule_housekeeping (self);
+    s_set_status (self, SBX_STATUS_READY);
+    s_emit (self, SBX_EV_SANDBOX_START, NULL, NULL, NULL);
+}
+
+static void
+s_start_session (s_sandbox_t *self, const char *session_id)
+{
+    s_set_status (self, SBX_STATUS_SETTING_UP);
+    s_set_session (self, session_id);
+    bool prepared = false;
+    for (size_t i = 0; i < self->feature_count; i++)
+        prepared |= self->features [i].session_set_up;
+    sbx_error_t *error = prepared ? NULL : s_setup_sessions (self);
+    if (error) {
+        s_record (self, error);
+        sbx_error_set_sandbox (error, self->id);
+        s_emit (self, SBX_EV_SESSION_START, NULL, self->session_id, error);
+        sbx_error_t *teardown = s_teardown_sessions (self);
+        sbx_error_destroy (&teardown);
+        s_job_error (self, &error);
+        s_shutdown (self);
+        s_set_session (self, NULL);
+        return;
+    }
+    s_set_status (self, SBX_STATUS_IN_SESSION);
+    self->sessions_started++;
+    s_emit (self, SBX_EV_SESSION_START, NULL, self->session_id, NULL);
+}
+
+//  SPEC §3.4. `reason` (borrowed) is the runtime's own reason to end the
+//  session (LeaseExpired), published on session.end.
+static void
+s_end_session (s_sandbox_t *self, bool shutdown, const sbx_error_t *reason)
+{
+    if (self->status != SBX_STATUS_IN_SESSION)
+        return;
+    sbx_error_t *errors = s_teardown_sessions (self);
+    bool will_shutdown;
+    self->sessions_ended++;
+    if (zlistx_size (self->state_errors) == 0) {
+        s_emit (self, SBX_EV_SESSION_END, NULL, self->session_id, reason);
+        s_set_session (self, NULL);
+        if (self->reusable && !shutdown && self->proactive) {
+            s_set_status (self, SBX_STATUS_SETTING_UP);
+            if (!sbx_error_has_user (errors))
+                sbx_error_destroy (&errors);
+            s_job_error (self, &errors);
+            s_reply (self);
+            sbx_error_t *error = s_setup_sessions (self);
+            if (error) {
+                s_record (self, error);
+                sbx_error_destroy (&error);
+                s_shutdown (self);
+            }
+            else
+                s_set_status (self, SBX_STATUS_READY);
+            return;
+        }
+        will_shutdown = !self->reusable || shutdown;
+        s_set_status (self, will_shutdown ? SBX_STATUS_ACQUIRED : SBX_STATUS_READY);
+    }
+    else {
+        s_emit (self, SBX_EV_SESSION_END, NULL, self->session_id,
+                (const sbx_error_t *) zlistx_first (self->state_errors));
+        s_set_session (self, NULL);
+        s_set_status (self, SBX_STATUS_ACQUIRED);
+        will_shutdown = true;
+    }
+    if (!sbx_error_has_user (errors))
+        sbx_error_destroy (&errors);
+    s_job_error (self, &errors);
+    if (will_shutdown) {
+        s_reply (self);
+        s_shutdown (self);
+    }
+}
+
+//  SPEC §3.5. The user error it returns (if any) is kept for the report
+//  and given to a SHUTDOWN job.
+static void
+s_shutdown (s_sandbox_t *self)
+{
+    if (self->status == SBX_STATUS_SHUTTING_DOWN || self->status == SBX_STATUS_OFFLINE)
+        return;
+    if (self->status == SBX_STATUS_IN_SESSION) {
+        s_end_session (self, true, NULL);
+        return;
+    }
+    s_set_status (self, SBX_STATUS_SHUTTING_DOWN);
+    self->housekeeping = false;
+    sbx_error_t *ignored = s_teardown_sessions (self);
+    sbx_error_destroy (&ignored);
+
+    sbx_error_t *errors = NULL;
+    for (size_t i = 0; i < self->feature_count; i++) {
+        s_feature_t *f = &self->features [i];
+        if (!f->set_up)
+            continue;
+        f->set_up = false;
+        sbx_error_t *error = f->conf->kind->teardown (f->instance, self);
+        s_emit (self, SBX_EV_FEATURE_TEARDOWN, f->conf->name, NULL, error);
+        if (error) {
+            s_record (self, error);
+            if (!errors)
+                errors = sbx_error_new (SBX_FEATURE_TEARDOWN_ERROR, "feature teardown failed in sandbox %s", self->id);
+            sbx_error_add (errors, f->conf->name, &error);
+        }
+    }
+    sbx_error_t *backend = NULL;
+    if (self->backend_started) {
+        backend = self->backend_kind->shutdown (self->backend, self);
+        self->backend_started = false;
+        s_record (self, backend);
+    }
+    s_set_status (self, SBX_STATUS_OFFLINE);
+    s_emit (self, SBX_EV_SANDBOX_SHUTDOWN, NULL, NULL, errors ? errors : backend);
+
+    sbx_error_t *returned = NULL;
+    if (sbx_error_has_user (errors))
+        returned = errors, errors = NULL;
+    else
+    if (sbx_error_is_user (backend))
+        returned = backend, backend = NULL;
+    sbx_error_destroy (&errors);
+    sbx_error_destroy (&backend);
+    if (returned) {
+        sbx_error_set_sandbox (returned, self->id);
+        sbx_error_destroy (&self->shutdown_error);
+        self->shutdown_error = returned;
+        if (self->job && self->job->kind == SBX_JOB_SHUTDOWN && !self->job->error)
+            self->job->error = sbx_error_dup (returned);
+    }
+    if (self->job && self->job->kind == SBX_JOB_START && !self->job->error)
+        self->job->error = sbx_error_new (SBX_STATE_ERROR, "sandbox %s shut down while starting", self->id);
+}
+
+//  A top-level call from a client (SPEC §3.6): the state error of a call
+//  shuts the sandbox down once, after the reply.
+static void
+s_call (s_sandbox_t *self, sbx_job_t *job)
+{
+    sbx_request_t *request = &job->request;
+    sbx_error_t *error = s_invoke (self, request->feature, request->method,
+                                   request->args, request->args_size, &job->result);
+    self->calls++;
+    if (error) {
+        self->calls_failed++;
+        if (sbx_error_is_state (error)) {
+            s_record (self, error);
+            s_job_error (self, &error);
+            s_reply (self);
+            s_shutdown (self);
+            return;
+        }
+        s_job_error (self, &error);
+    }
+}
+
+static sbx_error_t *
+s_wrong_status (s_sandbox_t *self, const char *what)
+{
+    return sbx_error_new (self->status == SBX_STATUS_OFFLINE ? SBX_STATE_ERROR : SBX_BAD_REQUEST,
+                          "sandbox %s is %s: cannot %s", self->id,
+                          sbx_status_name (self->status), what);
+}
+
+static void
+s_handle_job (s_sandbox_t *self, sbx_job_t *job)
+{
+    self->job = job;
+    sbx_error_t *error = NULL;
+    switch (job->kind) {
+        case SBX_JOB_ACQUIRE:
+            if (self->status == SBX_STATUS_READY)
+                s_set_status (self, SBX_STATUS_ACQUIRED);
+            else {
+                job->refused = true;
+                error = s_wrong_status (self, "acquire");
+            }
+            break;
+        case SBX_JOB_SESSION_OPEN:
+        case SBX_JOB_EPHEMERAL:
+            if (self->status != SBX_STATUS_READY) {
+                job->refused = true;
+                error = s_wrong_status (self, "acquire");
+                break;
+            }
+            s_set_status (self, SBX_STATUS_ACQUIRED);
+            s_start_session (self, job->session_id);
+            if (job->kind == SBX_JOB_EPHEMERAL && self->status == SBX_STATUS_IN_SESSION) {
+                s_call (self, job);
+                s_end_session (self, false, NULL);
+            }
+            break;
+        case SBX_JOB_SESSION_START:
+            if (self->status == SBX_STATUS_ACQUIRED)
+                s_start_session (self, job->session_id);
+            else
+                error = s_wrong_status (self, "start a session");
+            break;
+        case SBX_JOB_CALL:
+            if (self->status == SBX_STATUS_ACQUIRED) {
+                //  An acquired sandbox with no session: an ephemeral call.
+                s_start_session (self, job->session_id);
+                if (self->status == SBX_STATUS_IN_SESSION) {
+                    s_call (self, job);
+                    s_end_session (self, false, NULL);
+                }
+            }
+            else
+            if (self->status == SBX_STATUS_IN_SESSION)
+                s_call (self, job);
+            else
+                error = s_wrong_status (self, "call");
+            break;
+        case SBX_JOB_SESSION_END:
+            if (self->status == SBX_STATUS_IN_SESSION)
+                s_end_session (self, false, NULL);
+            else
+            if (self->status == SBX_STATUS_ACQUIRED)
+                s_shutdown (self);      //  released unused: nobody owns it now
+            break;
+        case SBX_JOB_LEASE_EXPIRED:
+            if (self->status == SBX_STATUS_IN_SESSION) {
+                sbx_error_t *reason = sbx_error_new (SBX_LEASE_EXPIRED,
+                    "the lease of session '%s' lapsed", self->session_id);
+                s_end_session (self, false, reason);
+                sbx_error_destroy (&reason);
+            }
+            else
+            if (self->status == SBX_STATUS_ACQUIRED)
+                s_shutdown (self);
+            break;
+        case SBX_JOB_SHUTDOWN:
+            s_shutdown (self);
+            break;
+        default:
+            error = sbx_error_new (SBX_BAD_REQUEST, "bug: job kind %d sent to a sandbox", job->kind);
+            break;
+    }
+    s_job_error (self, &error);
+    s_reply (self);
+    s_notice (self);
+}
+
+//  --- Housekeeping (SPEC §3.7) ---------------------------------------------
+
+static int64_t
+s_next_deadline (s_sandbox_t *self)
+{
+    if (!self->housekeeping || !s_online (self))
+        return -1;
+    int64_t next = self->next_ping ? self->next_ping : INT64_MAX;
+    for (size_t i = 0; i < self->feature_count; i++)
+        if (self->features [i].next_housekeep && self->features [i].next_housekeep < next)
+            next = self->features [i].next_housekeep;
+    return next == INT64_MAX ? -1 : next;
+}
+
+static void
+s_housekeep (s_sandbox_t *self)
+{
+    int64_t now = zclock_mono ();
+    sbx_error_t *broken = NULL;
+    if (self->next_ping && now >= self->next_ping) {
+        sbx_error_t *error = self->backend_kind->ping (self->backend, self);
+        if (sbx_error_is_state (error))
+            broken = error, error = NULL;
+        else
+        if (error)
+            sbx_log_warning (self->id, "ping: %s: %s", sbx_error_type (error), sbx_error_message (error));
+        sbx_error_destroy (&error);
+        self->next_ping = now + (int64_t) (self->config->keepalive_interval_s * 1000);
+    }
+    for (size_t i = 0; !broken && i < self->feature_count; i++) {
+        s_feature_t *f = &self->features [i];
+        if (!f->next_housekeep || now < f->next_housekeep)
+            continue;
+        sbx_error_t *error = f->conf->kind->housekeep (f->instance, self);
+        s_emit (self, SBX_EV_FEATURE_HOUSEKEEP, f->conf->name, NULL, error);
+        if (sbx_error_is_state (error))
+            broken = error, error = NULL;
+        sbx_error_destroy (&error);
+        double interval = f->conf->kind->housekeep_interval (f->instance);
+        f->next_housekeep = interval >= 0 ? now + (int64_t) (interval * 1000) : 0;
+    }
+    if (broken) {
+        s_record (self, broken);
+        sbx_error_destroy (&broken);
+        s_shutdown (self);
+    }
+    s_notice (self);
+}
+
+//  --- Plugin context --------------------------------------------------------
+
+const char *
+sbx_ctx_sandbox_id (sbx_ctx_t *ctx)
+{
+    return ctx->id;
+}
+
+const char *
+sbx_ctx_environment (sbx_ctx_t *ctx)
+{
+    return ctx->config->env_id;
+}
+
+const char *
+sbx_ctx_session_id (sbx_ctx_t *ctx)
+{
+    return ctx->session_id;
+}
+
+const sbx_sandbox_kind_t *
+sbx_ctx_sandbox_kind (sbx_ctx_t *ctx)
+{
+    return ctx->backend_kind;
+}
+
+void *
+sbx_ctx_sandbox_instance (sbx_ctx_t *ctx)
+{
+    return ctx->backend;
+}
+
+sbx_error_t *
+sbx_ctx_call (sbx_ctx_t *ctx, const char *feature, const char *method,
+              const void *args, size_t args_size, msgpack_sbuffer *result)
+{
+    return s_invoke (ctx, feature, method, args, args_size, result);
+}
+
+sbx_error_t *
+sbx_ctx_call_str (sbx_ctx_t *ctx, const char *feature, const char *method,
+                  const char *key, const char *value, msgpack_sbuffer *result)
+{
+    msgpack_sbuffer args;
+    msgpack_sbuffer_init (&args);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &args, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, 1);
+    sbx_mp_pack_str (&packer, key);
+    sbx_mp_pack_str (&packer, value);
+    sbx_error_t *error = s_invoke (ctx, feature, method, args.data, args.size, result);
+    msgpack_sbuffer_destroy (&args);
+    return error;
+}
+
+//  --- Actor -----------------------------------------------------------------
+
+static s_sandbox_t *
+s_new (zsock_t *pipe, sbx_spawn_t *spawn)
+{
+    s_sandbox_t *self = (s_sandbox_t *) zmalloc (sizeof (s_sandbox_t));
+    self->pipe = pipe;
+    self->spawn = spawn;
+    self->config = spawn->config;
+    self->id = spawn->sandbox_id;
+    self->status = SBX_STATUS_CREATED;
+    self->reusable = spawn->reusable;
+    self->proactive = spawn->reusable && self->config->proactive_session_setup;
+    self->state_errors = zlistx_new ();
+    self->new_state_errors = zlistx_new ();
+    self->events = sbx_evbatch_new ();
+
+    sbx_sandbox_params_t params = {
+        .environment = self->config->env_id, .sandbox_id = self->id,
+        .slot = spawn->slot, .generation = spawn->generation,
+        .root_dir = self->config->root_dir
+    };
+    self->backend_kind = self->config->sandbox_kind;
+    self->backend = self->backend_kind->instance_new (self->config->sandbox_config, &params);
+    self->feature_count = self->config->feature_count;
+    self->features = (s_feature_t *) zmalloc ((self->feature_count + 1) * sizeof (s_feature_t));
+    for (size_t i = 0; i < self->feature_count; i++) {
+        self->features [i].conf = &self->config->features [i];
+        self->features [i].instance = self->features [i].conf->kind->instance_new (
+            self->features [i].conf->kind_config, self->features [i].conf->name);
+    }
+    return self;
+}
+
+static void
+s_destroy_errors (zlistx_t **list_p)
+{
+    sbx_error_t *error = (sbx_error_t *) zlistx_first (*list_p);
+    while (error) {
+        sbx_error_destroy (&error);
+        error = (sbx_error_t *) zlistx_next (*list_p);
+    }
+    zlistx_destroy (list_p);
+}
+
+static void
+s_destroy (s_sandbox_t **self_p)
+{
+    s_sandbox_t *self = *self_p;
+    for (size_t i = 0; i < self->feature_count; i++)
+        self->features [i].conf->kind->instance_destroy (&self->features [i].instance);
+    free (self->features);
+    self->backend_kind->instance_destroy (&self->backend);
+    s_destroy_errors (&self->state_errors);
+    s_destroy_errors (&self->new_state_errors);
+    sbx_error_destroy (&self->shutdown_error);
+    sbx_evbatch_destroy (&self->events);
+    sbx_job_destroy (&self->job);
+    free (self->session_id);
+    zsock_destroy (&self->dealer);
+    sbx_spawn_destroy (&self->spawn);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_handle_pipe (s_sandbox_t *self)
+{
+    char *command = zstr_recv (self->pipe);
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    else
+        sbx_log_error (self->id, "unexpected pipe command '%s'", command);
+    zstr_free (&command);
+}
+
+void
+sbx_sandbox_actor (zsock_t *pipe, void *args)
+{
+    s_sandbox_t *self = s_new (pipe, (sbx_spawn_t *) args);
+    zsock_signal (pipe, 0);
+
+    self->dealer = zsock_new (ZMQ_DEALER);
+    if (self->dealer) {
+        zsock_set_identity (self->dealer, self->id);
+        zsock_set_sndhwm (self->dealer, 0);
+        zsock_set_rcvhwm (self->dealer, 0);
+        if (zsock_connect (self->dealer, "%s", self->spawn->backend_endpoint) != 0)
+            zsock_destroy (&self->dealer);
+    }
+    zsock_signal (pipe, self->dealer ? 0 : 1);
+
+    if (self->dealer) {
+        self->job = sbx_job_new (SBX_JOB_START);
+        s_start (self);
+        s_reply (self);
+        s_notice (self);
+    }
+    zmq_pollitem_t items [] = {
+        {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
+        {self->dealer ? zsock_resolve (self->dealer) : NULL, 0, ZMQ_POLLIN, 0}
+    };
+    int count = self->dealer ? 2 : 1;
+    while (!self->terminated) {
+        int64_t deadline = s_next_deadline (self);
+        long timeout = deadline < 0 ? -1 : (long) (deadline - zclock_mono ());
+        if (deadline >= 0 && timeout < 0)
+            timeout = 0;
+        if (zmq_poll (items, count, timeout) < 0) {
+            if (zmq_errno () == EINTR)
+                continue;
+            break;
+        }
+        if (items [0].revents & ZMQ_POLLIN)
+            s_handle_pipe (self);
+        if (count > 1 && (items [1].revents & ZMQ_POLLIN)) {
+            //  Drain every pending job per wake-up.
+            sbx_job_t *job;
+            while ((job = (sbx_job_t *) sbx_recv_ptr (self->dealer)) != NULL) {
+                s_handle_job (self, job);
+                if (zsock_events (self->dealer) & ZMQ_POLLIN)
+                    continue;
+                break;
+            }
+        }
+        deadline = s_next_deadline (self);
+        if (deadline >= 0 && zclock_mono () >= deadline)
+            s_housekeep (self);
+    }
+    if (s_online (self)) {
+        //  Terminated without being shut down: the environment is gone.
+        s_shutdown (self);
+    }
+    s_destroy (&self);
+}

@@ -1,0 +1,135 @@
+/*  sbx plugin API - sandbox kinds and feature kinds (DESIGN.md "Plugins").
+
+    A kind is a static vtable. Config time: `config_new` validates the
+    kind's options (a JSON object; the `kind` key is the runtime's) and
+    returns a config shared, read-only, by every sandbox made from it (use
+    C11 atomics for anything counted across sandboxes). Run time: each
+    sandbox makes its own instance with `instance_new` and calls the hooks
+    from its own actor thread, one at a time - an instance is never touched
+    by two threads.
+
+    Hooks and methods return NULL for success or an error value
+    (include/sbx/error.h) that the sandbox takes ownership of. A
+    SandboxStateError means "this sandbox is broken" (SPEC §2); any other
+    type is a user error.
+
+    Adding a kind: one new file defining `const sbx_feature_kind_t
+    sbx_feature_<name>` (or `sbx_sandbox_kind_t sbx_sandbox_<name>`) and
+    one line in runtime/registry.c.
+*/
+#ifndef SBX_PLUGIN_H
+#define SBX_PLUGIN_H
+
+#include <jansson.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <sbx/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  The sandbox as a plugin sees it during a hook or a method (owned by the
+//  sandbox actor; valid only during that call).
+typedef struct sbx_ctx_t sbx_ctx_t;
+
+//  A service method. `args` is always a map (empty when the caller gave
+//  none). On success the handler packs exactly one object into `result`
+//  (packing nothing means nil). On failure it returns an error and what it
+//  packed is discarded.
+typedef sbx_error_t *(sbx_method_fn) (void *instance, sbx_ctx_t *ctx,
+                                      const msgpack_object *args,
+                                      msgpack_packer *result);
+
+//  A user error type that means the sandbox is broken, optionally only when
+//  the message matches `pattern` (POSIX extended regex; NULL: any message).
+typedef struct {
+    const char *type;
+    const char *pattern;
+} sbx_critical_t;
+
+typedef struct {
+    const char *name;
+    sbx_method_fn *handler;
+    const sbx_critical_t *critical;     //  terminated by {NULL, NULL}; may be NULL
+} sbx_method_t;
+
+//  What a sandbox instance is told about itself.
+typedef struct {
+    const char *environment;    //  "testing-env"
+    const char *sandbox_id;     //  "testing-env/0:1"
+    unsigned slot;
+    unsigned generation;
+    const char *root_dir;       //  the environment's root directory
+} sbx_sandbox_params_t;
+
+typedef struct sbx_sandbox_kind_t {
+    const char *name;
+    //  Validates options; `path` is the JSON path for messages ("sandbox").
+    //  Returns the shared config, or NULL with *error_p set.
+    void *(*config_new) (const json_t *options, const char *path, sbx_error_t **error_p);
+    void (*config_destroy) (void **config_p);
+    void *(*instance_new) (const void *config, const sbx_sandbox_params_t *params);
+    void (*instance_destroy) (void **instance_p);
+    sbx_error_t *(*start) (void *instance, sbx_ctx_t *ctx);
+    sbx_error_t *(*shutdown) (void *instance, sbx_ctx_t *ctx);
+    sbx_error_t *(*ping) (void *instance, sbx_ctx_t *ctx);
+    const sbx_method_t *methods;        //  sandbox services; terminated by {NULL}
+} sbx_sandbox_kind_t;
+
+typedef struct sbx_feature_kind_t {
+    const char *name;
+    void *(*config_new) (const json_t *options, const char *path, sbx_error_t **error_p);
+    void (*config_destroy) (void **config_p);
+    void *(*instance_new) (const void *config, const char *feature_name);
+    void (*instance_destroy) (void **instance_p);
+    sbx_error_t *(*setup) (void *instance, sbx_ctx_t *ctx);
+    sbx_error_t *(*teardown) (void *instance, sbx_ctx_t *ctx);
+    sbx_error_t *(*setup_session) (void *instance, sbx_ctx_t *ctx);
+    sbx_error_t *(*teardown_session) (void *instance, sbx_ctx_t *ctx);
+    //  May be NULL (never housekeeps).
+    sbx_error_t *(*housekeep) (void *instance, sbx_ctx_t *ctx);
+    //  Seconds between housekeeps for this instance; < 0 for never. Asked
+    //  again after every hook and method (an instance may change it).
+    double (*housekeep_interval) (void *instance);
+    const sbx_method_t *methods;        //  terminated by {NULL}
+} sbx_feature_kind_t;
+
+//  --- What a hook or method may ask of its sandbox -----------------------
+
+const char *
+    sbx_ctx_sandbox_id (sbx_ctx_t *ctx);
+const char *
+    sbx_ctx_environment (sbx_ctx_t *ctx);
+//  The current session id, or NULL outside a session (and during a
+//  proactive session setup).
+const char *
+    sbx_ctx_session_id (sbx_ctx_t *ctx);
+//  The sandbox kind and its instance (for features that need a particular
+//  backend, e.g. shell on a process sandbox).
+const sbx_sandbox_kind_t *
+    sbx_ctx_sandbox_kind (sbx_ctx_t *ctx);
+void *
+    sbx_ctx_sandbox_instance (sbx_ctx_t *ctx);
+
+//  Calls a service of this same sandbox (feature NULL: a sandbox service),
+//  synchronously, in this thread: a nested call (SPEC §3.6). `args` is a
+//  packed msgpack map or NULL. The result object is appended to `result`
+//  when it is not NULL. It publishes its own session.activity event and
+//  applies the method's critical errors, so a critical failure comes back
+//  as a SandboxStateError; the sandbox shuts down only after the outermost
+//  call returns. Returns NULL or an error the caller owns.
+sbx_error_t *
+    sbx_ctx_call (sbx_ctx_t *ctx, const char *feature, const char *method,
+                  const void *args, size_t args_size, msgpack_sbuffer *result);
+
+//  Helper for the common case of one string argument: calls
+//  `method` with args {key: value}.
+sbx_error_t *
+    sbx_ctx_call_str (sbx_ctx_t *ctx, const char *feature, const char *method,
+                      const char *key, const char *value, msgpack_sbuffer *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

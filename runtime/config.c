@@ -1,0 +1,431 @@
+/*  sbx_config - see config.h */
+#include "runtime/config.h"
+#include "runtime/registry.h"
+
+#include <czmq.h>
+#include <math.h>
+#include <string.h>
+
+#define S_ERROR "ConfigError"
+
+//  The embedded default (DESIGN.md "Configuration").
+static const char *s_default_json =
+    "{\"environment\": {\"id\": \"default\", \"pool\": {\"min\": 2, \"max\": 8}},"
+    " \"sandbox\": {\"kind\": \"testing\"},"
+    " \"features\": {\"test\": {\"kind\": \"testing\"}}}";
+
+static char *
+s_strdup (const char *s)
+{
+    return s ? strdup (s) : NULL;
+}
+
+void
+sbx_config_set_string (char **field, const char *value)
+{
+    free (*field);
+    *field = s_strdup (value);
+}
+
+void
+sbx_config_destroy (sbx_config_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sbx_config_t *self = *self_p;
+    for (size_t i = 0; i < self->feature_count; i++) {
+        if (self->features [i].kind && self->features [i].kind_config)
+            self->features [i].kind->config_destroy (&self->features [i].kind_config);
+        free (self->features [i].name);
+    }
+    free (self->features);
+    if (self->sandbox_kind && self->sandbox_config)
+        self->sandbox_kind->config_destroy (&self->sandbox_config);
+    free (self->env_id);
+    free (self->root_dir);
+    free (self->requests_endpoint);
+    free (self->events_endpoint);
+    free (self->event_log);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Refuses keys of `object` that are not in `allowed` (NULL-terminated).
+static sbx_error_t *
+s_check_keys (const json_t *object, const char *path, const char *const *allowed)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *) object, key, value) {
+        bool known = false;
+        for (size_t i = 0; allowed [i] && !known; i++)
+            known = streq (key, allowed [i]);
+        if (!known) {
+            char list [512] = "";
+            for (size_t i = 0; allowed [i]; i++) {
+                size_t used = strlen (list);
+                snprintf (list + used, sizeof list - used, "%s%s", i ? ", " : "", allowed [i]);
+            }
+            return sbx_error_new (S_ERROR, "%s%s%s: unknown key (allowed: %s)",
+                                  path, *path ? "." : "", key, list);
+        }
+    }
+    return NULL;
+}
+
+static const json_t *
+s_object (const json_t *parent, const char *key, const char *path, sbx_error_t **error_p)
+{
+    const json_t *value = json_object_get (parent, key);
+    if (value && !json_is_object (value))
+        *error_p = sbx_error_new (S_ERROR, "%s%s%s: must be an object", path, *path ? "." : "", key);
+    return value;
+}
+
+//  A number of seconds; `nullable` allows null (stored as -1).
+static sbx_error_t *
+s_seconds (const json_t *parent, const char *key, const char *path, bool nullable, double *out)
+{
+    const json_t *value = json_object_get (parent, key);
+    if (!value)
+        return NULL;
+    if (json_is_null (value) && nullable) {
+        *out = -1;
+        return NULL;
+    }
+    if (!json_is_number (value))
+        return sbx_error_new (S_ERROR, "%s.%s: must be a number of seconds%s", path, key,
+                              nullable ? " or null" : "");
+    double seconds = json_number_value (value);
+    if (!isfinite (seconds) || seconds < 0 || seconds > 31536000)
+        return sbx_error_new (S_ERROR, "%s.%s: %g is out of range [0, 31536000]", path, key, seconds);
+    *out = seconds;
+    return NULL;
+}
+
+static sbx_error_t *
+s_uint (const json_t *parent, const char *key, const char *path, uint64_t low, uint64_t high,
+        uint64_t *out)
+{
+    const json_t *value = json_object_get (parent, key);
+    if (!value)
+        return NULL;
+    if (!json_is_integer (value))
+        return sbx_error_new (S_ERROR, "%s.%s: must be an integer", path, key);
+    json_int_t number = json_integer_value (value);
+    if (number < 0 || (uint64_t) number < low || (uint64_t) number > high)
+        return sbx_error_new (S_ERROR, "%s.%s: %lld is out of range [%llu, %llu]", path, key,
+                              (long long) number, (unsigned long long) low, (unsigned long long) high);
+    *out = (uint64_t) number;
+    return NULL;
+}
+
+static sbx_error_t *
+s_string (const json_t *parent, const char *key, const char *path, bool nullable, char **out)
+{
+    const json_t *value = json_object_get (parent, key);
+    if (!value)
+        return NULL;
+    if (json_is_null (value) && nullable) {
+        sbx_config_set_string (out, NULL);
+        return NULL;
+    }
+    if (!json_is_string (value) || json_string_length (value) == 0)
+        return sbx_error_new (S_ERROR, "%s.%s: must be a non-empty string%s", path, key,
+                              nullable ? " or null" : "");
+    sbx_config_set_string (out, json_string_value (value));
+    return NULL;
+}
+
+static bool
+s_valid_name (const char *name, size_t max)
+{
+    size_t length = strlen (name);
+    if (length == 0 || length > max)
+        return false;
+    for (const char *c = name; *c; c++)
+        if (*c == '/' || *c == ':' || (unsigned char) *c < 0x20)
+            return false;
+    return true;
+}
+
+static sbx_error_t *
+s_environment (sbx_config_t *self, const json_t *env)
+{
+    static const char *const keys [] = {
+        "id", "pool", "proactive_session_setup", "session_lease_s", "outage_grace_period_s",
+        "outage_retry_interval_s", "keepalive_interval_s", "stats_report_interval_s",
+        "random_seed", "root_dir", NULL
+    };
+    sbx_error_t *error = s_check_keys (env, "environment", keys);
+    if (!error)
+        error = s_string (env, "id", "environment", false, &self->env_id);
+    if (!error && !s_valid_name (self->env_id, 100))
+        error = sbx_error_new (S_ERROR, "environment.id: '%s' must be 1-100 characters without '/' or ':'",
+                               self->env_id);
+    const json_t *pool = error ? NULL : s_object (env, "pool", "environment", &error);
+    if (pool && !error) {
+        static const char *const pool_keys [] = {"min", "max", NULL};
+        uint64_t min = self->pool_min, max = self->pool_max;
+        error = s_check_keys (pool, "environment.pool", pool_keys);
+        if (!error)
+            error = s_uint (pool, "min", "environment.pool", 0, 100000, &min);
+        if (!error)
+            error = s_uint (pool, "max", "environment.pool", 0, 100000, &max);
+        if (!error && min > 0 && !json_object_get (pool, "max") && max < min)
+            max = min;
+        if (!error && min > 0 && min > max)
+            error = sbx_error_new (S_ERROR, "environment.pool.min: must be <= pool.max (%llu > %llu)",
+                                   (unsigned long long) min, (unsigned long long) max);
+        self->pool_min = (unsigned) min;
+        self->pool_max = (unsigned) max;
+    }
+    const json_t *proactive = json_object_get (env, "proactive_session_setup");
+    if (!error && proactive) {
+        if (!json_is_boolean (proactive))
+            error = sbx_error_new (S_ERROR, "environment.proactive_session_setup: must be true or false");
+        else
+            self->proactive_session_setup = json_is_true (proactive);
+    }
+    if (!error)
+        error = s_seconds (env, "session_lease_s", "environment", false, &self->session_lease_s);
+    if (!error && self->session_lease_s <= 0)
+        error = sbx_error_new (S_ERROR, "environment.session_lease_s: must be > 0");
+    if (!error)
+        error = s_seconds (env, "outage_grace_period_s", "environment", false, &self->outage_grace_period_s);
+    if (!error)
+        error = s_seconds (env, "outage_retry_interval_s", "environment", false, &self->outage_retry_interval_s);
+    if (!error)
+        error = s_seconds (env, "keepalive_interval_s", "environment", true, &self->keepalive_interval_s);
+    if (!error)
+        error = s_seconds (env, "stats_report_interval_s", "environment", true, &self->stats_report_interval_s);
+    const json_t *seed = json_object_get (env, "random_seed");
+    if (!error && seed && !json_is_null (seed)) {
+        error = s_uint (env, "random_seed", "environment", 0, INT64_MAX, &self->random_seed);
+        self->has_random_seed = !error;
+    }
+    if (!error)
+        error = s_string (env, "root_dir", "environment", false, &self->root_dir);
+    return error;
+}
+
+static sbx_error_t *
+s_sandbox (sbx_config_t *self, const json_t *sandbox)
+{
+    const json_t *kind = json_object_get (sandbox, "kind");
+    if (!json_is_string (kind))
+        return sbx_error_new (S_ERROR, "sandbox.kind: required string (one of: %s)",
+                              sbx_registry_sandbox_kind_names ());
+    const sbx_sandbox_kind_t *found = sbx_registry_sandbox_kind (json_string_value (kind));
+    if (!found)
+        return sbx_error_new (S_ERROR, "sandbox.kind: unknown kind '%s' (one of: %s)",
+                              json_string_value (kind), sbx_registry_sandbox_kind_names ());
+    sbx_error_t *error = NULL;
+    void *kind_config = found->config_new (sandbox, "sandbox", &error);
+    if (error)
+        return error;
+    if (self->sandbox_kind && self->sandbox_config)
+        self->sandbox_kind->config_destroy (&self->sandbox_config);
+    self->sandbox_kind = found;
+    self->sandbox_config = kind_config;
+    return NULL;
+}
+
+static sbx_error_t *
+s_features (sbx_config_t *self, const json_t *features)
+{
+    for (size_t i = 0; i < self->feature_count; i++) {
+        self->features [i].kind->config_destroy (&self->features [i].kind_config);
+        free (self->features [i].name);
+    }
+    free (self->features);
+    self->feature_count = 0;
+    self->features = (sbx_feature_conf_t *) zmalloc ((json_object_size (features) + 1)
+                                                     * sizeof (sbx_feature_conf_t));
+    const char *name;
+    json_t *value;
+    json_object_foreach ((json_t *) features, name, value) {
+        if (!s_valid_name (name, 64))
+            return sbx_error_new (S_ERROR, "features.%s: a feature name must be 1-64 characters without '/' or ':'", name);
+        if (!json_is_object (value))
+            return sbx_error_new (S_ERROR, "features.%s: must be an object with a 'kind'", name);
+        const json_t *kind = json_object_get (value, "kind");
+        if (!json_is_string (kind))
+            return sbx_error_new (S_ERROR, "features.%s.kind: required string (one of: %s)",
+                                  name, sbx_registry_feature_kind_names ());
+        const sbx_feature_kind_t *found = sbx_registry_feature_kind (json_string_value (kind));
+        if (!found)
+            return sbx_error_new (S_ERROR, "features.%s.kind: unknown kind '%s' (one of: %s)", name,
+                                  json_string_value (kind), sbx_registry_feature_kind_names ());
+        char path [128];
+        snprintf (path, sizeof path, "features.%s", name);
+        sbx_error_t *error = NULL;
+        void *kind_config = found->config_new (value, path, &error);
+        if (error)
+            return error;
+        sbx_feature_conf_t *feature = &self->features [self->feature_count++];
+        feature->name = strdup (name);
+        feature->kind = found;
+        feature->kind_config = kind_config;
+    }
+    return NULL;
+}
+
+static sbx_error_t *
+s_apply (sbx_config_t *self, const json_t *root)
+{
+    static const char *const keys [] = {
+        "environment", "sandbox", "features", "endpoints", "events", "limits", NULL
+    };
+    if (!json_is_object (root))
+        return sbx_error_new (S_ERROR, "(root): the configuration must be a JSON object");
+    sbx_error_t *error = s_check_keys (root, "", keys);
+    const json_t *part;
+    if (!error && (part = s_object (root, "environment", "", &error)) && !error)
+        error = s_environment (self, part);
+    if (!error && (part = s_object (root, "sandbox", "", &error)) && !error)
+        error = s_sandbox (self, part);
+    if (!error && (part = s_object (root, "features", "", &error)) && !error)
+        error = s_features (self, part);
+    if (!error && (part = s_object (root, "endpoints", "", &error)) && !error) {
+        static const char *const endpoint_keys [] = {"requests", "events", NULL};
+        error = s_check_keys (part, "endpoints", endpoint_keys);
+        if (!error)
+            error = s_string (part, "requests", "endpoints", false, &self->requests_endpoint);
+        if (!error)
+            error = s_string (part, "events", "endpoints", false, &self->events_endpoint);
+    }
+    if (!error && (part = s_object (root, "events", "", &error)) && !error) {
+        static const char *const event_keys [] = {"log", "journal", "hwm", NULL};
+        uint64_t journal = self->journal, hwm = (uint64_t) self->events_hwm;
+        error = s_check_keys (part, "events", event_keys);
+        if (!error)
+            error = s_string (part, "log", "events", true, &self->event_log);
+        if (!error)
+            error = s_uint (part, "journal", "events", 16, 16777216, &journal);
+        if (!error)
+            error = s_uint (part, "hwm", "events", 0, 100000000, &hwm);
+        self->journal = (size_t) journal;
+        self->events_hwm = (int) hwm;
+    }
+    if (!error && (part = s_object (root, "limits", "", &error)) && !error) {
+        static const char *const limit_keys [] = {"max_body_bytes", NULL};
+        uint64_t max_body = self->max_body_bytes;
+        error = s_check_keys (part, "limits", limit_keys);
+        if (!error)
+            error = s_uint (part, "max_body_bytes", "limits", 1024, 1073741824, &max_body);
+        self->max_body_bytes = (size_t) max_body;
+    }
+    return error;
+}
+
+static sbx_config_t *
+s_new_defaults (void)
+{
+    sbx_config_t *self = (sbx_config_t *) zmalloc (sizeof (sbx_config_t));
+    self->env_id = strdup ("default");
+    self->pool_min = 1;
+    self->pool_max = 1;
+    self->proactive_session_setup = true;
+    self->session_lease_s = 300;
+    self->outage_grace_period_s = 3600;
+    self->outage_retry_interval_s = 10;
+    self->keepalive_interval_s = 60;
+    self->stats_report_interval_s = 60;
+    const char *tmp = getenv ("TMPDIR");
+    self->root_dir = zsys_sprintf ("%s/sbx", tmp && *tmp ? tmp : "/tmp");
+    self->requests_endpoint = strdup ("tcp://127.0.0.1:5555");
+    self->events_endpoint = strdup ("tcp://127.0.0.1:5556");
+    self->journal = 65536;
+    self->events_hwm = 1000000;
+    self->max_body_bytes = 16u * 1024 * 1024;
+    self->features = (sbx_feature_conf_t *) zmalloc (sizeof (sbx_feature_conf_t));
+    return self;
+}
+
+sbx_config_t *
+sbx_config_load_json (const json_t *root, sbx_error_t **error_p)
+{
+    sbx_config_t *self = s_new_defaults ();
+    json_t *defaults = json_loads (s_default_json, 0, NULL);
+    assert (defaults);
+    sbx_error_t *error = NULL;
+    //  The sandbox kind defaults to the embedded default's when not given.
+    if (!json_is_object (root) || !json_object_get (root, "sandbox"))
+        error = s_sandbox (self, json_object_get (defaults, "sandbox"));
+    json_decref (defaults);
+    if (!error)
+        error = s_apply (self, root);
+    if (error) {
+        sbx_config_destroy (&self);
+        *error_p = error;
+        return NULL;
+    }
+    return self;
+}
+
+sbx_config_t *
+sbx_config_load_string (const char *text, sbx_error_t **error_p)
+{
+    json_error_t problem;
+    json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, &problem);
+    if (!root) {
+        *error_p = sbx_error_new (S_ERROR, "(json) line %d column %d: %s",
+                                  problem.line, problem.column, problem.text);
+        return NULL;
+    }
+    sbx_config_t *self = sbx_config_load_json (root, error_p);
+    json_decref (root);
+    return self;
+}
+
+sbx_config_t *
+sbx_config_load_file (const char *path, sbx_error_t **error_p)
+{
+    json_error_t problem;
+    json_t *root = json_load_file (path, JSON_REJECT_DUPLICATES, &problem);
+    if (!root) {
+        *error_p = sbx_error_new (S_ERROR, "%s: line %d column %d: %s", path,
+                                  problem.line, problem.column, problem.text);
+        return NULL;
+    }
+    sbx_config_t *self = sbx_config_load_json (root, error_p);
+    json_decref (root);
+    return self;
+}
+
+sbx_config_t *
+sbx_config_default (sbx_error_t **error_p)
+{
+    return sbx_config_load_string (s_default_json, error_p);
+}
+
+int
+sbx_config_set_pool (sbx_config_t *self, const char *spec, sbx_error_t **error_p)
+{
+    unsigned min, max;
+    char extra;
+    if (sscanf (spec, "%u:%u%c", &min, &max, &extra) != 2 || max > 100000
+    ||  (min > 0 && min > max)) {
+        *error_p = sbx_error_new (S_ERROR, "--pool: '%s' must be MIN:MAX with MIN <= MAX <= 100000", spec);
+        return -1;
+    }
+    self->pool_min = min;
+    self->pool_max = max;
+    return 0;
+}
+
+bool
+sbx_config_pooled (const sbx_config_t *self)
+{
+    return self->pool_min > 0;
+}
+
+int
+sbx_config_feature_index (const sbx_config_t *self, const char *name)
+{
+    for (size_t i = 0; name && i < self->feature_count; i++)
+        if (streq (self->features [i].name, name))
+            return (int) i;
+    return -1;
+}

@@ -1,0 +1,79 @@
+/*  sbx_config - the daemon's configuration (DESIGN.md "Configuration",
+    SPEC §6), loaded from JSON and validated before anything is bound.
+
+    Every problem is reported with the JSON path of the bad key, e.g.
+    "environment.pool.min: must be <= pool.max (3 > 2)". Once loaded, a
+    config is read-only and shared by every actor (the kinds' own configs
+    may hold atomic counters, SPEC §5 fail points).
+*/
+#ifndef SBX_CONFIG_H
+#define SBX_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sbx/plugin.h>
+
+typedef struct {
+    char *name;
+    const sbx_feature_kind_t *kind;
+    void *kind_config;
+} sbx_feature_conf_t;
+
+typedef struct {
+    char *env_id;
+    unsigned pool_min, pool_max;
+    bool proactive_session_setup;
+    double session_lease_s;
+    double outage_grace_period_s;
+    double outage_retry_interval_s;
+    double keepalive_interval_s;        //  < 0: off
+    double stats_report_interval_s;     //  < 0: off
+    bool has_random_seed;
+    uint64_t random_seed;
+    char *root_dir;
+    const sbx_sandbox_kind_t *sandbox_kind;
+    void *sandbox_config;
+    sbx_feature_conf_t *features;       //  in template order
+    size_t feature_count;
+    char *requests_endpoint;
+    char *events_endpoint;
+    char *event_log;                    //  NULL: none
+    size_t journal;                     //  events kept for events.replay
+    int events_hwm;                     //  XPUB send high-water mark
+    size_t max_body_bytes;
+} sbx_config_t;
+
+//  The embedded default: a pool of 2 sandboxes with the features of
+//  DESIGN.md, endpoints on 127.0.0.1:5555/5556, root under $TMPDIR.
+sbx_config_t *
+    sbx_config_default (sbx_error_t **error_p);
+
+//  Loads a JSON file / text / value. NULL with *error_p (type "ConfigError",
+//  message starting with the JSON path) on any problem.
+sbx_config_t *
+    sbx_config_load_file (const char *path, sbx_error_t **error_p);
+sbx_config_t *
+    sbx_config_load_string (const char *text, sbx_error_t **error_p);
+sbx_config_t *
+    sbx_config_load_json (const json_t *root, sbx_error_t **error_p);
+
+//  Applies a `--pool MIN:MAX` override; -1 with *error_p on a bad value.
+int
+    sbx_config_set_pool (sbx_config_t *self, const char *spec, sbx_error_t **error_p);
+void
+    sbx_config_set_string (char **field, const char *value);
+
+//  True when sandboxes are pooled (min > 0).
+bool
+    sbx_config_pooled (const sbx_config_t *self);
+
+//  The feature index by name, or -1.
+int
+    sbx_config_feature_index (const sbx_config_t *self, const char *name);
+
+void
+    sbx_config_destroy (sbx_config_t **self_p);
+
+#endif

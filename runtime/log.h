@@ -1,0 +1,23 @@
+/*  sbx_log - one small logging module over zsys_*, filtered before
+    formatting; every line is prefixed with the actor's id. */
+#ifndef SBX_LOG_H
+#define SBX_LOG_H
+
+typedef enum {
+    SBX_LOG_ERROR, SBX_LOG_WARNING, SBX_LOG_INFO, SBX_LOG_DEBUG
+} sbx_log_level_t;
+
+//  Sets the most verbose level printed (default: SBX_LOG_INFO). Call
+//  before starting actors.
+void sbx_log_set_level (sbx_log_level_t level);
+sbx_log_level_t sbx_log_level (void);
+
+void sbx_log (sbx_log_level_t level, const char *who, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+#define sbx_log_error(who, ...)   sbx_log (SBX_LOG_ERROR, who, __VA_ARGS__)
+#define sbx_log_warning(who, ...) sbx_log (SBX_LOG_WARNING, who, __VA_ARGS__)
+#define sbx_log_info(who, ...)    sbx_log (SBX_LOG_INFO, who, __VA_ARGS__)
+#define sbx_log_debug(who, ...)   sbx_log (SBX_LOG_DEBUG, who, __VA_ARGS__)
+
+#endif

@@ -72,6 +72,7 @@ typedef struct {
     unsigned spawning;          //  slots in SLOT_SPAWNING
     unsigned live_count;        //  slots not EMPTY
 
+    bool shutdown_deferred;     //  asked to shut down while the pool fills
     sbx_error_t *shutdown_error;//  first user error of a sandbox shutdown
     sbx_error_t *outage;        //  set when the environment went offline by outage
     int64_t next_lease_check;
@@ -397,6 +398,16 @@ s_grow_if_needed (self_t *self)
     }
 }
 
+//  How long an acquire may wait (SPEC §6): its timeout_ms, else the
+//  outage grace period.
+static int64_t
+s_wait_ms (self_t *self, const sbx_job_t *job)
+{
+    uint64_t wait = job->request.has_timeout ? job->request.timeout_ms
+                                             : (uint64_t) s_ms (self->config->outage_grace_period_s);
+    return (int64_t) (wait > INT32_MAX ? INT32_MAX : wait);
+}
+
 static void
 s_acquire (self_t *self, sbx_job_t *job)
 {
@@ -404,9 +415,9 @@ s_acquire (self_t *self, sbx_job_t *job)
         s_fail (self, &job, SBX_OUTAGE_ERROR, "environment %s is offline", self->config->env_id);
         return;
     }
-    uint64_t wait_ms = job->request.has_timeout ? job->request.timeout_ms
-                                                : (uint64_t) s_ms (self->config->outage_grace_period_s);
-    job->deadline = zclock_mono () + (int64_t) (wait_ms > INT32_MAX ? INT32_MAX : wait_ms);
+    //  The wait limit counts from the moment the environment is online:
+    //  a request that comes while the pool fills waits for that first.
+    job->deadline = self->status == ENV_ONLINE ? zclock_mono () + s_wait_ms (self, job) : INT64_MAX;
     if (!self->pooled) {
         //  No pooling: a fresh sandbox for this request alone.
         s_slot_t *slot = s_slot_new (self->next_index++);
@@ -467,8 +478,15 @@ static void
 s_go_online (self_t *self)
 {
     self->status = ENV_ONLINE;
+    int64_t now = zclock_mono ();
+    for (sbx_job_t *job = (sbx_job_t *) zlistx_first (self->waiters); job;
+         job = (sbx_job_t *) zlistx_next (self->waiters))
+        job->deadline = now + s_wait_ms (self, job);
+    self->next_timer = now;
     sbx_log_info (self->config->env_id, "environment online");
     s_emit (self, SBX_EV_ENVIRONMENT_START, NULL);
+    if (self->shutdown_deferred)
+        s_shutdown (self, NULL);
 }
 
 //  The pre-filled pool is complete when every slot below min has started.
@@ -536,6 +554,13 @@ s_bring_up_failed (self_t *self, s_slot_t *slot, sbx_error_t *error)
     }
     if (!slot->first_failure)
         slot->first_failure = now;
+    if (self->status == ENV_CREATED && self->shutdown_deferred) {
+        //  Asked to stop while the pool could not fill: the start fails.
+        s_emit (self, SBX_EV_ENVIRONMENT_START, error);
+        self->status = ENV_ONLINE;
+        s_shutdown (self, NULL);
+        return;
+    }
     if ((double) (now - slot->first_failure) >= self->config->outage_grace_period_s * 1000.0) {
         s_outage (self, error);
         return;
@@ -640,6 +665,18 @@ s_shutdown (self_t *self, sbx_error_t *reason)
     sbx_error_destroy (&reason);
     if (self->status == ENV_OFFLINE)
         return;
+    if (self->status == ENV_CREATED) {
+        //  The start finishes first, so that every environment.start has
+        //  its environment.shutdown; unless it is stuck retrying.
+        self->shutdown_deferred = true;
+        if (zlistx_size (self->retries) == 0)
+            return;
+        sbx_error_t *error = sbx_error_new (SBX_OUTAGE_ERROR, "environment %s was shut down "
+                                            "before its pool could start", self->config->env_id);
+        s_emit (self, SBX_EV_ENVIRONMENT_START, error);
+        sbx_error_destroy (&error);
+        self->status = ENV_ONLINE;
+    }
     if (self->status != ENV_SHUTTING_DOWN) {
         sbx_log_info (self->config->env_id, "environment shutting down");
         self->status = ENV_SHUTTING_DOWN;

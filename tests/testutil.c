@@ -1,1 +1,367 @@
+/*  Shared helpers for the Criterion suites - see testutil.h */
 #include "testutil.h"
+#include "messages/event.h"
+#include "messages/mp.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <sys/inotify.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+extern char **environ;
+
+static int64_t
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+//  Reads sbxd's stdout until the "listening:" line, or the deadline.
+static bool
+s_read_endpoints (sbx_test_daemon_t *self, int timeout_ms)
+{
+    char buffer [4096];
+    size_t used = 0;
+    int64_t deadline = s_now_ms () + timeout_ms;
+    while (s_now_ms () < deadline && used < sizeof buffer - 1) {
+        struct pollfd item = {self->stdout_fd, POLLIN, 0};
+        int rc = poll (&item, 1, (int) (deadline - s_now_ms ()));
+        if (rc <= 0)
+            continue;
+        ssize_t n = read (self->stdout_fd, buffer + used, sizeof buffer - 1 - used);
+        if (n <= 0)
+            return false;           //  exited before listening
+        used += (size_t) n;
+        buffer [used] = 0;
+        char *requests = strstr (buffer, "requests=");
+        char *events = strstr (buffer, " events=");
+        char *end = events ? strchr (events, '\n') : NULL;
+        if (requests && events && end) {
+            snprintf (self->requests, sizeof self->requests, "%.*s",
+                      (int) (events - requests - 9), requests + 9);
+            snprintf (self->events, sizeof self->events, "%.*s",
+                      (int) (end - events - 8), events + 8);
+            return true;
+        }
+    }
+    return false;
+}
+
+sbx_test_daemon_t *
+sbx_test_daemon_start (const json_t *config, const char *const *extra)
+{
+    sbx_test_daemon_t *self = (sbx_test_daemon_t *) zmalloc (sizeof (sbx_test_daemon_t));
+    self->pid = -1;
+    self->exit_code = -1;
+    snprintf (self->dir, sizeof self->dir, "/tmp/sbx-test-XXXXXX");
+    if (!mkdtemp (self->dir)) {
+        free (self);
+        return NULL;
+    }
+    snprintf (self->config_path, sizeof self->config_path, "%s/config.json", self->dir);
+    snprintf (self->log_path, sizeof self->log_path, "%s/events.jsonl", self->dir);
+    snprintf (self->root_dir, sizeof self->root_dir, "%s/root", self->dir);
+
+    json_t *copy = json_deep_copy (config);
+    json_t *endpoints = json_object_get (copy, "endpoints");
+    if (!endpoints) {
+        endpoints = json_object ();
+        json_object_set_new (copy, "endpoints", endpoints);
+    }
+    if (!json_object_get (endpoints, "requests"))
+        json_object_set_new (endpoints, "requests", json_string ("tcp://127.0.0.1:*"));
+    if (!json_object_get (endpoints, "events"))
+        json_object_set_new (endpoints, "events", json_string ("tcp://127.0.0.1:*"));
+    json_t *environment = json_object_get (copy, "environment");
+    if (!environment) {
+        environment = json_object ();
+        json_object_set_new (copy, "environment", environment);
+    }
+    if (!json_object_get (environment, "root_dir"))
+        json_object_set_new (environment, "root_dir", json_string (self->root_dir));
+    int rc = json_dump_file (copy, self->config_path, JSON_INDENT (1));
+    json_decref (copy);
+    if (rc != 0) {
+        sbx_test_daemon_destroy (&self);
+        return NULL;
+    }
+
+    const char *argv [32] = {
+        SBX_BUILD_DIR "/sbxd", "-c", self->config_path, "--event-log", self->log_path
+    };
+    size_t argc = 5;
+    for (size_t i = 0; extra && extra [i] && argc < 31; i++)
+        argv [argc++] = extra [i];
+    argv [argc] = NULL;
+
+    int out [2];
+    if (pipe2 (out, O_CLOEXEC) != 0) {
+        sbx_test_daemon_destroy (&self);
+        return NULL;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
+    rc = posix_spawn (&self->pid, argv [0], &actions, NULL, (char *const *) argv, environ);
+    posix_spawn_file_actions_destroy (&actions);
+    close (out [1]);
+    self->stdout_fd = out [0];
+    if (rc != 0) {
+        fprintf (stderr, "testutil: cannot spawn %s: %s\n", argv [0], strerror (rc));
+        self->pid = -1;
+        sbx_test_daemon_destroy (&self);
+        return NULL;
+    }
+    if (!s_read_endpoints (self, 10000)) {
+        fprintf (stderr, "testutil: sbxd did not say where it listens\n");
+        sbx_test_daemon_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+sbx_test_daemon_t *
+sbx_test_daemon_start_text (const char *config_json)
+{
+    json_error_t problem;
+    json_t *config = json_loads (config_json, 0, &problem);
+    if (!config) {
+        fprintf (stderr, "testutil: bad config JSON: %s\n", problem.text);
+        return NULL;
+    }
+    sbx_test_daemon_t *self = sbx_test_daemon_start (config, NULL);
+    json_decref (config);
+    return self;
+}
+
+int
+sbx_test_daemon_wait (sbx_test_daemon_t *self, int timeout_ms)
+{
+    if (self->pid <= 0)
+        return self->exit_code;
+    //  A pidfd becomes readable when the process exits.
+    int pidfd = (int) syscall (SYS_pidfd_open, self->pid, 0);
+    int status = 0;
+    pid_t rc = 0;
+    if (pidfd >= 0) {
+        struct pollfd item = {pidfd, POLLIN, 0};
+        if (poll (&item, 1, timeout_ms) > 0)
+            rc = waitpid (self->pid, &status, 0);
+        close (pidfd);
+    }
+    else
+        rc = waitpid (self->pid, &status, 0);
+    if (rc != self->pid) {
+        kill (self->pid, SIGKILL);
+        waitpid (self->pid, &status, 0);
+        self->pid = -1;
+        self->exit_code = -1;
+        return -1;
+    }
+    self->pid = -1;
+    self->exit_code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+    return self->exit_code;
+}
+
+int
+sbx_test_daemon_shutdown (sbx_test_daemon_t *self)
+{
+    if (self->pid > 0) {
+        zsock_t *dealer = sbx_test_connect (self);
+        sbx_reply_t *reply = sbx_test_request (dealer, "{\"op\": \"shutdown\"}", 10000);
+        sbx_reply_destroy (&reply);
+        zsock_destroy (&dealer);
+    }
+    return sbx_test_daemon_wait (self, 30000);
+}
+
+static int
+s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove (path);
+}
+
+void
+sbx_test_daemon_destroy (sbx_test_daemon_t **self_p)
+{
+    sbx_test_daemon_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->pid > 0) {
+        kill (self->pid, SIGKILL);
+        waitpid (self->pid, NULL, 0);
+    }
+    if (self->stdout_fd > 0)
+        close (self->stdout_fd);
+    if (self->dir [0])
+        nftw (self->dir, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+    free (self);
+    *self_p = NULL;
+}
+
+zsock_t *
+sbx_test_connect (sbx_test_daemon_t *self)
+{
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (dealer, 0);
+    zsock_connect (dealer, "%s", self->requests);
+    return dealer;
+}
+
+sbx_reply_t *
+sbx_test_request_raw (zsock_t *dealer, const void *data, size_t size, int timeout_ms)
+{
+    if (zmq_send (zsock_resolve (dealer), data, size, 0) < 0)
+        return NULL;
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    void *which = zpoller_wait (poller, timeout_ms);
+    zpoller_destroy (&poller);
+    if (!which)
+        return NULL;
+    zframe_t *frame = zframe_recv (dealer);
+    if (!frame)
+        return NULL;
+    sbx_error_t *error = NULL;
+    sbx_reply_t *reply = sbx_reply_decode (zframe_data (frame), zframe_size (frame), &error);
+    zframe_destroy (&frame);
+    sbx_error_destroy (&error);
+    return reply;
+}
+
+sbx_reply_t *
+sbx_test_request (zsock_t *dealer, const char *json, int timeout_ms)
+{
+    json_error_t problem;
+    json_t *value = json_loads (json, 0, &problem);
+    if (!value) {
+        fprintf (stderr, "testutil: bad request JSON '%s': %s\n", json, problem.text);
+        return NULL;
+    }
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    sbx_mp_from_json (&packer, value);
+    json_decref (value);
+    sbx_reply_t *reply = sbx_test_request_raw (dealer, buffer.data, buffer.size, timeout_ms);
+    msgpack_sbuffer_destroy (&buffer);
+    return reply;
+}
+
+sbx_reply_t *
+sbx_test_requestf (zsock_t *dealer, int timeout_ms, const char *format, ...)
+{
+    char json [8192];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (json, sizeof json, format, args);
+    va_end (args);
+    return sbx_test_request (dealer, json, timeout_ms);
+}
+
+const char *
+sbx_test_reply_type (const sbx_reply_t *reply)
+{
+    if (!reply)
+        return "timeout";
+    if (sbx_reply_is_ok (reply))
+        return "ok";
+    return sbx_error_type (sbx_reply_get_error (reply));
+}
+
+char **
+sbx_test_log_lines (sbx_test_daemon_t *self, size_t *count_p)
+{
+    size_t count = 0, capacity = 64;
+    char **lines = (char **) zmalloc ((capacity + 1) * sizeof (char *));
+    FILE *file = fopen (self->log_path, "r");
+    char *line = NULL;
+    size_t size = 0;
+    while (file && getline (&line, &size, file) > 0) {
+        json_t *json = json_loads (line, 0, NULL);
+        sbx_error_t *error = NULL;
+        sbx_event_t *event = json ? sbx_event_from_json (json, &error) : NULL;
+        if (event) {
+            if (count == capacity) {
+                capacity *= 2;
+                lines = (char **) realloc (lines, (capacity + 1) * sizeof (char *));
+            }
+            lines [count++] = sbx_event_text (event);
+            sbx_event_destroy (&event);
+        }
+        sbx_error_destroy (&error);
+        json_decref (json);
+    }
+    free (line);
+    if (file)
+        fclose (file);
+    lines [count] = NULL;
+    if (count_p)
+        *count_p = count;
+    return lines;
+}
+
+void
+sbx_test_lines_free (char ***lines_p)
+{
+    char **lines = *lines_p;
+    for (size_t i = 0; lines && lines [i]; i++)
+        free (lines [i]);
+    free (lines);
+    *lines_p = NULL;
+}
+
+bool
+sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeout_ms)
+{
+    //  The log is flushed per event: wake on every write to its directory.
+    int watch = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
+    if (watch >= 0)
+        inotify_add_watch (watch, self->dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
+    int64_t deadline = s_now_ms () + timeout_ms;
+    bool found = false;
+    while (!found) {
+        char **lines = sbx_test_log_lines (self, NULL);
+        int seen = 0;
+        for (size_t i = 0; lines [i]; i++)
+            seen += streq (lines [i], line);
+        sbx_test_lines_free (&lines);
+        found = seen >= nth;
+        int64_t left = deadline - s_now_ms ();
+        if (found || left <= 0 || watch < 0)
+            break;
+        struct pollfd item = {watch, POLLIN, 0};
+        if (poll (&item, 1, (int) left) > 0) {
+            char sink [4096];
+            while (read (watch, sink, sizeof sink) > 0)
+                ;
+        }
+    }
+    if (watch >= 0)
+        close (watch);
+    return found;
+}
+
+int
+sbx_test_dir_entries (const char *path)
+{
+    DIR *dir = opendir (path);
+    if (!dir)
+        return -1;
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir)))
+        if (strcmp (entry->d_name, ".") && strcmp (entry->d_name, ".."))
+            count++;
+    closedir (dir);
+    return count;
+}

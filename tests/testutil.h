@@ -1,4 +1,91 @@
-/*  Shared helpers for the Criterion suites. */
+/*  Shared helpers for the Criterion suites: run a real sbxd on free
+    loopback ports, talk to it over real ZeroMQ sockets, read its event log
+    in the text form. Every wait has a timeout; nothing sleeps to
+    synchronise.
+*/
 #ifndef SBX_TESTUTIL_H
 #define SBX_TESTUTIL_H
+
+#include <czmq.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include "messages/reply.h"
+
+typedef struct {
+    pid_t pid;
+    int exit_code;              //  after sbx_test_daemon_wait: exit code, or -1
+    char dir [256];             //  private temp dir (config, log, root)
+    char config_path [320];
+    char log_path [320];
+    char root_dir [320];
+    char requests [256];        //  bound endpoints, read from sbxd's stdout
+    char events [256];
+    int stdout_fd;
+} sbx_test_daemon_t;
+
+//  Starts build/sbxd on `config` (borrowed; endpoints set to
+//  tcp://127.0.0.1:* and root_dir to a fresh temp dir unless the config
+//  names them; `--event-log` always set). `extra` is a NULL-terminated list
+//  of extra arguments, or NULL. Waits (10 s at most) for the line that says
+//  where it listens. Returns NULL, after printing why, on failure.
+sbx_test_daemon_t *
+    sbx_test_daemon_start (const json_t *config, const char *const *extra);
+
+//  Same, from JSON text.
+sbx_test_daemon_t *
+    sbx_test_daemon_start_text (const char *config_json);
+
+//  Waits for the daemon to exit (timeout_ms); returns its exit code, 128+N
+//  when killed by signal N, or -1 on timeout (it is then killed).
+int
+    sbx_test_daemon_wait (sbx_test_daemon_t *self, int timeout_ms);
+
+//  Sends `shutdown` (if it still runs), waits for the exit, returns the
+//  exit code (see above).
+int
+    sbx_test_daemon_shutdown (sbx_test_daemon_t *self);
+
+//  Kills it if still running, removes its directory, frees it.
+void
+    sbx_test_daemon_destroy (sbx_test_daemon_t **self_p);
+
+//  A DEALER connected to the daemon's request endpoint. Caller destroys.
+zsock_t *
+    sbx_test_connect (sbx_test_daemon_t *self);
+
+//  Sends one request given as JSON text (converted to msgpack as it is) and
+//  waits for its reply (timeout_ms). Returns NULL on timeout. Caller
+//  destroys the reply.
+sbx_reply_t *
+    sbx_test_request (zsock_t *dealer, const char *json, int timeout_ms);
+//  Same with a printf format.
+sbx_reply_t *
+    sbx_test_requestf (zsock_t *dealer, int timeout_ms, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+//  Sends raw bytes as one request frame; waits for and returns the reply.
+sbx_reply_t *
+    sbx_test_request_raw (zsock_t *dealer, const void *data, size_t size, int timeout_ms);
+
+//  The error type of a reply ("ok" when it succeeded, "timeout" when NULL).
+const char *
+    sbx_test_reply_type (const sbx_reply_t *reply);
+
+//  The event log rendered in the text form, one string per line, NULL
+//  terminated; *count_p gets the number of lines. Free with
+//  sbx_test_lines_free.
+char **
+    sbx_test_log_lines (sbx_test_daemon_t *self, size_t *count_p);
+void
+    sbx_test_lines_free (char ***lines_p);
+
+//  Waits until the text form of the log holds `line` at least `nth` times.
+bool
+    sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeout_ms);
+
+//  Counts the entries of `path` (a directory); -1 when it does not exist.
+int
+    sbx_test_dir_entries (const char *path);
+
 #endif

@@ -12,6 +12,7 @@
 
 #define S_MAX_ENVELOPE 16       //  frames before the body
 #define S_SESSION_ID_MAX 128
+#define S_DRAIN 256            //  messages handled per socket per wake-up
 
 typedef enum { ENV_CREATED, ENV_ONLINE, ENV_SHUTTING_DOWN, ENV_OFFLINE } s_env_status_t;
 static const char *const s_env_status_names [] = {"created", "online", "shutting_down", "offline"};
@@ -78,6 +79,7 @@ typedef struct {
     int64_t next_lease_check;
     int64_t next_stats;
     int64_t next_timer;         //  earliest of all the timers below
+    int64_t flush_at;           //  when waiting events go to the bus (0: none)
     sbx_stats_t stats;
 
     uint64_t seed;              //  session id generator state
@@ -153,22 +155,62 @@ s_ms (double seconds)
 
 //  --- Events ------------------------------------------------------------------
 
+//  Events wait here (in order) and go to the bus in batches: at most
+//  S_FLUSH_EVENTS at a time or S_FLUSH_MS after the first one waited, and
+//  always before anything that reads the journal. One wake-up of the bus
+//  per batch instead of one per event.
+#define S_FLUSH_EVENTS 512
+#define S_FLUSH_MS 1
+
+static void
+s_flush_events (self_t *self)
+{
+    if (self->events->count == 0)
+        return;
+    zsock_send (self->eventbus, "sp", "EVENTS", self->events);
+    self->events = sbx_evbatch_new ();
+    self->flush_at = 0;
+}
+
+static void
+s_events_added (self_t *self)
+{
+    if (self->events->count >= S_FLUSH_EVENTS)
+        s_flush_events (self);
+    else
+    if (!self->flush_at) {
+        self->flush_at = zclock_mono () + S_FLUSH_MS;
+        if (self->flush_at < self->next_timer)
+            self->next_timer = self->flush_at;
+    }
+}
+
 static void
 s_emit (self_t *self, sbx_event_kind_t kind, const sbx_error_t *error)
 {
     sbx_event_t event = {.kind = kind, .environment = self->config->env_id, .error = error};
     sbx_evbatch_add (self->events, &event);
-    zsock_send (self->eventbus, "sp", "EVENTS", self->events);
-    self->events = sbx_evbatch_new ();
+    s_events_added (self);
 }
 
+//  Takes a sandbox's events, in order after everything already waiting.
 static void
 s_forward_events (self_t *self, sbx_job_t *job)
 {
-    if (job->events) {
-        zsock_send (self->eventbus, "sp", "EVENTS", job->events);
-        job->events = NULL;
+    if (!job->events)
+        return;
+    if (self->events->count == 0) {
+        sbx_evbatch_destroy (&self->events);
+        self->events = job->events;
     }
+    else {
+        msgpack_sbuffer_write (&self->events->buffer, job->events->buffer.data,
+                               job->events->buffer.size);
+        self->events->count += job->events->count;
+        sbx_evbatch_destroy (&job->events);
+    }
+    job->events = NULL;
+    s_events_added (self);
 }
 
 //  --- Replies -----------------------------------------------------------------
@@ -433,10 +475,16 @@ s_acquire (self_t *self, sbx_job_t *job)
         return;
     }
     zlistx_add_end (self->waiters, job);
+    self->stats.acquires_waited++;
+    unsigned live = self->live_count;
+    s_grow_if_needed (self);
+    //  Below max the pool grows for this request (SPEC §4): bringing a
+    //  sandbox up is bounded by the outage rules (§4.3), not by the wait
+    //  limit, which is for a pool at max with every sandbox busy.
+    if (self->live_count > live)
+        job->deadline = INT64_MAX;
     if (job->deadline < self->next_timer)
         self->next_timer = job->deadline;
-    self->stats.acquires_waited++;
-    s_grow_if_needed (self);
 }
 
 //  Gives ready sandboxes to waiters, first come first served.
@@ -602,8 +650,9 @@ s_slot_finished (self_t *self, s_slot_t *slot)
         return;
     }
     if (!started) {
-        if (!self->pooled) {
-            //  No pooling: a retry is a new sandbox, <env>/<n+1>:0.
+        if (!self->pooled && s_retriable (start_error)) {
+            //  No pooling: a retry is a new sandbox, <env>/<n+1>:0 (a user
+            //  error is not retried, so it takes no number).
             s_slot_t *next = s_slot_new (self->next_index++);
             next->waiter = slot->waiter;
             next->first_failure = slot->first_failure;
@@ -707,6 +756,7 @@ s_shutdown (self_t *self, sbx_error_t *reason)
     self->status = ENV_OFFLINE;
     const sbx_error_t *error = self->shutdown_error ? self->shutdown_error : self->outage;
     s_emit (self, SBX_EV_ENVIRONMENT_SHUTDOWN, error);
+    s_flush_events (self);
     sbx_log_info (self->config->env_id, "environment offline");
     zsock_send (self->pipe, "si", "DONE", self->exit_code);
 }
@@ -800,14 +850,19 @@ s_answer_client (self_t *self, s_slot_t *slot, sbx_job_t *job)
     return false;
 }
 
-static void
+//  Handles one message from a sandbox; false when none was waiting.
+static bool
 s_handle_sandbox (self_t *self)
 {
-    zframe_t *identity = zframe_recv (self->backend);
-    sbx_job_t *job = identity ? (sbx_job_t *) sbx_recv_ptr (self->backend) : NULL;
-    zframe_destroy (&identity);
+    zmq_msg_t identity;
+    zmq_msg_init (&identity);
+    int rc = zmq_msg_recv (&identity, zsock_resolve (self->backend), ZMQ_DONTWAIT);
+    zmq_msg_close (&identity);
+    if (rc < 0)
+        return false;
+    sbx_job_t *job = (sbx_job_t *) sbx_recv_ptr (self->backend);
     if (!job)
-        return;
+        return true;
     char id [256];
     snprintf (id, sizeof id, "%s/%u:%u", self->config->env_id, job->slot, job->generation);
     s_slot_t *slot = (s_slot_t *) zhashx_lookup (self->by_id, id);
@@ -815,11 +870,15 @@ s_handle_sandbox (self_t *self)
         sbx_log_error (self->config->env_id, "bug: answer from unknown sandbox %s", id);
         s_forward_events (self, job);
         sbx_job_destroy (&job);
-        return;
+        return true;
     }
     bool kept = false;
     if (job->kind != SBX_JOB_START && job->kind != SBX_JOB_NOTICE)
         slot->inflight--;
+    //  The lease runs from the owner's last answer: the time the sandbox
+    //  spent on the request is not the client's silence.
+    if (job->envelope && slot->owned)
+        slot->lease_deadline = zclock_mono () + s_ms (self->config->session_lease_s);
     if (job->envelope)
         kept = s_answer_client (self, slot, job);
     //  The sandbox's events go out before anything the environment does
@@ -851,25 +910,26 @@ s_handle_sandbox (self_t *self)
 
     if (slot->phase == SLOT_LIVE && slot->status == SBX_STATUS_OFFLINE && slot->inflight == 0) {
         s_slot_finished (self, slot);
-        return;
+        return true;
     }
     if (slot->phase == SLOT_LIVE && slot->started && self->status == ENV_SHUTTING_DOWN
     &&  !slot->shutdown_sent) {
         slot->shutdown_sent = true;
         s_internal_job (self, slot, SBX_JOB_SHUTDOWN);
-        return;
+        return true;
     }
     if (slot->started && slot->waiter && slot->status == SBX_STATUS_READY && slot->inflight == 0) {
         //  No pooling: the sandbox made for this request.
         sbx_job_t *waiter = slot->waiter;
         slot->waiter = NULL;
         s_give (self, slot, waiter);
-        return;
+        return true;
     }
     if (s_slot_idle_ready (slot))
         s_set_ready_bit (self, slot, true);
     s_check_started (self);
     s_serve_waiters (self);
+    return true;
 }
 
 static void
@@ -1111,6 +1171,7 @@ s_handle_request (self_t *self, zmsg_t *msg)
             break;
         case SBX_OP_EVENTS_REPLAY:
             job->kind = SBX_JOB_REPLAY;
+            s_flush_events (self);
             zsock_send (self->eventbus, "sp", "REPLAY", job);
             return;
         case SBX_OP_SHUTDOWN:
@@ -1186,7 +1247,8 @@ s_check_leases (self_t *self, int64_t now)
 {
     for (s_slot_t *slot = (s_slot_t *) zhashx_first (self->by_id); slot;
          slot = (s_slot_t *) zhashx_next (self->by_id)) {
-        if (slot->owned && slot->lease_deadline <= now) {
+        //  A sandbox busy with its owner's request is not a silent owner.
+        if (slot->owned && slot->inflight == 0 && slot->lease_deadline <= now) {
             sbx_log_info (self->config->env_id, "lease of %s lapsed", slot->id);
             s_disown (slot);
             self->stats.leases_expired++;
@@ -1216,6 +1278,8 @@ static int64_t
 s_next_timer (self_t *self)
 {
     int64_t next = self->next_lease_check;
+    if (self->flush_at && self->flush_at < next)
+        next = self->flush_at;
     if (self->next_stats && self->next_stats < next)
         next = self->next_stats;
     for (sbx_job_t *job = (sbx_job_t *) zlistx_first (self->waiters); job;
@@ -1233,6 +1297,8 @@ static void
 s_timers (self_t *self)
 {
     int64_t now = zclock_mono ();
+    if (self->flush_at && now >= self->flush_at)
+        s_flush_events (self);
     if (now < self->next_timer)
         return;
     if (now >= self->next_lease_check) {
@@ -1394,6 +1460,34 @@ s_handle_pipe (self_t *self)
     zstr_free (&command);
 }
 
+//  One multipart message from the frontend, or NULL when none is waiting
+//  (no blocking, no extra poll per message).
+static zmsg_t *
+s_recv_request (self_t *self)
+{
+    void *socket = zsock_resolve (self->frontend);
+    zmq_msg_t part;
+    zmq_msg_init (&part);
+    if (zmq_msg_recv (&part, socket, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&part);
+        return NULL;
+    }
+    zmsg_t *msg = zmsg_new ();
+    while (true) {
+        bool more = zmq_msg_more (&part);
+        zmsg_append (msg, &(zframe_t *) {zframe_new (zmq_msg_data (&part), zmq_msg_size (&part))});
+        zmq_msg_close (&part);
+        if (!more)
+            break;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, socket, 0) < 0) {
+            zmq_msg_close (&part);
+            break;
+        }
+    }
+    return msg;
+}
+
 static void
 s_handle_eventbus (self_t *self)
 {
@@ -1436,18 +1530,19 @@ sbx_environment_actor (zsock_t *pipe, void *args)
             s_handle_pipe (self);
         if (!running || self->terminated)
             continue;
-        //  Sandboxes first (they free capacity), then clients; drain each.
-        while (zsock_events (self->backend) & ZMQ_POLLIN)
-            s_handle_sandbox (self);
-        while (zsock_events (self->supervisor) & ZMQ_POLLIN)
+        //  Sandboxes first (they free capacity), then clients: everything
+        //  pending per wake-up, in bounded rounds so no side starves.
+        if (items [1].revents & ZMQ_POLLIN)
+            for (int n = 0; n < S_DRAIN && s_handle_sandbox (self); n++)
+                ;
+        if (items [3].revents & ZMQ_POLLIN)
             s_handle_supervisor (self);
-        while (zsock_events (self->eventbus) & ZMQ_POLLIN)
+        if (items [4].revents & ZMQ_POLLIN)
             s_handle_eventbus (self);
-        while (zsock_events (self->frontend) & ZMQ_POLLIN) {
-            zmsg_t *msg = zmsg_recv (self->frontend);
-            if (!msg)
-                break;
-            s_handle_request (self, msg);
+        if (items [2].revents & ZMQ_POLLIN) {
+            zmsg_t *msg;
+            for (int n = 0; n < S_DRAIN && (msg = s_recv_request (self)); n++)
+                s_handle_request (self, msg);
         }
         s_timers (self);
     }

@@ -856,13 +856,9 @@ sbx_sandbox_actor (zsock_t *pipe, void *args)
             s_handle_pipe (self);
         if (count > 1 && (items [1].revents & ZMQ_POLLIN)) {
             //  Drain every pending job per wake-up.
-            sbx_job_t *job;
-            while ((job = (sbx_job_t *) sbx_recv_ptr (self->dealer)) != NULL) {
+            sbx_job_t *job = NULL;
+            while (zmq_recv (zsock_resolve (self->dealer), &job, sizeof job, ZMQ_DONTWAIT) == sizeof job)
                 s_handle_job (self, job);
-                if (zsock_events (self->dealer) & ZMQ_POLLIN)
-                    continue;
-                break;
-            }
         }
         deadline = s_next_deadline (self);
         if (deadline >= 0 && zclock_mono () >= deadline)

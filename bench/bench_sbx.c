@@ -1,0 +1,994 @@
+/*  bench_sbx - sbx's benchmarks, each printed beside a baseline measured in
+    the same run on the same machine, and the ratio (docs/benchmarks.md).
+
+    usage: bench_sbx [--quick] [SECTION...]
+    sections: rtt concurrency sessions scale events commands growth
+
+    The daemon under test is a real build/sbxd started per configuration;
+    the baselines are written here: a DEALER/ROUTER echo over TCP with one
+    inproc actor hop (the same path shape as sbx's), raw PUB/SUB, bare czmq
+    actors, posix_spawn with a pipe.
+*/
+#include <czmq.h>
+#include <math.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include "tests/testutil.h"
+#include "messages/mp.h"
+#include "messages/request.h"
+#include "messages/event.h"
+
+extern char **environ;
+
+static bool s_quick = false;
+
+//  --- Measuring ---------------------------------------------------------------
+
+static int64_t
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+typedef struct {
+    double *values;
+    size_t count, capacity;
+} s_samples_t;
+
+static void
+s_sample (s_samples_t *self, double value)
+{
+    if (self->count == self->capacity) {
+        self->capacity = self->capacity ? self->capacity * 2 : 1024;
+        self->values = (double *) realloc (self->values, self->capacity * sizeof (double));
+    }
+    self->values [self->count++] = value;
+}
+
+static int
+s_compare (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+static double
+s_percentile (s_samples_t *self, double p)
+{
+    if (!self->count)
+        return NAN;
+    qsort (self->values, self->count, sizeof (double), s_compare);
+    size_t index = (size_t) (p * (double) (self->count - 1) + 0.5);
+    return self->values [index];
+}
+
+static void
+s_samples_free (s_samples_t *self)
+{
+    free (self->values);
+    memset (self, 0, sizeof *self);
+}
+
+//  --- The result table ---------------------------------------------------------
+
+typedef struct {
+    char name [64];
+    char unit [16];
+    double value, baseline;
+    bool higher_better;
+    char target [48];
+    int verdict;            //  1 holds, 0 misses, -1 no target
+} s_row_t;
+
+static s_row_t s_rows [128];
+static size_t s_row_count;
+
+static void
+s_row (const char *name, const char *unit, double value, double baseline, bool higher_better,
+       const char *target, int verdict)
+{
+    if (s_row_count == 128)
+        return;
+    s_row_t *row = &s_rows [s_row_count++];
+    snprintf (row->name, sizeof row->name, "%s", name);
+    snprintf (row->unit, sizeof row->unit, "%s", unit);
+    row->value = value;
+    row->baseline = baseline;
+    row->higher_better = higher_better;
+    snprintf (row->target, sizeof row->target, "%s", target ? target : "");
+    row->verdict = verdict;
+    printf ("  %-44s %12.1f %-8s baseline %12.1f  ratio %6.2f  %s%s\n", name, value, unit, baseline,
+            baseline > 0 ? value / baseline : NAN, target ? target : "",
+            verdict < 0 ? "" : verdict ? "  [holds]" : "  [MISSES]");
+    fflush (stdout);
+}
+
+static void
+s_print_table (void)
+{
+    printf ("\n| measure | sbx | baseline (same run) | ratio | target |\n");
+    printf ("| --- | --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < s_row_count; i++) {
+        s_row_t *row = &s_rows [i];
+        char ratio [32] = "-";
+        if (row->baseline > 0)
+            snprintf (ratio, sizeof ratio, "%.2f", row->value / row->baseline);
+        printf ("| %s | %.1f %s | %s%.1f | %s | %s%s |\n", row->name, row->value, row->unit,
+                row->baseline > 0 ? "" : "", row->baseline, ratio, row->target,
+                row->verdict < 0 ? "" : row->verdict ? " (holds)" : " (misses)");
+    }
+}
+
+//  --- The echo baseline: ROUTER (tcp) -> inproc hop -> worker -> back -------------
+
+typedef struct {
+    zactor_t *actor;
+    char endpoint [128];
+} s_echo_t;
+
+//  The workers announce themselves with an empty message so the front can
+//  route to them.
+static void
+s_echo_worker_hello (zsock_t *pipe, void *args)
+{
+    zsock_t *worker = zsock_new_dealer ((const char *) args);
+    zstr_send (worker, "");
+    zsock_signal (pipe, 0);
+    zpoller_t *poller = zpoller_new (pipe, worker, NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == pipe || !which)
+            break;
+        while (zsock_events (worker) & ZMQ_POLLIN) {
+            zmsg_t *msg = zmsg_recv (worker);
+            zmsg_send (&msg, worker);
+        }
+    }
+    zpoller_destroy (&poller);
+    zsock_destroy (&worker);
+}
+
+typedef struct {
+    int workers;
+} s_echo_args_t;
+
+//  The front actor owns the TCP ROUTER and the inproc ROUTER and passes
+//  messages round robin to `workers` worker actors.
+static void
+s_echo_front (zsock_t *pipe, void *args)
+{
+    int workers = ((s_echo_args_t *) args)->workers;
+    zsock_signal (pipe, 0);
+    zsock_t *front = zsock_new (ZMQ_ROUTER);
+    zsock_set_sndhwm (front, 100000);
+    zsock_set_rcvhwm (front, 100000);
+    zsock_bind (front, "tcp://127.0.0.1:*");
+    char backend_ep [64];
+    snprintf (backend_ep, sizeof backend_ep, "inproc://echo-%p", (void *) front);
+    zsock_t *back = zsock_new (ZMQ_ROUTER);
+    zsock_bind (back, "%s", backend_ep);
+    char connect_ep [80];
+    snprintf (connect_ep, sizeof connect_ep, ">%s", backend_ep);
+    zactor_t **actors = (zactor_t **) zmalloc (sizeof (zactor_t *) * (size_t) workers);
+    zframe_t **ids = (zframe_t **) zmalloc (sizeof (zframe_t *) * (size_t) workers);
+    for (int i = 0; i < workers; i++)
+        actors [i] = zactor_new (s_echo_worker_hello, connect_ep);
+    //  Each worker announces itself with an empty message first; the
+    //  endpoint is given out only once all of them are known.
+    int known = 0;
+    while (known < workers) {
+        zmsg_t *msg = zmsg_recv (back);
+        ids [known++] = zmsg_pop (msg);
+        zmsg_destroy (&msg);
+    }
+    zsock_send (pipe, "s", zsock_endpoint (front));
+    zpoller_t *poller = zpoller_new (pipe, front, back, NULL);
+    int next = 0;
+    while (true) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == pipe || !which)
+            break;
+        if (which == back) {
+            while (zsock_events (back) & ZMQ_POLLIN) {
+                zmsg_t *msg = zmsg_recv (back);
+                zframe_t *worker = zmsg_pop (msg);
+                zframe_destroy (&worker);
+                zmsg_send (&msg, front);
+            }
+        }
+        if (which == front) {
+            while (zsock_events (front) & ZMQ_POLLIN) {
+                zmsg_t *msg = zmsg_recv (front);
+                zmsg_prepend (msg, &(zframe_t *) {zframe_dup (ids [next])});
+                next = (next + 1) % known;
+                zmsg_send (&msg, back);
+            }
+        }
+    }
+    zpoller_destroy (&poller);
+    for (int i = 0; i < workers; i++) {
+        zactor_destroy (&actors [i]);
+        zframe_destroy (&ids [i]);
+    }
+    free (actors);
+    free (ids);
+    zsock_destroy (&front);
+    zsock_destroy (&back);
+}
+
+static s_echo_t *
+s_echo_start (int workers)
+{
+    s_echo_t *self = (s_echo_t *) zmalloc (sizeof (s_echo_t));
+    s_echo_args_t *args = (s_echo_args_t *) zmalloc (sizeof (s_echo_args_t));
+    args->workers = workers;
+    self->actor = zactor_new (s_echo_front, args);
+    char *endpoint = zstr_recv (self->actor);
+    snprintf (self->endpoint, sizeof self->endpoint, "%s", endpoint);
+    zstr_free (&endpoint);
+    free (args);    //  read by the front before it answered
+    return self;
+}
+
+static void
+s_echo_stop (s_echo_t **self_p)
+{
+    zactor_destroy (&(*self_p)->actor);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+//  --- Clients: C DEALERs driven by one thread, one request in flight each -----
+
+typedef enum { OP_CALL, OP_OPEN, OP_END } s_op_t;
+
+typedef struct {
+    zsock_t *dealer;
+    char sandbox [128];
+    char token [64];
+    int64_t sent_at;
+    s_op_t op;
+    uint64_t id;
+    int session_step;       //  sessions: 0 open, 1 call, 2 end
+} s_client_t;
+
+typedef struct {
+    s_samples_t latency [3];    //  per op, microseconds
+    uint64_t done, errors, sessions;
+    double seconds;
+} s_load_t;
+
+static void
+s_pack_call (msgpack_sbuffer *out, uint64_t id, const char *sandbox, const char *token,
+             const char *code)
+{
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, out, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, sandbox ? 6 : 4);
+    sbx_mp_pack_str (&pk, "op");
+    sbx_mp_pack_str (&pk, "call");
+    sbx_mp_pack_str (&pk, "id");
+    msgpack_pack_uint64 (&pk, id);
+    if (sandbox) {
+        sbx_mp_pack_str (&pk, "sandbox");
+        sbx_mp_pack_str (&pk, sandbox);
+        sbx_mp_pack_str (&pk, "token");
+        sbx_mp_pack_str (&pk, token);
+    }
+    sbx_mp_pack_str (&pk, "method");
+    sbx_mp_pack_str (&pk, "shell");
+    sbx_mp_pack_str (&pk, "args");
+    msgpack_pack_map (&pk, 1);
+    sbx_mp_pack_str (&pk, "code");
+    sbx_mp_pack_str (&pk, code);
+}
+
+static void
+s_pack_simple (msgpack_sbuffer *out, const char *op, uint64_t id, const char *sandbox,
+               const char *token)
+{
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, out, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, sandbox ? 4 : 2);
+    sbx_mp_pack_str (&pk, "op");
+    sbx_mp_pack_str (&pk, op);
+    sbx_mp_pack_str (&pk, "id");
+    msgpack_pack_uint64 (&pk, id);
+    if (sandbox) {
+        sbx_mp_pack_str (&pk, "sandbox");
+        sbx_mp_pack_str (&pk, sandbox);
+        sbx_mp_pack_str (&pk, "token");
+        sbx_mp_pack_str (&pk, token);
+    }
+}
+
+static void
+s_send_body (s_client_t *client, msgpack_sbuffer *body, s_op_t op)
+{
+    client->op = op;
+    client->sent_at = s_now_us ();
+    zmq_send (zsock_resolve (client->dealer), body->data, body->size, 0);
+}
+
+//  Opens a session for each client (blocking, before measuring).
+static bool
+s_open_sessions (s_client_t *clients, int count)
+{
+    for (int i = 0; i < count; i++) {
+        sbx_reply_t *reply = sbx_test_request (clients [i].dealer, "{\"op\": \"session.open\"}", 30000);
+        if (!reply || !sbx_reply_is_ok (reply)) {
+            fprintf (stderr, "bench: session.open failed: %s\n", sbx_test_reply_type (reply));
+            sbx_reply_destroy (&reply);
+            return false;
+        }
+        snprintf (clients [i].sandbox, sizeof clients [i].sandbox, "%s", sbx_reply_get_str (reply, "sandbox"));
+        snprintf (clients [i].token, sizeof clients [i].token, "%s", sbx_reply_get_str (reply, "token"));
+        sbx_reply_destroy (&reply);
+    }
+    return true;
+}
+
+static s_client_t *
+s_clients_new (int count, const char *endpoint)
+{
+    s_client_t *clients = (s_client_t *) zmalloc (sizeof (s_client_t) * (size_t) count);
+    for (int i = 0; i < count; i++) {
+        clients [i].dealer = zsock_new (ZMQ_DEALER);
+        zsock_set_linger (clients [i].dealer, 0);
+        zsock_set_rcvhwm (clients [i].dealer, 0);
+        zsock_connect (clients [i].dealer, "%s", endpoint);
+    }
+    return clients;
+}
+
+static void
+s_clients_destroy (s_client_t **clients_p, int count)
+{
+    for (int i = 0; i < count; i++)
+        zsock_destroy (&(*clients_p) [i].dealer);
+    free (*clients_p);
+    *clients_p = NULL;
+}
+
+//  mode 0: calls in each client's session (sbx) or echo of the same body;
+//  mode 1: session loops open -> call -> end.
+static void
+s_run_load (s_client_t *clients, int count, int mode, bool echo, const char *code,
+            int64_t duration_us, uint64_t max_ops, s_load_t *load)
+{
+    memset (load, 0, sizeof *load);
+    zmq_pollitem_t *items = (zmq_pollitem_t *) zmalloc (sizeof (zmq_pollitem_t) * (size_t) count);
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    uint64_t next_id = 1;
+    for (int i = 0; i < count; i++) {
+        items [i].socket = zsock_resolve (clients [i].dealer);
+        items [i].events = ZMQ_POLLIN;
+        msgpack_sbuffer_clear (&body);
+        if (mode == 0) {
+            s_pack_call (&body, next_id++, echo ? "sandbox-id-for-echo/0:0" : clients [i].sandbox,
+                         echo ? "0123456789abcdef0123456789abcdef" : clients [i].token, code);
+            s_send_body (&clients [i], &body, OP_CALL);
+        }
+        else {
+            s_pack_simple (&body, "session.open", next_id++, NULL, NULL);
+            s_send_body (&clients [i], &body, OP_OPEN);
+        }
+    }
+    int64_t start = s_now_us ();
+    int64_t stop = start + duration_us;
+    int outstanding = count;
+    bool stopping = false;
+    while (outstanding > 0) {
+        int rc = zmq_poll (items, count, 1000);
+        if (rc < 0)
+            break;
+        if (rc == 0) {
+            fprintf (stderr, "bench: no reply for 1 s (%d outstanding)\n", outstanding);
+            load->errors += (uint64_t) outstanding;
+            break;
+        }
+        int64_t now = s_now_us ();
+        if (!stopping && (now >= stop || (max_ops && load->done >= max_ops)))
+            stopping = true;
+        for (int i = 0; i < count; i++) {
+            if (!(items [i].revents & ZMQ_POLLIN))
+                continue;
+            s_client_t *client = &clients [i];
+            zmq_msg_t reply;
+            zmq_msg_init (&reply);
+            zmq_msg_recv (&reply, items [i].socket, 0);
+            s_sample (&load->latency [client->op], (double) (now - client->sent_at));
+            load->done++;
+            bool ok = true;
+            if (!echo) {
+                sbx_error_t *error = NULL;
+                sbx_reply_t *decoded = sbx_reply_decode (zmq_msg_data (&reply), zmq_msg_size (&reply), &error);
+                ok = decoded && sbx_reply_is_ok (decoded);
+                if (ok && client->op == OP_OPEN) {
+                    snprintf (client->sandbox, sizeof client->sandbox, "%s", sbx_reply_get_str (decoded, "sandbox"));
+                    snprintf (client->token, sizeof client->token, "%s", sbx_reply_get_str (decoded, "token"));
+                }
+                if (!ok && load->errors < 3 && decoded)
+                    fprintf (stderr, "bench: error %s: %s\n", sbx_error_type (sbx_reply_get_error (decoded)),
+                             sbx_error_message (sbx_reply_get_error (decoded)));
+                sbx_reply_destroy (&decoded);
+                sbx_error_destroy (&error);
+            }
+            zmq_msg_close (&reply);
+            if (!ok)
+                load->errors++;
+            msgpack_sbuffer_clear (&body);
+            s_op_t next;
+            if (mode == 0) {
+                if (stopping) {
+                    outstanding--;
+                    continue;
+                }
+                s_pack_call (&body, next_id++, echo ? "sandbox-id-for-echo/0:0" : client->sandbox,
+                             echo ? "0123456789abcdef0123456789abcdef" : client->token, code);
+                next = OP_CALL;
+            }
+            else {
+                if (client->op == OP_END && ok)
+                    load->sessions++;
+                if (stopping && client->op == OP_END) {
+                    outstanding--;
+                    continue;
+                }
+                if (client->op == OP_OPEN && !ok) {
+                    s_pack_simple (&body, "session.open", next_id++, NULL, NULL);
+                    next = OP_OPEN;
+                }
+                else
+                if (client->op == OP_OPEN) {
+                    s_pack_call (&body, next_id++, client->sandbox, client->token, code);
+                    next = OP_CALL;
+                }
+                else
+                if (client->op == OP_CALL) {
+                    s_pack_simple (&body, "session.end", next_id++, client->sandbox, client->token);
+                    next = OP_END;
+                }
+                else {
+                    s_pack_simple (&body, "session.open", next_id++, NULL, NULL);
+                    next = OP_OPEN;
+                }
+            }
+            s_send_body (client, &body, next);
+        }
+    }
+    load->seconds = (double) (s_now_us () - start) / 1e6;
+    msgpack_sbuffer_destroy (&body);
+    free (items);
+}
+
+static void
+s_load_free (s_load_t *load)
+{
+    for (int i = 0; i < 3; i++)
+        s_samples_free (&load->latency [i]);
+}
+
+//  --- Daemons -------------------------------------------------------------------
+
+static sbx_test_daemon_t *
+s_daemon (unsigned min, unsigned max, bool proactive, bool feature)
+{
+    char config [1024];
+    snprintf (config, sizeof config,
+        "{\"environment\": {\"id\": \"bench\", \"pool\": {\"min\": %u, \"max\": %u},"
+        " \"proactive_session_setup\": %s, \"keepalive_interval_s\": null,"
+        " \"stats_report_interval_s\": null, \"outage_retry_interval_s\": 0.01},"
+        " \"sandbox\": {\"kind\": \"testing\"},"
+        " \"features\": {%s},"
+        " \"events\": {\"log\": null}}",
+        min, max, proactive ? "true" : "false", feature ? "\"f\": {\"kind\": \"testing\"}" : "");
+    json_t *json = json_loads (config, 0, NULL);
+    const char *quiet [] = {"-q", NULL};
+    sbx_test_daemon_t *daemon = sbx_test_daemon_start (json, quiet);
+    json_decref (json);
+    if (!daemon)
+        return NULL;
+    //  The log is not part of what is measured: drop it.
+    unlink (daemon->log_path);
+    return daemon;
+}
+
+//  Waits until the environment is online (hello), up to timeout_ms.
+static bool
+s_wait_online (sbx_test_daemon_t *daemon, int timeout_ms)
+{
+    zsock_t *dealer = sbx_test_connect (daemon);
+    int64_t deadline = s_now_us () + (int64_t) timeout_ms * 1000;
+    bool online = false;
+    while (!online && s_now_us () < deadline) {
+        sbx_reply_t *reply = sbx_test_request (dealer, "{\"op\": \"hello\"}", timeout_ms);
+        online = reply && sbx_reply_get_str (reply, "status")
+              && streq (sbx_reply_get_str (reply, "status"), "online");
+        sbx_reply_destroy (&reply);
+    }
+    zsock_destroy (&dealer);
+    return online;
+}
+
+static long
+s_rss_kib (pid_t pid)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *file = fopen (path, "r");
+    char line [256];
+    long rss = -1;
+    while (file && fgets (line, sizeof line, file))
+        if (sscanf (line, "VmRSS: %ld kB", &rss) == 1)
+            break;
+    if (file)
+        fclose (file);
+    return rss;
+}
+
+static void
+s_stop (sbx_test_daemon_t **daemon_p)
+{
+    if (*daemon_p) {
+        sbx_test_daemon_shutdown (*daemon_p);
+        sbx_test_daemon_destroy (daemon_p);
+    }
+}
+
+//  --- 1. Call round trip ------------------------------------------------------------
+
+static void
+s_code (char *code, size_t size)
+{
+    memset (code, 'x', size - 1);
+    code [size - 1] = 0;
+}
+
+static void
+s_bench_rtt (void)
+{
+    printf ("\n1. call round trip (one client, one session, back-to-back calls)\n");
+    size_t sizes [] = {64, 1024};
+    uint64_t calls = s_quick ? 3000 : 20000;
+    for (size_t s = 0; s < 2; s++) {
+        char code [2048];
+        s_code (code, sizes [s]);
+        sbx_test_daemon_t *daemon = s_daemon (1, 1, true, false);
+        if (!daemon || !s_wait_online (daemon, 30000)) {
+            s_stop (&daemon);
+            continue;
+        }
+        s_client_t *clients = s_clients_new (1, daemon->requests);
+        s_open_sessions (clients, 1);
+        s_load_t load;
+        s_run_load (clients, 1, 0, false, code, 60000000, calls / 10, &load);     //  warm-up
+        s_load_free (&load);
+        s_run_load (clients, 1, 0, false, code, 60000000, calls, &load);
+        double sbx_p50 = s_percentile (&load.latency [OP_CALL], 0.5);
+        double sbx_p99 = s_percentile (&load.latency [OP_CALL], 0.99);
+        s_load_free (&load);
+        s_clients_destroy (&clients, 1);
+        s_stop (&daemon);
+
+        s_echo_t *echo = s_echo_start (1);
+        clients = s_clients_new (1, echo->endpoint);
+        s_run_load (clients, 1, 0, true, code, 60000000, calls / 10, &load);
+        s_load_free (&load);
+        s_run_load (clients, 1, 0, true, code, 60000000, calls, &load);
+        double echo_p50 = s_percentile (&load.latency [OP_CALL], 0.5);
+        double echo_p99 = s_percentile (&load.latency [OP_CALL], 0.99);
+        s_load_free (&load);
+        s_clients_destroy (&clients, 1);
+        s_echo_stop (&echo);
+
+        char name [64];
+        snprintf (name, sizeof name, "call p50, %zu B code", sizes [s]);
+        s_row (name, "us", sbx_p50, echo_p50, false, "<= 1.2x echo", sbx_p50 <= 1.2 * echo_p50);
+        snprintf (name, sizeof name, "call p99, %zu B code", sizes [s]);
+        s_row (name, "us", sbx_p99, echo_p99, false, NULL, -1);
+    }
+}
+
+//  --- 2. Concurrency ---------------------------------------------------------------
+
+static void
+s_bench_concurrency (void)
+{
+    printf ("\n2. concurrency (C clients, one request in flight each, pool of C)\n");
+    int levels [] = {1, 8, 32, 128};
+    int64_t duration = s_quick ? 500000 : 2000000;
+    char code [64];
+    s_code (code, sizeof code);
+    for (size_t l = 0; l < 4; l++) {
+        int count = levels [l];
+        sbx_test_daemon_t *daemon = s_daemon ((unsigned) count, (unsigned) count, true, false);
+        if (!daemon || !s_wait_online (daemon, 60000)) {
+            s_stop (&daemon);
+            continue;
+        }
+        s_client_t *clients = s_clients_new (count, daemon->requests);
+        s_open_sessions (clients, count);
+        s_load_t sbx_load, echo_load;
+        s_run_load (clients, count, 0, false, code, duration, 0, &sbx_load);
+        s_clients_destroy (&clients, count);
+        s_stop (&daemon);
+
+        s_echo_t *echo = s_echo_start (count);
+        clients = s_clients_new (count, echo->endpoint);
+        //  Let every worker announce itself before the clock starts.
+        s_run_load (clients, count, 0, true, code, 100000, 0, &echo_load);
+        s_load_free (&echo_load);
+        s_run_load (clients, count, 0, true, code, duration, 0, &echo_load);
+        s_clients_destroy (&clients, count);
+        s_echo_stop (&echo);
+
+        double sbx_rate = (double) sbx_load.done / sbx_load.seconds;
+        double echo_rate = (double) echo_load.done / echo_load.seconds;
+        char name [64];
+        bool target = count == 32;
+        snprintf (name, sizeof name, "%d clients: calls/s", count);
+        s_row (name, "/s", sbx_rate, echo_rate, true, target ? ">= 0.7x echo" : NULL,
+               target ? sbx_rate >= 0.7 * echo_rate : -1);
+        snprintf (name, sizeof name, "%d clients: p50", count);
+        s_row (name, "us", s_percentile (&sbx_load.latency [OP_CALL], 0.5),
+               s_percentile (&echo_load.latency [OP_CALL], 0.5), false, NULL, -1);
+        double p99 = s_percentile (&sbx_load.latency [OP_CALL], 0.99);
+        double echo_p99 = s_percentile (&echo_load.latency [OP_CALL], 0.99);
+        snprintf (name, sizeof name, "%d clients: p99", count);
+        s_row (name, "us", p99, echo_p99, false, target ? "<= 2x echo" : NULL,
+               target ? p99 <= 2 * echo_p99 : -1);
+        snprintf (name, sizeof name, "%d clients: p999", count);
+        s_row (name, "us", s_percentile (&sbx_load.latency [OP_CALL], 0.999),
+               s_percentile (&echo_load.latency [OP_CALL], 0.999), false, NULL, -1);
+        snprintf (name, sizeof name, "%d clients: errors", count);
+        s_row (name, "", (double) sbx_load.errors, 0, false, target ? "0" : NULL,
+               target ? sbx_load.errors == 0 : -1);
+        s_load_free (&sbx_load);
+        s_load_free (&echo_load);
+    }
+}
+
+//  --- 3. Session throughput -------------------------------------------------------
+
+static void
+s_bench_sessions (void)
+{
+    printf ("\n3. sessions (open -> call -> end loops, pool of C, testing feature)\n");
+    int levels [] = {1, 8, 32};
+    int64_t duration = s_quick ? 500000 : 2000000;
+    char code [64];
+    s_code (code, sizeof code);
+    //  Baseline: the echo path doing three round trips per "session".
+    double echo_rate [3] = {0};
+    for (size_t l = 0; l < 3; l++) {
+        int count = levels [l];
+        s_echo_t *echo = s_echo_start (count);
+        s_client_t *clients = s_clients_new (count, echo->endpoint);
+        s_load_t load;
+        s_run_load (clients, count, 0, true, code, 100000, 0, &load);
+        s_load_free (&load);
+        s_run_load (clients, count, 0, true, code, duration, 0, &load);
+        echo_rate [l] = (double) load.done / load.seconds / 3.0;
+        s_load_free (&load);
+        s_clients_destroy (&clients, count);
+        s_echo_stop (&echo);
+    }
+    for (int proactive = 1; proactive >= 0; proactive--) {
+        for (size_t l = 0; l < 3; l++) {
+            int count = levels [l];
+            sbx_test_daemon_t *daemon = s_daemon ((unsigned) count, (unsigned) count, proactive, true);
+            if (!daemon || !s_wait_online (daemon, 60000)) {
+                s_stop (&daemon);
+                continue;
+            }
+            s_client_t *clients = s_clients_new (count, daemon->requests);
+            s_load_t load;
+            s_run_load (clients, count, 1, false, code, duration, 0, &load);
+            s_clients_destroy (&clients, count);
+            s_stop (&daemon);
+            double rate = (double) load.sessions / load.seconds;
+            bool target = count == 32 && proactive;
+            char name [64];
+            snprintf (name, sizeof name, "%d clients, proactive %s: sessions/s", count, proactive ? "on" : "off");
+            s_row (name, "/s", rate, echo_rate [l], true, target ? ">= 25000/s" : NULL,
+                   target ? rate >= 25000 : -1);
+            const char *ops [] = {"call", "open", "end"};
+            for (int op = 0; op < 3; op++) {
+                snprintf (name, sizeof name, "  %d clients, proactive %s: %s p50", count,
+                          proactive ? "on" : "off", ops [op]);
+                s_row (name, "us", s_percentile (&load.latency [op], 0.5), NAN, false, NULL, -1);
+            }
+            snprintf (name, sizeof name, "  %d clients, proactive %s: failed ops", count, proactive ? "on" : "off");
+            s_row (name, "", (double) load.errors, 0, false, target ? "0" : NULL, target ? load.errors == 0 : -1);
+            s_load_free (&load);
+        }
+    }
+}
+
+//  --- 4. Scale ------------------------------------------------------------------------
+
+static void
+s_idle_actor (zsock_t *pipe, void *args)
+{
+    zsock_signal (pipe, 0);
+    char *command = zstr_recv (pipe);
+    zstr_free (&command);
+}
+
+static long
+s_self_rss (void)
+{
+    return s_rss_kib (getpid ());
+}
+
+static void
+s_bench_scale (void)
+{
+    printf ("\n4. scale (pools of testing sandboxes with one testing feature)\n");
+    unsigned sizes [] = {100, 1000, 5000};
+    size_t count = s_quick ? 2 : 3;
+    sbx_test_daemon_t *empty = s_daemon (0, 0, true, true);
+    long base_rss = empty && s_wait_online (empty, 30000) ? s_rss_kib (empty->pid) : 0;
+    s_stop (&empty);
+    for (size_t i = 0; i < count; i++) {
+        unsigned n = sizes [i];
+        int64_t start = s_now_us ();
+        sbx_test_daemon_t *daemon = s_daemon (n, n, true, true);
+        bool online = daemon && s_wait_online (daemon, 120000);
+        double ready_s = (double) (s_now_us () - start) / 1e6;
+        if (!online) {
+            fprintf (stderr, "bench: a pool of %u did not come online\n", n);
+            s_stop (&daemon);
+            continue;
+        }
+        long rss = s_rss_kib (daemon->pid);
+        int64_t stop_start = s_now_us ();
+        int code = sbx_test_daemon_shutdown (daemon);
+        double stop_s = (double) (s_now_us () - stop_start) / 1e6;
+        sbx_test_daemon_destroy (&daemon);
+
+        //  Baseline: n bare czmq actors in this process.
+        long before = s_self_rss ();
+        int64_t actor_start = s_now_us ();
+        zactor_t **actors = (zactor_t **) zmalloc (sizeof (zactor_t *) * n);
+        for (unsigned a = 0; a < n; a++)
+            actors [a] = zactor_new (s_idle_actor, NULL);
+        double actors_s = (double) (s_now_us () - actor_start) / 1e6;
+        long actors_rss = s_self_rss () - before;
+        int64_t join_start = s_now_us ();
+        for (unsigned a = 0; a < n; a++)
+            zactor_destroy (&actors [a]);
+        double join_s = (double) (s_now_us () - join_start) / 1e6;
+        free (actors);
+
+        char name [64];
+        snprintf (name, sizeof name, "%u sandboxes: start to online", n);
+        s_row (name, "s", ready_s, actors_s, false, n == 1000 ? "<= 0.3 s" : NULL,
+               n == 1000 ? ready_s <= 0.3 : -1);
+        snprintf (name, sizeof name, "%u sandboxes: RSS per sandbox", n);
+        double per = (double) (rss - base_rss) / n;
+        s_row (name, "KiB", per, (double) actors_rss / n, false, n == 5000 ? "<= 64 KiB" : NULL,
+               n == 5000 ? per <= 64 : -1);
+        snprintf (name, sizeof name, "%u sandboxes: shutdown (exit %d)", n, code);
+        s_row (name, "s", stop_s, join_s, false, n == 5000 ? "<= 2 s" : NULL, n == 5000 ? stop_s <= 2 : -1);
+    }
+}
+
+//  --- 5. Events ------------------------------------------------------------------------
+
+typedef struct {
+    zsock_t *sub;
+    uint64_t received, gaps, last_seq;
+    uint8_t *seen;          //  seen [seq] = 1
+    size_t capacity;
+} s_subscriber_t;
+
+static void
+s_subscriber_take (s_subscriber_t *self)
+{
+    while (zsock_events (self->sub) & ZMQ_POLLIN) {
+        zmsg_t *msg = zmsg_recv (self->sub);
+        zframe_t *body = zmsg_last (msg);
+        if (body && zframe_size (body) > SBX_EVENT_SEQ_OFFSET + 8) {
+            const uint8_t *data = zframe_data (body) + SBX_EVENT_SEQ_OFFSET;
+            uint64_t seq = 0;
+            for (int i = 0; i < 8; i++)
+                seq = (seq << 8) | data [i];
+            if (seq != self->last_seq + 1)
+                self->gaps++;
+            self->last_seq = seq;
+            if (seq >= self->capacity) {
+                size_t capacity = (seq + 1) * 2;
+                self->seen = (uint8_t *) realloc (self->seen, capacity);
+                memset (self->seen + self->capacity, 0, capacity - self->capacity);
+                self->capacity = capacity;
+            }
+            self->seen [seq] = 1;
+            self->received++;
+        }
+        zmsg_destroy (&msg);
+    }
+}
+
+static void
+s_bench_events (void)
+{
+    printf ("\n5. events (session loops from 32 clients; 1 and 4 subscribers)\n");
+    int64_t duration = s_quick ? 500000 : 2000000;
+    char code [64];
+    s_code (code, sizeof code);
+    int sub_counts [] = {1, 4};
+    for (int v = 0; v < 2; v++) {
+        int subs = sub_counts [v];
+        sbx_test_daemon_t *daemon = s_daemon (32, 32, true, true);
+        if (!daemon || !s_wait_online (daemon, 60000)) {
+            s_stop (&daemon);
+            continue;
+        }
+        s_subscriber_t subscriber [4];
+        memset (subscriber, 0, sizeof subscriber);
+        for (int s = 0; s < subs; s++) {
+            subscriber [s].sub = zsock_new (ZMQ_SUB);
+            zsock_set_rcvhwm (subscriber [s].sub, 1000000);
+            zsock_set_subscribe (subscriber [s].sub, "");
+            zsock_connect (subscriber [s].sub, "%s", daemon->events);
+        }
+        //  Make sure the subscriptions are in place: one round trip, then
+        //  events from here on are seen live.
+        s_client_t *clients = s_clients_new (32, daemon->requests);
+        zsock_t *control = sbx_test_connect (daemon);
+        sbx_reply_t *reply = sbx_test_request (control, "{\"op\": \"stats\"}", 10000);
+        sbx_reply_destroy (&reply);
+        int64_t start = s_now_us ();
+        s_load_t load;
+        //  Load and draining share this thread: 50 ms slices of load, then
+        //  every subscriber's queue (deep enough to hold a slice).
+        memset (&load, 0, sizeof load);
+        int64_t end = start + duration;
+        while (s_now_us () < end) {
+            s_load_t slice;
+            s_run_load (clients, 32, 1, false, code, 50000, 0, &slice);
+            load.sessions += slice.sessions;
+            load.errors += slice.errors;
+            s_load_free (&slice);
+            for (int s = 0; s < subs; s++)
+                s_subscriber_take (&subscriber [s]);
+        }
+        double seconds = (double) (s_now_us () - start) / 1e6;
+        //  Everything published so far: ask the journal for the last seq.
+        reply = sbx_test_request (control, "{\"op\": \"stats\"}", 10000);
+        sbx_reply_destroy (&reply);
+        for (int s = 0; s < subs; s++)
+            s_subscriber_take (&subscriber [s]);
+        //  Fill each subscriber's gaps from the journal.
+        uint64_t last = 0, filled = 0, missing = 0;
+        for (int s = 0; s < subs; s++)
+            if (subscriber [s].last_seq > last)
+                last = subscriber [s].last_seq;
+        for (int s = 0; s < subs; s++) {
+            uint64_t since = 0;
+            while (since < last) {
+                //  Skip quickly over what this subscriber has.
+                while (since < last && since + 1 < subscriber [s].capacity && subscriber [s].seen [since + 1])
+                    since++;
+                if (since >= last)
+                    break;
+                sbx_reply_t *replay = sbx_test_requestf (control, 10000,
+                    "{\"op\": \"events.replay\", \"since\": %llu, \"max\": 10000}", (unsigned long long) since);
+                const msgpack_object *events = replay ? sbx_reply_get (replay, "events") : NULL;
+                if (!events || events->type != MSGPACK_OBJECT_ARRAY || events->via.array.size == 0) {
+                    sbx_reply_destroy (&replay);
+                    break;
+                }
+                for (uint32_t e = 0; e < events->via.array.size; e++) {
+                    const msgpack_object *seq = sbx_mp_map_get (&events->via.array.ptr [e], "seq");
+                    if (seq && seq->type == MSGPACK_OBJECT_POSITIVE_INTEGER && seq->via.u64 <= last
+                    &&  seq->via.u64 < subscriber [s].capacity && !subscriber [s].seen [seq->via.u64]) {
+                        subscriber [s].seen [seq->via.u64] = 1;
+                        filled++;
+                    }
+                }
+                const msgpack_object *next = sbx_reply_get (replay, "next");
+                since = next ? next->via.u64 : last;
+                sbx_reply_destroy (&replay);
+            }
+            for (uint64_t q = 1; q <= last; q++)
+                if (q >= subscriber [s].capacity || !subscriber [s].seen [q])
+                    missing++;
+        }
+        zsock_destroy (&control);
+        s_clients_destroy (&clients, 32);
+        s_stop (&daemon);
+        uint64_t received = 0, gaps = 0;
+        for (int s = 0; s < subs; s++) {
+            received += subscriber [s].received;
+            gaps += subscriber [s].gaps;
+            zsock_destroy (&subscriber [s].sub);
+            free (subscriber [s].seen);
+        }
+        char name [64];
+        snprintf (name, sizeof name, "%d subscriber(s): events/s published", subs);
+        double rate = (double) last / seconds;
+        s_row (name, "/s", rate, NAN, true, ">= 300000/s", rate >= 300000);
+        snprintf (name, sizeof name, "%d subscriber(s): events delivered live", subs);
+        s_row (name, "", (double) received, (double) last * subs, true, NULL, -1);
+        snprintf (name, sizeof name, "%d subscriber(s): gaps seen / filled", subs);
+        s_row (name, "", (double) gaps, (double) filled, false, NULL, -1);
+        snprintf (name, sizeof name, "%d subscriber(s): missing after replay", subs);
+        s_row (name, "", (double) missing, 0, false, "0", missing == 0);
+    }
+}
+
+//  --- 7. Cost growth ----------------------------------------------------------------
+
+static void
+s_bench_growth (void)
+{
+    printf ("\n7. cost growth (8 clients in session, pools of 10, 100, 1000)\n");
+    unsigned sizes [] = {10, 100, 1000};
+    int64_t duration = s_quick ? 500000 : 2000000;
+    char code [64];
+    s_code (code, sizeof code);
+    double first = 0;
+    for (size_t i = 0; i < 3; i++) {
+        sbx_test_daemon_t *daemon = s_daemon (sizes [i], sizes [i], true, false);
+        if (!daemon || !s_wait_online (daemon, 60000)) {
+            s_stop (&daemon);
+            continue;
+        }
+        s_client_t *clients = s_clients_new (8, daemon->requests);
+        s_open_sessions (clients, 8);
+        s_load_t load;
+        s_run_load (clients, 8, 0, false, code, duration, 0, &load);
+        double rate = (double) load.done / load.seconds;
+        if (i == 0)
+            first = rate;
+        char name [64];
+        snprintf (name, sizeof name, "pool %u: calls/s", sizes [i]);
+        s_row (name, "/s", rate, first, true, i ? "within 10% of pool 10" : NULL,
+               i ? fabs (rate / first - 1) <= 0.10 : -1);
+        snprintf (name, sizeof name, "pool %u: call p50", sizes [i]);
+        s_row (name, "us", s_percentile (&load.latency [OP_CALL], 0.5), NAN, false, NULL, -1);
+        s_load_free (&load);
+        s_clients_destroy (&clients, 8);
+        s_stop (&daemon);
+    }
+}
+
+int
+main (int argc, char *argv [])
+{
+    zsys_init ();
+    zsys_set_max_sockets (30000);
+    const char *only [8];
+    int only_count = 0;
+    for (int i = 1; i < argc; i++) {
+        if (streq (argv [i], "--quick"))
+            s_quick = true;
+        else
+        if (only_count < 8)
+            only [only_count++] = argv [i];
+    }
+    printf ("sbx benchmarks%s (each figure beside a baseline from this same run)\n",
+            s_quick ? " (quick)" : "");
+    bool all = only_count == 0;
+    struct { const char *name; void (*run) (void); } sections [] = {
+        {"rtt", s_bench_rtt}, {"concurrency", s_bench_concurrency},
+        {"sessions", s_bench_sessions}, {"scale", s_bench_scale},
+        {"events", s_bench_events}, {"growth", s_bench_growth}
+    };
+    for (size_t s = 0; s < sizeof sections / sizeof sections [0]; s++) {
+        bool wanted = all;
+        for (int i = 0; i < only_count; i++)
+            wanted |= streq (only [i], sections [s].name);
+        if (wanted)
+            sections [s].run ();
+    }
+    s_print_table ();
+    return 0;
+}

@@ -44,11 +44,13 @@ sbx_error_new (const char *type, const char *format, ...)
 {
     sbx_error_t *self = (sbx_error_t *) s_alloc (sizeof (sbx_error_t));
     self->type = s_strdup (type && *type ? type : "Error");
-    char buffer [4096];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (buffer, sizeof buffer, format ? format : "", args);
-    va_end (args);
+    char buffer [4096] = "";
+    if (format) {
+        va_list args;
+        va_start (args, format);
+        vsnprintf (buffer, sizeof buffer, format, args);
+        va_end (args);
+    }
     self->message = s_strdup (buffer);
     return self;
 }

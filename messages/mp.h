@@ -13,8 +13,9 @@
 #include <stdint.h>
 #include <sbx/error.h>
 
-//  Deepest nesting a body may have (the top-level map is depth 1).
-#define SBX_MP_MAX_DEPTH 64
+//  Deepest nesting a body may have (the top-level map is depth 1): 32, the
+//  most msgpack-c's unpacker can open (MSGPACK_EMBED_STACK_SIZE).
+#define SBX_MP_MAX_DEPTH 32
 
 //  Checks that `data` holds exactly one well-formed msgpack object, nested
 //  at most `max_depth` deep, whose every array/map count is possible given
@@ -41,7 +42,7 @@ sbx_error_t *
     sbx_mp_unpack_error (const msgpack_object *o, const char **problem_p);
 
 //  Looks up `key` in a map object; NULL when `o` is not a map or the key
-//  is absent.
+//  is absent. With duplicate keys, the last one wins.
 const msgpack_object *
     sbx_mp_map_get (const msgpack_object *o, const char *key);
 //  Copies a str object into a new C string (caller frees); NULL if `o` is
@@ -53,7 +54,8 @@ bool
     sbx_mp_str_eq (const msgpack_object *o, const char *s);
 
 //  Converts a msgpack object to JSON (caller owns the reference). Maps keep
-//  their order; non-string keys are rendered as their JSON text; bin and
+//  their order; non-string keys are rendered as their JSON text, cut to 128
+//  bytes (nested keys would otherwise double in size per level); bin and
 //  ext become strings when they are UTF-8, else arrays of byte values.
 json_t *
     sbx_mp_to_json (const msgpack_object *o);

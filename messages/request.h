@@ -38,11 +38,11 @@ int
 
 typedef struct {
     size_t max_body_bytes;      //  bodies above this are refused undecoded
-    unsigned max_depth;         //  nesting limit (SBX_MP_MAX_DEPTH)
+    unsigned max_depth;         //  nesting limit (SBX_MP_MAX_DEPTH; 0: default)
 } sbx_limits_t;
 
 //  16 MiB bodies, SBX_MP_MAX_DEPTH nesting.
-#define SBX_LIMITS_DEFAULT { 16u * 1024 * 1024, 64 }
+#define SBX_LIMITS_DEFAULT { 16u * 1024 * 1024, 32 }
 
 typedef struct {
     sbx_op_t op;

@@ -77,16 +77,17 @@ sbx_reply_ok (msgpack_sbuffer *out, bool has_id, uint64_t id)
 void
 sbx_reply_hello (msgpack_sbuffer *out, bool has_id, uint64_t id,
                  const char *version, const char *environment,
-                 const char *status,
+                 const char *status, const char *events_endpoint,
                  const sbx_feature_info_t *features, size_t feature_count,
                  const char *const *sandbox_methods)
 {
     msgpack_packer pk;
-    s_begin (&pk, out, 6, has_id, id, true);
+    s_begin (&pk, out, 7, has_id, id, true);
     s_pack_uint (&pk, "protocol", 1);
     s_pack_kv (&pk, "version", version);
     s_pack_kv (&pk, "environment", environment);
     s_pack_kv (&pk, "status", status);
+    s_pack_kv (&pk, "events_endpoint", events_endpoint);
     sbx_mp_pack_str (&pk, "features");
     msgpack_pack_map (&pk, features ? feature_count : 0);
     for (size_t i = 0; features && i < feature_count; i++) {

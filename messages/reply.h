@@ -50,9 +50,11 @@ void sbx_reply_error (msgpack_sbuffer *out, bool has_id, uint64_t id,
                       const sbx_error_t *error);
 //  Success with no result keys (session.end, shutdown).
 void sbx_reply_ok (msgpack_sbuffer *out, bool has_id, uint64_t id);
+//  `events_endpoint`: where the server publishes events (sbx's addition
+//  to PROTOCOL.md's hello, so clients need one endpoint only).
 void sbx_reply_hello (msgpack_sbuffer *out, bool has_id, uint64_t id,
                       const char *version, const char *environment,
-                      const char *status,
+                      const char *status, const char *events_endpoint,
                       const sbx_feature_info_t *features, size_t feature_count,
                       const char *const *sandbox_methods);
 void sbx_reply_acquire (msgpack_sbuffer *out, bool has_id, uint64_t id,

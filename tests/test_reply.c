@@ -120,12 +120,13 @@ Test (reply, hello)
     const char *sandbox_methods [] = { "shell", NULL };
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
-    sbx_reply_hello (&buffer, true, 1, "0.1.0", "testing-env", "online",
+    sbx_reply_hello (&buffer, true, 1, "0.1.0", "testing-env", "online", "tcp://127.0.0.1:5556",
                      features, 2, sandbox_methods);
     sbx_reply_t *reply = s_decode (&buffer);
     s_assert_whole_json (reply,
         "{\"id\":1,\"ok\":true,\"protocol\":1,\"version\":\"0.1.0\","
         "\"environment\":\"testing-env\",\"status\":\"online\","
+        "\"events_endpoint\":\"tcp://127.0.0.1:5556\","
         "\"features\":{\"feature1\":{\"kind\":\"testing\","
         "\"methods\":[\"shell\",\"num_shell_calls\"]},"
         "\"feature2\":{\"kind\":\"testing\",\"methods\":[]}},"
@@ -134,7 +135,7 @@ Test (reply, hello)
     sbx_reply_destroy (&reply);
 
     msgpack_sbuffer_init (&buffer);
-    sbx_reply_hello (&buffer, false, 0, "0.1.0", "e", "created", NULL, 0, NULL);
+    sbx_reply_hello (&buffer, false, 0, "0.1.0", "e", "created", NULL, NULL, 0, NULL);
     reply = s_decode (&buffer);
     s_assert_key_json (reply, "features", "{}");
     s_assert_key_json (reply, "sandbox_methods", "[]");

@@ -1,0 +1,257 @@
+/*  sbx_link - see link.h */
+#include "client/link.h"
+#include "messages/mp.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct sbx_link_t {
+    zsock_t *dealer;
+    char *endpoint;
+    json_t *hello;
+    uint64_t next_id;
+};
+
+//  A DEALER that drops what it still holds when it is closed, and does
+//  not queue requests for an endpoint that never answered.
+static zsock_t *
+s_dealer (const char *endpoint)
+{
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    if (!dealer)
+        return NULL;
+    zsock_set_linger (dealer, 0);
+    zsock_set_immediate (dealer, 1);
+    if (zsock_connect (dealer, "%s", endpoint) != 0) {
+        zsock_destroy (&dealer);
+        return NULL;
+    }
+    return dealer;
+}
+
+static int64_t
+s_left (int64_t deadline)
+{
+    if (deadline < 0)
+        return -1;
+    int64_t left = deadline - zclock_mono ();
+    return left > 0 ? left : 0;
+}
+
+//  Waits for the reply with `id`; NULL with *error_p on failure.
+static sbx_reply_t *
+s_wait_reply (zsock_t *dealer, const char *endpoint, uint64_t id, int timeout_ms,
+              sbx_error_t **error_p)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : zclock_mono () + timeout_ms;
+    while (true) {
+        zmq_pollitem_t item = {zsock_resolve (dealer), 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll (&item, 1, (long) s_left (deadline));
+        if (rc < 0 && zmq_errno () == EINTR) {
+            *error_p = sbx_error_new (SBX_INTERRUPTED, "interrupted while waiting for %s", endpoint);
+            return NULL;
+        }
+        if (rc <= 0) {
+            if (rc == 0 && deadline >= 0 && zclock_mono () < deadline)
+                continue;
+            *error_p = sbx_error_new (SBX_TIMEOUT, "no reply from %s within %d ms",
+                                      endpoint, timeout_ms);
+            return NULL;
+        }
+        zmsg_t *msg = zmsg_recv (dealer);
+        if (!msg)
+            continue;
+        //  A reply is one body frame (a REQ-style empty delimiter is
+        //  tolerated: the body is the last frame).
+        zframe_t *body = zmsg_last (msg);
+        sbx_error_t *problem = NULL;
+        sbx_reply_t *reply = body ? sbx_reply_decode (zframe_data (body), zframe_size (body), &problem)
+                                  : NULL;
+        zmsg_destroy (&msg);
+        if (!reply) {
+            *error_p = sbx_error_new (SBX_BAD_REQUEST, "undecodable reply from %s: %s", endpoint,
+                                      problem ? sbx_error_message (problem) : "empty message");
+            sbx_error_destroy (&problem);
+            return NULL;
+        }
+        if (sbx_reply_has_id (reply) && sbx_reply_id (reply) == id)
+            return reply;
+        //  A late answer to an earlier request that timed out.
+        sbx_reply_destroy (&reply);
+    }
+}
+
+static sbx_reply_t *
+s_request (zsock_t *dealer, const char *endpoint, sbx_request_t *request, int timeout_ms,
+           sbx_error_t **error_p)
+{
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    sbx_request_encode (request, &body);
+    int rc = zmq_send (zsock_resolve (dealer), body.data, body.size, ZMQ_DONTWAIT);
+    msgpack_sbuffer_destroy (&body);
+    if (rc < 0) {
+        //  With ZMQ_IMMEDIATE, a DEALER without a completed connection
+        //  refuses to queue: the daemon is not (or no longer) there.
+        if (zmq_errno () == EAGAIN) {
+            //  The TCP handshake may still be in flight: wait for it, within
+            //  the same timeout, by polling for writability.
+            int64_t deadline = timeout_ms < 0 ? -1 : zclock_mono () + timeout_ms;
+            while (rc < 0 && zmq_errno () == EAGAIN) {
+                zmq_pollitem_t item = {zsock_resolve (dealer), 0, ZMQ_POLLOUT, 0};
+                int ready = zmq_poll (&item, 1, (long) s_left (deadline));
+                if (ready < 0 && zmq_errno () == EINTR) {
+                    *error_p = sbx_error_new (SBX_INTERRUPTED, "interrupted while connecting to %s",
+                                              endpoint);
+                    return NULL;
+                }
+                if (ready <= 0) {
+                    *error_p = sbx_error_new (SBX_UNREACHABLE, "cannot connect to %s within %d ms",
+                                              endpoint, timeout_ms);
+                    return NULL;
+                }
+                msgpack_sbuffer_init (&body);
+                sbx_request_encode (request, &body);
+                rc = zmq_send (zsock_resolve (dealer), body.data, body.size, ZMQ_DONTWAIT);
+                msgpack_sbuffer_destroy (&body);
+            }
+        }
+        if (rc < 0) {
+            *error_p = sbx_error_new (SBX_UNREACHABLE, "cannot send to %s: %s", endpoint,
+                                      zmq_strerror (zmq_errno ()));
+            return NULL;
+        }
+    }
+    return s_wait_reply (dealer, endpoint, request->id, timeout_ms, error_p);
+}
+
+json_t *
+sbx_link_reply_json (const sbx_reply_t *reply)
+{
+    json_t *json = sbx_mp_to_json (sbx_reply_map (reply));
+    if (!json_is_object (json)) {
+        json_decref (json);
+        return json_object ();
+    }
+    json_object_del (json, "id");
+    json_object_del (json, "ok");
+    return json;
+}
+
+sbx_link_t *
+sbx_link_new (const char *endpoints, int connect_timeout_ms, sbx_error_t **error_p)
+{
+    if (!endpoints || !*endpoints)
+        endpoints = SBX_DEFAULT_ENDPOINT;
+    char *list = strdup (endpoints);
+    char *tried = NULL;
+    sbx_error_t *last = NULL;
+    sbx_link_t *self = NULL;
+    char *saveptr = NULL;
+    for (char *endpoint = strtok_r (list, ", ", &saveptr); endpoint && !self;
+         endpoint = strtok_r (NULL, ", ", &saveptr)) {
+        char *more = zsys_sprintf ("%s%s%s", tried ? tried : "", tried ? ", " : "", endpoint);
+        zstr_free (&tried);
+        tried = more;
+        zsock_t *dealer = s_dealer (endpoint);
+        if (!dealer) {
+            sbx_error_destroy (&last);
+            last = sbx_error_new (SBX_UNREACHABLE, "bad endpoint '%s': %s", endpoint,
+                                  zmq_strerror (zmq_errno ()));
+            continue;
+        }
+        sbx_request_t hello = {.op = SBX_OP_HELLO, .has_id = true, .id = 1};
+        sbx_error_t *error = NULL;
+        sbx_reply_t *reply = s_request (dealer, endpoint, &hello, connect_timeout_ms, &error);
+        if (reply && !sbx_reply_is_ok (reply))
+            error = sbx_error_dup (sbx_reply_get_error (reply));
+        if (error) {
+            sbx_reply_destroy (&reply);
+            zsock_destroy (&dealer);
+            sbx_error_destroy (&last);
+            last = error;
+            if (sbx_error_is (last, SBX_INTERRUPTED))
+                break;
+            continue;
+        }
+        self = (sbx_link_t *) zmalloc (sizeof (sbx_link_t));
+        self->dealer = dealer;
+        self->endpoint = strdup (endpoint);
+        self->hello = sbx_link_reply_json (reply);
+        self->next_id = 2;
+        sbx_reply_destroy (&reply);
+    }
+    if (!self) {
+        if (!last)
+            last = sbx_error_new (SBX_UNREACHABLE, "no endpoint given");
+        else if (sbx_error_is (last, SBX_TIMEOUT) || sbx_error_is (last, SBX_UNREACHABLE)) {
+            sbx_error_destroy (&last);
+            last = sbx_error_new (SBX_UNREACHABLE, "no sbx daemon answered at %s within %d ms",
+                                  tried ? tried : endpoints, connect_timeout_ms);
+        }
+        if (error_p)
+            *error_p = last;
+        else
+            sbx_error_destroy (&last);
+    }
+    else
+        sbx_error_destroy (&last);
+    zstr_free (&tried);
+    free (list);
+    return self;
+}
+
+void
+sbx_link_destroy (sbx_link_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sbx_link_t *self = *self_p;
+    zsock_destroy (&self->dealer);
+    json_decref (self->hello);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+sbx_link_endpoint (const sbx_link_t *self)
+{
+    return self->endpoint;
+}
+
+const json_t *
+sbx_link_hello (const sbx_link_t *self)
+{
+    return self->hello;
+}
+
+sbx_reply_t *
+sbx_link_request (sbx_link_t *self, sbx_request_t *request, int timeout_ms, sbx_error_t **error_p)
+{
+    request->has_id = true;
+    request->id = self->next_id++;
+    sbx_error_t *error = NULL;
+    sbx_reply_t *reply = s_request (self->dealer, self->endpoint, request, timeout_ms, &error);
+    if (error) {
+        if (error_p)
+            *error_p = error;
+        else
+            sbx_error_destroy (&error);
+    }
+    return reply;
+}
+
+sbx_reply_t *
+sbx_link_call (sbx_link_t *self, sbx_request_t *request, int timeout_ms, sbx_error_t **error_p)
+{
+    sbx_reply_t *reply = sbx_link_request (self, request, timeout_ms, error_p);
+    if (reply && !sbx_reply_is_ok (reply)) {
+        const sbx_error_t *error = sbx_reply_get_error (reply);
+        if (error_p)
+            *error_p = error ? sbx_error_dup (error)
+                             : sbx_error_new (SBX_BAD_REQUEST, "error reply without an error");
+        sbx_reply_destroy (&reply);
+    }
+    return reply;
+}

@@ -1,0 +1,67 @@
+/*  sbx_link - one request connection of the client library (internal).
+
+    A DEALER socket connected to the first endpoint of a list that answers
+    `hello`, and a synchronous request helper: each request carries a fresh
+    `id`; replies with another id (late answers to requests that timed out
+    earlier) are dropped. Not thread-safe: a link belongs to one thread at
+    a time, like the client or subscription that owns it.
+
+    Local error types (never sent by a server): SBX_UNREACHABLE when no
+    endpoint answered, SBX_TIMEOUT when a reply did not come in time,
+    SBX_INTERRUPTED when a signal interrupted the wait.
+*/
+#ifndef SBX_LINK_H
+#define SBX_LINK_H
+
+#include <czmq.h>
+#include <jansson.h>
+#include <sbx/client.h>
+#include "messages/request.h"
+#include "messages/reply.h"
+
+typedef struct sbx_link_t sbx_link_t;
+
+//  Tries each endpoint of `endpoints` (comma-separated) in order: connect,
+//  send `hello`, wait `connect_timeout_ms` for its reply. The first one
+//  that answers is kept. Returns NULL with *error_p (Unreachable, or the
+//  hello's error) when none did. Caller owns the link.
+sbx_link_t *
+    sbx_link_new (const char *endpoints, int connect_timeout_ms, sbx_error_t **error_p);
+
+void
+    sbx_link_destroy (sbx_link_t **self_p);
+
+//  The endpoint that answered.
+const char *
+    sbx_link_endpoint (const sbx_link_t *self);
+
+//  The hello reply's result keys as a JSON object (owned by the link).
+const json_t *
+    sbx_link_hello (const sbx_link_t *self);
+
+//  Sends `request` (its id is set here) and waits up to `timeout_ms` (< 0:
+//  forever) for the reply with the same id. Returns the reply (caller
+//  owns; it may be an error reply) or NULL with *error_p set for a local
+//  failure (Timeout, Interrupted, BadRequest when the reply was garbage).
+sbx_reply_t *
+    sbx_link_request (sbx_link_t *self, sbx_request_t *request, int timeout_ms,
+                      sbx_error_t **error_p);
+
+//  Like sbx_link_request, and turns an error reply into *error_p (a copy
+//  of the server's error): returns a successful reply or NULL.
+sbx_reply_t *
+    sbx_link_call (sbx_link_t *self, sbx_request_t *request, int timeout_ms,
+                   sbx_error_t **error_p);
+
+//  The result keys of a reply as a JSON object (without `id` and `ok`).
+//  Caller owns the reference.
+json_t *
+    sbx_link_reply_json (const sbx_reply_t *reply);
+
+//  Decodes the `events` of an events.replay reply (see sbx_client_replay
+//  for the outputs). Returns 0, or -1 with *error_p on a malformed reply.
+int
+    sbx_client_decode_replay (const sbx_reply_t *reply, sbx_event_t ***events_p, size_t *count_p,
+                              uint64_t *next_p, bool *truncated_p, sbx_error_t **error_p);
+
+#endif

@@ -1,0 +1,707 @@
+/*  The sbx command-line tool (build/sbx) end to end against a real sbxd:
+    each test spawns build/sbx with posix_spawn, captures its stdout and
+    stderr through pipes (or a pseudo-terminal for `sbx top`), and waits
+    for it with a deadline. Nothing sleeps to synchronise. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <sbx/client.h>
+#include "testutil.h"
+
+extern char **environ;
+
+#define S_WAIT 20000            //  ms: generous for the sanitizer build
+
+#define S_CONFIG                                                                   \
+    "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 2},"  \
+    " \"outage_grace_period_s\": 0, \"outage_retry_interval_s\": 0,"                \
+    " \"keepalive_interval_s\": null},"                                             \
+    " \"sandbox\": {\"kind\": \"testing\"},"                                        \
+    " \"features\": {\"f\": {\"kind\": \"testing\"}}}"
+
+static sbx_test_daemon_t *s_daemon;
+static pid_t s_child = -1;              //  a background sbx, killed by the fini
+
+static void
+s_fini (void)
+{
+    if (s_child > 0) {
+        kill (s_child, SIGKILL);
+        waitpid (s_child, NULL, 0);
+        s_child = -1;
+    }
+    if (s_daemon) {
+        sbx_test_daemon_shutdown (s_daemon);
+        sbx_test_daemon_destroy (&s_daemon);
+    }
+}
+
+//  Starts sbxd and waits until its environment is online (the pool is
+//  full), so that what the tests print is settled.
+static void
+s_start_env (const char *config, const char *env_id)
+{
+    s_daemon = sbx_test_daemon_start_text (config);
+    cr_assert_not_null (s_daemon, "sbxd did not start");
+    char line [128];
+    snprintf (line, sizeof line, "[%s] environment started", env_id);
+    cr_assert (sbx_test_wait_log (s_daemon, line, 1, S_WAIT), "the environment did not start");
+}
+
+static void
+s_start (const char *config)
+{
+    s_start_env (config, "testing-env");
+}
+
+static void
+s_stop (void)
+{
+    cr_assert_eq (sbx_test_daemon_shutdown (s_daemon), 0);
+    sbx_test_daemon_destroy (&s_daemon);
+}
+
+static int64_t
+s_now (void)
+{
+    return zclock_mono ();
+}
+
+//  The environment for a child: ours plus SBX_ENDPOINT/SBX_EVENTS of the
+//  test daemon and TERM. Free with s_env_free.
+static char **
+s_env (void)
+{
+    size_t count = 0;
+    while (environ [count])
+        count++;
+    char **env = (char **) zmalloc ((count + 4) * sizeof (char *));
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (strncmp (environ [i], "SBX_", 4) && strncmp (environ [i], "TERM=", 5))
+            env [n++] = strdup (environ [i]);
+    if (s_daemon) {
+        env [n++] = zsys_sprintf ("SBX_ENDPOINT=%s", s_daemon->requests);
+        env [n++] = zsys_sprintf ("SBX_EVENTS=%s", s_daemon->events);
+    }
+    env [n++] = strdup ("TERM=xterm");
+    return env;
+}
+
+static void
+s_env_free (char **env)
+{
+    for (size_t i = 0; env [i]; i++)
+        free (env [i]);
+    free (env);
+}
+
+//  Waits for `pid` up to `timeout_ms`; its exit code, 128+N for signal N,
+//  or -1 on timeout (it is then killed).
+static int
+s_wait_pid (pid_t pid, int timeout_ms)
+{
+    int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+    int status = 0;
+    pid_t rc = 0;
+    if (pidfd >= 0) {
+        struct pollfd item = {pidfd, POLLIN, 0};
+        if (poll (&item, 1, timeout_ms) > 0)
+            rc = waitpid (pid, &status, 0);
+        close (pidfd);
+    }
+    if (rc != pid) {
+        kill (pid, SIGKILL);
+        waitpid (pid, &status, 0);
+        return -1;
+    }
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+typedef struct {
+    int code;                   //  exit code, -1 on timeout
+    char *out;
+    char *err;
+} s_result_t;
+
+static void
+s_result_free (s_result_t *result)
+{
+    free (result->out);
+    free (result->err);
+    memset (result, 0, sizeof *result);
+}
+
+static void
+s_append (char **buffer, size_t *size, const char *data, size_t length)
+{
+    *buffer = (char *) realloc (*buffer, *size + length + 1);
+    memcpy (*buffer + *size, data, length);
+    *size += length;
+    (*buffer) [*size] = 0;
+}
+
+//  Spawns build/sbx with `argv` (NULL-terminated, without argv [0]),
+//  writes `input` (or nothing) to its stdin, collects stdout and stderr
+//  until it exits or `timeout_ms` passes.
+static s_result_t
+s_sbx_argv (const char *input, int timeout_ms, const char *const *args)
+{
+    const char *argv [64] = {SBX_BUILD_DIR "/sbx"};
+    size_t argc = 1;
+    for (size_t i = 0; args [i] && argc < 63; i++)
+        argv [argc++] = args [i];
+    argv [argc] = NULL;
+    int in [2], out [2], err [2];
+    cr_assert_eq (pipe2 (in, O_CLOEXEC), 0);
+    cr_assert_eq (pipe2 (out, O_CLOEXEC), 0);
+    cr_assert_eq (pipe2 (err, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, in [0], 0);
+    posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
+    posix_spawn_file_actions_adddup2 (&actions, err [1], 2);
+    char **env = s_env ();
+    pid_t pid;
+    int rc = posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, env);
+    posix_spawn_file_actions_destroy (&actions);
+    s_env_free (env);
+    close (in [0]);
+    close (out [1]);
+    close (err [1]);
+    cr_assert_eq (rc, 0, "cannot spawn %s: %s", argv [0], strerror (rc));
+    if (input) {
+        //  Small inputs fit in the pipe buffer.
+        ssize_t written = write (in [1], input, strlen (input));
+        cr_assert_eq (written, (ssize_t) strlen (input));
+    }
+    close (in [1]);
+    s_result_t result = {0};
+    size_t out_size = 0, err_size = 0;
+    s_append (&result.out, &out_size, "", 0);
+    s_append (&result.err, &err_size, "", 0);
+    int64_t deadline = s_now () + timeout_ms;
+    bool out_open = true, err_open = true;
+    while ((out_open || err_open) && s_now () < deadline) {
+        struct pollfd items [2] = {{out_open ? out [0] : -1, POLLIN, 0}, {err_open ? err [0] : -1, POLLIN, 0}};
+        if (poll (items, 2, (int) (deadline - s_now ())) <= 0)
+            continue;
+        char buffer [4096];
+        for (int i = 0; i < 2; i++) {
+            if (!(items [i].revents & (POLLIN | POLLHUP)))
+                continue;
+            ssize_t n = read (items [i].fd, buffer, sizeof buffer);
+            if (n <= 0) {
+                if (i == 0)
+                    out_open = false;
+                else
+                    err_open = false;
+            }
+            else if (i == 0)
+                s_append (&result.out, &out_size, buffer, (size_t) n);
+            else
+                s_append (&result.err, &err_size, buffer, (size_t) n);
+        }
+    }
+    close (out [0]);
+    close (err [0]);
+    result.code = s_wait_pid (pid, (int) (deadline > s_now () ? deadline - s_now () : 0));
+    return result;
+}
+
+#define s_sbx(input, ...) s_sbx_argv ((input), S_WAIT, (const char *const []) {__VA_ARGS__, NULL})
+
+//  Lines of `text` (a copy each), NULL-terminated.
+static char **
+s_lines (const char *text, size_t *count_p)
+{
+    size_t count = 0;
+    char **lines = (char **) zmalloc (sizeof (char *));
+    const char *start = text;
+    while (*start) {
+        const char *end = strchr (start, '\n');
+        size_t length = end ? (size_t) (end - start) : strlen (start);
+        lines = (char **) realloc (lines, (count + 2) * sizeof (char *));
+        lines [count++] = strndup (start, length);
+        start += length + (end ? 1 : 0);
+    }
+    lines [count] = NULL;
+    if (count_p)
+        *count_p = count;
+    return lines;
+}
+
+static void
+s_lines_free (char **lines)
+{
+    for (size_t i = 0; lines [i]; i++)
+        free (lines [i]);
+    free (lines);
+}
+
+//  True when `expected` appear in `lines` in this order (not necessarily
+//  next to each other).
+static bool
+s_in_order (char **lines, const char *const *expected, const char **missing_p)
+{
+    size_t at = 0;
+    for (size_t e = 0; expected [e]; e++) {
+        while (lines [at] && !streq (lines [at], expected [e]))
+            at++;
+        if (!lines [at]) {
+            *missing_p = expected [e];
+            return false;
+        }
+        at++;
+    }
+    return true;
+}
+
+static bool
+s_one_line (const char *text)
+{
+    size_t length = strlen (text);
+    return length > 0 && text [length - 1] == '\n' && strchr (text, '\n') == text + length - 1;
+}
+
+TestSuite (cli, .fini = s_fini, .timeout = 180);
+
+Test (cli, help_on_every_command)
+{
+    const char *commands [] = {"run", "shell", "call", "events", "status", "stats", "top"};
+    for (size_t i = 0; i < sizeof commands / sizeof commands [0]; i++) {
+        s_result_t result = s_sbx (NULL, commands [i], "--help");
+        cr_assert_eq (result.code, 0, "sbx %s --help: %d", commands [i], result.code);
+        char usage [64];
+        snprintf (usage, sizeof usage, "usage: sbx %s", commands [i]);
+        cr_assert (strncmp (result.out, usage, strlen (usage)) == 0, "%s", result.out);
+        cr_assert_not_null (strstr (result.out, "Exit codes"));
+        s_result_free (&result);
+    }
+    s_result_t result = s_sbx (NULL, "--help");
+    cr_assert_eq (result.code, 0);
+    cr_assert_not_null (strstr (result.out, "usage: sbx"));
+    s_result_free (&result);
+    result = s_sbx (NULL, "frobnicate");
+    cr_assert_eq (result.code, 2);
+    cr_assert (s_one_line (result.err), "%s", result.err);
+    s_result_free (&result);
+}
+
+Test (cli, call_prints_a_number)
+{
+    s_start (S_CONFIG);
+    s_result_t result = s_sbx (NULL, "call", "f.num_shell_calls", "{}");
+    cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
+    cr_assert_str_eq (result.err, "");
+    char *end = NULL;
+    strtol (result.out, &end, 10);
+    cr_assert (end != result.out && streq (end, "\n"), "not a number: '%s'", result.out);
+    s_result_free (&result);
+
+    //  A sandbox service with args, JSON out; global options after the
+    //  command name.
+    char endpoint [300];
+    snprintf (endpoint, sizeof endpoint, "--endpoint=%s", s_daemon->requests);
+    result = s_sbx (NULL, "call", endpoint, "shell", "{\"code\": \"echo hi\"}", "--session", "named");
+    cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
+    cr_assert_str_eq (result.out, "\"shell \\\"echo hi\\\" succeeded\"\n");
+    s_result_free (&result);
+    cr_assert (sbx_test_wait_log (s_daemon, "[testing-env/0:0] session 'named' ended", 1, S_WAIT));
+    s_stop ();
+}
+
+Test (cli, call_errors_are_one_line_and_non_zero)
+{
+    s_start (S_CONFIG);
+    s_result_t result = s_sbx (NULL, "call", "f.num_shell_calls", "{bad json");
+    cr_assert_eq (result.code, 2);
+    cr_assert_str_eq (result.out, "");
+    cr_assert (s_one_line (result.err), "'%s'", result.err);
+    cr_assert (strncmp (result.err, "sbx call: bad JSON args: ", 25) == 0, "%s", result.err);
+    s_result_free (&result);
+
+    result = s_sbx (NULL, "call", "f.nope", "{}");
+    cr_assert_eq (result.code, 1);
+    cr_assert_str_eq (result.out, "");
+    char expected [400];
+    snprintf (expected, sizeof expected, "sbx: %s: NotFound: no method 'f.nope'\n", s_daemon->requests);
+    cr_assert_str_eq (result.err, expected);
+    s_result_free (&result);
+
+    //  A user error from the sandbox keeps its type.
+    result = s_sbx (NULL, "call", "shell", "{\"code\": \"x\", \"raise_error\": \"ValueError\"}");
+    cr_assert_eq (result.code, 1);
+    snprintf (expected, sizeof expected, "sbx: %s: ValueError: shell \"x\" failed\n", s_daemon->requests);
+    cr_assert_str_eq (result.err, expected);
+    s_result_free (&result);
+
+    //  Nobody there: exit 3, naming the endpoint.
+    result = s_sbx (NULL, "--endpoint", "tcp://127.0.0.1:9", "status");
+    cr_assert_eq (result.code, 3);
+    cr_assert (s_one_line (result.err), "'%s'", result.err);
+    cr_assert (strncmp (result.err, "sbx: tcp://127.0.0.1:9: Unreachable: ", 37) == 0, "%s", result.err);
+    s_result_free (&result);
+    s_stop ();
+}
+
+static const char *const s_lifecycle [] = {
+    "[testing-env] environment started",
+    "[testing-env/0:0] ready -> acquired",
+    "[testing-env/0:0] acquired -> setting_up",
+    "[testing-env/0:0] setting_up -> in_session",
+    "[testing-env/0:0] session 's1' started",
+    "[testing-env/0:0/s1] shell: echo one",
+    "[testing-env/0:0/s1] shell: echo two",
+    "[testing-env/0:0/f] feature teardown session",
+    "[testing-env/0:0] session 's1' ended",
+    "[testing-env/0:0] in_session -> setting_up",
+    "[testing-env/0:0/f] feature setup session",
+    "[testing-env/0:0] setting_up -> ready",
+    NULL
+};
+
+Test (cli, shell_runs_lines_in_one_session_and_events_show_its_lifecycle)
+{
+    s_start (S_CONFIG);
+    //  The testing sandbox has no shell feature: `sbx shell` uses its own
+    //  `shell` service.
+    s_result_t result = s_sbx ("echo one\n\necho two\n", "shell", "--session", "s1");
+    cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
+    cr_assert_str_eq (result.out, "shell \"echo one\" succeeded\nshell \"echo two\" succeeded\n");
+    s_result_free (&result);
+    //  The next session's proactive setup is over: the second "ready".
+    cr_assert (sbx_test_wait_log (s_daemon, "[testing-env/0:0] setting_up -> ready", 2, S_WAIT));
+
+    result = s_sbx (NULL, "events");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    char **lines = s_lines (result.out, NULL);
+    const char *missing = NULL;
+    cr_assert (s_in_order (lines, s_lifecycle, &missing), "missing or out of order: %s\n%s",
+               missing, result.out);
+    s_lines_free (lines);
+    s_result_free (&result);
+
+    //  The JSON lines form, filtered by prefix: seqs go up.
+    result = s_sbx (NULL, "events", "--json", "session.");
+    cr_assert_eq (result.code, 0);
+    size_t count = 0;
+    lines = s_lines (result.out, &count);
+    cr_assert_geq (count, 4, "%s", result.out);   //  start, activities, end
+    cr_assert_not_null (strstr (lines [0], "\"event\":\"session.start\""), "%s", lines [0]);
+    cr_assert_not_null (strstr (lines [count - 1], "\"event\":\"session.end\""), "%s", lines [count - 1]);
+    json_int_t last = 0;
+    for (size_t i = 0; i < count; i++) {
+        json_t *json = json_loads (lines [i], 0, NULL);
+        cr_assert_not_null (json, "%s", lines [i]);
+        cr_assert_gt (json_integer_value (json_object_get (json, "seq")), last);
+        last = json_integer_value (json_object_get (json, "seq"));
+        cr_assert (strncmp (json_string_value (json_object_get (json, "event")), "session.", 8) == 0);
+        json_decref (json);
+    }
+    s_lines_free (lines);
+    s_result_free (&result);
+    s_stop ();
+}
+
+Test (cli, late_events_print_everything_from_seq_1)
+{
+    s_start (S_CONFIG);
+    for (int i = 0; i < 3; i++) {
+        s_result_t result = s_sbx (NULL, "call", "f.num_shell_calls");
+        cr_assert_eq (result.code, 0);
+        s_result_free (&result);
+    }
+    cr_assert (sbx_test_wait_log (s_daemon, "[testing-env/0:0] setting_up -> ready", 4, S_WAIT));
+    size_t count = 0;
+    char **expected = sbx_test_log_lines (s_daemon, &count);
+    s_result_t result = s_sbx (NULL, "events");
+    cr_assert_eq (result.code, 0);
+    size_t got = 0;
+    char **lines = s_lines (result.out, &got);
+    cr_assert_eq (got, count, "%zu lines, the log has %zu", got, count);
+    for (size_t i = 0; i < count; i++)
+        cr_assert_str_eq (lines [i], expected [i], "line %zu", i + 1);
+    s_lines_free (lines);
+    s_result_free (&result);
+
+    //  --since skips what came before.
+    result = s_sbx (NULL, "events", "--since", "3");
+    lines = s_lines (result.out, &got);
+    cr_assert_eq (got, count - 3);
+    cr_assert_str_eq (lines [0], expected [3]);
+    s_lines_free (lines);
+    s_result_free (&result);
+    sbx_test_lines_free (&expected);
+    s_stop ();
+}
+
+//  Reads from `fd` into `buffer` until it holds `needle` or the deadline.
+static bool
+s_read_until (int fd, char **buffer, size_t *size, const char *needle, int timeout_ms)
+{
+    int64_t deadline = s_now () + timeout_ms;
+    while (!(*buffer && strstr (*buffer, needle))) {
+        int64_t left = deadline - s_now ();
+        if (left <= 0)
+            return false;
+        struct pollfd item = {fd, POLLIN, 0};
+        if (poll (&item, 1, (int) left) <= 0)
+            continue;
+        char chunk [4096];
+        ssize_t n = read (fd, chunk, sizeof chunk);
+        if (n <= 0)
+            return false;
+        s_append (buffer, size, chunk, (size_t) n);
+    }
+    return true;
+}
+
+static pid_t
+s_spawn_with (int fd_in, int fd_out, int fd_err, const char *const *args)
+{
+    const char *argv [32] = {SBX_BUILD_DIR "/sbx"};
+    size_t argc = 1;
+    for (size_t i = 0; args [i] && argc < 31; i++)
+        argv [argc++] = args [i];
+    argv [argc] = NULL;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, fd_in, 0);
+    posix_spawn_file_actions_adddup2 (&actions, fd_out, 1);
+    posix_spawn_file_actions_adddup2 (&actions, fd_err, 2);
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init (&attributes);
+    posix_spawnattr_setflags (&attributes, POSIX_SPAWN_SETSID);
+    char **env = s_env ();
+    pid_t pid = -1;
+    int rc = posix_spawn (&pid, argv [0], &actions, &attributes, (char *const *) argv, env);
+    posix_spawnattr_destroy (&attributes);
+    posix_spawn_file_actions_destroy (&actions);
+    s_env_free (env);
+    cr_assert_eq (rc, 0, "cannot spawn sbx: %s", strerror (rc));
+    return pid;
+}
+
+Test (cli, events_follow_prints_live_events_until_interrupted)
+{
+    s_start (S_CONFIG);
+    int out [2];
+    cr_assert_eq (pipe2 (out, O_CLOEXEC), 0);
+    int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+    s_child = s_spawn_with (null, out [1], null, (const char *const []) {"events", "--follow", "session.", NULL});
+    close (out [1]);
+    close (null);
+
+    //  Made after the follower started: it must see them, whenever its
+    //  subscription took effect.
+    sbx_client_t *client = sbx_client_new (s_daemon->requests, NULL, NULL);
+    cr_assert_not_null (client);
+    json_t *result = sbx_client_call_json (client, "f", "show_session_id", NULL, "live-1", NULL);
+    cr_assert_not_null (result);
+    json_decref (result);
+    sbx_client_destroy (&client);
+
+    char *text = NULL;
+    size_t size = 0;
+    bool seen = s_read_until (out [0], &text, &size, "[testing-env/0:0] session 'live-1' ended\n", S_WAIT);
+    cr_assert (seen, "follower printed: %s", text ? text : "(nothing)");
+    char **lines = s_lines (text, NULL);
+    const char *expected [] = {
+        "[testing-env/0:0] session 'live-1' started",
+        "[testing-env/0:0/live-1] show_session_id: None",
+        "[testing-env/0:0] session 'live-1' ended",
+        NULL
+    };
+    const char *missing = NULL;
+    cr_assert (s_in_order (lines, expected, &missing), "missing %s in %s", missing, text);
+    s_lines_free (lines);
+    free (text);
+    kill (s_child, SIGINT);
+    cr_assert_eq (s_wait_pid (s_child, S_WAIT), 0);
+    s_child = -1;
+    close (out [0]);
+    s_stop ();
+}
+
+Test (cli, status_and_stats_tables_and_json)
+{
+    s_start (S_CONFIG);
+    s_result_t result = s_sbx (NULL, "status");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_not_null (strstr (result.out, "environment testing-env: online"), "%s", result.out);
+    cr_assert_not_null (strstr (result.out, "SANDBOX"));
+    cr_assert_not_null (strstr (result.out, "testing-env/0:0"));
+    s_result_free (&result);
+
+    result = s_sbx (NULL, "status", "--json");
+    cr_assert_eq (result.code, 0);
+    json_t *json = json_loads (result.out, 0, NULL);
+    cr_assert_not_null (json, "%s", result.out);
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (json, "environment"), "id")),
+                      "testing-env");
+    cr_assert_eq (json_array_size (json_object_get (json, "sandboxes")), 1);
+    json_decref (json);
+    s_result_free (&result);
+
+    result = s_sbx (NULL, "status", "testing-env/7:7");
+    cr_assert_eq (result.code, 1);
+    cr_assert (s_one_line (result.err));
+    cr_assert_not_null (strstr (result.err, ": NotFound: "));
+    s_result_free (&result);
+
+    result = s_sbx (NULL, "stats");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_not_null (strstr (result.out, "pool        min 1  max 2  size 1"), "%s", result.out);
+    cr_assert_not_null (strstr (result.out, "sessions_started"));
+    s_result_free (&result);
+
+    result = s_sbx (NULL, "stats", "--json");
+    cr_assert_eq (result.code, 0);
+    json = json_loads (result.out, 0, NULL);
+    cr_assert_not_null (json, "%s", result.out);
+    cr_assert_eq (json_integer_value (json_object_get (json_object_get (json, "pool"), "max")), 2);
+    cr_assert_eq (json_integer_value (json_object_get (json_object_get (json, "sandbox"), "ready")), 1);
+    json_decref (json);
+    s_result_free (&result);
+    s_stop ();
+}
+
+Test (cli, top_renders_in_a_pseudo_terminal_and_quits_on_q)
+{
+    s_start (S_CONFIG);
+    int master = -1, slave = -1;
+    struct winsize size = {.ws_row = 30, .ws_col = 100};
+    cr_assert_eq (openpty (&master, &slave, NULL, NULL, &size), 0);
+    fcntl (master, F_SETFD, FD_CLOEXEC);
+    fcntl (slave, F_SETFD, FD_CLOEXEC);
+    s_child = s_spawn_with (slave, slave, slave, (const char *const []) {"top", NULL});
+    close (slave);
+
+    char *screen = NULL;
+    size_t used = 0;
+    cr_assert (s_read_until (master, &screen, &used, "testing-env/0:0", S_WAIT),
+               "top showed: %s", screen ? screen : "(nothing)");
+    cr_assert_not_null (strstr (screen, "sbx top - testing-env - online"), "%s", screen);
+    cr_assert_not_null (strstr (screen, "SANDBOX"));
+
+    //  A session started now shows up, from the events.
+    sbx_client_t *client = sbx_client_new (s_daemon->requests, NULL, NULL);
+    cr_assert_not_null (client);
+    sbx_session_t *session = sbx_client_session_open (client, "topsession", NULL);
+    cr_assert_not_null (session);
+    cr_assert (s_read_until (master, &screen, &used, "topsession", S_WAIT), "no session row");
+    cr_assert_eq (sbx_session_end (&session, NULL), 0);
+    sbx_client_destroy (&client);
+
+    cr_assert_eq (write (master, "q", 1), 1);
+    //  Keep draining the terminal while it exits.
+    int64_t deadline = s_now () + S_WAIT;
+    int code = -1;
+    while (s_now () < deadline) {
+        int status = 0;
+        if (waitpid (s_child, &status, WNOHANG) == s_child) {
+            code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+            s_child = -1;
+            break;
+        }
+        struct pollfd item = {master, POLLIN, 0};
+        if (poll (&item, 1, 50) > 0) {
+            char chunk [4096];
+            if (read (master, chunk, sizeof chunk) <= 0) {
+                code = s_wait_pid (s_child, S_WAIT);
+                s_child = -1;
+                break;
+            }
+        }
+    }
+    cr_assert_eq (code, 0, "top did not quit on q (code %d)", code);
+    free (screen);
+    close (master);
+    s_stop ();
+}
+
+Test (cli, run_needs_a_shell_feature)
+{
+    s_start (S_CONFIG);
+    s_result_t result = s_sbx (NULL, "run", "--", "true");
+    cr_assert_eq (result.code, 1);
+    cr_assert (s_one_line (result.err), "%s", result.err);
+    cr_assert_not_null (strstr (result.err, "NotFound: environment 'testing-env' has no feature of kind 'shell'"),
+                        "%s", result.err);
+    s_result_free (&result);
+    result = s_sbx (NULL, "run");
+    cr_assert_eq (result.code, 2);
+    s_result_free (&result);
+    s_stop ();
+}
+
+//  The real shell feature on process sandboxes: skipped while sbxd does
+//  not know those kinds.
+#define S_PROCESS_CONFIG                                                           \
+    "{\"environment\": {\"id\": \"process-env\", \"pool\": {\"min\": 1, \"max\": 2}},"  \
+    " \"sandbox\": {\"kind\": \"process\"},"                                        \
+    " \"features\": {\"shell\": {\"kind\": \"shell\"}}}"
+
+static bool
+s_kinds_registered (void)
+{
+    char path [] = "/tmp/sbx-cli-check-XXXXXX";
+    int fd = mkstemp (path);
+    cr_assert_geq (fd, 0);
+    cr_assert_eq (write (fd, S_PROCESS_CONFIG, strlen (S_PROCESS_CONFIG)), (ssize_t) strlen (S_PROCESS_CONFIG));
+    close (fd);
+    const char *argv [] = {SBX_BUILD_DIR "/sbxd", "--check", "-q", "-c", path, NULL};
+    int null = open ("/dev/null", O_WRONLY | O_CLOEXEC);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, null, 1);
+    posix_spawn_file_actions_adddup2 (&actions, null, 2);
+    pid_t pid;
+    int rc = posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environ);
+    posix_spawn_file_actions_destroy (&actions);
+    close (null);
+    cr_assert_eq (rc, 0);
+    int code = s_wait_pid (pid, S_WAIT);
+    unlink (path);
+    return code == 0;
+}
+
+Test (cli, run_gives_the_right_streams_and_exit_code)
+{
+    if (!s_kinds_registered ())
+        cr_skip ("sbxd does not know the `process` sandbox and `shell` feature kinds yet");
+    s_start_env (S_PROCESS_CONFIG, "process-env");
+    const json_t *features = NULL;
+    sbx_client_t *client = sbx_client_new (s_daemon->requests, NULL, NULL);
+    cr_assert_not_null (client);
+    features = json_object_get (sbx_client_hello (client), "features");
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (features, "shell"), "kind")), "shell");
+    sbx_client_destroy (&client);
+
+    s_result_t result = s_sbx (NULL, "run", "--", "sh", "-c", "echo out; echo err >&2; exit 3");
+    cr_assert_eq (result.code, 3, "exit %d: %s", result.code, result.err);
+    cr_assert_str_eq (result.out, "out\n");
+    cr_assert_str_eq (result.err, "err\n");
+    s_result_free (&result);
+
+    //  Arguments arrive as given, quotes and all.
+    result = s_sbx (NULL, "run", "--session", "quoted", "--", "printf", "%s|", "a b", "it's", "$HOME");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_str_eq (result.out, "a b|it's|$HOME|");
+    s_result_free (&result);
+
+    result = s_sbx (NULL, "run", "--timeout", "0.5", "--", "sleep", "10");
+    cr_assert_eq (result.code, 124, "exit %d: %s", result.code, result.err);
+    s_result_free (&result);
+    s_stop ();
+}

@@ -12,6 +12,9 @@
 
 #define S_MAX_ENVELOPE 16       //  frames before the body
 #define S_SESSION_ID_MAX 128
+#define S_RESTARTS 10           //  refills of a slot per window before backing off
+#define S_RESTART_WINDOW_MS 1000
+#define S_RESTART_DELAY_MS 100
 #define S_DRAIN 256            //  messages handled per socket per wake-up
 
 typedef enum { ENV_CREATED, ENV_ONLINE, ENV_SHUTTING_DOWN, ENV_OFFLINE } s_env_status_t;
@@ -40,6 +43,8 @@ typedef struct {
     char *session_id;
     zlistx_t *state_errors;     //  sbx_error_t * (dups)
     int64_t first_failure;      //  bring-up failures: first one (0 = none)
+    int64_t window_start;       //  restart intensity: current window
+    unsigned window_restarts;   //  refills of this slot in that window
     int64_t retry_at;
     sbx_job_t *waiter;          //  no pooling: the request it was made for
     bool for_waiter;            //  pooled: brought up because of a waiter
@@ -57,6 +62,7 @@ typedef struct {
     zsock_t *frontend;          //  ROUTER, clients
     zsock_t *backend;           //  ROUTER, sandbox actors
     char *backend_endpoint;
+    char *events_endpoint;      //  as bound (for hello)
     zactor_t *eventbus;
     zactor_t *supervisor;
     sbx_limits_t limits;
@@ -671,10 +677,30 @@ s_slot_finished (self_t *self, s_slot_t *slot)
     }
     sbx_error_destroy (&start_error);
     if (self->pooled && (self->status == ENV_ONLINE || self->status == ENV_CREATED)) {
-        //  Refill the slot with the next generation (SPEC §4).
-        self->live_count++;
+        //  Refill the slot with the next generation (SPEC §4). Restart
+        //  intensity: past S_RESTARTS refills of one slot within
+        //  S_RESTART_WINDOW_MS, the next refill waits like a retry, so a
+        //  sandbox that dies as soon as it starts cannot spin a core.
+        int64_t now = zclock_mono ();
+        if (now - slot->window_start > S_RESTART_WINDOW_MS) {
+            slot->window_start = now;
+            slot->window_restarts = 0;
+        }
         slot->first_failure = 0;
-        s_spawn (self, slot);
+        self->live_count++;
+        if (++slot->window_restarts > S_RESTARTS) {
+            int64_t delay = s_ms (self->config->outage_retry_interval_s);
+            slot->phase = SLOT_RETRY;
+            slot->retry_at = now + (delay > S_RESTART_DELAY_MS ? delay : S_RESTART_DELAY_MS);
+            if (slot->retry_at < self->next_timer)
+                self->next_timer = slot->retry_at;
+            zlistx_add_end (self->retries, slot);
+            sbx_log_warning (self->config->env_id, "slot %u restarted %u times within %d ms: "
+                             "next refill in %lld ms", slot->index, slot->window_restarts - 1,
+                             S_RESTART_WINDOW_MS, (long long) (slot->retry_at - now));
+        }
+        else
+            s_spawn (self, slot);
     }
     else
     if (!self->pooled)
@@ -1043,7 +1069,7 @@ s_hello (self_t *self, sbx_job_t *job)
     msgpack_sbuffer_init (&body);
     sbx_reply_hello (&body, job->request.has_id, job->request.id, SBX_VERSION,
                      self->config->env_id, s_env_status_names [self->status],
-                     features, count, lists [count]);
+                     self->events_endpoint, features, count, lists [count]);
     s_send_reply (self, job, &body);
     msgpack_sbuffer_destroy (&body);
     for (size_t i = 0; i <= count; i++)
@@ -1368,7 +1394,7 @@ s_start (self_t *self)
         return;
     }
     zsock_send (self->pipe, "sss", "OK", zsock_endpoint (self->frontend), events_endpoint);
-    zstr_free (&events_endpoint);
+    self->events_endpoint = events_endpoint;
 
     self->started_at = zclock_mono ();
     self->next_lease_check = self->started_at + 100;
@@ -1439,6 +1465,7 @@ s_destroy (self_t **self_p)
     zsock_destroy (&self->frontend);
     zsock_destroy (&self->backend);
     zstr_free (&self->backend_endpoint);
+    zstr_free (&self->events_endpoint);
     free (self);
     *self_p = NULL;
 }

@@ -149,8 +149,9 @@ s_replay (self_t *self, sbx_job_t *job)
         max = S_REPLAY_MAX;
     uint64_t last = self->next_seq - 1;
     uint64_t oldest = self->next_seq - self->count;     //  seq of the oldest kept
-    bool truncated = since + 1 < oldest;
-    uint64_t from = truncated ? oldest : since + 1;
+    //  Written so that since = UINT64_MAX cannot wrap to seq 0.
+    bool truncated = since < oldest - 1;
+    uint64_t from = truncated ? oldest : since < last ? since + 1 : last + 1;
     msgpack_sbuffer events;
     msgpack_sbuffer_init (&events);
     size_t count = 0;

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <dirent.h>
 
 #include "tests/testutil.h"
 #include "messages/mp.h"
@@ -531,6 +532,54 @@ s_rss_kib (pid_t pid)
     return rss;
 }
 
+//  CPU time (us) and context switches (wake-ups) of every thread of `pid`.
+typedef struct {
+    double cpu_us;
+    double switches;
+} s_usage_t;
+
+static s_usage_t
+s_usage (pid_t pid)
+{
+    s_usage_t usage = {0, 0};
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (file) {
+        //  Fields 14 and 15 (utime, stime) follow the ')' of the name.
+        char line [1024];
+        if (fgets (line, sizeof line, file)) {
+            char *end = strrchr (line, ')');
+            unsigned long utime = 0, stime = 0;
+            if (end && sscanf (end + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                               &utime, &stime) == 2)
+                usage.cpu_us = (double) (utime + stime) * 1e6 / (double) sysconf (_SC_CLK_TCK);
+        }
+        fclose (file);
+    }
+    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
+    DIR *tasks = opendir (path);
+    struct dirent *entry;
+    while (tasks && (entry = readdir (tasks))) {
+        if (entry->d_name [0] == '.')
+            continue;
+        char status_path [300];
+        snprintf (status_path, sizeof status_path, "/proc/%d/task/%s/status", (int) pid, entry->d_name);
+        FILE *status = fopen (status_path, "r");
+        char line [256];
+        unsigned long count;
+        while (status && fgets (line, sizeof line, status))
+            if (sscanf (line, "voluntary_ctxt_switches: %lu", &count) == 1
+            ||  sscanf (line, "nonvoluntary_ctxt_switches: %lu", &count) == 1)
+                usage.switches += (double) count;
+        if (status)
+            fclose (status);
+    }
+    if (tasks)
+        closedir (tasks);
+    return usage;
+}
+
 static void
 s_stop (sbx_test_daemon_t **daemon_p)
 {
@@ -614,7 +663,9 @@ s_bench_concurrency (void)
         s_client_t *clients = s_clients_new (count, daemon->requests);
         s_open_sessions (clients, count);
         s_load_t sbx_load, echo_load;
+        s_usage_t before = s_usage (daemon->pid);
         s_run_load (clients, count, 0, false, code, duration, 0, &sbx_load);
+        s_usage_t after = s_usage (daemon->pid);
         s_clients_destroy (&clients, count);
         s_stop (&daemon);
 
@@ -645,6 +696,11 @@ s_bench_concurrency (void)
         snprintf (name, sizeof name, "%d clients: p999", count);
         s_row (name, "us", s_percentile (&sbx_load.latency [OP_CALL], 0.999),
                s_percentile (&echo_load.latency [OP_CALL], 0.999), false, NULL, -1);
+        double calls = sbx_load.done ? (double) sbx_load.done : 1;
+        snprintf (name, sizeof name, "%d clients: sbxd CPU per call", count);
+        s_row (name, "us", (after.cpu_us - before.cpu_us) / calls, NAN, false, NULL, -1);
+        snprintf (name, sizeof name, "%d clients: sbxd wake-ups per call", count);
+        s_row (name, "", (after.switches - before.switches) / calls, NAN, false, NULL, -1);
         snprintf (name, sizeof name, "%d clients: errors", count);
         s_row (name, "", (double) sbx_load.errors, 0, false, target ? "0" : NULL,
                target ? sbx_load.errors == 0 : -1);
@@ -688,10 +744,13 @@ s_bench_sessions (void)
             }
             s_client_t *clients = s_clients_new (count, daemon->requests);
             s_load_t load;
+            s_usage_t before = s_usage (daemon->pid);
             s_run_load (clients, count, 1, false, code, duration, 0, &load);
+            s_usage_t after = s_usage (daemon->pid);
             s_clients_destroy (&clients, count);
             s_stop (&daemon);
             double rate = (double) load.sessions / load.seconds;
+            double sessions = load.sessions ? (double) load.sessions : 1;
             bool target = count == 32 && proactive;
             char name [64];
             snprintf (name, sizeof name, "%d clients, proactive %s: sessions/s", count, proactive ? "on" : "off");
@@ -703,6 +762,12 @@ s_bench_sessions (void)
                           proactive ? "on" : "off", ops [op]);
                 s_row (name, "us", s_percentile (&load.latency [op], 0.5), NAN, false, NULL, -1);
             }
+            snprintf (name, sizeof name, "  %d clients, proactive %s: sbxd CPU per session", count,
+                      proactive ? "on" : "off");
+            s_row (name, "us", (after.cpu_us - before.cpu_us) / sessions, NAN, false, NULL, -1);
+            snprintf (name, sizeof name, "  %d clients, proactive %s: sbxd wake-ups per session", count,
+                      proactive ? "on" : "off");
+            s_row (name, "", (after.switches - before.switches) / sessions, NAN, false, NULL, -1);
             snprintf (name, sizeof name, "  %d clients, proactive %s: failed ops", count, proactive ? "on" : "off");
             s_row (name, "", (double) load.errors, 0, false, target ? "0" : NULL, target ? load.errors == 0 : -1);
             s_load_free (&load);

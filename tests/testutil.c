@@ -95,10 +95,14 @@ sbx_test_daemon_start (const json_t *config, const char *const *extra)
         return NULL;
     }
 
+    //  A config that sets events.log itself (even to null) gets no
+    //  --event-log: benchmarks measure without the log.
+    const json_t *events = json_object_get (config, "events");
+    bool own_log = events && json_object_get (events, "log");
     const char *argv [32] = {
         SBX_BUILD_DIR "/sbxd", "-c", self->config_path, "--event-log", self->log_path
     };
-    size_t argc = 5;
+    size_t argc = own_log ? 3 : 5;
     for (size_t i = 0; extra && extra [i] && argc < 31; i++)
         argv [argc++] = extra [i];
     argv [argc] = NULL;

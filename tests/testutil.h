@@ -26,7 +26,7 @@ typedef struct {
 
 //  Starts build/sbxd on `config` (borrowed; endpoints set to
 //  tcp://127.0.0.1:* and root_dir to a fresh temp dir unless the config
-//  names them; `--event-log` always set). `extra` is a NULL-terminated list
+//  names them; `--event-log` set unless the config sets events.log itself). `extra` is a NULL-terminated list
 //  of extra arguments, or NULL. Waits (10 s at most) for the line that says
 //  where it listens. Returns NULL, after printing why, on failure.
 sbx_test_daemon_t *

@@ -159,6 +159,7 @@ main (int argc, char *argv [])
     pthread_sigmask (SIG_BLOCK, &signals, NULL);
     int signal_fd = signalfd (-1, &signals, SFD_CLOEXEC);
     zsys_handler_set (NULL);
+    zsys_set_logstream (stderr);        //  stdout carries the "listening" line only
     zsys_init ();
 
     zactor_t *environment = zactor_new (sbx_environment_actor, config);

@@ -100,9 +100,13 @@ s_run_step (const char *name, size_t number, const json_t *step, zsock_t *dealer
     cr_assert (reply, "%s step %zu: no reply to %s", name, number, text);
     const char *got = sbx_test_reply_type (reply);
     const json_t *expect = json_object_get (step, "expect");
-    cr_assert (s_expected (expect, got), "%s step %zu: %s answered %s (%s), expected %s", name, number,
-               text, got, sbx_reply_is_ok (reply) ? "" : sbx_error_message (sbx_reply_get_error (reply)),
-               expect ? json_dumps (expect, JSON_ENCODE_ANY) : "ok");
+    if (!s_expected (expect, got)) {
+        char *want = expect ? json_dumps (expect, JSON_ENCODE_ANY) : strdup ("\"ok\"");
+        cr_log_error ("%s step %zu: %s answered %s (%s), expected %s", name, number, text, got,
+                      sbx_reply_is_ok (reply) ? "" : sbx_error_message (sbx_reply_get_error (reply)), want);
+        free (want);
+        cr_assert_fail ("%s step %zu: unexpected answer %s", name, number, got);
+    }
     const json_t *expect_result = json_object_get (step, "expect_result");
     if (expect_result) {
         const msgpack_object *result = sbx_reply_get (reply, "result");

@@ -1036,12 +1036,15 @@ s_method_known (self_t *self, sbx_job_t **job_p)
 static bool
 s_session_id_ok (self_t *self, sbx_job_t **job_p)
 {
+    //  Session ids appear in logs and the text form: printable, no '/'.
     const char *id = (*job_p)->request.session_id;
-    if (id && (!*id || strlen (id) > S_SESSION_ID_MAX)) {
-        s_fail (self, job_p, SBX_BAD_REQUEST, "key 'session_id' must be 1-128 characters, got '%.40s'", id);
-        return false;
-    }
-    return true;
+    bool ok = !id || (*id && strlen (id) <= S_SESSION_ID_MAX);
+    for (const char *c = id; ok && c && *c; c++)
+        ok = (unsigned char) *c >= 0x20 && *c != 0x7f && *c != '/';
+    if (!ok)
+        s_fail (self, job_p, SBX_BAD_REQUEST, "key 'session_id' must be 1-128 printable characters "
+                "without '/', got '%.40s'", id);
+    return ok;
 }
 
 static void

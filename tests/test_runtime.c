@@ -1980,3 +1980,28 @@ Test (runtime, sigint_shuts_down_gracefully, .timeout = 60)
     s_untrack_daemon (daemon);
     sbx_test_daemon_destroy (&daemon);
 }
+
+//  Session ids show in logs and in the text form ("[sandbox/session] ..."):
+//  empty, over-long, '/' or control characters are refused; a good one is
+//  used as given.
+Test (runtime, session_ids_are_checked, .timeout = 60)
+{
+    sbx_test_daemon_t *daemon = s_daemon (S_ENV (", \"pool\": {\"min\": 1, \"max\": 1}"));
+    zsock_t *client = s_connect (daemon);
+    char long_id [200];
+    memset (long_id, 'a', sizeof long_id - 1);
+    long_id [sizeof long_id - 1] = 0;
+    const char *bad [] = {"", "a/b", "line\\nbreak", "tab\\there", long_id};
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        s_check (client, "BadRequest", "{\"op\": \"session.open\", \"session_id\": \"%s\"}", bad [i]);
+        s_check (client, "BadRequest", "{\"op\": \"call\", \"method\": \"shell\", \"session_id\": \"%s\","
+                 " \"args\": {\"code\": \"x\"}}", bad [i]);
+    }
+    sbx_reply_t *reply = s_expect (client, "ok", "{\"op\": \"session.open\", \"session_id\": \"my session-1.a\"}");
+    cr_assert_str_eq (sbx_reply_get_str (reply, "session_id"), "my session-1.a");
+    s_session_t session;
+    s_read_session (reply, &session, true);
+    sbx_reply_destroy (&reply);
+    s_end (client, &session);
+    s_finish (&daemon);
+}

@@ -76,7 +76,7 @@ s_samples_free (s_samples_t *self)
 //  --- The result table ---------------------------------------------------------
 
 typedef struct {
-    char name [64];
+    char name [96];
     char unit [16];
     double value, baseline;
     bool higher_better;
@@ -332,14 +332,24 @@ s_open_sessions (s_client_t *clients, int count)
     return true;
 }
 
+//  Clients: `count` DEALERs, or with `shared` one DEALER that all of them
+//  pipeline over (ids tell their replies apart): how one worker process
+//  with many sessions would talk.
+static bool s_shared = false;
+
 static s_client_t *
 s_clients_new (int count, const char *endpoint)
 {
     s_client_t *clients = (s_client_t *) zmalloc (sizeof (s_client_t) * (size_t) count);
     for (int i = 0; i < count; i++) {
+        if (s_shared && i > 0) {
+            clients [i].dealer = clients [0].dealer;
+            continue;
+        }
         clients [i].dealer = zsock_new (ZMQ_DEALER);
         zsock_set_linger (clients [i].dealer, 0);
         zsock_set_rcvhwm (clients [i].dealer, 0);
+        zsock_set_sndhwm (clients [i].dealer, 0);
         zsock_connect (clients [i].dealer, "%s", endpoint);
     }
     return clients;
@@ -349,10 +359,32 @@ static void
 s_clients_destroy (s_client_t **clients_p, int count)
 {
     for (int i = 0; i < count; i++)
-        zsock_destroy (&(*clients_p) [i].dealer);
+        if (!s_shared || i == 0)
+            zsock_destroy (&(*clients_p) [i].dealer);
     free (*clients_p);
     *clients_p = NULL;
 }
+
+//  The `id` of a reply (sbx) or of an echoed request; 0 when none.
+static uint64_t
+s_body_id (const void *data, size_t size)
+{
+    msgpack_zone zone;
+    msgpack_zone_init (&zone, 512);
+    msgpack_object object;
+    size_t offset = 0;
+    uint64_t id = 0;
+    if (msgpack_unpack ((const char *) data, size, &offset, &zone, &object) == MSGPACK_UNPACK_SUCCESS) {
+        const msgpack_object *value = sbx_mp_map_get (&object, "id");
+        if (value && value->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            id = value->via.u64;
+    }
+    msgpack_zone_destroy (&zone);
+    return id;
+}
+
+//  Ids carry the client index in their low byte.
+#define S_ID(seq, index) (((seq) << 8) | (uint64_t) (index))
 
 //  mode 0: calls in each client's session (sbx) or echo of the same body;
 //  mode 1: session loops open -> call -> end.
@@ -361,21 +393,24 @@ s_run_load (s_client_t *clients, int count, int mode, bool echo, const char *cod
             int64_t duration_us, uint64_t max_ops, s_load_t *load)
 {
     memset (load, 0, sizeof *load);
-    zmq_pollitem_t *items = (zmq_pollitem_t *) zmalloc (sizeof (zmq_pollitem_t) * (size_t) count);
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
-    uint64_t next_id = 1;
-    for (int i = 0; i < count; i++) {
+    int sockets = s_shared ? 1 : count;
+    zmq_pollitem_t *items = (zmq_pollitem_t *) zmalloc (sizeof (zmq_pollitem_t) * (size_t) sockets);
+    for (int i = 0; i < sockets; i++) {
         items [i].socket = zsock_resolve (clients [i].dealer);
         items [i].events = ZMQ_POLLIN;
+    }
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    uint64_t seq = 1;
+    for (int i = 0; i < count; i++) {
         msgpack_sbuffer_clear (&body);
         if (mode == 0) {
-            s_pack_call (&body, next_id++, echo ? "sandbox-id-for-echo/0:0" : clients [i].sandbox,
+            s_pack_call (&body, S_ID (seq++, i), echo ? "sandbox-id-for-echo/0:0" : clients [i].sandbox,
                          echo ? "0123456789abcdef0123456789abcdef" : clients [i].token, code);
             s_send_body (&clients [i], &body, OP_CALL);
         }
         else {
-            s_pack_simple (&body, "session.open", next_id++, NULL, NULL);
+            s_pack_simple (&body, "session.open", S_ID (seq++, i), NULL, NULL);
             s_send_body (&clients [i], &body, OP_OPEN);
         }
     }
@@ -384,7 +419,7 @@ s_run_load (s_client_t *clients, int count, int mode, bool echo, const char *cod
     int outstanding = count;
     bool stopping = false;
     while (outstanding > 0) {
-        int rc = zmq_poll (items, count, 1000);
+        int rc = zmq_poll (items, sockets, 1000);
         if (rc < 0)
             break;
         if (rc == 0) {
@@ -395,71 +430,85 @@ s_run_load (s_client_t *clients, int count, int mode, bool echo, const char *cod
         int64_t now = s_now_us ();
         if (!stopping && (now >= stop || (max_ops && load->done >= max_ops)))
             stopping = true;
-        for (int i = 0; i < count; i++) {
-            if (!(items [i].revents & ZMQ_POLLIN))
+        for (int k = 0; k < sockets; k++) {
+            if (!(items [k].revents & ZMQ_POLLIN))
                 continue;
-            s_client_t *client = &clients [i];
             zmq_msg_t reply;
             zmq_msg_init (&reply);
-            zmq_msg_recv (&reply, items [i].socket, 0);
-            s_sample (&load->latency [client->op], (double) (now - client->sent_at));
-            load->done++;
-            bool ok = true;
-            if (!echo) {
-                sbx_error_t *error = NULL;
-                sbx_reply_t *decoded = sbx_reply_decode (zmq_msg_data (&reply), zmq_msg_size (&reply), &error);
-                ok = decoded && sbx_reply_is_ok (decoded);
-                if (ok && client->op == OP_OPEN) {
-                    snprintf (client->sandbox, sizeof client->sandbox, "%s", sbx_reply_get_str (decoded, "sandbox"));
-                    snprintf (client->token, sizeof client->token, "%s", sbx_reply_get_str (decoded, "token"));
-                }
-                if (!ok && load->errors < 3 && decoded)
-                    fprintf (stderr, "bench: error %s: %s\n", sbx_error_type (sbx_reply_get_error (decoded)),
-                             sbx_error_message (sbx_reply_get_error (decoded)));
-                sbx_reply_destroy (&decoded);
-                sbx_error_destroy (&error);
-            }
-            zmq_msg_close (&reply);
-            if (!ok)
-                load->errors++;
-            msgpack_sbuffer_clear (&body);
-            s_op_t next;
-            if (mode == 0) {
-                if (stopping) {
-                    outstanding--;
-                    continue;
-                }
-                s_pack_call (&body, next_id++, echo ? "sandbox-id-for-echo/0:0" : client->sandbox,
-                             echo ? "0123456789abcdef0123456789abcdef" : client->token, code);
-                next = OP_CALL;
-            }
-            else {
-                if (client->op == OP_END && ok)
-                    load->sessions++;
-                if (stopping && client->op == OP_END) {
-                    outstanding--;
-                    continue;
-                }
-                if (client->op == OP_OPEN && !ok) {
-                    s_pack_simple (&body, "session.open", next_id++, NULL, NULL);
-                    next = OP_OPEN;
+            while (zmq_msg_recv (&reply, items [k].socket, ZMQ_DONTWAIT) >= 0) {
+                int i = k;
+                sbx_reply_t *decoded = NULL;
+                bool ok = true;
+                if (!echo) {
+                    sbx_error_t *error = NULL;
+                    decoded = sbx_reply_decode (zmq_msg_data (&reply), zmq_msg_size (&reply), &error);
+                    sbx_error_destroy (&error);
+                    ok = decoded && sbx_reply_is_ok (decoded);
+                    if (s_shared)
+                        i = decoded ? (int) (sbx_reply_id (decoded) & 0xff) : 0;
                 }
                 else
-                if (client->op == OP_OPEN) {
-                    s_pack_call (&body, next_id++, client->sandbox, client->token, code);
+                if (s_shared)
+                    i = (int) (s_body_id (zmq_msg_data (&reply), zmq_msg_size (&reply)) & 0xff);
+                if (i >= count)
+                    i = 0;
+                s_client_t *client = &clients [i];
+                s_sample (&load->latency [client->op], (double) (now - client->sent_at));
+                load->done++;
+                if (decoded) {
+                    if (ok && client->op == OP_OPEN) {
+                        snprintf (client->sandbox, sizeof client->sandbox, "%s", sbx_reply_get_str (decoded, "sandbox"));
+                        snprintf (client->token, sizeof client->token, "%s", sbx_reply_get_str (decoded, "token"));
+                    }
+                    if (!ok && load->errors < 3)
+                        fprintf (stderr, "bench: error %s: %s\n", sbx_error_type (sbx_reply_get_error (decoded)),
+                                 sbx_error_message (sbx_reply_get_error (decoded)));
+                    sbx_reply_destroy (&decoded);
+                }
+                zmq_msg_close (&reply);
+                zmq_msg_init (&reply);
+                if (!ok)
+                    load->errors++;
+                msgpack_sbuffer_clear (&body);
+                s_op_t next;
+                if (mode == 0) {
+                    if (stopping) {
+                        outstanding--;
+                        continue;
+                    }
+                    s_pack_call (&body, S_ID (seq++, i), echo ? "sandbox-id-for-echo/0:0" : client->sandbox,
+                                 echo ? "0123456789abcdef0123456789abcdef" : client->token, code);
                     next = OP_CALL;
                 }
-                else
-                if (client->op == OP_CALL) {
-                    s_pack_simple (&body, "session.end", next_id++, client->sandbox, client->token);
-                    next = OP_END;
-                }
                 else {
-                    s_pack_simple (&body, "session.open", next_id++, NULL, NULL);
-                    next = OP_OPEN;
+                    if (client->op == OP_END && ok)
+                        load->sessions++;
+                    if (stopping && client->op == OP_END) {
+                        outstanding--;
+                        continue;
+                    }
+                    if (client->op == OP_OPEN && !ok) {
+                        s_pack_simple (&body, "session.open", S_ID (seq++, i), NULL, NULL);
+                        next = OP_OPEN;
+                    }
+                    else
+                    if (client->op == OP_OPEN) {
+                        s_pack_call (&body, S_ID (seq++, i), client->sandbox, client->token, code);
+                        next = OP_CALL;
+                    }
+                    else
+                    if (client->op == OP_CALL) {
+                        s_pack_simple (&body, "session.end", S_ID (seq++, i), client->sandbox, client->token);
+                        next = OP_END;
+                    }
+                    else {
+                        s_pack_simple (&body, "session.open", S_ID (seq++, i), NULL, NULL);
+                        next = OP_OPEN;
+                    }
                 }
+                s_send_body (client, &body, next);
             }
-            s_send_body (client, &body, next);
+            zmq_msg_close (&reply);
         }
     }
     load->seconds = (double) (s_now_us () - start) / 1e6;
@@ -711,32 +760,41 @@ s_bench_concurrency (void)
 
 //  --- 3. Session throughput -------------------------------------------------------
 
+//  The echo's round trips per second with these clients, divided by 3: a
+//  "session" of the baseline is three bare round trips.
+static double
+s_echo_sessions (int count, const char *code, int64_t duration)
+{
+    s_echo_t *echo = s_echo_start (count);
+    s_client_t *clients = s_clients_new (count, echo->endpoint);
+    s_load_t load;
+    s_run_load (clients, count, 0, true, code, 100000, 0, &load);
+    s_load_free (&load);
+    s_run_load (clients, count, 0, true, code, duration, 0, &load);
+    double rate = (double) load.done / load.seconds / 3.0;
+    s_load_free (&load);
+    s_clients_destroy (&clients, count);
+    s_echo_stop (&echo);
+    return rate;
+}
+
 static void
 s_bench_sessions (void)
 {
     printf ("\n3. sessions (open -> call -> end loops, pool of C, testing feature)\n");
-    int levels [] = {1, 8, 32};
+    struct { int count; bool shared; } variants [] = {{1, false}, {8, false}, {32, false}, {32, true}};
     int64_t duration = s_quick ? 500000 : 2000000;
     char code [64];
     s_code (code, sizeof code);
-    //  Baseline: the echo path doing three round trips per "session".
-    double echo_rate [3] = {0};
-    for (size_t l = 0; l < 3; l++) {
-        int count = levels [l];
-        s_echo_t *echo = s_echo_start (count);
-        s_client_t *clients = s_clients_new (count, echo->endpoint);
-        s_load_t load;
-        s_run_load (clients, count, 0, true, code, 100000, 0, &load);
-        s_load_free (&load);
-        s_run_load (clients, count, 0, true, code, duration, 0, &load);
-        echo_rate [l] = (double) load.done / load.seconds / 3.0;
-        s_load_free (&load);
-        s_clients_destroy (&clients, count);
-        s_echo_stop (&echo);
+    double echo_rate [4];
+    for (size_t v = 0; v < 4; v++) {
+        s_shared = variants [v].shared;
+        echo_rate [v] = s_echo_sessions (variants [v].count, code, duration);
     }
     for (int proactive = 1; proactive >= 0; proactive--) {
-        for (size_t l = 0; l < 3; l++) {
-            int count = levels [l];
+        for (size_t v = 0; v < 4; v++) {
+            int count = variants [v].count;
+            s_shared = variants [v].shared;
             sbx_test_daemon_t *daemon = s_daemon ((unsigned) count, (unsigned) count, proactive, true);
             if (!daemon || !s_wait_online (daemon, 60000)) {
                 s_stop (&daemon);
@@ -752,27 +810,28 @@ s_bench_sessions (void)
             double rate = (double) load.sessions / load.seconds;
             double sessions = load.sessions ? (double) load.sessions : 1;
             bool target = count == 32 && proactive;
-            char name [64];
-            snprintf (name, sizeof name, "%d clients, proactive %s: sessions/s", count, proactive ? "on" : "off");
-            s_row (name, "/s", rate, echo_rate [l], true, target ? ">= 25000/s" : NULL,
+            char who [48];
+            snprintf (who, sizeof who, "%d clients%s, proactive %s", count,
+                      variants [v].shared ? " on 1 socket" : "", proactive ? "on" : "off");
+            char name [96];
+            snprintf (name, sizeof name, "%s: sessions/s", who);
+            s_row (name, "/s", rate, echo_rate [v], true, target ? ">= 25000/s" : NULL,
                    target ? rate >= 25000 : -1);
             const char *ops [] = {"call", "open", "end"};
             for (int op = 0; op < 3; op++) {
-                snprintf (name, sizeof name, "  %d clients, proactive %s: %s p50", count,
-                          proactive ? "on" : "off", ops [op]);
+                snprintf (name, sizeof name, "  %s: %s p50", who, ops [op]);
                 s_row (name, "us", s_percentile (&load.latency [op], 0.5), NAN, false, NULL, -1);
             }
-            snprintf (name, sizeof name, "  %d clients, proactive %s: sbxd CPU per session", count,
-                      proactive ? "on" : "off");
+            snprintf (name, sizeof name, "  %s: sbxd CPU per session", who);
             s_row (name, "us", (after.cpu_us - before.cpu_us) / sessions, NAN, false, NULL, -1);
-            snprintf (name, sizeof name, "  %d clients, proactive %s: sbxd wake-ups per session", count,
-                      proactive ? "on" : "off");
+            snprintf (name, sizeof name, "  %s: sbxd wake-ups per session", who);
             s_row (name, "", (after.switches - before.switches) / sessions, NAN, false, NULL, -1);
-            snprintf (name, sizeof name, "  %d clients, proactive %s: failed ops", count, proactive ? "on" : "off");
+            snprintf (name, sizeof name, "  %s: failed ops", who);
             s_row (name, "", (double) load.errors, 0, false, target ? "0" : NULL, target ? load.errors == 0 : -1);
             s_load_free (&load);
         }
     }
+    s_shared = false;
 }
 
 //  --- 4. Scale ------------------------------------------------------------------------

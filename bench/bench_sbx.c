@@ -14,6 +14,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <fcntl.h>
 
 #include "tests/testutil.h"
 #include "messages/mp.h"
@@ -1048,6 +1049,153 @@ s_bench_events (void)
     }
 }
 
+//  --- 6. Real commands ------------------------------------------------------------
+
+//  posix_spawn of argv with stdout on a pipe, read to the end, waited for.
+static bool
+s_spawn_capture (char *const argv [])
+{
+    int out [2];
+    if (pipe2 (out, O_CLOEXEC) != 0)
+        return false;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
+    pid_t pid;
+    int rc = posix_spawn (&pid, argv [0], &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy (&actions);
+    close (out [1]);
+    char buffer [256];
+    while (rc == 0 && read (out [0], buffer, sizeof buffer) > 0)
+        ;
+    close (out [0]);
+    if (rc == 0)
+        waitpid (pid, NULL, 0);
+    return rc == 0;
+}
+
+//  p50 of `shell.run echo hi` in a session of a process sandbox.
+static double
+s_shell_p50 (const char *isolation, int runs)
+{
+    char config [512];
+    snprintf (config, sizeof config,
+        "{\"environment\": {\"id\": \"bench\", \"pool\": {\"min\": 1, \"max\": 1},"
+        " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
+        " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"%s\"},"
+        " \"features\": {\"shell\": {\"kind\": \"shell\"}}, \"events\": {\"log\": null}}",
+        isolation);
+    json_t *json = json_loads (config, 0, NULL);
+    const char *quiet [] = {"-q", NULL};
+    sbx_test_daemon_t *daemon = sbx_test_daemon_start (json, quiet);
+    json_decref (json);
+    if (!daemon || !s_wait_online (daemon, 30000)) {
+        s_stop (&daemon);
+        return NAN;
+    }
+    s_client_t *clients = s_clients_new (1, daemon->requests);
+    s_samples_t samples = {0};
+    if (s_open_sessions (clients, 1)) {
+        for (int i = 0; i < runs; i++) {
+            int64_t start = s_now_us ();
+            sbx_reply_t *reply = sbx_test_requestf (clients [0].dealer, 30000,
+                "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
+                " \"method\": \"run\", \"args\": {\"cmd\": \"echo hi\"}}",
+                clients [0].sandbox, clients [0].token);
+            bool ok = reply && sbx_reply_is_ok (reply);
+            sbx_reply_destroy (&reply);
+            if (!ok) {
+                fprintf (stderr, "bench: shell.run failed (%s)\n", isolation);
+                break;
+            }
+            s_sample (&samples, (double) (s_now_us () - start));
+        }
+    }
+    double p50 = s_percentile (&samples, 0.5);
+    s_samples_free (&samples);
+    s_clients_destroy (&clients, 1);
+    s_stop (&daemon);
+    return p50;
+}
+
+//  p50 of one `sh -c 'echo hi'` spawned inside a bubblewrap namespace that
+//  is already running: a shell loop under bwrap reads a line, runs the
+//  command, answers; the bench times each line's round trip.
+static double
+s_bwrap_resident_p50 (int runs)
+{
+    int to [2], from [2];
+    if (pipe2 (to, O_CLOEXEC) != 0 || pipe2 (from, O_CLOEXEC) != 0)
+        return NAN;
+    char *argv [] = {
+        "/usr/bin/bwrap", "--die-with-parent", "--new-session", "--unshare-all",
+        "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--",
+        "/bin/sh", "-c", "while read line; do sh -c 'echo hi' >/dev/null; echo done; done", NULL
+    };
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, to [0], 0);
+    posix_spawn_file_actions_adddup2 (&actions, from [1], 1);
+    pid_t pid;
+    int rc = posix_spawn (&pid, argv [0], &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy (&actions);
+    close (to [0]);
+    close (from [1]);
+    s_samples_t samples = {0};
+    for (int i = 0; rc == 0 && i < runs; i++) {
+        int64_t start = s_now_us ();
+        if (write (to [1], "x\n", 2) != 2)
+            break;
+        char buffer [16];
+        if (read (from [0], buffer, sizeof buffer) <= 0)
+            break;
+        s_sample (&samples, (double) (s_now_us () - start));
+    }
+    close (to [1]);
+    close (from [0]);
+    if (rc == 0)
+        waitpid (pid, NULL, 0);
+    double p50 = s_percentile (&samples, 0.5);
+    s_samples_free (&samples);
+    return p50;
+}
+
+static void
+s_bench_commands (void)
+{
+    printf ("\n6. real commands (`echo hi` through shell.run vs spawning it directly)\n");
+    int runs = s_quick ? 100 : 500;
+    s_samples_t spawn = {0}, fresh = {0};
+    char *echo_argv [] = {"/bin/sh", "-c", "echo hi", NULL};
+    char *bwrap_argv [] = {
+        "/usr/bin/bwrap", "--die-with-parent", "--new-session", "--unshare-all",
+        "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--",
+        "/bin/sh", "-c", "echo hi", NULL
+    };
+    for (int i = 0; i < runs; i++) {
+        int64_t start = s_now_us ();
+        s_spawn_capture (echo_argv);
+        s_sample (&spawn, (double) (s_now_us () - start));
+    }
+    for (int i = 0; i < runs / 5; i++) {
+        int64_t start = s_now_us ();
+        s_spawn_capture (bwrap_argv);
+        s_sample (&fresh, (double) (s_now_us () - start));
+    }
+    double spawn_p50 = s_percentile (&spawn, 0.5);
+    double fresh_p50 = s_percentile (&fresh, 0.5);
+    double none_p50 = s_shell_p50 ("none", runs);
+    double bwrap_p50 = s_shell_p50 ("bwrap", runs);
+    double resident_p50 = s_bwrap_resident_p50 (runs);
+    s_row ("shell.run echo hi, isolation none: p50", "us", none_p50, spawn_p50, false,
+           "<= 1.15x posix_spawn", none_p50 <= 1.15 * spawn_p50);
+    s_row ("shell.run echo hi, isolation bwrap: p50", "us", bwrap_p50, resident_p50, false,
+           "<= 1.3x spawn in namespace", bwrap_p50 <= 1.3 * resident_p50);
+    s_row ("  for scale: a fresh bwrap per command: p50", "us", fresh_p50, resident_p50, false, NULL, -1);
+    s_samples_free (&spawn);
+    s_samples_free (&fresh);
+}
+
 //  --- 7. Cost growth ----------------------------------------------------------------
 
 static void
@@ -1104,7 +1252,8 @@ main (int argc, char *argv [])
     struct { const char *name; void (*run) (void); } sections [] = {
         {"rtt", s_bench_rtt}, {"concurrency", s_bench_concurrency},
         {"sessions", s_bench_sessions}, {"scale", s_bench_scale},
-        {"events", s_bench_events}, {"growth", s_bench_growth}
+        {"events", s_bench_events}, {"commands", s_bench_commands},
+        {"growth", s_bench_growth}
     };
     for (size_t s = 0; s < sizeof sections / sizeof sections [0]; s++) {
         bool wanted = all;

@@ -11,8 +11,8 @@
 //  The embedded default (DESIGN.md "Configuration").
 static const char *s_default_json =
     "{\"environment\": {\"id\": \"default\", \"pool\": {\"min\": 2, \"max\": 8}},"
-    " \"sandbox\": {\"kind\": \"testing\"},"
-    " \"features\": {\"test\": {\"kind\": \"testing\"}}}";
+    " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"none\"},"
+    " \"features\": {\"shell\": {\"kind\": \"shell\"}, \"fs\": {\"kind\": \"fs\"}}}";
 
 static char *
 s_strdup (const char *s)

@@ -5,15 +5,21 @@
 #include <string.h>
 
 extern const sbx_sandbox_kind_t sbx_sandbox_testing;
+extern const sbx_sandbox_kind_t sbx_sandbox_process;
 extern const sbx_feature_kind_t sbx_feature_testing;
+extern const sbx_feature_kind_t sbx_feature_shell;
+extern const sbx_feature_kind_t sbx_feature_fs;
 
 static const sbx_sandbox_kind_t *const s_sandbox_kinds [] = {
     &sbx_sandbox_testing,
+    &sbx_sandbox_process,
     NULL
 };
 
 static const sbx_feature_kind_t *const s_feature_kinds [] = {
     &sbx_feature_testing,
+    &sbx_feature_shell,
+    &sbx_feature_fs,
     NULL
 };
 

@@ -1,0 +1,134 @@
+/*  The process sandbox kind (DESIGN.md "Plugins", docs/sandboxes.md).
+
+    A process sandbox is a working directory `root_dir/<env>/<slot>:<gen>`
+    and one long-lived init process of ours, `sbx-init` (backends/init/),
+    that runs every command of the sandbox. sbxd never forks: it starts
+    sbx-init once per sandbox with posix_spawn - directly (isolation
+    "none") or as bubblewrap's command (isolation "bwrap": read-only root,
+    the directory at /workspace, private /tmp, /dev and /proc, new pid,
+    ipc, uts and net namespaces). sbx-init forks each command into its own
+    session with the sandbox's resource limits, user and no_new_privs, and
+    kills process trees on request (backends/init/protocol.h).
+
+    When sbxd runs as root, each sandbox's commands run as a uid of their
+    own (option `users`), taken from a range and held with a lock file for
+    the sandbox's life: the `processes` limit then counts that sandbox's
+    processes only, and sandboxes cannot touch each other's files.
+
+    Everything here is called from the owning sandbox actor's thread; an
+    instance is never shared. Blocking calls say so.
+
+    Options (all optional; unknown ones are a ConfigError naming the key):
+      isolation   "none" (default) | "bwrap"
+      limits      {cpu_s: 600, address_space_mb: 8192, open_files: 1024,
+                   processes: 256, file_size_mb: 1024}; null = inherit
+      users       {uid_base: 1900000000, count: 65536, lock_dir:
+                   "/run/sbx-uids"} (default when root), or null: commands
+                   run as sbxd's own user
+      bwrap       path of bubblewrap (default: found on PATH)
+      init_path   path of sbx-init (default: next to the running program)
+*/
+#ifndef SBX_BACKEND_PROCESS_H
+#define SBX_BACKEND_PROCESS_H
+
+#include <sbx/plugin.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+extern const sbx_sandbox_kind_t sbx_sandbox_process;
+
+typedef struct sbx_process_t sbx_process_t;
+
+//  The process sandbox behind `ctx`, or NULL when the sandbox is of
+//  another kind.
+sbx_process_t *
+    sbx_process_of (sbx_ctx_t *ctx);
+
+//  The sandbox directory as sbxd sees it (absolute host path).
+const char *
+    sbx_process_dir (sbx_process_t *self);
+
+//  The sandbox directory as its commands see it ("/workspace" under
+//  bwrap, else the host path).
+const char *
+    sbx_process_workspace (sbx_process_t *self);
+
+//  An O_PATH descriptor of the sandbox directory (owned by the sandbox,
+//  valid between start and shutdown; -1 otherwise). Resolve user paths
+//  beneath it with openat2 (RESOLVE_BENEATH).
+int
+    sbx_process_dirfd (sbx_process_t *self);
+
+//  The user and group that own the sandbox's files, when the sandbox runs
+//  its commands as a user of its own; false when files keep sbxd's user.
+bool
+    sbx_process_owner (sbx_process_t *self, uid_t *uid_p, gid_t *gid_p);
+
+//  One command to run (sbx_process_run).
+typedef struct {
+    const char *const *argv;        //  NULL-terminated; argv [0] is a path
+    const char *const *env;         //  NULL-terminated "NAME=value"
+    const char *cwd;                //  relative to the sandbox dir; NULL: top
+    const void *input;              //  stdin bytes; NULL: /dev/null
+    size_t input_size;
+    size_t max_output;              //  bytes kept per stream; more is discarded
+    int64_t timeout_ms;             //  > 0
+} sbx_process_run_t;
+
+typedef struct {
+    int status;                     //  wait status of the main process
+    bool timed_out;                 //  killed at the timeout
+    bool truncated;                 //  some output was discarded
+    char *out, *err;                //  caller frees both (never NULL on success)
+    size_t out_size, err_size;
+    double duration_ms;             //  from start to exit
+} sbx_process_result_t;
+
+//  Runs a command in the sandbox and waits for its main process to exit
+//  (blocks up to timeout_ms plus the time a kill takes). Writes `input`
+//  while it drains both output streams, so output of any size never
+//  deadlocks. At the timeout it kills the command's process tree (its
+//  session, group and descendants) and reports timed_out. When the main
+//  process exits, output still buffered is read; background processes
+//  keep running until sbx_process_reset or shutdown, and what they write
+//  later is discarded.
+//  Returns NULL and fills *result (caller frees out and err), or an
+//  error: a user error when the command could not start for its own
+//  reasons (PermissionError / FileNotFoundError / NotADirectoryError for
+//  cwd, OSError e.g. at the process limit), a SandboxStateError when the
+//  sandbox is broken (directory gone, init process dead).
+sbx_error_t *
+    sbx_process_run (sbx_process_t *self, const sbx_process_run_t *run,
+                     sbx_process_result_t *result);
+
+//  Releases what a result holds.
+void
+    sbx_process_result_free (sbx_process_result_t *result);
+
+//  Kills every process the sandbox runs and waits until none is left
+//  (blocks; a few ms). NULL or a SandboxStateError.
+sbx_error_t *
+    sbx_process_kill_all (sbx_process_t *self);
+
+//  Brings the sandbox back to a clean state between sessions: kills every
+//  process (sbx_process_kill_all), then removes everything in the sandbox
+//  directory. NULL or a SandboxStateError.
+sbx_error_t *
+    sbx_process_reset (sbx_process_t *self);
+
+//  Removes `name` in the directory `dirfd`, and when it is a directory,
+//  everything in it. Never follows a symbolic link (each step is relative
+//  to a descriptor opened with O_NOFOLLOW), so nothing outside `dirfd`'s
+//  tree is touched, whatever the tree holds. Returns 0, or -errno of the
+//  first failure (it goes on removing what it can).
+int
+    sbx_process_remove_at (int dirfd, const char *name);
+
+//  Removes everything in the directory `dirfd` (an O_PATH or O_RDONLY
+//  descriptor), not the directory itself. 0 or -errno as above.
+int
+    sbx_process_empty_dir (int dirfd);
+
+#endif

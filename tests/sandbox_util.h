@@ -1,0 +1,338 @@
+/*  Helpers for the process sandbox suites (test_process, test_shell,
+    test_fs): a session on a real sbxd, calls with msgpack arguments, and
+    /proc scans that find what a sandbox left behind.
+
+    Each suite makes its worker a child subreaper (s_become_reaper), so a
+    process that outlives sbxd ends up as the worker's child, where
+    s_children counts it. Commands carry SBX_TAG=<tag> in their
+    environment (the shell feature's `env` option), so s_tagged finds
+    them wherever they are.
+*/
+#ifndef SBX_TEST_SANDBOX_UTIL_H
+#define SBX_TEST_SANDBOX_UTIL_H
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <sys/prctl.h>
+
+#include "testutil.h"
+#include "messages/mp.h"
+
+typedef struct {
+    char sandbox [256];
+    char token [64];
+    char session [64];
+} s_session_t;
+
+static inline void
+s_become_reaper (void)
+{
+    prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
+
+//  The daemon of the running test, killed by s_fini when an assertion
+//  ended the test before its own cleanup (else it would hold the
+//  worker's output open and outlive the test).
+static sbx_test_daemon_t *s_running;
+
+static inline void
+s_fini (void)
+{
+    if (s_running)
+        sbx_test_daemon_destroy (&s_running);
+}
+
+//  A tag unique to this test run.
+static inline const char *
+s_tag (void)
+{
+    static char tag [64];
+    if (!tag [0])
+        snprintf (tag, sizeof tag, "t%d-%ld", (int) getpid (), (long) zclock_mono ());
+    return tag;
+}
+
+//  Reads a small /proc file; returns its length (0 when unreadable).
+static inline size_t
+s_read_proc (const char *path, char *buffer, size_t size)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t used = 0;
+    ssize_t n;
+    while (used < size - 1 && (n = read (fd, buffer + used, size - 1 - used)) > 0)
+        used += (size_t) n;
+    close (fd);
+    buffer [used] = 0;
+    return used;
+}
+
+//  The state letter and parent of a process ('?' when gone).
+static inline char
+s_proc_state (const char *pid, int *ppid)
+{
+    char path [300], text [512];
+    snprintf (path, sizeof path, "/proc/%s/stat", pid);
+    if (!s_read_proc (path, text, sizeof text))
+        return '?';
+    char *close_paren = strrchr (text, ')');
+    char state = '?';
+    if (!close_paren || sscanf (close_paren + 1, " %c %d", &state, ppid) != 2)
+        return '?';
+    return state;
+}
+
+//  Live processes (not zombies) whose environment holds SBX_TAG=tag.
+static inline int
+s_tagged (const char *tag)
+{
+    char wanted [128];
+    int length = snprintf (wanted, sizeof wanted, "SBX_TAG=%s", tag);
+    int found = 0;
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    while (proc && (entry = readdir (proc))) {
+        if (entry->d_name [0] < '1' || entry->d_name [0] > '9')
+            continue;
+        char path [300];
+        static char environment [65536];
+        snprintf (path, sizeof path, "/proc/%s/environ", entry->d_name);
+        size_t size = s_read_proc (path, environment, sizeof environment);
+        int ppid;
+        for (size_t i = 0; i < size; i += strlen (environment + i) + 1) {
+            if (strncmp (environment + i, wanted, (size_t) length) == 0 && environment [i + length] == 0) {
+                char state = s_proc_state (entry->d_name, &ppid);
+                found += state != 'Z' && state != '?';
+                break;
+            }
+        }
+    }
+    if (proc)
+        closedir (proc);
+    return found;
+}
+
+//  Processes (zombies too) whose parent is `pid`.
+static inline int
+s_children (pid_t pid)
+{
+    int found = 0;
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    while (proc && (entry = readdir (proc))) {
+        if (entry->d_name [0] < '1' || entry->d_name [0] > '9')
+            continue;
+        int ppid = 0;
+        if (s_proc_state (entry->d_name, &ppid) != '?' && ppid == pid)
+            found++;
+    }
+    if (proc)
+        closedir (proc);
+    return found;
+}
+
+//  Opens a session (session.open) and fills `session`.
+static inline void
+s_open (zsock_t *dealer, s_session_t *session)
+{
+    sbx_reply_t *reply = sbx_test_request (dealer, "{\"op\": \"session.open\", \"timeout_ms\": 20000}", 30000);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "session.open: %s",
+                      reply && sbx_reply_get_error (reply) ? sbx_error_message (sbx_reply_get_error (reply)) : "");
+    snprintf (session->sandbox, sizeof session->sandbox, "%s", sbx_reply_get_str (reply, "sandbox"));
+    snprintf (session->token, sizeof session->token, "%s", sbx_reply_get_str (reply, "token"));
+    snprintf (session->session, sizeof session->session, "%s", sbx_reply_get_str (reply, "session_id"));
+    sbx_reply_destroy (&reply);
+}
+
+static inline void
+s_close_session (zsock_t *dealer, s_session_t *session)
+{
+    sbx_reply_t *reply = sbx_test_requestf (dealer, 60000,
+        "{\"op\": \"session.end\", \"sandbox\": \"%s\", \"token\": \"%s\"}", session->sandbox, session->token);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "session.end: %s",
+                      reply && sbx_reply_get_error (reply) ? sbx_error_message (sbx_reply_get_error (reply)) : "");
+    sbx_reply_destroy (&reply);
+}
+
+//  Calls feature.method in the session with args given as packed msgpack.
+static inline sbx_reply_t *
+s_call_mp (zsock_t *dealer, const s_session_t *session, const char *feature, const char *method,
+           const void *args, size_t args_size, int timeout_ms)
+{
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 6);
+    sbx_mp_pack_str (&pk, "op");
+    sbx_mp_pack_str (&pk, "call");
+    sbx_mp_pack_str (&pk, "sandbox");
+    sbx_mp_pack_str (&pk, session->sandbox);
+    sbx_mp_pack_str (&pk, "token");
+    sbx_mp_pack_str (&pk, session->token);
+    sbx_mp_pack_str (&pk, "feature");
+    sbx_mp_pack_str (&pk, feature);
+    sbx_mp_pack_str (&pk, "method");
+    sbx_mp_pack_str (&pk, method);
+    sbx_mp_pack_str (&pk, "args");
+    msgpack_sbuffer_write (&buffer, (const char *) args, args_size);
+    sbx_reply_t *reply = sbx_test_request_raw (dealer, buffer.data, buffer.size, timeout_ms);
+    msgpack_sbuffer_destroy (&buffer);
+    return reply;
+}
+
+//  Same with args as JSON text (a printf format).
+static inline sbx_reply_t *
+s_call (zsock_t *dealer, const s_session_t *session, const char *feature, const char *method,
+        const char *format, ...) __attribute__ ((format (printf, 5, 6)));
+
+static inline sbx_reply_t *
+s_call (zsock_t *dealer, const s_session_t *session, const char *feature, const char *method,
+        const char *format, ...)
+{
+    char json [16384];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (json, sizeof json, format, args);
+    va_end (args);
+    json_error_t problem;
+    json_t *value = json_loads (json, 0, &problem);
+    cr_assert_not_null (value, "bad args JSON '%s': %s", json, problem.text);
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    sbx_mp_from_json (&pk, value);
+    json_decref (value);
+    sbx_reply_t *reply = s_call_mp (dealer, session, feature, method, buffer.data, buffer.size, 120000);
+    msgpack_sbuffer_destroy (&buffer);
+    return reply;
+}
+
+//  The error message of a reply, for assertion messages.
+static inline const char *
+s_why (const sbx_reply_t *reply)
+{
+    if (!reply)
+        return "(no reply)";
+    const sbx_error_t *error = sbx_reply_get_error (reply);
+    return error ? sbx_error_message (error) : "(ok)";
+}
+
+//  result[key] of a successful call reply.
+static inline const msgpack_object *
+s_result (const sbx_reply_t *reply, const char *key)
+{
+    const msgpack_object *result = sbx_reply_get (reply, "result");
+    return key ? sbx_mp_map_get (result, key) : result;
+}
+
+static inline int64_t
+s_result_int (const sbx_reply_t *reply, const char *key)
+{
+    const msgpack_object *o = s_result (reply, key);
+    cr_assert (o && (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER || o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER),
+               "result.%s is not an integer", key ? key : "");
+    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t) o->via.u64 : o->via.i64;
+}
+
+static inline bool
+s_result_bool (const sbx_reply_t *reply, const char *key)
+{
+    const msgpack_object *o = s_result (reply, key);
+    cr_assert (o && o->type == MSGPACK_OBJECT_BOOLEAN, "result.%s is not a bool", key);
+    return o->via.boolean;
+}
+
+//  A str or bin result as a NUL-terminated copy in `buffer` (size known
+//  from *size_p when given). Returns buffer.
+static inline char *
+s_result_text (const sbx_reply_t *reply, const char *key, char *buffer, size_t size, size_t *size_p)
+{
+    const msgpack_object *o = s_result (reply, key);
+    cr_assert (o && (o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_BIN),
+               "result.%s is not str/bin", key ? key : "");
+    size_t n = o->type == MSGPACK_OBJECT_STR ? o->via.str.size : o->via.bin.size;
+    const char *p = o->type == MSGPACK_OBJECT_STR ? o->via.str.ptr : o->via.bin.ptr;
+    if (size_p)
+        *size_p = n;
+    if (n > size - 1)
+        n = size - 1;
+    memcpy (buffer, p, n);
+    buffer [n] = 0;
+    return buffer;
+}
+
+//  Runs `cmd` with shell.run; asserts success; returns the reply.
+static inline sbx_reply_t *
+s_sh (zsock_t *dealer, const s_session_t *session, const char *cmd)
+{
+    json_t *args = json_pack ("{s:s}", "cmd", cmd);
+    char *text = json_dumps (args, 0);
+    json_decref (args);
+    sbx_reply_t *reply = s_call (dealer, session, "shell", "run", "%s", text);
+    free (text);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "run '%s': %s", cmd, s_why (reply));
+    return reply;
+}
+
+//  Runs `cmd`, asserts exit 0, returns its stdout in `buffer`.
+static inline char *
+s_sh_out (zsock_t *dealer, const s_session_t *session, const char *cmd, char *buffer, size_t size)
+{
+    sbx_reply_t *reply = s_sh (dealer, session, cmd);
+    char err [1024];
+    s_result_text (reply, "stderr", err, sizeof err, NULL);
+    cr_assert_eq (s_result_int (reply, "exit_code"), 0, "'%s' exited %lld: %s", cmd,
+                  (long long) s_result_int (reply, "exit_code"), err);
+    s_result_text (reply, "stdout", buffer, size, NULL);
+    sbx_reply_destroy (&reply);
+    return buffer;
+}
+
+//  Starts sbxd with a process sandbox (`sandbox` JSON for the sandbox
+//  object, `features` for the features, or NULL for shell + fs) and a
+//  pool of one.
+static inline sbx_test_daemon_t *
+s_daemon (const char *sandbox, const char *features)
+{
+    char config [8192];
+    char default_features [512];
+    snprintf (default_features, sizeof default_features,
+              "{\"shell\": {\"kind\": \"shell\", \"env\": {\"SBX_TAG\": \"%s\"}}, \"fs\": {\"kind\": \"fs\"}}",
+              s_tag ());
+    snprintf (config, sizeof config,
+              "{\"environment\": {\"id\": \"penv\", \"pool\": {\"min\": 1, \"max\": 1},"
+              " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
+              " \"sandbox\": %s, \"features\": %s}",
+              sandbox ? sandbox : "{\"kind\": \"process\"}", features ? features : default_features);
+    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
+    cr_assert_not_null (daemon, "sbxd did not start with %s", config);
+    s_running = daemon;
+    //  The sandbox's own user must be able to reach its directory by
+    //  path (HOME, pwd): the test dir is mkdtemp's 0700.
+    chmod (daemon->dir, 0711);
+    return daemon;
+}
+
+//  Shuts the daemon down and checks that nothing of it is left: no
+//  tagged process, no orphan (this worker is their subreaper), nothing
+//  under root_dir.
+static inline void
+s_shutdown_clean (sbx_test_daemon_t **daemon_p)
+{
+    sbx_test_daemon_t *daemon = *daemon_p;
+    char root [320];
+    snprintf (root, sizeof root, "%s", daemon->root_dir);
+    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0, "sbxd exit code");
+    cr_assert_eq (s_tagged (s_tag ()), 0, "tagged processes survived sbxd");
+    cr_assert_eq (s_children (getpid ()), 0, "processes of sbxd survived it");
+    int entries = sbx_test_dir_entries (root);
+    cr_assert (entries <= 0, "%d entries left under %s", entries, root);
+    if (s_running == *daemon_p)
+        s_running = NULL;
+    sbx_test_daemon_destroy (daemon_p);
+}
+
+#endif

@@ -1,0 +1,464 @@
+/*  The process sandbox kind on a real sbxd (backends/process.c,
+    docs/sandboxes.md): directories, users, limits, cleanup, and the
+    bubblewrap isolation. */
+#include "sandbox_util.h"
+
+#include <ftw.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+static void
+s_init (void)
+{
+    s_become_reaper ();
+}
+
+TestSuite (process, .init = s_init, .fini = s_fini, .timeout = 120);
+
+//  Runs `sbxd [extra] -c CONFIG` (no daemon expected), returns its exit
+//  code and its stderr in `err`.
+static int
+s_sbxd_refuses (const char *config, const char *extra, char *err, size_t size)
+{
+    char dir [] = "/tmp/sbx-test-XXXXXX";
+    cr_assert_not_null (mkdtemp (dir));
+    char path [64];
+    snprintf (path, sizeof path, "%s/config.json", dir);
+    FILE *file = fopen (path, "w");
+    fputs (config, file);
+    fclose (file);
+    int pipe_fds [2];
+    cr_assert_eq (pipe (pipe_fds), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, pipe_fds [1], 2);
+    posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
+    const char *argv [] = {SBX_BUILD_DIR "/sbxd", "-c", path, extra, NULL};
+    pid_t pid;
+    cr_assert_eq (posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environ), 0);
+    posix_spawn_file_actions_destroy (&actions);
+    close (pipe_fds [1]);
+    size_t used = 0;
+    ssize_t n;
+    while (used < size - 1 && (n = read (pipe_fds [0], err + used, size - 1 - used)) > 0)
+        used += (size_t) n;
+    err [used] = 0;
+    close (pipe_fds [0]);
+    int status;
+    waitpid (pid, &status, 0);
+    unlink (path);
+    rmdir (dir);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+Test (process, bad_options_are_refused_with_their_path)
+{
+    static const struct {
+        const char *sandbox, *features, *says;
+    } bad [] = {
+        {"{\"kind\": \"process\", \"bogus\": 1}", "{}", "sandbox.bogus"},
+        {"{\"kind\": \"process\", \"isolation\": \"vm\"}", "{}", "sandbox.isolation"},
+        {"{\"kind\": \"process\", \"limits\": {\"bogus\": 1}}", "{}", "sandbox.limits.bogus"},
+        {"{\"kind\": \"process\", \"limits\": {\"open_files\": 3}}", "{}", "sandbox.limits.open_files"},
+        {"{\"kind\": \"process\", \"limits\": {\"cpu_s\": \"1\"}}", "{}", "sandbox.limits.cpu_s"},
+        {"{\"kind\": \"process\", \"users\": {\"bogus\": 1}}", "{}", "sandbox.users.bogus"},
+        {"{\"kind\": \"process\", \"init_path\": \"/nonexistent/sbx-init\"}", "{}", "sandbox.init_path"},
+        {"{\"kind\": \"process\", \"isolation\": \"bwrap\", \"bwrap\": \"/nonexistent/bwrap\"}", "{}",
+         "sandbox.isolation: \"bwrap\" needs bubblewrap"},
+        {"{\"kind\": \"process\", \"isolation\": \"bwrap\", \"bwrap\": \"/bin/false\"}", "{}",
+         "cannot create its namespaces"},
+        {"{\"kind\": \"process\"}", "{\"shell\": {\"kind\": \"shell\", \"bogus\": 1}}", "features.shell.bogus"},
+        {"{\"kind\": \"process\"}", "{\"shell\": {\"kind\": \"shell\", \"env\": {\"A=B\": \"x\"}}}", "features.shell.env"},
+        {"{\"kind\": \"process\"}", "{\"shell\": {\"kind\": \"shell\", \"max_output_bytes\": -1}}",
+         "features.shell.max_output_bytes"},
+        {"{\"kind\": \"process\"}", "{\"files\": {\"kind\": \"fs\", \"max_read_bytes\": 0}}", "features.files.max_read_bytes"},
+        {"{\"kind\": \"process\"}", "{\"files\": {\"kind\": \"fs\", \"bogus\": 0}}", "features.files.bogus"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        char config [1024], err [2048];
+        snprintf (config, sizeof config, "{\"sandbox\": %s, \"features\": %s}", bad [i].sandbox, bad [i].features);
+        int code = s_sbxd_refuses (config, "--check", err, sizeof err);
+        cr_assert_eq (code, 2, "%s: exit %d", config, code);
+        cr_assert (strstr (err, bad [i].says), "%s: stderr '%s' should say '%s'", config, err, bad [i].says);
+    }
+    //  Not only --check: sbxd itself refuses to start, and says why.
+    char err [2048];
+    int code = s_sbxd_refuses ("{\"sandbox\": {\"kind\": \"process\", \"isolation\": \"bwrap\", \"bwrap\": \"/bin/false\"},"
+                               " \"endpoints\": {\"requests\": \"tcp://127.0.0.1:*\", \"events\": \"tcp://127.0.0.1:*\"}}",
+                               NULL, err, sizeof err);
+    cr_assert_eq (code, 2);
+    cr_assert (strstr (err, "bwrap"), "%s", err);
+}
+
+Test (process, each_sandbox_has_its_directory_and_user)
+{
+    char features [256];
+    snprintf (features, sizeof features, "{\"shell\": {\"kind\": \"shell\", \"env\": {\"SBX_TAG\": \"%s\"}}}", s_tag ());
+    char config [1024];
+    snprintf (config, sizeof config,
+              "{\"environment\": {\"id\": \"penv\", \"pool\": {\"min\": 2, \"max\": 2}},"
+              " \"sandbox\": {\"kind\": \"process\"}, \"features\": %s}", features);
+    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
+    cr_assert_not_null (daemon);
+    chmod (daemon->dir, 0711);
+    s_running = daemon;
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t a, b;
+    s_open (dealer, &a);
+    s_open (dealer, &b);
+    cr_assert_str_neq (a.sandbox, b.sandbox);
+
+    char dir_a [640], dir_b [640], text [1024];
+    snprintf (dir_a, sizeof dir_a, "%s/%s", daemon->root_dir, a.sandbox);
+    snprintf (dir_b, sizeof dir_b, "%s/%s", daemon->root_dir, b.sandbox);
+    struct stat st_a, st_b;
+    cr_assert_eq (stat (dir_a, &st_a), 0, "%s", dir_a);
+    cr_assert_eq (stat (dir_b, &st_b), 0, "%s", dir_b);
+    cr_assert_eq (st_a.st_mode & 0777, 0700);
+    cr_assert_neq (st_a.st_uid, st_b.st_uid, "two sandboxes, two users");
+    cr_assert (st_a.st_uid >= 1900000000 && st_b.st_uid >= 1900000000);
+
+    s_sh_out (dealer, &a, "id -u; pwd; grep NoNewPrivs /proc/self/status", text, sizeof text);
+    char expected [1024];
+    snprintf (expected, sizeof expected, "%u\n%s\nNoNewPrivs:\t1\n", (unsigned) st_a.st_uid, dir_a);
+    cr_assert_str_eq (text, expected);
+    //  One sandbox cannot look into another.
+    snprintf (expected, sizeof expected, "ls %s", dir_b);
+    sbx_reply_t *reply = s_sh (dealer, &a, expected);
+    cr_assert_neq (s_result_int (reply, "exit_code"), 0, "sandbox %s could list %s", a.sandbox, dir_b);
+    sbx_reply_destroy (&reply);
+
+    s_close_session (dealer, &a);
+    s_close_session (dealer, &b);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (process, limits_apply_to_commands)
+{
+    sbx_test_daemon_t *daemon = s_daemon ("{\"kind\": \"process\", \"limits\": {\"cpu_s\": 7, \"address_space_mb\": 512,"
+                                          " \"open_files\": 77, \"processes\": 99, \"file_size_mb\": 3}}", NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+
+    char text [4096];
+    s_sh_out (dealer, &session, "grep -E '^Max (cpu time|file size|processes|open files|address space)' /proc/self/limits"
+              " | tr -s ' '", text, sizeof text);
+    cr_assert_str_eq (text, "Max cpu time 7 7 seconds \nMax file size 3145728 3145728 bytes \n"
+                      "Max processes 99 99 processes \nMax open files 77 77 files \n"
+                      "Max address space 536870912 536870912 bytes \n");
+    //  And they bite: a 4 MiB file is cut at 3 MiB by SIGXFSZ.
+    sbx_reply_t *reply = s_sh (dealer, &session, "head -c 4194304 /dev/zero > big");
+    cr_assert_neq (s_result_int (reply, "exit_code"), 0);
+    sbx_reply_destroy (&reply);
+    s_sh_out (dealer, &session, "stat -c %s big", text, sizeof text);
+    cr_assert_str_eq (text, "3145728\n");
+    //  sbxd itself is not limited.
+    char path [64], limits [4096];
+    snprintf (path, sizeof path, "/proc/%d/limits", (int) daemon->pid);
+    cr_assert (s_read_proc (path, limits, sizeof limits));
+    cr_assert (strstr (limits, "Max file size             unlimited"), "%s", limits);
+
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (process, fork_bomb_is_held_by_the_process_limit)
+{
+    sbx_test_daemon_t *daemon = s_daemon ("{\"kind\": \"process\", \"limits\": {\"processes\": 64, \"cpu_s\": 10}}", NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+
+    //  Sent without waiting, so that the bomb can be watched meanwhile.
+    char request [1024];
+    snprintf (request, sizeof request,
+              "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\", \"method\": \"run\","
+              " \"args\": {\"cmd\": \"bomb() { bomb | bomb & }; bomb; sleep 100\", \"timeout_ms\": 2000}}",
+              session.sandbox, session.token);
+    json_t *json = json_loads (request, 0, NULL);
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    sbx_mp_from_json (&pk, json);
+    json_decref (json);
+    cr_assert (zmq_send (zsock_resolve (dealer), buffer.data, buffer.size, 0) >= 0);
+    msgpack_sbuffer_destroy (&buffer);
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    int most = 0, samples = 0;
+    while (!zpoller_wait (poller, 20)) {
+        cr_assert_not (zpoller_terminated (poller));
+        int now = s_tagged (s_tag ());
+        most = now > most ? now : most;
+        samples++;
+    }
+    zpoller_destroy (&poller);
+    zframe_t *frame = zframe_recv (dealer);
+    sbx_error_t *error = NULL;
+    sbx_reply_t *reply = sbx_reply_decode (zframe_data (frame), zframe_size (frame), &error);
+    zframe_destroy (&frame);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    cr_assert (s_result_bool (reply, "timed_out"));
+    sbx_reply_destroy (&reply);
+    cr_log_info ("fork bomb: at most %d processes in %d samples", most, samples);
+    cr_assert (most <= 64, "the bomb reached %d processes", most);
+    cr_assert (most >= 10, "the bomb did not go off (%d)", most);
+    cr_assert_eq (s_tagged (s_tag ()), 0, "the bomb outlived its timeout");
+
+    //  The sandbox still answers, commands included.
+    char text [64];
+    s_sh_out (dealer, &session, "echo alive", text, sizeof text);
+    cr_assert_str_eq (text, "alive\n");
+    reply = s_call (dealer, &session, "fs", "list", "{\"path\": \".\"}");
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok");
+    sbx_reply_destroy (&reply);
+
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+//  Six sleeps that try to outlive the sandbox: a background job, a new
+//  session, a double fork in a new session, nohup, one that ignores
+//  SIGTERM and SIGHUP. The command returns once all six run.
+static const char *s_leftovers =
+    "sleep 1000 & setsid sleep 1000 & (setsid sh -c 'sleep 1000 & sleep 1000' &) & "
+    "nohup sleep 1000 > /dev/null 2>&1 & (trap '' TERM HUP; exec sleep 1000) & "
+    "while [ $(pgrep -c -u $(id -u) -x sleep) -lt 6 ]; do :; done; echo started";
+
+Test (process, shutdown_leaves_nothing_behind)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    char text [64];
+    s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
+    cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
+    //  Shut down in the middle of the session.
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (process, sbxd_killed_leaves_nothing_running)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    char text [64];
+    s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
+    cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
+    zsock_destroy (&dealer);
+    kill (daemon->pid, SIGKILL);
+    waitpid (daemon->pid, NULL, 0);
+    daemon->pid = -1;
+    //  sbx-init sees its control socket close, kills everything, exits;
+    //  it and what it left are this worker's children now (subreaper).
+    while (waitpid (-1, NULL, 0) > 0)
+        ;
+    cr_assert_eq (s_tagged (s_tag ()), 0, "commands outlived a crashed sbxd");
+    s_running = NULL;
+    sbx_test_daemon_destroy (&daemon);
+}
+
+static int
+s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove (path);
+}
+
+Test (process, a_vanished_directory_breaks_the_sandbox)
+{
+    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (
+        "{\"environment\": {\"id\": \"penv\", \"pool\": {\"min\": 1, \"max\": 1}, \"keepalive_interval_s\": 0.05},"
+        " \"sandbox\": {\"kind\": \"process\"}, \"features\": {\"shell\": {\"kind\": \"shell\"}}}");
+    cr_assert_not_null (daemon);
+    s_running = daemon;
+    cr_assert (sbx_test_wait_log (daemon, "[penv/0:0] sandbox started", 1, 10000));
+    char dir [512];
+    snprintf (dir, sizeof dir, "%s/penv/0:0", daemon->root_dir);
+    cr_assert_eq (nftw (dir, s_remove, 16, FTW_DEPTH | FTW_PHYS), 0);
+    //  The next ping finds it gone: a state error, and a replacement.
+    cr_assert (sbx_test_wait_log (daemon, "[penv/0:0] ready -> shutting_down", 1, 10000));
+    cr_assert (sbx_test_wait_log (daemon, "[penv/0:1] sandbox started", 1, 10000));
+    struct stat st;
+    snprintf (dir, sizeof dir, "%s/penv/0:1", daemon->root_dir);
+    cr_assert_eq (stat (dir, &st), 0);
+    s_shutdown_clean (&daemon);
+}
+
+//  --- bubblewrap ------------------------------------------------------------------
+
+#define S_BWRAP "{\"kind\": \"process\", \"isolation\": \"bwrap\"}"
+
+static int
+s_host_processes (void)
+{
+    int count = 0;
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    while ((entry = readdir (proc)))
+        count += entry->d_name [0] >= '1' && entry->d_name [0] <= '9';
+    closedir (proc);
+    return count;
+}
+
+Test (process, bwrap_namespace)
+{
+    sbx_test_daemon_t *daemon = s_daemon (S_BWRAP, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+
+    char text [4096];
+    s_sh_out (dealer, &session, "id -u; pwd; echo $HOME; hostname; cat /proc/1/comm", text, sizeof text);
+    unsigned uid = 0;
+    char rest [1024];
+    cr_assert_eq (sscanf (text, "%u\n%1023c", &uid, rest), 2, "%s", text);
+    cr_assert (uid >= 1900000000, "commands run as the sandbox's user, not %u", uid);
+    cr_assert (strstr (text, "\n/workspace\n/workspace\nsbx\nsbx-init\n"), "%s", text);
+
+    //  Only the namespace's processes are visible.
+    s_sh_out (dealer, &session, "ls /proc | grep -c '^[0-9]'", text, sizeof text);
+    int inside = atoi (text);
+    cr_log_info ("bwrap: %d processes visible inside, %d on the host", inside, s_host_processes ());
+    cr_assert (inside <= 6, "%d processes visible", inside);
+    cr_assert (s_host_processes () > inside + 2);
+
+    //  Nothing outside /workspace and /tmp is writable.
+    s_sh_out (dealer, &session,
+              "for p in /etc/x /usr/x /x /var/x /root/x /home/x /run/x /dev/x /proc/x /sys/x /work/x /opt/x; do "
+              "touch $p 2>/dev/null && echo wrote $p; done; touch /workspace/a /tmp/b && echo fine", text, sizeof text);
+    cr_assert_str_eq (text, "fine\n");
+    //  Other sandboxes (root_dir) are out of sight.
+    snprintf (rest, sizeof rest, "ls %s 2>&1 || echo hidden", daemon->root_dir);
+    s_sh_out (dealer, &session, rest, text, sizeof text);
+    cr_assert (strstr (text, "hidden"), "%s", text);
+
+    //  No network, not even loopback: sbxd's own port is unreachable.
+    const char *port = strrchr (daemon->requests, ':') + 1;
+    snprintf (rest, sizeof rest, "python3 -c \"import socket; s = socket.socket(); s.settimeout(5); "
+              "s.connect(('127.0.0.1', %s)); print('connected')\"", port);
+    sbx_reply_t *reply = s_sh (dealer, &session, rest);
+    s_result_text (reply, "stderr", text, sizeof text, NULL);
+    cr_assert_neq (s_result_int (reply, "exit_code"), 0, "connected to sbxd from inside");
+    cr_assert (strstr (text, "Network is unreachable") || strstr (text, "refused"), "%s", text);
+    sbx_reply_destroy (&reply);
+
+    //  Files go both ways between shell and fs.
+    reply = s_call (dealer, &session, "fs", "read", "{\"path\": \"a\"}");
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    sbx_reply_destroy (&reply);
+    reply = s_call (dealer, &session, "shell", "run", "{\"cmd\": \"pwd\", \"cwd\": \"../\"}");
+    cr_assert_str_eq (sbx_test_reply_type (reply), "PermissionError", "%s", s_why (reply));
+    sbx_reply_destroy (&reply);
+
+    //  The same connection from an unisolated sandbox does succeed.
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+
+    daemon = s_daemon (NULL, NULL);
+    dealer = sbx_test_connect (daemon);
+    s_open (dealer, &session);
+    port = strrchr (daemon->requests, ':') + 1;
+    snprintf (rest, sizeof rest, "python3 -c \"import socket; s = socket.socket(); s.settimeout(5); "
+              "s.connect(('127.0.0.1', %s)); print('connected')\"", port);
+    s_sh_out (dealer, &session, rest, text, sizeof text);
+    cr_assert_str_eq (text, "connected\n");
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (process, bwrap_root_is_read_only_even_for_root)
+{
+    sbx_test_daemon_t *daemon = s_daemon ("{\"kind\": \"process\", \"isolation\": \"bwrap\", \"users\": null}", NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    char text [4096];
+    s_sh_out (dealer, &session, "id -u; touch /etc/x 2>&1; touch /x 2>&1; mount -t tmpfs none /mnt 2>&1; "
+              "grep CapEff /proc/self/status; touch /workspace/ok && echo fine", text, sizeof text);
+    cr_assert (strstr (text, "0\n"), "%s", text);
+    cr_assert (strstr (text, "/etc/x': Read-only file system"), "%s", text);
+    cr_assert (strstr (text, "/x': Read-only file system"), "%s", text);
+    cr_assert (strstr (text, "CapEff:\t0000000000000000\n"), "%s", text);
+    cr_assert (strstr (text, "fine\n"), "%s", text);
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (process, bwrap_timeout_and_shutdown_leave_nothing)
+{
+    sbx_test_daemon_t *daemon = s_daemon (S_BWRAP, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    sbx_reply_t *reply = s_call (dealer, &session, "shell", "run",
+        "{\"cmd\": \"sleep 100 & setsid sleep 100 & sleep 100\", \"timeout_ms\": 300}");
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    cr_assert (s_result_bool (reply, "timed_out"));
+    sbx_reply_destroy (&reply);
+    cr_assert_eq (s_tagged (s_tag ()), 0);
+    char text [64];
+    s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
+    cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (process, bwrap_sbxd_killed_leaves_nothing_running)
+{
+    sbx_test_daemon_t *daemon = s_daemon (S_BWRAP, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    char text [64];
+    s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
+    cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
+    zsock_destroy (&dealer);
+    kill (daemon->pid, SIGKILL);
+    waitpid (daemon->pid, NULL, 0);
+    daemon->pid = -1;
+    while (waitpid (-1, NULL, 0) > 0)
+        ;
+    cr_assert_eq (s_tagged (s_tag ()), 0, "commands outlived a crashed sbxd");
+    s_running = NULL;
+    sbx_test_daemon_destroy (&daemon);
+}
+
+Test (process, at_the_process_limit_forks_fail_and_the_session_goes_on)
+{
+    sbx_test_daemon_t *daemon = s_daemon ("{\"kind\": \"process\", \"limits\": {\"processes\": 4}}", NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    char text [256];
+    s_sh_out (dealer, &session, "sleep 1000 & sleep 1000 & sleep 1000 & echo three", text, sizeof text);
+    //  Three sleeps and the next command make four: it runs, but cannot fork.
+    sbx_reply_t *reply = s_sh (dealer, &session, "sleep 1000 & echo forked");
+    cr_assert_neq (s_result_int (reply, "exit_code"), 0);
+    s_result_text (reply, "stderr", text, sizeof text, NULL);
+    cr_assert (strstr (text, "fork"), "%s", text);
+    sbx_reply_destroy (&reply);
+    reply = s_call (dealer, &session, "fs", "list", "{\"path\": \"\"}");
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    sbx_reply_destroy (&reply);
+    //  The session's end frees the sandbox for the next one.
+    s_close_session (dealer, &session);
+    s_open (dealer, &session);
+    s_sh_out (dealer, &session, "sleep 1 & echo hi", text, sizeof text);
+    cr_assert_str_eq (text, "hi\n");
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}

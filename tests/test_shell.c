@@ -1,0 +1,335 @@
+/*  The shell feature on a real sbxd (features/shell.c, docs/sandboxes.md):
+    exit codes, stdin, env, cwd, large output, timeouts, sessions. */
+#include "sandbox_util.h"
+
+#include <sys/stat.h>
+
+static void
+s_init (void)
+{
+    s_become_reaper ();
+}
+
+TestSuite (shell, .init = s_init, .fini = s_fini, .timeout = 120);
+
+Test (shell, exit_codes_and_signals)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+
+    sbx_reply_t *reply = s_sh (dealer, &session, "echo hello; echo oops >&2");
+    char text [256];
+    cr_assert_eq (s_result_int (reply, "exit_code"), 0);
+    cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), "hello\n");
+    cr_assert_str_eq (s_result_text (reply, "stderr", text, sizeof text, NULL), "oops\n");
+    cr_assert_not (s_result_bool (reply, "timed_out"));
+    cr_assert_not (s_result_bool (reply, "truncated"));
+    cr_assert (s_result (reply, "signal")->type == MSGPACK_OBJECT_NIL);
+    const msgpack_object *duration = s_result (reply, "duration_ms");
+    cr_assert (duration && duration->type == MSGPACK_OBJECT_FLOAT64 && duration->via.f64 > 0);
+    sbx_reply_destroy (&reply);
+
+    reply = s_sh (dealer, &session, "exit 3");
+    cr_assert_eq (s_result_int (reply, "exit_code"), 3);
+    sbx_reply_destroy (&reply);
+
+    reply = s_sh (dealer, &session, "kill -9 $$");
+    cr_assert_eq (s_result_int (reply, "exit_code"), 128 + 9);
+    cr_assert_eq (s_result_int (reply, "signal"), 9);
+    sbx_reply_destroy (&reply);
+
+    reply = s_sh (dealer, &session, "no-such-command-here");
+    cr_assert_eq (s_result_int (reply, "exit_code"), 127);
+    sbx_reply_destroy (&reply);
+
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (shell, stdin_text_and_binary)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+
+    sbx_reply_t *reply = s_call (dealer, &session, "shell", "run", "{\"cmd\": \"cat; echo .\", \"stdin\": \"line one\\nline two\\n\"}");
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    char text [256];
+    cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), "line one\nline two\n.\n");
+    sbx_reply_destroy (&reply);
+
+    //  Every byte value through cat: not UTF-8, so it comes back as bin.
+    msgpack_sbuffer args;
+    msgpack_sbuffer_init (&args);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
+    char bytes [256];
+    for (int i = 0; i < 256; i++)
+        bytes [i] = (char) i;
+    msgpack_pack_map (&pk, 2);
+    sbx_mp_pack_str (&pk, "cmd");
+    sbx_mp_pack_str (&pk, "cat");
+    sbx_mp_pack_str (&pk, "stdin");
+    msgpack_pack_bin (&pk, sizeof bytes);
+    msgpack_pack_bin_body (&pk, bytes, sizeof bytes);
+    reply = s_call_mp (dealer, &session, "shell", "run", args.data, args.size, 30000);
+    msgpack_sbuffer_destroy (&args);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    const msgpack_object *out = s_result (reply, "stdout");
+    cr_assert_eq (out->type, MSGPACK_OBJECT_BIN);
+    cr_assert_eq (out->via.bin.size, sizeof bytes);
+    cr_assert_eq (memcmp (out->via.bin.ptr, bytes, sizeof bytes), 0);
+    sbx_reply_destroy (&reply);
+
+    //  A command that never reads its stdin does not hang the call.
+    reply = s_call (dealer, &session, "shell", "run", "{\"cmd\": \"exit 0\", \"stdin\": \"%0*d\"}", 4000, 0);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    sbx_reply_destroy (&reply);
+
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (shell, clean_environment_with_overrides)
+{
+    //  sbxd's own environment must not reach commands.
+    setenv ("SBX_TEST_LEAK", "leaked", 1);
+    sbx_test_daemon_t *daemon = s_daemon (NULL,
+        "{\"shell\": {\"kind\": \"shell\", \"env\": {\"FROM_CONFIG\": \"c\", \"LANG\": null}}}");
+    unsetenv ("SBX_TEST_LEAK");
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+
+    sbx_reply_t *reply = s_call (dealer, &session, "shell", "run",
+        "{\"cmd\": \"echo $FOO/$FROM_CONFIG/${LANG-unset}/${SBX_TEST_LEAK-none}; echo $PATH; cd && pwd\","
+        " \"env\": {\"FOO\": \"bar baz\", \"FROM_CONFIG\": \"call\"}}");
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    char text [1024], expected [1024];
+    snprintf (expected, sizeof expected, "bar baz/call/unset/none\n"
+              "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n%s/penv/0:0\n", daemon->root_dir);
+    cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), expected);
+    sbx_reply_destroy (&reply);
+
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (shell, cwd_is_confined)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+
+    char text [1024];
+    s_sh_out (dealer, &session, "mkdir -p sub/dir && touch file && ln -s / root && ln -s sub/dir inside", text, sizeof text);
+    sbx_reply_t *reply = s_call (dealer, &session, "shell", "run", "{\"cmd\": \"pwd\", \"cwd\": \"sub/dir\"}");
+    char expected [1024];
+    snprintf (expected, sizeof expected, "%s/penv/0:0/sub/dir\n", daemon->root_dir);
+    cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), expected);
+    sbx_reply_destroy (&reply);
+    reply = s_call (dealer, &session, "shell", "run", "{\"cmd\": \"pwd\", \"cwd\": \"inside/\"}");
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "a link that stays inside is fine: %s", s_why (reply));
+    sbx_reply_destroy (&reply);
+
+    static const struct {
+        const char *cwd, *type;
+    } bad [] = {
+        {"..", "PermissionError"}, {"sub/../..", "PermissionError"}, {"/etc", "PermissionError"},
+        {"root", "PermissionError"}, {"root/etc", "PermissionError"}, {"nope", "FileNotFoundError"},
+        {"file", "NotADirectoryError"}
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        reply = s_call (dealer, &session, "shell", "run", "{\"cmd\": \"pwd\", \"cwd\": \"%s\"}", bad [i].cwd);
+        cr_assert_str_eq (sbx_test_reply_type (reply), bad [i].type, "cwd %s: %s", bad [i].cwd, s_why (reply));
+        sbx_reply_destroy (&reply);
+    }
+    //  The session goes on.
+    s_sh_out (dealer, &session, "ls", text, sizeof text);
+    cr_assert_str_eq (text, "file\ninside\nroot\nsub\n");
+
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (shell, large_output_is_capped_without_deadlock)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+
+    //  64 MiB on each stream at once; the default cap keeps 1 MiB of each.
+    sbx_reply_t *reply = s_sh (dealer, &session,
+        "(head -c 67108864 /dev/zero | tr '\\0' a) & (head -c 67108864 /dev/zero | tr '\\0' b >&2); wait; echo done >&2");
+    cr_assert_eq (s_result_int (reply, "exit_code"), 0);
+    cr_assert (s_result_bool (reply, "truncated"));
+    cr_assert_not (s_result_bool (reply, "timed_out"));
+    const msgpack_object *out = s_result (reply, "stdout"), *err = s_result (reply, "stderr");
+    cr_assert_eq (out->type, MSGPACK_OBJECT_STR);
+    cr_assert_eq (out->via.str.size, 1024 * 1024);
+    cr_assert_eq (err->via.str.size, 1024 * 1024);
+    cr_assert (out->via.str.ptr [0] == 'a' && out->via.str.ptr [1024 * 1024 - 1] == 'a');
+    cr_assert (err->via.str.ptr [0] == 'b');
+    sbx_reply_destroy (&reply);
+
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (shell, large_stdin_and_output_together)
+{
+    //  8 MiB in through cat and 8 MiB out, under a cap that keeps it all:
+    //  writing stdin before reading stdout would deadlock.
+    sbx_test_daemon_t *daemon = s_daemon (NULL,
+        "{\"shell\": {\"kind\": \"shell\", \"max_output_bytes\": 8388608}}");
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+
+    size_t size = 8 * 1024 * 1024;
+    char *data = (char *) malloc (size);
+    for (size_t i = 0; i < size; i++)
+        data [i] = (char) ('a' + i % 26);
+    msgpack_sbuffer args;
+    msgpack_sbuffer_init (&args);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 2);
+    sbx_mp_pack_str (&pk, "cmd");
+    sbx_mp_pack_str (&pk, "cat; cat /dev/null >&2");
+    sbx_mp_pack_str (&pk, "stdin");
+    msgpack_pack_bin (&pk, size);
+    msgpack_pack_bin_body (&pk, data, size);
+    sbx_reply_t *reply = s_call_mp (dealer, &session, "shell", "run", args.data, args.size, 60000);
+    msgpack_sbuffer_destroy (&args);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    cr_assert_not (s_result_bool (reply, "truncated"));
+    const msgpack_object *out = s_result (reply, "stdout");
+    cr_assert_eq (out->via.str.size, size);
+    cr_assert_eq (memcmp (out->via.str.ptr, data, size), 0);
+    sbx_reply_destroy (&reply);
+    free (data);
+
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (shell, timeout_kills_the_whole_tree)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+
+    int64_t start = zclock_mono ();
+    sbx_reply_t *reply = s_call (dealer, &session, "shell", "run",
+        "{\"cmd\": \"sleep 100 & setsid sleep 100 & (sh -c 'sleep 100 & sleep 100' &); echo started; sleep 100\","
+        " \"timeout_ms\": 500}");
+    int64_t took = zclock_mono () - start;
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "a timeout is not an error: %s", s_why (reply));
+    cr_assert (s_result_bool (reply, "timed_out"));
+    cr_assert_eq (s_result_int (reply, "exit_code"), -1);
+    char text [256];
+    cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), "started\n");
+    cr_assert (took >= 500 && took < 10000, "took %lld ms", (long long) took);
+    sbx_reply_destroy (&reply);
+    //  Killed before the reply: nothing of it is left, and the session
+    //  goes on.
+    cr_assert_eq (s_tagged (s_tag ()), 0, "processes survived the timeout");
+    s_sh_out (dealer, &session, "echo alive", text, sizeof text);
+    cr_assert_str_eq (text, "alive\n");
+
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (shell, state_kept_in_session_wiped_between)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+
+    char text [1024];
+    s_sh_out (dealer, &session, "echo kept > f && mkdir -p d/e && touch .hidden d/e/x && (sleep 1000 &)", text, sizeof text);
+    s_sh_out (dealer, &session, "cat f; ls -A", text, sizeof text);
+    cr_assert_str_eq (text, "kept\n.hidden\nd\nf\n");
+    cr_assert_eq (s_tagged (s_tag ()), 1, "the background sleep runs on within the session");
+    s_close_session (dealer, &session);
+    //  Session teardown happened before the reply.
+    cr_assert_eq (s_tagged (s_tag ()), 0, "session end kills what the session left running");
+
+    s_session_t next;
+    s_open (dealer, &next);
+    cr_assert_str_eq (next.sandbox, session.sandbox, "a pool of one reuses its sandbox");
+    s_sh_out (dealer, &next, "ls -A | wc -l", text, sizeof text);
+    cr_assert_str_eq (text, "0\n", "the next session starts from a clean directory");
+    s_close_session (dealer, &next);
+
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (shell, bad_arguments_are_value_errors)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+
+    static const struct {
+        const char *args, *key;
+    } bad [] = {
+        {"{}", "'cmd'"}, {"{\"cmd\": 5}", "'cmd'"}, {"{\"cmd\": \"true\", \"timeout_ms\": 0}", "'timeout_ms'"},
+        {"{\"cmd\": \"true\", \"timeout_ms\": \"soon\"}", "'timeout_ms'"},
+        {"{\"cmd\": \"true\", \"timeout_ms\": 99999999999}", "'timeout_ms'"},
+        {"{\"cmd\": \"true\", \"stdin\": 5}", "'stdin'"}, {"{\"cmd\": \"true\", \"env\": [1]}", "'env'"},
+        {"{\"cmd\": \"true\", \"env\": {\"A=B\": \"x\"}}", "'env'"}, {"{\"cmd\": \"true\", \"env\": {\"A\": 1}}", "'env'"},
+        {"{\"cmd\": \"true\", \"cwd\": 1}", "'cwd'"}, {"{\"cmd\": \"true\", \"bogus\": 1}", "'bogus'"}
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        sbx_reply_t *reply = s_call (dealer, &session, "shell", "run", "%s", bad [i].args);
+        cr_assert_str_eq (sbx_test_reply_type (reply), "ValueError", "%s: %s", bad [i].args, s_why (reply));
+        cr_assert (strstr (s_why (reply), bad [i].key), "%s: message '%s' names %s", bad [i].args,
+                   s_why (reply), bad [i].key);
+        sbx_reply_destroy (&reply);
+    }
+    char text [64];
+    s_sh_out (dealer, &session, "echo still here", text, sizeof text);
+    cr_assert_str_eq (text, "still here\n");
+
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (shell, ephemeral_call)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    sbx_reply_t *reply = sbx_test_request (dealer,
+        "{\"op\": \"call\", \"feature\": \"shell\", \"method\": \"run\", \"args\": {\"cmd\": \"echo once > f; cat f\"}}", 30000);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    char text [64];
+    cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), "once\n");
+    sbx_reply_destroy (&reply);
+    reply = sbx_test_request (dealer,
+        "{\"op\": \"call\", \"feature\": \"shell\", \"method\": \"run\", \"args\": {\"cmd\": \"ls\"}}", 30000);
+    cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), "",
+                      "each ephemeral call is a session of its own");
+    sbx_reply_destroy (&reply);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}

@@ -1503,5 +1503,8 @@ const sbx_sandbox_kind_t sbx_sandbox_process = {
     .start = s_start,
     .shutdown = s_shutdown,
     .ping = s_ping,
-    .methods = s_methods
+    .methods = s_methods,
+    //  the socket to sbx-init, the directory handle, the uid lock, and
+    //  while a command runs its three pipes (both ends) and the exec pipe
+    .fds = 12
 };

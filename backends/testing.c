@@ -144,5 +144,6 @@ const sbx_sandbox_kind_t sbx_sandbox_testing = {
     .start = s_start,
     .shutdown = s_shutdown,
     .ping = s_ping,
-    .methods = s_methods
+    .methods = s_methods,
+    .fds = 0
 };

@@ -58,7 +58,8 @@ s_size_limits (const sbx_config_t *config)
     getrlimit (RLIMIT_NOFILE, &limit);
     size_t sandboxes = sbx_config_pooled (config) ? config->pool_max : 0;
     size_t sockets = S_SOCKETS_BASE + S_SOCKETS_PER_SANDBOX * sandboxes;
-    size_t fds = sockets + S_FDS_RESERVED;
+    size_t per_sandbox = S_SOCKETS_PER_SANDBOX + config->sandbox_kind->fds;
+    size_t fds = S_SOCKETS_BASE + per_sandbox * sandboxes + S_FDS_RESERVED;
     if (!sbx_config_pooled (config)) {
         //  No pooling: sandboxes come and go; let them use what the fd
         //  limit allows.
@@ -69,11 +70,11 @@ s_size_limits (const sbx_config_t *config)
     if (fds > limit.rlim_cur) {
         if (limit.rlim_max != RLIM_INFINITY && fds > limit.rlim_max) {
             fprintf (stderr, "sbxd: environment.pool.max %u needs about %zu file descriptors "
-                     "(%d sockets per sandbox), but RLIMIT_NOFILE allows %llu; lower pool.max to at most %llu "
-                     "or raise the limit (ulimit -n)\n", config->pool_max, fds, S_SOCKETS_PER_SANDBOX,
-                     (unsigned long long) limit.rlim_max,
+                     "(%zu per %s sandbox), but RLIMIT_NOFILE allows %llu; lower pool.max to at most %llu "
+                     "or raise the limit (ulimit -n)\n", config->pool_max, fds, per_sandbox,
+                     config->sandbox_kind->name, (unsigned long long) limit.rlim_max,
                      (unsigned long long) ((limit.rlim_max - S_FDS_RESERVED - S_SOCKETS_BASE)
-                                           / S_SOCKETS_PER_SANDBOX));
+                                           / per_sandbox));
             return -1;
         }
         limit.rlim_cur = fds;

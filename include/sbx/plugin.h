@@ -75,6 +75,9 @@ typedef struct sbx_sandbox_kind_t {
     sbx_error_t *(*shutdown) (void *instance, sbx_ctx_t *ctx);
     sbx_error_t *(*ping) (void *instance, sbx_ctx_t *ctx);
     const sbx_method_t *methods;        //  sandbox services; terminated by {NULL}
+    //  File descriptors one instance may hold at once (besides the
+    //  runtime's own sockets): sbxd sizes its fd budget with it.
+    unsigned fds;
 } sbx_sandbox_kind_t;
 
 typedef struct sbx_feature_kind_t {

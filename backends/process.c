@@ -146,7 +146,7 @@ s_bwrap_argv (const s_config_t *config, const char *dir, const char *root_dir, s
     while (top && (entry = readdir (top))) {
         const char *name = entry->d_name;
         if (streq (name, ".") || streq (name, "..") || streq (name, "proc") || streq (name, "dev")
-        ||  streq (name, "tmp") || streq (name, S_WORKSPACE + 1) || streq (name, "lost+found"))
+        ||  streq (name, "tmp") || streq (name, &S_WORKSPACE [1]) || streq (name, "lost+found"))
             continue;
         struct stat st;
         if (fstatat (dirfd (top), name, &st, AT_SYMLINK_NOFOLLOW) != 0)

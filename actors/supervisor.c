@@ -9,14 +9,9 @@
 typedef struct {
     zsock_t *pipe;
     zhashx_t *children;         //  sandbox id -> zactor_t *
+    zlistx_t *dying;            //  zactor_t * told $TERM, not yet joined
     bool terminated;
 } self_t;
-
-static void
-s_child_destroy (void **item_p)
-{
-    zactor_destroy ((zactor_t **) item_p);
-}
 
 static void
 s_spawn (self_t *self, sbx_spawn_t *spawn)
@@ -35,8 +30,6 @@ s_spawn (self_t *self, sbx_spawn_t *spawn)
         zactor_destroy (&actor);
     }
     zsock_send (self->pipe, "s44", "SPAWNED", slot, ok ? 1 : 0);
-    //  (the id is implied by the slot the environment asked for)
-    (void) id;
 }
 
 void
@@ -44,11 +37,20 @@ sbx_supervisor_actor (zsock_t *pipe, void *args)
 {
     self_t *self = (self_t *) zmalloc (sizeof (self_t));
     self->pipe = pipe;
-    self->children = zhashx_new ();
-    zhashx_set_destructor (self->children, s_child_destroy);
+    self->children = zhashx_new ();     //  no destructor: see REAP and the end
+    self->dying = zlistx_new ();
     zsock_signal (pipe, 0);
 
     while (!self->terminated) {
+        //  Joins wait until no command is pending: actors told $TERM in a
+        //  burst (a shutdown) then end side by side, not one after another.
+        if (zlistx_size (self->dying) && !(zsock_events (pipe) & ZMQ_POLLIN)) {
+            zactor_t *actor;
+            while ((actor = (zactor_t *) zlistx_first (self->dying))) {
+                zlistx_delete (self->dying, zlistx_cursor (self->dying));
+                zactor_destroy (&actor);
+            }
+        }
         zmsg_t *msg = zmsg_recv (pipe);
         if (!msg)
             break;
@@ -68,8 +70,14 @@ sbx_supervisor_actor (zsock_t *pipe, void *args)
         else
         if (command && streq (command, "REAP")) {
             char *id = zmsg_popstr (msg);
-            if (id)
-                zhashx_delete (self->children, id);     //  joins the thread
+            zactor_t *actor = id ? (zactor_t *) zhashx_lookup (self->children, id) : NULL;
+            if (actor) {
+                //  $TERM now, join later (zactor_destroy's own $TERM then
+                //  finds the actor gone and only collects its exit signal).
+                zhashx_delete (self->children, id);
+                zstr_send (actor, "$TERM");
+                zlistx_add_end (self->dying, actor);
+            }
             zstr_free (&id);
         }
         else
@@ -77,6 +85,15 @@ sbx_supervisor_actor (zsock_t *pipe, void *args)
         zstr_free (&command);
         zmsg_destroy (&msg);
     }
+    zactor_t *actor;
+    while ((actor = (zactor_t *) zlistx_first (self->dying))) {
+        zlistx_delete (self->dying, zlistx_cursor (self->dying));
+        zactor_destroy (&actor);
+    }
+    zlistx_destroy (&self->dying);
+    for (actor = (zactor_t *) zhashx_first (self->children); actor;
+         actor = (zactor_t *) zhashx_next (self->children))
+        zactor_destroy (&actor);
     zhashx_destroy (&self->children);
     free (self);
 }

@@ -7,7 +7,9 @@
     Pipe commands:
         "SPAWN" [ptr sbx_spawn_t]  start a sandbox actor (takes the spawn);
                                    answers "SPAWNED" <id> <slot> <ok 1|0>
-        "REAP" <sandbox id>        $TERM the actor and join it (no answer)
+        "REAP" <sandbox id>        $TERM the actor and join it (no answer);
+                                   joins wait until no command is pending,
+                                   so a burst of REAPs ends actors in parallel
         $TERM                      join every actor left (each is sent $TERM)
 
     Retry, backoff and outage decisions are the environment's (it is the

@@ -161,6 +161,12 @@ main (int argc, char *argv [])
     int signal_fd = signalfd (-1, &signals, SFD_CLOEXEC);
     zsys_handler_set (NULL);
     zsys_set_logstream (stderr);        //  stdout carries the "listening" line only
+    //  Actor pipes carry pointers between actors that each may be busy:
+    //  with czmq's default high-water mark (1,000) an environment spawning
+    //  5,000 sandboxes blocks on the supervisor's pipe while the supervisor
+    //  blocks answering it. No limit: what is in flight is bounded by the
+    //  pool and the clients' requests.
+    zsys_set_pipehwm (0);
     zsys_init ();
 
     zactor_t *environment = zactor_new (sbx_environment_actor, config);

@@ -147,66 +147,24 @@ sbx_event_patch_seq (uint8_t *body, uint64_t seq)
 //  --------------------------------------------------------------------------
 //  Decoding
 
-static const char *
-s_type_name (const msgpack_object *o)
-{
-    switch (o->type) {
-        case MSGPACK_OBJECT_NIL:              return "nil";
-        case MSGPACK_OBJECT_BOOLEAN:          return "boolean";
-        case MSGPACK_OBJECT_POSITIVE_INTEGER: return "integer";
-        case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "negative integer";
-        case MSGPACK_OBJECT_FLOAT32:
-        case MSGPACK_OBJECT_FLOAT64:          return "float";
-        case MSGPACK_OBJECT_STR:              return "string";
-        case MSGPACK_OBJECT_BIN:              return "binary";
-        case MSGPACK_OBJECT_ARRAY:            return "array";
-        case MSGPACK_OBJECT_MAP:              return "map";
-        case MSGPACK_OBJECT_EXT:              return "extension";
-    }
-    return "unknown";
-}
-
-static bool
-s_absent (const msgpack_object *o)
-{
-    return !o || o->type == MSGPACK_OBJECT_NIL;
-}
-
-//  Reads a string key that may be nil or absent (NULL then).
-static sbx_error_t *
-s_get_str (const msgpack_object *root, const char *key, char **field_p)
-{
-    const msgpack_object *o = sbx_mp_map_get (root, key);
-    if (s_absent (o))
-        return NULL;
-    if (o->type != MSGPACK_OBJECT_STR)
-        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must be a string, got %s",
-                              key, s_type_name (o));
-    *field_p = sbx_mp_strdup (o);
-    if (!*field_p)
-        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must not contain NUL bytes",
-                              key);
-    return NULL;
-}
-
 static sbx_error_t *
 s_decode (const msgpack_object *root, s_event_t *self)
 {
     sbx_event_t *event = &self->event;
     if (root->type != MSGPACK_OBJECT_MAP)
         return sbx_error_new (SBX_BAD_REQUEST, "event body must be a map, got %s",
-                              s_type_name (root));
+                              sbx_mp_type_name (root));
 
     const msgpack_object *o = sbx_mp_map_get (root, "seq");
-    if (s_absent (o))
+    if (sbx_mp_absent (o))
         return sbx_error_new (SBX_BAD_REQUEST, "missing key 'seq'");
     if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         return sbx_error_new (SBX_BAD_REQUEST,
-            "key 'seq' must be a non-negative integer, got %s", s_type_name (o));
+            "key 'seq' must be a non-negative integer, got %s", sbx_mp_type_name (o));
     event->seq = o->via.u64;
 
     o = sbx_mp_map_get (root, "ts_ns");
-    if (s_absent (o))
+    if (sbx_mp_absent (o))
         return sbx_error_new (SBX_BAD_REQUEST, "missing key 'ts_ns'");
     if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
         event->ts_ns = o->via.i64;
@@ -215,14 +173,14 @@ s_decode (const msgpack_object *root, s_event_t *self)
         event->ts_ns = (int64_t) o->via.u64;
     else
         return sbx_error_new (SBX_BAD_REQUEST,
-            "key 'ts_ns' must be a 64-bit integer, got %s", s_type_name (o));
+            "key 'ts_ns' must be a 64-bit integer, got %s", sbx_mp_type_name (o));
 
     o = sbx_mp_map_get (root, "event");
-    if (s_absent (o))
+    if (sbx_mp_absent (o))
         return sbx_error_new (SBX_BAD_REQUEST, "missing key 'event'");
     if (o->type != MSGPACK_OBJECT_STR)
         return sbx_error_new (SBX_BAD_REQUEST, "key 'event' must be a string, got %s",
-                              s_type_name (o));
+                              sbx_mp_type_name (o));
     int kind = sbx_event_kind_parse (o->via.str.ptr, o->via.str.size);
     if (kind < 0)
         return sbx_error_new (SBX_BAD_REQUEST, "unknown event '%.*s'",
@@ -230,7 +188,7 @@ s_decode (const msgpack_object *root, s_event_t *self)
                               o->via.str.ptr);
     event->kind = (sbx_event_kind_t) kind;
 
-    sbx_error_t *error = s_get_str (root, "environment", &self->environment);
+    sbx_error_t *error = sbx_mp_get_str (root, "environment", &self->environment);
     if (error)
         return error;
     unsigned keys = s_kind_keys [kind];
@@ -248,16 +206,16 @@ s_decode (const msgpack_object *root, s_event_t *self)
     };
     for (size_t i = 0; i < sizeof strings / sizeof strings [0]; i++)
         if (keys & strings [i].flag) {
-            error = s_get_str (root, strings [i].key, strings [i].field_p);
+            error = sbx_mp_get_str (root, strings [i].key, strings [i].field_p);
             if (error)
                 return error;
         }
     if (keys & E_ARGS) {
         o = sbx_mp_map_get (root, "args");
-        if (!s_absent (o)) {
+        if (!sbx_mp_absent (o)) {
             if (o->type != MSGPACK_OBJECT_MAP)
                 return sbx_error_new (SBX_BAD_REQUEST, "key 'args' must be a map, got %s",
-                                      s_type_name (o));
+                                      sbx_mp_type_name (o));
             msgpack_sbuffer buffer;
             msgpack_sbuffer_init (&buffer);
             msgpack_packer pk;
@@ -269,7 +227,7 @@ s_decode (const msgpack_object *root, s_event_t *self)
         }
     }
     o = sbx_mp_map_get (root, "error");
-    if (!s_absent (o)) {
+    if (!sbx_mp_absent (o)) {
         const char *problem = "bad error";
         self->error = sbx_mp_unpack_error (o, &problem);
         if (!self->error)
@@ -432,7 +390,7 @@ s_activity_code (const uint8_t *args, size_t size)
     if (msgpack_unpack_next (&unpacked, (const char *) args, size, &offset)
         == MSGPACK_UNPACK_SUCCESS) {
         const msgpack_object *code = sbx_mp_map_get (&unpacked.data, "code");
-        if (s_absent (code))
+        if (sbx_mp_absent (code))
             ;
         else
         if (code->type == MSGPACK_OBJECT_STR) {

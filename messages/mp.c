@@ -544,3 +544,43 @@ sbx_mp_from_json (msgpack_packer *pk, const json_t *json)
             break;
     }
 }
+
+const char *
+sbx_mp_type_name (const msgpack_object *o)
+{
+    switch (o->type) {
+        case MSGPACK_OBJECT_NIL:              return "nil";
+        case MSGPACK_OBJECT_BOOLEAN:          return "boolean";
+        case MSGPACK_OBJECT_POSITIVE_INTEGER: return "integer";
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "negative integer";
+        case MSGPACK_OBJECT_FLOAT32:
+        case MSGPACK_OBJECT_FLOAT64:          return "float";
+        case MSGPACK_OBJECT_STR:              return "string";
+        case MSGPACK_OBJECT_BIN:              return "binary";
+        case MSGPACK_OBJECT_ARRAY:            return "array";
+        case MSGPACK_OBJECT_MAP:              return "map";
+        case MSGPACK_OBJECT_EXT:              return "extension";
+    }
+    return "unknown";
+}
+
+bool
+sbx_mp_absent (const msgpack_object *o)
+{
+    return !o || o->type == MSGPACK_OBJECT_NIL;
+}
+
+sbx_error_t *
+sbx_mp_get_str (const msgpack_object *map, const char *key, char **field_p)
+{
+    const msgpack_object *o = sbx_mp_map_get (map, key);
+    if (sbx_mp_absent (o))
+        return NULL;
+    if (o->type != MSGPACK_OBJECT_STR)
+        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must be a string, got %s",
+                              key, sbx_mp_type_name (o));
+    *field_p = sbx_mp_strdup (o);
+    if (!*field_p)
+        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must not contain NUL bytes", key);
+    return NULL;
+}

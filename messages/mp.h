@@ -45,6 +45,18 @@ sbx_error_t *
 //  is absent. With duplicate keys, the last one wins.
 const msgpack_object *
     sbx_mp_map_get (const msgpack_object *o, const char *key);
+//  The name of an object's type, for messages ("integer", "string").
+const char *
+    sbx_mp_type_name (const msgpack_object *o);
+//  True when `o` is NULL (absent key) or nil: optional keys treat both so.
+bool
+    sbx_mp_absent (const msgpack_object *o);
+//  Reads an optional string key of a map into a new C string (caller
+//  frees). Absent or nil: *field_p is left alone and NULL is returned; not
+//  a string, or holding a NUL byte: a BadRequest naming the key.
+sbx_error_t *
+    sbx_mp_get_str (const msgpack_object *map, const char *key, char **field_p);
+
 //  Copies a str object into a new C string (caller frees); NULL if `o` is
 //  not a str or holds a NUL byte.
 char *

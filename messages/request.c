@@ -66,26 +66,6 @@ sbx_op_parse (const char *name, size_t len)
     return -1;
 }
 
-//  The name of an object's type, for messages ("got integer").
-static const char *
-s_type_name (const msgpack_object *o)
-{
-    switch (o->type) {
-        case MSGPACK_OBJECT_NIL:              return "nil";
-        case MSGPACK_OBJECT_BOOLEAN:          return "boolean";
-        case MSGPACK_OBJECT_POSITIVE_INTEGER: return "integer";
-        case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "negative integer";
-        case MSGPACK_OBJECT_FLOAT32:
-        case MSGPACK_OBJECT_FLOAT64:          return "float";
-        case MSGPACK_OBJECT_STR:              return "string";
-        case MSGPACK_OBJECT_BIN:              return "binary";
-        case MSGPACK_OBJECT_ARRAY:            return "array";
-        case MSGPACK_OBJECT_MAP:              return "map";
-        case MSGPACK_OBJECT_EXT:              return "extension";
-    }
-    return "unknown";
-}
-
 //  A short printable sample of client bytes for an error message: at most
 //  32 bytes, non-printables as \xNN, so a hostile name cannot forge lines.
 static void
@@ -106,40 +86,17 @@ s_sample (const char *ptr, size_t len, char *buffer, size_t size)
         snprintf (buffer + used, size - used, "...");
 }
 
-static bool
-s_absent (const msgpack_object *o)
-{
-    return !o || o->type == MSGPACK_OBJECT_NIL;
-}
-
-//  Reads an optional string key into *field_p.
-static sbx_error_t *
-s_get_str (const msgpack_object *root, const char *key, char **field_p)
-{
-    const msgpack_object *o = sbx_mp_map_get (root, key);
-    if (s_absent (o))
-        return NULL;
-    if (o->type != MSGPACK_OBJECT_STR)
-        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must be a string, got %s",
-                              key, s_type_name (o));
-    *field_p = sbx_mp_strdup (o);
-    if (!*field_p)
-        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must not contain NUL bytes",
-                              key);
-    return NULL;
-}
-
 //  Reads an optional non-negative integer key.
 static sbx_error_t *
 s_get_uint (const msgpack_object *root, const char *key,
             bool *has_p, uint64_t *value_p)
 {
     const msgpack_object *o = sbx_mp_map_get (root, key);
-    if (s_absent (o))
+    if (sbx_mp_absent (o))
         return NULL;
     if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         return sbx_error_new (SBX_BAD_REQUEST,
-            "key '%s' must be a non-negative integer, got %s", key, s_type_name (o));
+            "key '%s' must be a non-negative integer, got %s", key, sbx_mp_type_name (o));
     *has_p = true;
     *value_p = o->via.u64;
     return NULL;
@@ -149,11 +106,11 @@ static sbx_error_t *
 s_get_args (const msgpack_object *root, sbx_request_t *req)
 {
     const msgpack_object *o = sbx_mp_map_get (root, "args");
-    if (s_absent (o))
+    if (sbx_mp_absent (o))
         return NULL;
     if (o->type != MSGPACK_OBJECT_MAP)
         return sbx_error_new (SBX_BAD_REQUEST, "key 'args' must be a map, got %s",
-                              s_type_name (o));
+                              sbx_mp_type_name (o));
     //  The unpacked object points into the caller's buffer, so keep our own
     //  encoding of it: the request must outlive the frame it came in.
     msgpack_sbuffer buffer;
@@ -174,7 +131,7 @@ s_decode (const msgpack_object *root, sbx_request_t *req)
 {
     if (root->type != MSGPACK_OBJECT_MAP)
         return sbx_error_new (SBX_BAD_REQUEST, "request body must be a map, got %s",
-                              s_type_name (root));
+                              sbx_mp_type_name (root));
     //  `id` first, so that whatever else is wrong can be echoed to the
     //  client under the id it is waiting for.
     sbx_error_t *error = s_get_uint (root, "id", &req->has_id, &req->id);
@@ -185,14 +142,14 @@ s_decode (const msgpack_object *root, sbx_request_t *req)
         if (key->type != MSGPACK_OBJECT_STR)
             return sbx_error_new (SBX_BAD_REQUEST,
                 "request body keys must be strings, got %s (entry %" PRIu32 ")",
-                s_type_name (key), i);
+                sbx_mp_type_name (key), i);
     }
     const msgpack_object *op = sbx_mp_map_get (root, "op");
-    if (s_absent (op))
+    if (sbx_mp_absent (op))
         return sbx_error_new (SBX_BAD_REQUEST, "missing key 'op'");
     if (op->type != MSGPACK_OBJECT_STR)
         return sbx_error_new (SBX_BAD_REQUEST, "key 'op' must be a string, got %s",
-                              s_type_name (op));
+                              sbx_mp_type_name (op));
     int parsed = sbx_op_parse (op->via.str.ptr, op->via.str.size);
     if (parsed < 0) {
         char sample [160];
@@ -227,7 +184,7 @@ s_decode (const msgpack_object *root, sbx_request_t *req)
     for (size_t i = 0; i < sizeof strings / sizeof strings [0]; i++) {
         if (!(uses & strings [i].flag))
             continue;
-        error = s_get_str (root, strings [i].key, strings [i].field_p);
+        error = sbx_mp_get_str (root, strings [i].key, strings [i].field_p);
         if (error)
             return error;
         if (*strings [i].field_p)

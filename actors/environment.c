@@ -768,13 +768,16 @@ s_shutdown (self_t *self, sbx_error_t *reason)
             if (!self->pooled)
                 s_slot_destroy (&slot);
         }
-    }
-    //  Shut down every started sandbox, in parallel (each on its thread).
-    for (s_slot_t *slot = (s_slot_t *) zhashx_first (self->by_id); slot;
-         slot = (s_slot_t *) zhashx_next (self->by_id)) {
-        if (slot->phase == SLOT_LIVE && !slot->shutdown_sent && slot->status != SBX_STATUS_OFFLINE) {
-            slot->shutdown_sent = true;
-            s_internal_job (self, slot, SBX_JOB_SHUTDOWN);
+        //  Shut down every started sandbox, in parallel (each on its
+        //  thread). Once: the calls that follow, one per sandbox gone, only
+        //  count; a sandbox still starting gets its SHUTDOWN when its START
+        //  arrives (s_handle_sandbox).
+        for (slot = (s_slot_t *) zhashx_first (self->by_id); slot;
+             slot = (s_slot_t *) zhashx_next (self->by_id)) {
+            if (slot->phase == SLOT_LIVE && !slot->shutdown_sent && slot->status != SBX_STATUS_OFFLINE) {
+                slot->shutdown_sent = true;
+                s_internal_job (self, slot, SBX_JOB_SHUTDOWN);
+            }
         }
     }
     if (self->live_count > 0)

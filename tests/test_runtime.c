@@ -2024,3 +2024,44 @@ Test (runtime, session_ids_are_checked, .timeout = 60)
     s_end (client, &session);
     s_finish (&daemon);
 }
+
+//  SPEC §3.7: housekeeping runs on the sandbox's own timer; a user error is
+//  published and the sandbox goes on, a state error shuts it down and the
+//  slot is refilled.
+Test (runtime, housekeeping_errors, .timeout = 60)
+{
+    sbx_test_daemon_t *daemon = s_daemon (
+        "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 1},"
+        " \"outage_grace_period_s\": 30, \"outage_retry_interval_s\": 0, \"keepalive_interval_s\": null},"
+        " \"sandbox\": {\"kind\": \"testing\"},"
+        " \"features\": {\"f\": {\"kind\": \"testing\", \"housekeep_interval_s\": 0.02,"
+        " \"simulate_housekeep_error\": \"1*off->ValueError\"},"
+        " \"g\": {\"kind\": \"testing\", \"housekeep_interval_s\": 0.02,"
+        " \"simulate_housekeep_error\": \"4*off->SandboxStateError\"}}}");
+    cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0/f] feature housekeep", 1, S_WAIT));
+    cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0/f] feature housekeep with ValueError", 1, S_WAIT));
+    //  The user error left the sandbox running: g's state error is what
+    //  ends it, after its four good rounds.
+    cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0/g] feature housekeep with SandboxStateError", 1, S_WAIT));
+    cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0] ready -> shutting_down", 1, S_WAIT));
+    cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:1] sandbox started", 1, S_WAIT));
+    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0/g] feature housekeep"), 4);
+    s_finish (&daemon);
+}
+
+//  SPEC §3.7: the keepalive pings the backend; a state error from the ping
+//  shuts the sandbox down and the slot is refilled with the next generation.
+Test (runtime, keepalive_ping_failure_replaces_the_sandbox, .timeout = 60)
+{
+    sbx_test_daemon_t *daemon = s_daemon (
+        "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 1},"
+        " \"outage_grace_period_s\": 30, \"outage_retry_interval_s\": 0, \"keepalive_interval_s\": 0.02},"
+        " \"sandbox\": {\"kind\": \"testing\", \"simulate_ping_error\": \"2*off->SandboxStateError\"},"
+        " \"features\": {\"f\": {\"kind\": \"testing\"}}}");
+    cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0] ready -> shutting_down", 1, S_WAIT));
+    cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:1] sandbox started", 1, S_WAIT));
+    zsock_t *client = s_connect (daemon);
+    sbx_reply_t *reply = s_expect (client, "ok", "{\"op\": \"status\"}");
+    sbx_reply_destroy (&reply);
+    s_finish (&daemon);
+}

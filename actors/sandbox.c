@@ -22,8 +22,8 @@ typedef struct {
 } s_feature_t;
 
 struct sbx_ctx_t {
-    zsock_t *pipe;
-    zsock_t *dealer;
+    void *pipe;                 //  raw PAIR to the supervisor
+    void *dealer;               //  raw libzmq socket (see sbx_sandbox_actor)
     bool terminated;
     sbx_spawn_t *spawn;
     const sbx_config_t *config;
@@ -742,7 +742,7 @@ sbx_ctx_call_str (sbx_ctx_t *ctx, const char *feature, const char *method,
 //  --- Actor -----------------------------------------------------------------
 
 static s_sandbox_t *
-s_new (zsock_t *pipe, sbx_spawn_t *spawn)
+s_new (void *pipe, sbx_spawn_t *spawn)
 {
     s_sandbox_t *self = (s_sandbox_t *) zmalloc (sizeof (s_sandbox_t));
     self->pipe = pipe;
@@ -798,7 +798,8 @@ s_destroy (s_sandbox_t **self_p)
     sbx_evbatch_destroy (&self->events);
     sbx_job_destroy (&self->job);
     free (self->session_id);
-    zsock_destroy (&self->dealer);
+    if (self->dealer)
+        zmq_close (self->dealer);
     sbx_spawn_destroy (&self->spawn);
     free (self);
     *self_p = NULL;
@@ -816,18 +817,25 @@ s_handle_pipe (s_sandbox_t *self)
 }
 
 void
-sbx_sandbox_actor (zsock_t *pipe, void *args)
+sbx_sandbox_actor (void *pipe, void *args)
 {
     s_sandbox_t *self = s_new (pipe, (sbx_spawn_t *) args);
     zsock_signal (pipe, 0);
 
-    self->dealer = zsock_new (ZMQ_DEALER);
+    //  A raw libzmq socket, not a zsock: czmq keeps every zsock in one
+    //  list, under one lock, that each close walks - closing thousands of
+    //  sandboxes was quadratic (docs/benchmarks.md).
+    self->dealer = zmq_socket (zsys_init (), ZMQ_DEALER);
     if (self->dealer) {
-        zsock_set_identity (self->dealer, self->id);
-        zsock_set_sndhwm (self->dealer, 0);
-        zsock_set_rcvhwm (self->dealer, 0);
-        if (zsock_connect (self->dealer, "%s", self->spawn->backend_endpoint) != 0)
-            zsock_destroy (&self->dealer);
+        int zero = 0;
+        zmq_setsockopt (self->dealer, ZMQ_ROUTING_ID, self->id, strlen (self->id));
+        zmq_setsockopt (self->dealer, ZMQ_SNDHWM, &zero, sizeof zero);
+        zmq_setsockopt (self->dealer, ZMQ_RCVHWM, &zero, sizeof zero);
+        zmq_setsockopt (self->dealer, ZMQ_LINGER, &zero, sizeof zero);
+        if (zmq_connect (self->dealer, self->spawn->backend_endpoint) != 0) {
+            zmq_close (self->dealer);
+            self->dealer = NULL;
+        }
     }
     zsock_signal (pipe, self->dealer ? 0 : 1);
 

@@ -2,9 +2,11 @@
     lifecycle of SPEC §3 exactly (start, acquire, sessions, calls,
     housekeeping, shutdown), one message at a time.
 
-    Started by the supervisor with zactor_new (sbx_sandbox_actor, spawn),
-    taking ownership of the sbx_spawn_t. Right after the handshake it sends
-    one more signal on its pipe: 0 when its DEALER to the environment is
+    Started by the supervisor on a thread of its own, with one end of a
+    PAIR pipe (a raw libzmq socket, which czmq's zstr and zsock_signal take
+    as they are) and the sbx_spawn_t, which it owns from then on. It
+    signals once when it has set up (the handshake), then
+    once more: 0 when its DEALER to the environment is
     connected, 1 when it could not be created (then it only waits for
     $TERM). It then starts itself (§3.1) and sends the environment an
     SBX_JOB_START job with the result.
@@ -25,6 +27,6 @@
 #include <czmq.h>
 
 void
-    sbx_sandbox_actor (zsock_t *pipe, void *args);
+    sbx_sandbox_actor (void *pipe, void *args);
 
 #endif

@@ -15,6 +15,7 @@
 #define S_RESTARTS 10           //  refills of a slot per window before backing off
 #define S_RESTART_WINDOW_MS 1000
 #define S_RESTART_DELAY_MS 100
+#define S_SHARD 64              //  sandboxes per backend ROUTER
 #define S_DRAIN 256            //  messages handled per socket per wake-up
 
 typedef enum { ENV_CREATED, ENV_ONLINE, ENV_SHUTTING_DOWN, ENV_OFFLINE } s_env_status_t;
@@ -60,8 +61,11 @@ typedef struct {
     int64_t started_at;
 
     zsock_t *frontend;          //  ROUTER, clients
-    zsock_t *backend;           //  ROUTER, sandbox actors
-    char *backend_endpoint;
+    zsock_t **backends;         //  ROUTERs, sandbox actors: slot i talks to
+    char **backend_endpoints;   //  backends [i % shards]. A ROUTER finds a
+    unsigned shards;            //  departing peer by walking all of them,
+                                //  so each serves S_SHARD sandboxes at most
+    zmq_pollitem_t *items;      //  pipe, frontend, supervisor, bus, backends
     char *events_endpoint;      //  as bound (for hello)
     zactor_t *eventbus;
     zactor_t *supervisor;
@@ -344,7 +348,7 @@ s_spawn (self_t *self, s_slot_t *slot)
     zhashx_update (self->by_id, slot->id, slot);
     self->spawning++;
     sbx_spawn_t *spawn = sbx_spawn_new (self->config, slot->index, slot->generation,
-                                        self->pooled, self->backend_endpoint);
+                                        self->pooled, self->backend_endpoints [slot->index % self->shards]);
     zsock_send (self->supervisor, "sp", "SPAWN", spawn);
 }
 
@@ -373,8 +377,9 @@ s_dispatch (self_t *self, s_slot_t *slot, sbx_job_t *job)
 {
     job->slot = slot->index;
     job->generation = slot->generation;
-    zmq_send (zsock_resolve (self->backend), slot->id, strlen (slot->id), ZMQ_SNDMORE);
-    if (sbx_send_ptr (self->backend, job) != 0) {
+    zsock_t *backend = self->backends [slot->index % self->shards];
+    zmq_send (zsock_resolve (backend), slot->id, strlen (slot->id), ZMQ_SNDMORE);
+    if (sbx_send_ptr (backend, job) != 0) {
         sbx_log_error (self->config->env_id, "cannot reach sandbox %s: %s", slot->id,
                        zmq_strerror (zmq_errno ()));
         s_fail (self, &job, SBX_STATE_ERROR, "sandbox %s cannot be reached", slot->id);
@@ -881,15 +886,15 @@ s_answer_client (self_t *self, s_slot_t *slot, sbx_job_t *job)
 
 //  Handles one message from a sandbox; false when none was waiting.
 static bool
-s_handle_sandbox (self_t *self)
+s_handle_sandbox (self_t *self, zsock_t *backend)
 {
     zmq_msg_t identity;
     zmq_msg_init (&identity);
-    int rc = zmq_msg_recv (&identity, zsock_resolve (self->backend), ZMQ_DONTWAIT);
+    int rc = zmq_msg_recv (&identity, zsock_resolve (backend), ZMQ_DONTWAIT);
     zmq_msg_close (&identity);
     if (rc < 0)
         return false;
-    sbx_job_t *job = (sbx_job_t *) sbx_recv_ptr (self->backend);
+    sbx_job_t *job = (sbx_job_t *) sbx_recv_ptr (backend);
     if (!job)
         return true;
     char id [256];
@@ -1364,20 +1369,26 @@ s_start (self_t *self)
     const sbx_config_t *config = self->config;
     char *error = NULL;
     self->frontend = zsock_new (ZMQ_ROUTER);
-    self->backend = zsock_new (ZMQ_ROUTER);
     self->eventbus = zactor_new (sbx_eventbus_actor, (void *) config);
     self->supervisor = zactor_new (sbx_supervisor_actor, NULL);
-    if (!self->frontend || !self->backend || !self->eventbus || !self->supervisor)
+    if (!self->frontend || !self->eventbus || !self->supervisor)
         error = zsys_sprintf ("cannot create the environment's sockets (socket limit?)");
+    for (unsigned i = 0; !error && i < self->shards; i++) {
+        self->backends [i] = zsock_new (ZMQ_ROUTER);
+        if (!self->backends [i]) {
+            error = zsys_sprintf ("cannot create the environment's sockets (socket limit?)");
+            break;
+        }
+        zsock_set_sndhwm (self->backends [i], 0);
+        zsock_set_rcvhwm (self->backends [i], 0);
+        zsock_set_router_mandatory (self->backends [i], 1);
+        if (zsock_bind (self->backends [i], "%s", self->backend_endpoints [i]) < 0)
+            error = zsys_sprintf ("cannot bind %s", self->backend_endpoints [i]);
+    }
     if (!error) {
         zsock_set_rcvhwm (self->frontend, 100000);
         zsock_set_sndhwm (self->frontend, 100000);
         zsock_set_linger (self->frontend, 0);
-        zsock_set_sndhwm (self->backend, 0);
-        zsock_set_rcvhwm (self->backend, 0);
-        zsock_set_router_mandatory (self->backend, 1);
-        if (zsock_bind (self->backend, "%s", self->backend_endpoint) < 0)
-            error = zsys_sprintf ("cannot bind %s", self->backend_endpoint);
     }
     char *events_endpoint = NULL;
     if (!error) {
@@ -1437,7 +1448,14 @@ s_new (zsock_t *pipe, const sbx_config_t *config)
     self->seed = config->random_seed;
     self->limits.max_body_bytes = config->max_body_bytes;
     self->limits.max_depth = SBX_MP_MAX_DEPTH;
-    self->backend_endpoint = zsys_sprintf ("inproc://sbx-backend-%p", (void *) self);
+    self->shards = self->pooled ? (self->pool_max + S_SHARD - 1) / S_SHARD : 16;
+    if (self->shards == 0)
+        self->shards = 1;
+    self->backends = (zsock_t **) zmalloc (self->shards * sizeof (zsock_t *));
+    self->backend_endpoints = (char **) zmalloc (self->shards * sizeof (char *));
+    for (unsigned i = 0; i < self->shards; i++)
+        self->backend_endpoints [i] = zsys_sprintf ("inproc://sbx-backend-%p-%u", (void *) self, i);
+    self->items = (zmq_pollitem_t *) zmalloc ((4 + self->shards) * sizeof (zmq_pollitem_t));
     return self;
 }
 
@@ -1469,8 +1487,13 @@ s_destroy (self_t **self_p)
     sbx_error_destroy (&self->outage);
     sbx_evbatch_destroy (&self->events);
     zsock_destroy (&self->frontend);
-    zsock_destroy (&self->backend);
-    zstr_free (&self->backend_endpoint);
+    for (unsigned i = 0; i < self->shards; i++) {
+        zsock_destroy (&self->backends [i]);
+        zstr_free (&self->backend_endpoints [i]);
+    }
+    free (self->backends);
+    free (self->backend_endpoints);
+    free (self->items);
     zstr_free (&self->events_endpoint);
     free (self);
     *self_p = NULL;
@@ -1541,20 +1564,27 @@ sbx_environment_actor (zsock_t *pipe, void *args)
     self_t *self = s_new (pipe, (const sbx_config_t *) args);
     zsock_signal (pipe, 0);
     while (!self->terminated) {
-        bool running = self->frontend && self->eventbus && self->supervisor && self->backend;
-        zmq_pollitem_t items [] = {
-            {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
-            {running ? zsock_resolve (self->backend) : NULL, 0, ZMQ_POLLIN, 0},
-            {running ? zsock_resolve (self->frontend) : NULL, 0, ZMQ_POLLIN, 0},
-            {running ? zsock_resolve (self->supervisor) : NULL, 0, ZMQ_POLLIN, 0},
-            {running ? zsock_resolve (self->eventbus) : NULL, 0, ZMQ_POLLIN, 0}
-        };
+        //  Started: every socket exists (s_start leaves them all or none
+        //  usable; before START, or after a failed one, only the pipe).
+        bool running = self->frontend && self->eventbus && self->supervisor
+                    && self->backends [self->shards - 1];
+        zmq_pollitem_t *items = self->items;
+        items [0] = (zmq_pollitem_t) {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
+        int count = 1;
+        if (running) {
+            items [1] = (zmq_pollitem_t) {zsock_resolve (self->frontend), 0, ZMQ_POLLIN, 0};
+            items [2] = (zmq_pollitem_t) {zsock_resolve (self->supervisor), 0, ZMQ_POLLIN, 0};
+            items [3] = (zmq_pollitem_t) {zsock_resolve (self->eventbus), 0, ZMQ_POLLIN, 0};
+            for (unsigned i = 0; i < self->shards; i++)
+                items [4 + i] = (zmq_pollitem_t) {zsock_resolve (self->backends [i]), 0, ZMQ_POLLIN, 0};
+            count = 4 + (int) self->shards;
+        }
         long timeout = -1;
         if (running) {
             int64_t wait = self->next_timer - zclock_mono ();
             timeout = wait < 0 ? 0 : (long) wait;
         }
-        if (zmq_poll (items, running ? 5 : 1, timeout) < 0) {
+        if (zmq_poll (items, count, timeout) < 0) {
             if (zmq_errno () == EINTR)
                 continue;
             break;
@@ -1565,14 +1595,15 @@ sbx_environment_actor (zsock_t *pipe, void *args)
             continue;
         //  Sandboxes first (they free capacity), then clients: everything
         //  pending per wake-up, in bounded rounds so no side starves.
-        if (items [1].revents & ZMQ_POLLIN)
-            for (int n = 0; n < S_DRAIN && s_handle_sandbox (self); n++)
-                ;
-        if (items [3].revents & ZMQ_POLLIN)
+        for (unsigned i = 0; i < self->shards; i++)
+            if (items [4 + i].revents & ZMQ_POLLIN)
+                for (int n = 0; n < S_DRAIN && s_handle_sandbox (self, self->backends [i]); n++)
+                    ;
+        if (items [2].revents & ZMQ_POLLIN)
             s_handle_supervisor (self);
-        if (items [4].revents & ZMQ_POLLIN)
+        if (items [3].revents & ZMQ_POLLIN)
             s_handle_eventbus (self);
-        if (items [2].revents & ZMQ_POLLIN) {
+        if (items [1].revents & ZMQ_POLLIN) {
             zmsg_t *msg;
             for (int n = 0; n < S_DRAIN && (msg = s_recv_request (self)); n++)
                 s_handle_request (self, msg);

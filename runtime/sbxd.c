@@ -57,9 +57,10 @@ s_size_limits (const sbx_config_t *config)
     struct rlimit limit;
     getrlimit (RLIMIT_NOFILE, &limit);
     size_t sandboxes = sbx_config_pooled (config) ? config->pool_max : 0;
-    size_t sockets = S_SOCKETS_BASE + S_SOCKETS_PER_SANDBOX * sandboxes;
+    //  ... plus one backend ROUTER per 64 sandboxes (actors/environment.c).
+    size_t sockets = S_SOCKETS_BASE + S_SOCKETS_PER_SANDBOX * sandboxes + sandboxes / 64 + 16;
     size_t per_sandbox = S_SOCKETS_PER_SANDBOX + config->sandbox_kind->fds;
-    size_t fds = S_SOCKETS_BASE + per_sandbox * sandboxes + S_FDS_RESERVED;
+    size_t fds = S_SOCKETS_BASE + per_sandbox * sandboxes + sandboxes / 64 + 16 + S_FDS_RESERVED;
     if (!sbx_config_pooled (config)) {
         //  No pooling: sandboxes come and go; let them use what the fd
         //  limit allows.

@@ -70,13 +70,7 @@ sbx_event_kind_name (sbx_event_kind_t kind)
 int
 sbx_event_kind_parse (const char *name, size_t len)
 {
-    if (!name)
-        return -1;
-    for (int kind = 0; kind < SBX_EV_COUNT; kind++)
-        if (strlen (s_kind_names [kind]) == len
-        &&  memcmp (s_kind_names [kind], name, len) == 0)
-            return kind;
-    return -1;
+    return sbx_mp_name_index (s_kind_names, SBX_EV_COUNT, name, len);
 }
 
 static unsigned

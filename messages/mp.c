@@ -584,3 +584,12 @@ sbx_mp_get_str (const msgpack_object *map, const char *key, char **field_p)
         return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must not contain NUL bytes", key);
     return NULL;
 }
+
+int
+sbx_mp_name_index (const char *const *names, int count, const char *name, size_t len)
+{
+    for (int i = 0; name && i < count; i++)
+        if (strlen (names [i]) == len && memcmp (names [i], name, len) == 0)
+            return i;
+    return -1;
+}

@@ -45,6 +45,11 @@ sbx_error_t *
 //  is absent. With duplicate keys, the last one wins.
 const msgpack_object *
     sbx_mp_map_get (const msgpack_object *o, const char *key);
+//  Index of `name` (`len` bytes, not NUL-terminated) in a table of
+//  `count` names; -1 when absent. For the op and event-kind tables.
+int
+    sbx_mp_name_index (const char *const *names, int count, const char *name, size_t len);
+
 //  The name of an object's type, for messages ("integer", "string").
 const char *
     sbx_mp_type_name (const msgpack_object *o);

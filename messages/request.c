@@ -57,13 +57,7 @@ sbx_op_name (sbx_op_t op)
 int
 sbx_op_parse (const char *name, size_t len)
 {
-    if (!name)
-        return -1;
-    for (int op = 0; op < SBX_OP_COUNT; op++)
-        if (strlen (s_op_names [op]) == len
-        &&  memcmp (s_op_names [op], name, len) == 0)
-            return op;
-    return -1;
+    return sbx_mp_name_index (s_op_names, SBX_OP_COUNT, name, len);
 }
 
 //  A short printable sample of client bytes for an error message: at most

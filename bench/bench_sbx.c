@@ -6,8 +6,10 @@
 
     The daemon under test is a real build/sbxd started per configuration;
     the baselines are written here: a DEALER/ROUTER echo over TCP with one
-    inproc actor hop (the same path shape as sbx's), raw PUB/SUB, bare czmq
-    actors, posix_spawn with a pipe.
+    inproc actor hop (the same path shape as sbx's, in a process of its own
+    as sbxd is: `bench_sbx --echo-server WORKERS`), raw PUB/SUB, bare czmq
+    actors, posix_spawn with a pipe. sbx and the echo run the same load in
+    alternating rounds, so that both meet the same noise.
 */
 #include <czmq.h>
 #include <math.h>
@@ -127,7 +129,8 @@ s_print_table (void)
 //  --- The echo baseline: ROUTER (tcp) -> inproc hop -> worker -> back -------------
 
 typedef struct {
-    zactor_t *actor;
+    pid_t pid;
+    int stdin_fd;
     char endpoint [128];
 } s_echo_t;
 
@@ -221,26 +224,75 @@ s_echo_front (zsock_t *pipe, void *args)
     zsock_destroy (&back);
 }
 
+//  The echo runs in a process of its own, as sbxd does: with its own
+//  ZeroMQ context, hence its own I/O thread. In the bench's process it
+//  would share the clients' I/O thread, which takes two thread hand-offs
+//  off every round trip that no daemon can avoid.
 static s_echo_t *
 s_echo_start (int workers)
 {
     s_echo_t *self = (s_echo_t *) zmalloc (sizeof (s_echo_t));
-    s_echo_args_t *args = (s_echo_args_t *) zmalloc (sizeof (s_echo_args_t));
-    args->workers = workers;
-    self->actor = zactor_new (s_echo_front, args);
-    char *endpoint = zstr_recv (self->actor);
-    snprintf (self->endpoint, sizeof self->endpoint, "%s", endpoint);
-    zstr_free (&endpoint);
-    free (args);    //  read by the front before it answered
+    int to_child [2], from_child [2];
+    if (pipe2 (to_child, O_CLOEXEC) || pipe2 (from_child, O_CLOEXEC)) {
+        perror ("bench_sbx: pipe");
+        exit (1);
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, to_child [0], 0);
+    posix_spawn_file_actions_adddup2 (&actions, from_child [1], 1);
+    char count [16];
+    snprintf (count, sizeof count, "%d", workers);
+    char *argv [] = {(char *) "/proc/self/exe", (char *) "--echo-server", count, NULL};
+    char exe [512];
+    ssize_t size = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+    if (size > 0) {
+        exe [size] = 0;
+        argv [0] = exe;
+    }
+    if (posix_spawn (&self->pid, argv [0], &actions, NULL, argv, environ) != 0) {
+        perror ("bench_sbx: spawn echo server");
+        exit (1);
+    }
+    posix_spawn_file_actions_destroy (&actions);
+    close (to_child [0]);
+    close (from_child [1]);
+    self->stdin_fd = to_child [1];
+    FILE *out = fdopen (from_child [0], "r");
+    if (!out || !fgets (self->endpoint, sizeof self->endpoint, out)) {
+        fprintf (stderr, "bench_sbx: echo server did not start\n");
+        exit (1);
+    }
+    fclose (out);
+    self->endpoint [strcspn (self->endpoint, "\n")] = 0;
     return self;
 }
 
+//  Closing the echo server's stdin stops it.
 static void
 s_echo_stop (s_echo_t **self_p)
 {
-    zactor_destroy (&(*self_p)->actor);
+    close ((*self_p)->stdin_fd);
+    waitpid ((*self_p)->pid, NULL, 0);
     free (*self_p);
     *self_p = NULL;
+}
+
+//  The echo server process: serves until its stdin closes.
+static int
+s_echo_server (int workers)
+{
+    s_echo_args_t args = {workers};
+    zactor_t *actor = zactor_new (s_echo_front, &args);
+    char *endpoint = zstr_recv (actor);
+    printf ("%s\n", endpoint);
+    fflush (stdout);
+    zstr_free (&endpoint);
+    char buffer [64];
+    while (read (0, buffer, sizeof buffer) > 0)
+        ;
+    zactor_destroy (&actor);
+    return 0;
 }
 
 //  --- Clients: C DEALERs driven by one thread, one request in flight each -----
@@ -635,6 +687,51 @@ s_usage (pid_t pid)
     return usage;
 }
 
+//  Appends the samples and counts of `part` to `total`, and frees `part`.
+static void
+s_load_add (s_load_t *total, s_load_t *part)
+{
+    for (int op = 0; op < 3; op++)
+        for (size_t i = 0; i < part->latency [op].count; i++)
+            s_sample (&total->latency [op], part->latency [op].values [i]);
+    total->done += part->done;
+    total->errors += part->errors;
+    total->sessions += part->sessions;
+    total->seconds += part->seconds;
+    s_load_free (part);
+}
+
+//  Runs the same load on sbx and on the echo in alternating rounds, so
+//  that both see the same noise of a shared machine. The echo always runs
+//  mode 0 (bare round trips). `usage` gets the CPU and wake-ups of sbxd
+//  (`pid`) during sbx's rounds, `echo_usage` those of the echo server
+//  (`echo_pid`) during its rounds.
+static void
+s_alternate (s_client_t *sbx, s_client_t *echo, int count, int mode, const char *code,
+             int64_t duration_us, uint64_t max_ops, int rounds, pid_t pid, pid_t echo_pid,
+             s_load_t *sbx_load, s_load_t *echo_load, s_usage_t *usage, s_usage_t *echo_usage)
+{
+    memset (sbx_load, 0, sizeof *sbx_load);
+    memset (echo_load, 0, sizeof *echo_load);
+    memset (usage, 0, sizeof *usage);
+    memset (echo_usage, 0, sizeof *echo_usage);
+    for (int round = 0; round < rounds; round++) {
+        s_load_t part;
+        s_usage_t before = s_usage (pid);
+        s_run_load (sbx, count, mode, false, code, duration_us / rounds, max_ops / (uint64_t) rounds, &part);
+        s_usage_t after = s_usage (pid);
+        usage->cpu_us += after.cpu_us - before.cpu_us;
+        usage->switches += after.switches - before.switches;
+        s_load_add (sbx_load, &part);
+        before = s_usage (echo_pid);
+        s_run_load (echo, count, 0, true, code, duration_us / rounds, max_ops / (uint64_t) rounds, &part);
+        after = s_usage (echo_pid);
+        echo_usage->cpu_us += after.cpu_us - before.cpu_us;
+        echo_usage->switches += after.switches - before.switches;
+        s_load_add (echo_load, &part);
+    }
+}
+
 static void
 s_stop (sbx_test_daemon_t **daemon_p)
 {
@@ -667,28 +764,29 @@ s_bench_rtt (void)
             s_stop (&daemon);
             continue;
         }
+        s_echo_t *echo = s_echo_start (1);
         s_client_t *clients = s_clients_new (1, daemon->requests);
+        s_client_t *echo_clients = s_clients_new (1, echo->endpoint);
         s_open_sessions (clients, 1);
-        s_load_t load;
-        s_run_load (clients, 1, 0, false, code, 60000000, calls / 10, &load);     //  warm-up
+        s_load_t load, echo_load;
+        s_usage_t usage, echo_usage;
+        //  Warm-up, then 10 alternating rounds.
+        s_alternate (clients, echo_clients, 1, 0, code, 60000000, calls / 10, 1, daemon->pid, echo->pid,
+                     &load, &echo_load, &usage, &echo_usage);
         s_load_free (&load);
-        s_run_load (clients, 1, 0, false, code, 60000000, calls, &load);
+        s_load_free (&echo_load);
+        s_alternate (clients, echo_clients, 1, 0, code, 60000000, calls, 10, daemon->pid, echo->pid,
+                     &load, &echo_load, &usage, &echo_usage);
         double sbx_p50 = s_percentile (&load.latency [OP_CALL], 0.5);
         double sbx_p99 = s_percentile (&load.latency [OP_CALL], 0.99);
+        double echo_p50 = s_percentile (&echo_load.latency [OP_CALL], 0.5);
+        double echo_p99 = s_percentile (&echo_load.latency [OP_CALL], 0.99);
         s_load_free (&load);
+        s_load_free (&echo_load);
         s_clients_destroy (&clients, 1);
-        s_stop (&daemon);
-
-        s_echo_t *echo = s_echo_start (1);
-        clients = s_clients_new (1, echo->endpoint);
-        s_run_load (clients, 1, 0, true, code, 60000000, calls / 10, &load);
-        s_load_free (&load);
-        s_run_load (clients, 1, 0, true, code, 60000000, calls, &load);
-        double echo_p50 = s_percentile (&load.latency [OP_CALL], 0.5);
-        double echo_p99 = s_percentile (&load.latency [OP_CALL], 0.99);
-        s_load_free (&load);
-        s_clients_destroy (&clients, 1);
+        s_clients_destroy (&echo_clients, 1);
         s_echo_stop (&echo);
+        s_stop (&daemon);
 
         char name [64];
         snprintf (name, sizeof name, "call p50, %zu B code", sizes [s]);
@@ -715,23 +813,23 @@ s_bench_concurrency (void)
             s_stop (&daemon);
             continue;
         }
+        s_echo_t *echo = s_echo_start (count);
         s_client_t *clients = s_clients_new (count, daemon->requests);
+        s_client_t *echo_clients = s_clients_new (count, echo->endpoint);
         s_open_sessions (clients, count);
         s_load_t sbx_load, echo_load;
-        s_usage_t before = s_usage (daemon->pid);
-        s_run_load (clients, count, 0, false, code, duration, 0, &sbx_load);
-        s_usage_t after = s_usage (daemon->pid);
-        s_clients_destroy (&clients, count);
-        s_stop (&daemon);
-
-        s_echo_t *echo = s_echo_start (count);
-        clients = s_clients_new (count, echo->endpoint);
-        //  Let every worker announce itself before the clock starts.
-        s_run_load (clients, count, 0, true, code, 100000, 0, &echo_load);
+        s_usage_t usage, echo_usage;
+        //  Warm-up (every echo worker announces itself), then 4 alternating rounds.
+        s_alternate (clients, echo_clients, count, 0, code, 100000, 0, 1, daemon->pid, echo->pid,
+                     &sbx_load, &echo_load, &usage, &echo_usage);
+        s_load_free (&sbx_load);
         s_load_free (&echo_load);
-        s_run_load (clients, count, 0, true, code, duration, 0, &echo_load);
+        s_alternate (clients, echo_clients, count, 0, code, duration, 0, 4, daemon->pid, echo->pid,
+                     &sbx_load, &echo_load, &usage, &echo_usage);
         s_clients_destroy (&clients, count);
+        s_clients_destroy (&echo_clients, count);
         s_echo_stop (&echo);
+        s_stop (&daemon);
 
         double sbx_rate = (double) sbx_load.done / sbx_load.seconds;
         double echo_rate = (double) echo_load.done / echo_load.seconds;
@@ -753,9 +851,10 @@ s_bench_concurrency (void)
                s_percentile (&echo_load.latency [OP_CALL], 0.999), false, NULL, -1);
         double calls = sbx_load.done ? (double) sbx_load.done : 1;
         snprintf (name, sizeof name, "%d clients: sbxd CPU per call", count);
-        s_row (name, "us", (after.cpu_us - before.cpu_us) / calls, NAN, false, NULL, -1);
+        double echo_calls = echo_load.done ? (double) echo_load.done : 1;
+        s_row (name, "us", usage.cpu_us / calls, echo_usage.cpu_us / echo_calls, false, NULL, -1);
         snprintf (name, sizeof name, "%d clients: sbxd wake-ups per call", count);
-        s_row (name, "", (after.switches - before.switches) / calls, NAN, false, NULL, -1);
+        s_row (name, "", usage.switches / calls, echo_usage.switches / echo_calls, false, NULL, -1);
         snprintf (name, sizeof name, "%d clients: errors", count);
         s_row (name, "", (double) sbx_load.errors, 0, false, target ? "0" : NULL,
                target ? sbx_load.errors == 0 : -1);
@@ -766,24 +865,6 @@ s_bench_concurrency (void)
 
 //  --- 3. Session throughput -------------------------------------------------------
 
-//  The echo's round trips per second with these clients, divided by 3: a
-//  "session" of the baseline is three bare round trips.
-static double
-s_echo_sessions (int count, const char *code, int64_t duration)
-{
-    s_echo_t *echo = s_echo_start (count);
-    s_client_t *clients = s_clients_new (count, echo->endpoint);
-    s_load_t load;
-    s_run_load (clients, count, 0, true, code, 100000, 0, &load);
-    s_load_free (&load);
-    s_run_load (clients, count, 0, true, code, duration, 0, &load);
-    double rate = (double) load.done / load.seconds / 3.0;
-    s_load_free (&load);
-    s_clients_destroy (&clients, count);
-    s_echo_stop (&echo);
-    return rate;
-}
-
 static void
 s_bench_sessions (void)
 {
@@ -792,11 +873,6 @@ s_bench_sessions (void)
     int64_t duration = s_quick ? 500000 : 2000000;
     char code [64];
     s_code (code, sizeof code);
-    double echo_rate [4];
-    for (size_t v = 0; v < 4; v++) {
-        s_shared = variants [v].shared;
-        echo_rate [v] = s_echo_sessions (variants [v].count, code, duration);
-    }
     for (int proactive = 1; proactive >= 0; proactive--) {
         for (size_t v = 0; v < 4; v++) {
             int count = variants [v].count;
@@ -806,13 +882,25 @@ s_bench_sessions (void)
                 s_stop (&daemon);
                 continue;
             }
+            s_echo_t *echo = s_echo_start (count);
             s_client_t *clients = s_clients_new (count, daemon->requests);
-            s_load_t load;
-            s_usage_t before = s_usage (daemon->pid);
-            s_run_load (clients, count, 1, false, code, duration, 0, &load);
-            s_usage_t after = s_usage (daemon->pid);
+            s_client_t *echo_clients = s_clients_new (count, echo->endpoint);
+            s_load_t load, echo_load;
+            s_usage_t usage, echo_usage;
+            s_alternate (clients, echo_clients, count, 1, code, 100000, 0, 1, daemon->pid, echo->pid,
+                         &load, &echo_load, &usage, &echo_usage);
+            s_load_free (&load);
+            s_load_free (&echo_load);
+            s_alternate (clients, echo_clients, count, 1, code, duration, 0, 4, daemon->pid, echo->pid,
+                         &load, &echo_load, &usage, &echo_usage);
             s_clients_destroy (&clients, count);
+            s_clients_destroy (&echo_clients, count);
+            s_echo_stop (&echo);
             s_stop (&daemon);
+            //  A "session" of the echo is three bare round trips.
+            double echo_rate = (double) echo_load.done / echo_load.seconds / 3.0;
+            double echo_sessions = echo_load.done ? (double) echo_load.done / 3.0 : 1;
+            s_load_free (&echo_load);
             double rate = (double) load.sessions / load.seconds;
             double sessions = load.sessions ? (double) load.sessions : 1;
             bool target = count == 32 && proactive;
@@ -821,7 +909,7 @@ s_bench_sessions (void)
                       variants [v].shared ? " on 1 socket" : "", proactive ? "on" : "off");
             char name [96];
             snprintf (name, sizeof name, "%s: sessions/s", who);
-            s_row (name, "/s", rate, echo_rate [v], true, target ? ">= 25000/s" : NULL,
+            s_row (name, "/s", rate, echo_rate, true, target ? ">= 25000/s" : NULL,
                    target ? rate >= 25000 : -1);
             const char *ops [] = {"call", "open", "end"};
             for (int op = 0; op < 3; op++) {
@@ -829,9 +917,9 @@ s_bench_sessions (void)
                 s_row (name, "us", s_percentile (&load.latency [op], 0.5), NAN, false, NULL, -1);
             }
             snprintf (name, sizeof name, "  %s: sbxd CPU per session", who);
-            s_row (name, "us", (after.cpu_us - before.cpu_us) / sessions, NAN, false, NULL, -1);
+            s_row (name, "us", usage.cpu_us / sessions, echo_usage.cpu_us / echo_sessions, false, NULL, -1);
             snprintf (name, sizeof name, "  %s: sbxd wake-ups per session", who);
-            s_row (name, "", (after.switches - before.switches) / sessions, NAN, false, NULL, -1);
+            s_row (name, "", usage.switches / sessions, echo_usage.switches / echo_sessions, false, NULL, -1);
             snprintf (name, sizeof name, "  %s: failed ops", who);
             s_row (name, "", (double) load.errors, 0, false, target ? "0" : NULL, target ? load.errors == 0 : -1);
             s_load_free (&load);
@@ -1249,6 +1337,8 @@ main (int argc, char *argv [])
 {
     zsys_init ();
     zsys_set_max_sockets (30000);
+    if (argc == 3 && streq (argv [1], "--echo-server"))
+        return s_echo_server (atoi (argv [2]));
     const char *only [8];
     int only_count = 0;
     for (int i = 1; i < argc; i++) {

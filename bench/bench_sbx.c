@@ -1172,9 +1172,26 @@ s_spawn_capture (char *const argv [])
     return rc == 0;
 }
 
-//  p50 of `shell.run echo hi` in a session of a process sandbox.
-static double
-s_shell_p50 (const char *isolation, int runs)
+//  A process sandbox with the shell feature, in an open session.
+typedef struct {
+    sbx_test_daemon_t *daemon;
+    s_client_t *clients;
+} s_shell_t;
+
+static void
+s_shell_destroy (s_shell_t **self_p)
+{
+    if (*self_p) {
+        if ((*self_p)->clients)
+            s_clients_destroy (&(*self_p)->clients, 1);
+        s_stop (&(*self_p)->daemon);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+static s_shell_t *
+s_shell_new (const char *isolation)
 {
     char config [512];
     snprintf (config, sizeof config,
@@ -1185,46 +1202,49 @@ s_shell_p50 (const char *isolation, int runs)
         isolation);
     json_t *json = json_loads (config, 0, NULL);
     const char *quiet [] = {"-q", NULL};
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start (json, quiet);
+    s_shell_t *self = (s_shell_t *) zmalloc (sizeof (s_shell_t));
+    self->daemon = sbx_test_daemon_start (json, quiet);
     json_decref (json);
-    if (!daemon || !s_wait_online (daemon, 30000)) {
-        s_stop (&daemon);
-        return NAN;
+    if (!self->daemon || !s_wait_online (self->daemon, 30000)) {
+        s_shell_destroy (&self);
+        return NULL;
     }
-    s_client_t *clients = s_clients_new (1, daemon->requests);
-    s_samples_t samples = {0};
-    if (s_open_sessions (clients, 1)) {
-        for (int i = 0; i < runs; i++) {
-            int64_t start = s_now_us ();
-            sbx_reply_t *reply = sbx_test_requestf (clients [0].dealer, 30000,
-                "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
-                " \"method\": \"run\", \"args\": {\"cmd\": \"echo hi\"}}",
-                clients [0].sandbox, clients [0].token);
-            bool ok = reply && sbx_reply_is_ok (reply);
-            sbx_reply_destroy (&reply);
-            if (!ok) {
-                fprintf (stderr, "bench: shell.run failed (%s)\n", isolation);
-                break;
-            }
-            s_sample (&samples, (double) (s_now_us () - start));
-        }
-    }
-    double p50 = s_percentile (&samples, 0.5);
-    s_samples_free (&samples);
-    s_clients_destroy (&clients, 1);
-    s_stop (&daemon);
-    return p50;
+    self->clients = s_clients_new (1, self->daemon->requests);
+    if (!s_open_sessions (self->clients, 1))
+        s_shell_destroy (&self);
+    return self;
 }
 
-//  p50 of one `sh -c 'echo hi'` spawned inside a bubblewrap namespace that
-//  is already running: a shell loop under bwrap reads a line, runs the
-//  command, answers; the bench times each line's round trip.
-static double
-s_bwrap_resident_p50 (int runs)
+//  Times one `shell.run echo hi`; false when it failed.
+static bool
+s_shell_run (s_shell_t *self, s_samples_t *samples)
+{
+    int64_t start = s_now_us ();
+    sbx_reply_t *reply = sbx_test_requestf (self->clients [0].dealer, 30000,
+        "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
+        " \"method\": \"run\", \"args\": {\"cmd\": \"echo hi\"}}",
+        self->clients [0].sandbox, self->clients [0].token);
+    bool ok = reply && sbx_reply_is_ok (reply);
+    sbx_reply_destroy (&reply);
+    if (ok)
+        s_sample (samples, (double) (s_now_us () - start));
+    return ok;
+}
+
+//  A shell loop under bwrap, already running: it reads a line, runs
+//  `sh -c 'echo hi'`, answers. One line's round trip is one command
+//  spawned inside a running namespace.
+typedef struct {
+    pid_t pid;
+    int to, from;
+} s_resident_t;
+
+static bool
+s_resident_start (s_resident_t *self)
 {
     int to [2], from [2];
     if (pipe2 (to, O_CLOEXEC) != 0 || pipe2 (from, O_CLOEXEC) != 0)
-        return NAN;
+        return false;
     char *argv [] = {
         "/usr/bin/bwrap", "--die-with-parent", "--new-session", "--unshare-all",
         "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--",
@@ -1234,28 +1254,36 @@ s_bwrap_resident_p50 (int runs)
     posix_spawn_file_actions_init (&actions);
     posix_spawn_file_actions_adddup2 (&actions, to [0], 0);
     posix_spawn_file_actions_adddup2 (&actions, from [1], 1);
-    pid_t pid;
-    int rc = posix_spawn (&pid, argv [0], &actions, NULL, argv, environ);
+    int rc = posix_spawn (&self->pid, argv [0], &actions, NULL, argv, environ);
     posix_spawn_file_actions_destroy (&actions);
     close (to [0]);
     close (from [1]);
-    s_samples_t samples = {0};
-    for (int i = 0; rc == 0 && i < runs; i++) {
-        int64_t start = s_now_us ();
-        if (write (to [1], "x\n", 2) != 2)
-            break;
-        char buffer [16];
-        if (read (from [0], buffer, sizeof buffer) <= 0)
-            break;
-        s_sample (&samples, (double) (s_now_us () - start));
+    self->to = to [1];
+    self->from = from [0];
+    if (rc != 0) {
+        close (self->to);
+        close (self->from);
     }
-    close (to [1]);
-    close (from [0]);
-    if (rc == 0)
-        waitpid (pid, NULL, 0);
-    double p50 = s_percentile (&samples, 0.5);
-    s_samples_free (&samples);
-    return p50;
+    return rc == 0;
+}
+
+static bool
+s_resident_run (s_resident_t *self, s_samples_t *samples)
+{
+    int64_t start = s_now_us ();
+    char buffer [16];
+    if (write (self->to, "x\n", 2) != 2 || read (self->from, buffer, sizeof buffer) <= 0)
+        return false;
+    s_sample (samples, (double) (s_now_us () - start));
+    return true;
+}
+
+static void
+s_resident_stop (s_resident_t *self)
+{
+    close (self->to);
+    close (self->from);
+    waitpid (self->pid, NULL, 0);
 }
 
 static void
@@ -1263,35 +1291,59 @@ s_bench_commands (void)
 {
     printf ("\n6. real commands (`echo hi` through shell.run vs spawning it directly)\n");
     int runs = s_quick ? 100 : 500;
-    s_samples_t spawn = {0}, fresh = {0};
+    s_samples_t spawn = {0}, fresh = {0}, none = {0}, bwrap = {0}, resident = {0};
     char *echo_argv [] = {"/bin/sh", "-c", "echo hi", NULL};
     char *bwrap_argv [] = {
         "/usr/bin/bwrap", "--die-with-parent", "--new-session", "--unshare-all",
         "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--",
         "/bin/sh", "-c", "echo hi", NULL
     };
-    for (int i = 0; i < runs; i++) {
-        int64_t start = s_now_us ();
-        s_spawn_capture (echo_argv);
-        s_sample (&spawn, (double) (s_now_us () - start));
+    s_shell_t *shell_none = s_shell_new ("none");
+    s_shell_t *shell_bwrap = s_shell_new ("bwrap");
+    s_resident_t namespace;
+    bool resident_ok = s_resident_start (&namespace);
+    if (!shell_none || !shell_bwrap || !resident_ok)
+        fprintf (stderr, "bench: commands: a sandbox or the resident namespace did not start\n");
+    //  Each measure and its baseline alternate in rounds of 10 commands.
+    for (int i = 0; i < runs; i += 10) {
+        for (int k = 0; k < 10; k++) {
+            int64_t start = s_now_us ();
+            if (s_spawn_capture (echo_argv))
+                s_sample (&spawn, (double) (s_now_us () - start));
+        }
+        for (int k = 0; shell_none && k < 10; k++)
+            if (!s_shell_run (shell_none, &none))
+                s_shell_destroy (&shell_none);
+        for (int k = 0; resident_ok && k < 10; k++)
+            resident_ok = s_resident_run (&namespace, &resident);
+        for (int k = 0; shell_bwrap && k < 10; k++)
+            if (!s_shell_run (shell_bwrap, &bwrap))
+                s_shell_destroy (&shell_bwrap);
+        if (i % 50 == 0) {
+            int64_t start = s_now_us ();
+            if (s_spawn_capture (bwrap_argv))
+                s_sample (&fresh, (double) (s_now_us () - start));
+        }
     }
-    for (int i = 0; i < runs / 5; i++) {
-        int64_t start = s_now_us ();
-        s_spawn_capture (bwrap_argv);
-        s_sample (&fresh, (double) (s_now_us () - start));
-    }
+    if (resident_ok)
+        s_resident_stop (&namespace);
+    s_shell_destroy (&shell_none);
+    s_shell_destroy (&shell_bwrap);
     double spawn_p50 = s_percentile (&spawn, 0.5);
-    double fresh_p50 = s_percentile (&fresh, 0.5);
-    double none_p50 = s_shell_p50 ("none", runs);
-    double bwrap_p50 = s_shell_p50 ("bwrap", runs);
-    double resident_p50 = s_bwrap_resident_p50 (runs);
+    double none_p50 = s_percentile (&none, 0.5);
+    double bwrap_p50 = s_percentile (&bwrap, 0.5);
+    double resident_p50 = s_percentile (&resident, 0.5);
     s_row ("shell.run echo hi, isolation none: p50", "us", none_p50, spawn_p50, false,
            "<= 1.15x posix_spawn", none_p50 <= 1.15 * spawn_p50);
     s_row ("shell.run echo hi, isolation bwrap: p50", "us", bwrap_p50, resident_p50, false,
            "<= 1.3x spawn in namespace", bwrap_p50 <= 1.3 * resident_p50);
-    s_row ("  for scale: a fresh bwrap per command: p50", "us", fresh_p50, resident_p50, false, NULL, -1);
+    s_row ("  for scale: a fresh bwrap per command: p50", "us", s_percentile (&fresh, 0.5), resident_p50,
+           false, NULL, -1);
     s_samples_free (&spawn);
     s_samples_free (&fresh);
+    s_samples_free (&none);
+    s_samples_free (&bwrap);
+    s_samples_free (&resident);
 }
 
 //  --- 7. Cost growth ----------------------------------------------------------------

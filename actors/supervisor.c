@@ -87,6 +87,11 @@ s_spawn (self_t *self, sbx_spawn_t *spawn)
     s_start_t *start = (s_start_t *) zmalloc (sizeof (s_start_t));
     child->pipe = s_pair (endpoint, true);
     start->pipe = child->pipe ? s_pair (endpoint, false) : NULL;
+    //  The pipe is made; its name is not needed any more. libzmq scans
+    //  every bound inproc name each time any socket closes, so 5,000
+    //  names left bound made a pool's shutdown quadratic.
+    if (start->pipe)
+        zmq_unbind (child->pipe, endpoint);
     start->spawn = spawn;
     bool ok = start->pipe && pthread_create (&child->thread, NULL, s_child_main, start) == 0;
     //  Two signals: the actor's handshake, then whether its DEALER is up.

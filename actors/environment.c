@@ -1,5 +1,6 @@
 /*  sbx_environment - see environment.h; SPEC §4 and PROTOCOL.md. */
 #include "actors/environment.h"
+#include "actors/actor.h"
 #include "actors/eventbus.h"
 #include "actors/proto.h"
 #include "actors/supervisor.h"
@@ -67,8 +68,10 @@ typedef struct {
                                 //  so each serves S_SHARD sandboxes at most
     zmq_pollitem_t *items;      //  pipe, frontend, supervisor, bus, backends
     char *events_endpoint;      //  as bound (for hello)
-    zactor_t *eventbus;
-    zactor_t *supervisor;
+    sbx_actor_t *eventbus_actor;
+    sbx_actor_t *supervisor_actor;
+    zsock_t *eventbus;          //  their pipes
+    zsock_t *supervisor;
     sbx_limits_t limits;
 
     bool pooled;
@@ -1369,8 +1372,10 @@ s_start (self_t *self)
     const sbx_config_t *config = self->config;
     char *error = NULL;
     self->frontend = zsock_new (ZMQ_ROUTER);
-    self->eventbus = zactor_new (sbx_eventbus_actor, (void *) config);
-    self->supervisor = zactor_new (sbx_supervisor_actor, NULL);
+    self->eventbus_actor = sbx_actor_new (sbx_eventbus_actor, (void *) config);
+    self->supervisor_actor = sbx_actor_new (sbx_supervisor_actor, NULL);
+    self->eventbus = self->eventbus_actor ? sbx_actor_pipe (self->eventbus_actor) : NULL;
+    self->supervisor = self->supervisor_actor ? sbx_actor_pipe (self->supervisor_actor) : NULL;
     if (!self->frontend || !self->eventbus || !self->supervisor)
         error = zsys_sprintf ("cannot create the environment's sockets (socket limit?)");
     for (unsigned i = 0; !error && i < self->shards; i++) {
@@ -1465,8 +1470,9 @@ s_destroy (self_t **self_p)
     self_t *self = *self_p;
     //  Children first: the supervisor joins any sandbox left, then the
     //  event bus publishes and logs what it still holds.
-    zactor_destroy (&self->supervisor);
-    zactor_destroy (&self->eventbus);
+    sbx_actor_destroy (&self->supervisor_actor);
+    sbx_actor_destroy (&self->eventbus_actor);
+    self->supervisor = self->eventbus = NULL;
     sbx_job_t *job;
     while ((job = (sbx_job_t *) zlistx_first (self->waiters))) {
         zlistx_delete (self->waiters, zlistx_cursor (self->waiters));

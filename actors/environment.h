@@ -8,7 +8,7 @@
     actor (one inproc hop) and routes the answer back by the client's
     envelope. It never blocks on another actor.
 
-    Created by sbxd: zactor_new (sbx_environment_actor, config); the config
+    Created by sbxd: sbx_actor_new (sbx_environment_actor, config); the config
     must outlive the actor.
     Pipe commands:
         "START"     bind the endpoints and start the pool; answers

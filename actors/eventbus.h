@@ -3,7 +3,7 @@
     XPUB endpoint as [topic][body], and appends it to the JSON-lines event
     log (flushed per event).
 
-    Created by the environment: zactor_new (sbx_eventbus_actor, config).
+    Created by the environment: sbx_actor_new (sbx_eventbus_actor, config).
     Pipe commands (see actors/proto.h for the pointer messages):
         "START"                 bind XPUB, open the log; answers
                                 "OK" <bound endpoint> or "ERROR" <message>

@@ -3,7 +3,7 @@
     whatever is left. It never blocks the environment: creating and joining
     threads happens here.
 
-    Created by the environment: zactor_new (sbx_supervisor_actor, NULL).
+    Created by the environment: sbx_actor_new (sbx_supervisor_actor, NULL).
     Pipe commands:
         "SPAWN" [ptr sbx_spawn_t]  start a sandbox actor (takes the spawn);
                                    answers "SPAWNED" <id> <slot> <ok 1|0>

@@ -6,6 +6,7 @@
     to start or went offline after an outage; 2 for a bad command line or
     configuration.
 */
+#include "actors/actor.h"
 #include "actors/environment.h"
 #include "runtime/config.h"
 #include "runtime/log.h"
@@ -170,7 +171,13 @@ main (int argc, char *argv [])
     zsys_set_pipehwm (0);
     zsys_init ();
 
-    zactor_t *environment = zactor_new (sbx_environment_actor, config);
+    sbx_actor_t *actor = sbx_actor_new (sbx_environment_actor, config);
+    if (!actor) {
+        fprintf (stderr, "sbxd: cannot start the environment's thread\n");
+        sbx_config_destroy (&config);
+        return 1;
+    }
+    zsock_t *environment = sbx_actor_pipe (actor);
     zstr_send (environment, "START");
     char *status = NULL, *endpoint = NULL, *events_endpoint = NULL;
     zsock_recv (environment, "sss", &status, &endpoint, &events_endpoint);
@@ -218,7 +225,7 @@ main (int argc, char *argv [])
     zstr_free (&status);
     zstr_free (&endpoint);
     zstr_free (&events_endpoint);
-    zactor_destroy (&environment);
+    sbx_actor_destroy (&actor);
     close (signal_fd);
     sbx_config_destroy (&config);
     zsys_shutdown ();

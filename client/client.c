@@ -1,5 +1,6 @@
 /*  sbx_client, sbx_session - see include/sbx/client.h */
 #include <sbx/client.h>
+#include "actors/actor.h"
 #include "client/heartbeat.h"
 #include "client/link.h"
 #include "messages/mp.h"
@@ -16,7 +17,7 @@
 struct sbx_client_t {
     sbx_link_t *link;
     sbx_client_options_t options;
-    zactor_t *heartbeat;            //  started with the first session
+    sbx_actor_t *heartbeat;         //  started with the first session
     char *last_sandbox;
     char *last_session_id;
     zlistx_t *sessions;             //  open sessions (not owned)
@@ -78,7 +79,7 @@ sbx_client_destroy (sbx_client_t **self_p)
          session = (sbx_session_t *) zlistx_next (self->sessions))
         session->client = NULL;
     zlistx_destroy (&self->sessions);
-    zactor_destroy (&self->heartbeat);
+    sbx_actor_destroy (&self->heartbeat);
     sbx_link_destroy (&self->link);
     free (self->last_sandbox);
     free (self->last_session_id);
@@ -376,9 +377,9 @@ s_renew (sbx_client_t *self, sbx_session_t *session)
     if (self->options.no_heartbeat)
         return;
     if (!self->heartbeat)
-        self->heartbeat = zactor_new (sbx_heartbeat_actor, (void *) sbx_link_endpoint (self->link));
+        self->heartbeat = sbx_actor_new (sbx_heartbeat_actor, (void *) sbx_link_endpoint (self->link));
     if (self->heartbeat)
-        zstr_sendx (self->heartbeat, "ADD", session->sandbox, session->token, NULL);
+        zstr_sendx (sbx_actor_pipe (self->heartbeat), "ADD", session->sandbox, session->token, NULL);
 }
 
 static void
@@ -388,7 +389,7 @@ s_forget (sbx_session_t *session)
     if (!client)
         return;
     if (client->heartbeat)
-        zstr_sendx (client->heartbeat, "REMOVE", session->sandbox, NULL);
+        zstr_sendx (sbx_actor_pipe (client->heartbeat), "REMOVE", session->sandbox, NULL);
     void *handle = zlistx_find (client->sessions, session);
     if (handle)
         zlistx_delete (client->sessions, handle);

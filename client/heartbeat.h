@@ -2,7 +2,7 @@
     leases of a client's open sessions alive (PROTOCOL.md "Lease").
 
     Created by the client on its first session:
-        zactor_new (sbx_heartbeat_actor, (void *) endpoint)
+        sbx_actor_new (sbx_heartbeat_actor, (void *) endpoint)
     `endpoint` is copied before the handshake. The actor has its own DEALER
     to that endpoint and blocks every signal, so a Ctrl-C reaches the
     program's own thread.

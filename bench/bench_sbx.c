@@ -1291,7 +1291,7 @@ s_bench_commands (void)
 {
     printf ("\n6. real commands (`echo hi` through shell.run vs spawning it directly)\n");
     int runs = s_quick ? 100 : 500;
-    s_samples_t spawn = {0}, fresh = {0}, none = {0}, bwrap = {0}, resident = {0};
+    s_samples_t spawn = {0}, fresh = {0}, none = {0}, bwrap = {0}, resident = {0}, hop = {0};
     char *echo_argv [] = {"/bin/sh", "-c", "echo hi", NULL};
     char *bwrap_argv [] = {
         "/usr/bin/bwrap", "--die-with-parent", "--new-session", "--unshare-all",
@@ -1302,6 +1302,10 @@ s_bench_commands (void)
     s_shell_t *shell_bwrap = s_shell_new ("bwrap");
     s_resident_t namespace;
     bool resident_ok = s_resident_start (&namespace);
+    //  For scale: what any remote command pays before it runs, a round
+    //  trip through an echo server with one actor hop.
+    s_echo_t *echo = s_echo_start (1);
+    zsock_t *echo_client = zsock_new_dealer (echo->endpoint);
     if (!shell_none || !shell_bwrap || !resident_ok)
         fprintf (stderr, "bench: commands: a sandbox or the resident namespace did not start\n");
     //  Each measure and its baseline alternate in rounds of 10 commands.
@@ -1319,6 +1323,14 @@ s_bench_commands (void)
         for (int k = 0; shell_bwrap && k < 10; k++)
             if (!s_shell_run (shell_bwrap, &bwrap))
                 s_shell_destroy (&shell_bwrap);
+        for (int k = 0; k < 10; k++) {
+            int64_t start = s_now_us ();
+            zstr_send (echo_client, "{\"op\": \"call\"}");
+            char *reply = zstr_recv (echo_client);
+            if (reply)
+                s_sample (&hop, (double) (s_now_us () - start));
+            zstr_free (&reply);
+        }
         if (i % 50 == 0) {
             int64_t start = s_now_us ();
             if (s_spawn_capture (bwrap_argv))
@@ -1329,6 +1341,8 @@ s_bench_commands (void)
         s_resident_stop (&namespace);
     s_shell_destroy (&shell_none);
     s_shell_destroy (&shell_bwrap);
+    zsock_destroy (&echo_client);
+    s_echo_stop (&echo);
     double spawn_p50 = s_percentile (&spawn, 0.5);
     double none_p50 = s_percentile (&none, 0.5);
     double bwrap_p50 = s_percentile (&bwrap, 0.5);
@@ -1339,11 +1353,14 @@ s_bench_commands (void)
            "<= 1.3x spawn in namespace", bwrap_p50 <= 1.3 * resident_p50);
     s_row ("  for scale: a fresh bwrap per command: p50", "us", s_percentile (&fresh, 0.5), resident_p50,
            false, NULL, -1);
+    s_row ("  for scale: echo round trip, one hop: p50", "us", s_percentile (&hop, 0.5), spawn_p50,
+           false, NULL, -1);
     s_samples_free (&spawn);
     s_samples_free (&fresh);
     s_samples_free (&none);
     s_samples_free (&bwrap);
     s_samples_free (&resident);
+    s_samples_free (&hop);
 }
 
 //  --- 7. Cost growth ----------------------------------------------------------------

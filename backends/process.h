@@ -6,9 +6,10 @@
     sbx-init once per sandbox with posix_spawn - directly (isolation
     "none") or as bubblewrap's command (isolation "bwrap": read-only root,
     the directory at /workspace, private /tmp, /dev and /proc, new pid,
-    ipc, uts and net namespaces). sbx-init forks each command into its own
-    session with the sandbox's resource limits, user and no_new_privs, and
-    kills process trees on request (backends/init/protocol.h).
+    ipc, uts and net namespaces). sbx-init starts each command (a
+    vfork-style clone) in its own session with the sandbox's resource
+    limits, user and no_new_privs, and kills process trees on request
+    (backends/init/protocol.h).
 
     When sbxd runs as root, each sandbox's commands run as a uid of their
     own (option `users`), taken from a range and held with a lock file for

@@ -8,6 +8,7 @@
 #include "messages/reply.h"
 #include "runtime/log.h"
 
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <string.h>
 
@@ -68,6 +69,8 @@ typedef struct {
                                 //  so each serves S_SHARD sandboxes at most
     zmq_pollitem_t *items;      //  pipe, frontend, supervisor, bus, backends
     char *events_endpoint;      //  as bound (for hello)
+    int shutdown_fd;            //  eventfd, written once at shutdown; each
+                                //  sandbox polls it while it waits
     sbx_actor_t *eventbus_actor;
     sbx_actor_t *supervisor_actor;
     zsock_t *eventbus;          //  their pipes
@@ -351,7 +354,8 @@ s_spawn (self_t *self, s_slot_t *slot)
     zhashx_update (self->by_id, slot->id, slot);
     self->spawning++;
     sbx_spawn_t *spawn = sbx_spawn_new (self->config, slot->index, slot->generation,
-                                        self->pooled, self->backend_endpoints [slot->index % self->shards]);
+                                        self->pooled, self->backend_endpoints [slot->index % self->shards],
+                                        self->shutdown_fd);
     zsock_send (self->supervisor, "sp", "SPAWN", spawn);
 }
 
@@ -763,6 +767,11 @@ s_shutdown (self_t *self, sbx_error_t *reason)
     if (self->status != ENV_SHUTTING_DOWN) {
         sbx_log_info (self->config->env_id, "environment shutting down");
         self->status = ENV_SHUTTING_DOWN;
+        //  Whatever a sandbox is waiting for (a command, say) is cut short:
+        //  a shutdown must not wait out a command's timeout.
+        if (eventfd_write (self->shutdown_fd, 1) != 0)
+            sbx_log_error (self->config->env_id, "cannot signal the shutdown to sandboxes: %s",
+                           strerror (errno));
         s_fail_waiters (self, SBX_OUTAGE_ERROR, "the environment is shutting down");
         //  Slots waiting to retry will not be brought up again.
         s_slot_t *slot;
@@ -1376,7 +1385,8 @@ s_start (self_t *self)
     self->supervisor_actor = sbx_actor_new (sbx_supervisor_actor, NULL);
     self->eventbus = self->eventbus_actor ? sbx_actor_pipe (self->eventbus_actor) : NULL;
     self->supervisor = self->supervisor_actor ? sbx_actor_pipe (self->supervisor_actor) : NULL;
-    if (!self->frontend || !self->eventbus || !self->supervisor)
+    self->shutdown_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!self->frontend || !self->eventbus || !self->supervisor || self->shutdown_fd < 0)
         error = zsys_sprintf ("cannot create the environment's sockets (socket limit?)");
     for (unsigned i = 0; !error && i < self->shards; i++) {
         self->backends [i] = zsock_new (ZMQ_ROUTER);
@@ -1449,6 +1459,7 @@ s_new (zsock_t *pipe, const sbx_config_t *config)
     self->waiters = zlistx_new ();
     self->retries = zlistx_new ();
     self->events = sbx_evbatch_new ();
+    self->shutdown_fd = -1;
     self->random_used = sizeof self->random;
     self->seed = config->random_seed;
     self->limits.max_body_bytes = config->max_body_bytes;
@@ -1473,6 +1484,8 @@ s_destroy (self_t **self_p)
     sbx_actor_destroy (&self->supervisor_actor);
     sbx_actor_destroy (&self->eventbus_actor);
     self->supervisor = self->eventbus = NULL;
+    if (self->shutdown_fd >= 0)
+        close (self->shutdown_fd);      //  every sandbox actor is joined
     sbx_job_t *job;
     while ((job = (sbx_job_t *) zlistx_first (self->waiters))) {
         zlistx_delete (self->waiters, zlistx_cursor (self->waiters));

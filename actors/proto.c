@@ -105,7 +105,7 @@ sbx_job_destroy (sbx_job_t **self_p)
 
 sbx_spawn_t *
 sbx_spawn_new (const sbx_config_t *config, unsigned slot, unsigned generation,
-               bool reusable, const char *backend_endpoint)
+               bool reusable, const char *backend_endpoint, int shutdown_fd)
 {
     sbx_spawn_t *self = (sbx_spawn_t *) zmalloc (sizeof (sbx_spawn_t));
     self->config = config;
@@ -114,6 +114,7 @@ sbx_spawn_new (const sbx_config_t *config, unsigned slot, unsigned generation,
     self->reusable = reusable;
     self->sandbox_id = zsys_sprintf ("%s/%u:%u", config->env_id, slot, generation);
     self->backend_endpoint = strdup (backend_endpoint);
+    self->shutdown_fd = shutdown_fd;
     return self;
 }
 

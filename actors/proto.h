@@ -138,11 +138,14 @@ typedef struct {
     unsigned generation;
     bool reusable;
     char *backend_endpoint;         //  the environment's inproc ROUTER
+    int shutdown_fd;                //  the environment's eventfd, readable once
+                                    //  it shuts down (borrowed: the environment
+                                    //  closes it after every actor is joined)
 } sbx_spawn_t;
 
 sbx_spawn_t *
     sbx_spawn_new (const sbx_config_t *config, unsigned slot, unsigned generation,
-                   bool reusable, const char *backend_endpoint);
+                   bool reusable, const char *backend_endpoint, int shutdown_fd);
 void
     sbx_spawn_destroy (sbx_spawn_t **self_p);
 

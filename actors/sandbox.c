@@ -704,6 +704,12 @@ sbx_ctx_session_id (sbx_ctx_t *ctx)
     return ctx->session_id;
 }
 
+int
+sbx_ctx_shutdown_fd (sbx_ctx_t *ctx)
+{
+    return ctx->spawn ? ctx->spawn->shutdown_fd : -1;
+}
+
 const sbx_sandbox_kind_t *
 sbx_ctx_sandbox_kind (sbx_ctx_t *ctx)
 {

@@ -1406,7 +1406,7 @@ sbx_process_run (sbx_process_t *self, const sbx_process_run_t *run, sbx_process_
     assert (chunk);
     sbx_error_t *error = NULL;
     while (!error && !(exited && (!kill_sent || killed))) {
-        struct pollfd items [4];
+        struct pollfd items [5];
         int count = 0;
         items [count++] = (struct pollfd) {self->ctl, POLLIN, 0};
         int first_stream = count;
@@ -1416,6 +1416,9 @@ sbx_process_run (sbx_process_t *self, const sbx_process_run_t *run, sbx_process_
         int input_item = in [1] >= 0 ? count : -1;
         if (in [1] >= 0)
             items [count++] = (struct pollfd) {in [1], POLLOUT, 0};
+        int cancel_item = run->cancel_fd >= 0 && !kill_sent ? count : -1;
+        if (cancel_item >= 0)
+            items [count++] = (struct pollfd) {run->cancel_fd, POLLIN, 0};
         int64_t until = kill_sent ? kill_deadline : deadline;
         int64_t wait = (until - s_now_us () + 999) / 1000;
         if (poll (items, (nfds_t) count, wait < 0 ? 0 : (int) wait) < 0 && errno != EINTR) {
@@ -1453,8 +1456,12 @@ sbx_process_run (sbx_process_t *self, const sbx_process_run_t *run, sbx_process_
                 error = s_broken (self, "the init process is gone");
         }
         int64_t now = s_now_us ();
-        if (!error && !exited && !kill_sent && now >= deadline) {
-            result->timed_out = true;
+        bool cancel = cancel_item >= 0 && (items [cancel_item].revents & POLLIN);
+        if (!error && !exited && !kill_sent && (now >= deadline || cancel)) {
+            if (cancel)
+                result->cancelled = true;
+            else
+                result->timed_out = true;
             kill_sent = true;
             kill_deadline = now + (int64_t) S_KILL_TIMEOUT_MS * 1000;
             if (s_send (self, SBX_INIT_KILL, id, pid, NULL, 0, NULL, 0) != 0)

@@ -76,11 +76,14 @@ typedef struct {
     size_t input_size;
     size_t max_output;              //  bytes kept per stream; more is discarded
     int64_t timeout_ms;             //  > 0
+    int cancel_fd;                  //  once readable, the command is killed as at
+                                    //  its timeout and reported cancelled; -1: none
 } sbx_process_run_t;
 
 typedef struct {
     int status;                     //  wait status of the main process
     bool timed_out;                 //  killed at the timeout
+    bool cancelled;                 //  killed because cancel_fd became readable
     bool truncated;                 //  some output was discarded
     char *out, *err;                //  caller frees both (never NULL on success)
     size_t out_size, err_size;
@@ -91,7 +94,8 @@ typedef struct {
 //  (blocks up to timeout_ms plus the time a kill takes). Writes `input`
 //  while it drains both output streams, so output of any size never
 //  deadlocks. At the timeout it kills the command's process tree (its
-//  session, group and descendants) and reports timed_out. When the main
+//  session, group and descendants) and reports timed_out; the same, with
+//  cancelled, as soon as run->cancel_fd is readable. When the main
 //  process exits, output still buffered is read; background processes
 //  keep running until sbx_process_reset or shutdown, and what they write
 //  later is discarded.

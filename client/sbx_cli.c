@@ -304,11 +304,14 @@ s_print_run_result (const msgpack_sbuffer *result)
         s_write_bytes (stderr, sbx_mp_map_get (map, "stderr"));
         const msgpack_object *exit_code = sbx_mp_map_get (map, "exit_code");
         const msgpack_object *timed_out = sbx_mp_map_get (map, "timed_out");
+        const msgpack_object *cancelled = sbx_mp_map_get (map, "cancelled");
         const msgpack_object *truncated = sbx_mp_map_get (map, "truncated");
         if (truncated && truncated->type == MSGPACK_OBJECT_BOOLEAN && truncated->via.boolean)
             fprintf (stderr, "sbx: note: the output was truncated by the sandbox\n");
         if (timed_out && timed_out->type == MSGPACK_OBJECT_BOOLEAN && timed_out->via.boolean)
             code = S_EXIT_TIMED_OUT;
+        else if (cancelled && cancelled->type == MSGPACK_OBJECT_BOOLEAN && cancelled->via.boolean)
+            fprintf (stderr, "sbx: the command was killed: the daemon is shutting down\n");
         else if (exit_code && exit_code->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
             //  A command killed by signal N already says 128 + N, like sh.
             code = exit_code->via.u64 <= 255 ? (int) exit_code->via.u64 : S_EXIT_ERROR;

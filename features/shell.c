@@ -2,14 +2,17 @@
     `/bin/sh -c CMD` in a process sandbox.
 
     run {cmd, timeout_ms?, stdin?, env?, cwd?}
-      -> {exit_code, signal, stdout, stderr, timed_out, truncated, duration_ms}
+      -> {exit_code, signal, stdout, stderr, timed_out, cancelled, truncated,
+          duration_ms}
 
     The command runs in the sandbox directory (or `cwd` beneath it) with a
     clean environment: PATH, HOME (the sandbox directory), LANG, then the
     feature's `env` option, then the call's `env`. Output beyond
     `max_output_bytes` per stream is discarded (truncated: true). At the
     timeout the command's process tree is killed: timed_out is true and
-    exit_code -1; it is not an error. A command killed by a signal has
+    exit_code -1; it is not an error. When the environment shuts down
+    while a command runs, its tree is killed the same way at once:
+    cancelled is true and exit_code -1. A command killed by a signal has
     exit_code 128 + signal, as in sh. stdout and stderr are str when they
     are valid UTF-8, else bin.
 
@@ -372,16 +375,18 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
         sbx_process_run_t run = {
             .argv = argv, .env = (const char *const *) environment.items, .cwd = directory,
             .input = input_data, .input_size = input_size, .max_output = config->max_output,
-            .timeout_ms = timeout_ms
+            .timeout_ms = timeout_ms,
+            //  A shutdown does not wait for the command.
+            .cancel_fd = sbx_ctx_shutdown_fd (ctx)
         };
         sbx_process_result_t outcome;
         error = sbx_process_run (process, &run, &outcome);
         if (!error) {
             int status = outcome.status;
-            int exit_code = outcome.timed_out ? -1
+            int exit_code = outcome.timed_out || outcome.cancelled ? -1
                           : WIFEXITED (status) ? WEXITSTATUS (status)
                           : WIFSIGNALED (status) ? 128 + WTERMSIG (status) : -1;
-            msgpack_pack_map (result, 7);
+            msgpack_pack_map (result, 8);
             sbx_mp_pack_str (result, "exit_code");
             msgpack_pack_int (result, exit_code);
             sbx_mp_pack_str (result, "signal");
@@ -395,6 +400,11 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
             s_pack_output (result, outcome.err, outcome.err_size, outcome.truncated);
             sbx_mp_pack_str (result, "timed_out");
             if (outcome.timed_out)
+                msgpack_pack_true (result);
+            else
+                msgpack_pack_false (result);
+            sbx_mp_pack_str (result, "cancelled");
+            if (outcome.cancelled)
                 msgpack_pack_true (result);
             else
                 msgpack_pack_false (result);

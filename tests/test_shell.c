@@ -255,6 +255,54 @@ Test (shell, timeout_kills_the_whole_tree)
     s_shutdown_clean (&daemon);
 }
 
+//  The reply to a request sent earlier on `dealer`; NULL after timeout_ms.
+static sbx_reply_t *
+s_later_reply (zsock_t *dealer, int timeout_ms)
+{
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    void *which = zpoller_wait (poller, timeout_ms);
+    zpoller_destroy (&poller);
+    zframe_t *frame = which ? zframe_recv (dealer) : NULL;
+    if (!frame)
+        return NULL;
+    sbx_error_t *error = NULL;
+    sbx_reply_t *reply = sbx_reply_decode (zframe_data (frame), zframe_size (frame), &error);
+    zframe_destroy (&frame);
+    sbx_error_destroy (&error);
+    return reply;
+}
+
+Test (shell, shutdown_does_not_wait_for_a_running_command)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    //  A command allowed ten minutes; the call's reply is read later.
+    sbx_reply_t *reply = sbx_test_requestf (dealer, 0,
+        "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
+        " \"method\": \"run\", \"args\": {\"cmd\": \"sleep 600 & sleep 600\", \"timeout_ms\": 600000}}",
+        session.sandbox, session.token);
+    cr_assert_null (reply);
+    //  The shutdown (30 s at most here, or the daemon is killed and the
+    //  exit code says so) kills the command and answers the call first.
+    char root [320];
+    snprintf (root, sizeof root, "%s", daemon->root_dir);
+    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0, "sbxd did not shut down cleanly");
+    reply = s_later_reply (dealer, 1000);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    cr_assert (s_result_bool (reply, "cancelled"));
+    cr_assert_not (s_result_bool (reply, "timed_out"));
+    cr_assert_eq (s_result_int (reply, "exit_code"), -1);
+    sbx_reply_destroy (&reply);
+    cr_assert_eq (s_tagged (s_tag ()), 0, "the command survived the shutdown");
+    cr_assert_eq (s_children (getpid ()), 0, "processes of sbxd survived it");
+    cr_assert (sbx_test_dir_entries (root) <= 0, "entries left under %s", root);
+    zsock_destroy (&dealer);
+    s_running = NULL;
+    sbx_test_daemon_destroy (&daemon);
+}
+
 Test (shell, state_kept_in_session_wiped_between)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);

@@ -108,6 +108,13 @@ const char *
 //  proactive session setup).
 const char *
     sbx_ctx_session_id (sbx_ctx_t *ctx);
+//  A descriptor that becomes readable (POLLIN) once the environment is
+//  shutting down, and stays readable. A hook or method that waits (for a
+//  process, for I/O) polls it too and gives up early, so that a shutdown
+//  never waits out a timeout. Owned by the environment: poll it, never
+//  read or close it. -1 when there is none.
+int
+    sbx_ctx_shutdown_fd (sbx_ctx_t *ctx);
 //  The sandbox kind and its instance (for features that need a particular
 //  backend, e.g. shell on a process sandbox).
 const sbx_sandbox_kind_t *

@@ -2065,3 +2065,53 @@ Test (runtime, keepalive_ping_failure_replaces_the_sandbox, .timeout = 60)
     sbx_reply_destroy (&reply);
     s_finish (&daemon);
 }
+
+//  Restart intensity (docs/lifecycle.md): a sandbox that dies as soon as it
+//  has started is refilled at full speed 10 times per second at most; the
+//  next refill in the same second waits at least 100 ms, so a broken slot
+//  cannot spin a core. Each generation here fails its first keepalive ping
+//  (1 ms after it is ready) with a state error.
+Test (runtime, restart_intensity_backs_off, .timeout = 60)
+{
+    sbx_test_daemon_t *daemon = s_daemon (
+        "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 1},"
+        " \"outage_grace_period_s\": 30, \"outage_retry_interval_s\": 0, \"keepalive_interval_s\": 0.001},"
+        " \"sandbox\": {\"kind\": \"testing\", \"simulate_ping_error\": \"SandboxStateError\"},"
+        " \"features\": {}}");
+    cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:12] sandbox started", 1, S_WAIT));
+    //  From the JSON log: when each generation's sandbox.shutdown was
+    //  published, and its successor's first event.
+    int64_t shutdown_at [13] = {0}, first_at [13] = {0};
+    FILE *log = fopen (daemon->log_path, "r");
+    cr_assert_not_null (log);
+    char line [4096];
+    while (fgets (line, sizeof line, log)) {
+        json_t *event = json_loads (line, 0, NULL);
+        const char *sandbox = json_string_value (json_object_get (event, "sandbox"));
+        const char *name = json_string_value (json_object_get (event, "event"));
+        int64_t ts = (int64_t) json_integer_value (json_object_get (event, "ts_ns"));
+        unsigned generation;
+        if (sandbox && name && sscanf (sandbox, "testing-env/0:%u", &generation) == 1 && generation <= 12) {
+            if (!first_at [generation])
+                first_at [generation] = ts;
+            if (streq (name, "sandbox.shutdown"))
+                shutdown_at [generation] = ts;
+        }
+        json_decref (event);
+    }
+    fclose (log);
+    //  Without the limit every refill follows its predecessor within a few
+    //  milliseconds; with it, at least one of the first 12 waits 100 ms.
+    //  (Were the machine so slow that 11 generations did not fit in one
+    //  second, the gaps would be long anyway.)
+    int64_t longest = 0;
+    for (unsigned g = 1; g <= 12; g++) {
+        cr_assert (shutdown_at [g - 1] && first_at [g], "generation %u or its predecessor is missing", g);
+        int64_t gap = first_at [g] - shutdown_at [g - 1];
+        if (gap > longest)
+            longest = gap;
+    }
+    cr_assert_geq (longest, 100 * 1000000ll, "the longest refill gap was %lld us",
+                   (long long) (longest / 1000));
+    s_finish (&daemon);
+}

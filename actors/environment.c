@@ -2,12 +2,14 @@
 #include "actors/environment.h"
 #include "actors/actor.h"
 #include "actors/eventbus.h"
+#include "actors/poller.h"
 #include "actors/proto.h"
 #include "actors/supervisor.h"
 #include "messages/mp.h"
 #include "messages/reply.h"
 #include "runtime/log.h"
 
+#include <limits.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <string.h>
@@ -19,6 +21,9 @@
 #define S_RESTART_DELAY_MS 100
 #define S_SHARD 64              //  sandboxes per backend ROUTER
 #define S_DRAIN 256            //  messages handled per socket per wake-up
+
+//  The sockets the loop polls, by index.
+enum { S_ITEM_PIPE, S_ITEM_FRONTEND, S_ITEM_SUPERVISOR, S_ITEM_EVENTBUS, S_ITEM_BACKENDS };
 
 typedef enum { ENV_CREATED, ENV_ONLINE, ENV_SHUTTING_DOWN, ENV_OFFLINE } s_env_status_t;
 static const char *const s_env_status_names [] = {"created", "online", "shutting_down", "offline"};
@@ -67,7 +72,8 @@ typedef struct {
     char **backend_endpoints;   //  backends [i % shards]. A ROUTER finds a
     unsigned shards;            //  departing peer by walking all of them,
                                 //  so each serves S_SHARD sandboxes at most
-    zmq_pollitem_t *items;      //  pipe, frontend, supervisor, bus, backends
+    sbx_poller_t *poller;       //  the sockets by S_ITEM_*: the pipe, and all
+                                //  of them once started
     char *events_endpoint;      //  as bound (for hello)
     int shutdown_fd;            //  eventfd, written once at shutdown; each
                                 //  sandbox polls it while it waits
@@ -105,6 +111,13 @@ typedef struct {
 } self_t;
 
 static void s_shutdown (self_t *self, sbx_error_t *reason);
+
+//  Marks a socket used (actors/poller.h): every send goes with one.
+static inline void
+s_touch (self_t *self, int item)
+{
+    sbx_poller_touch (self->poller, item);
+}
 static void s_serve_waiters (self_t *self);
 
 //  --- Small helpers ---------------------------------------------------------
@@ -184,6 +197,7 @@ s_flush_events (self_t *self)
     if (self->events->count == 0)
         return;
     zsock_send (self->eventbus, "sp", "EVENTS", self->events);
+    s_touch (self, S_ITEM_EVENTBUS);
     self->events = sbx_evbatch_new ();
     self->flush_at = 0;
 }
@@ -242,6 +256,7 @@ s_send_reply (self_t *self, sbx_job_t *job, msgpack_sbuffer *body)
             frame = zmsg_next (job->envelope);
         }
         zmq_send (zsock_resolve (self->frontend), body->data, body->size, ZMQ_DONTWAIT);
+        s_touch (self, S_ITEM_FRONTEND);
     }
 }
 
@@ -357,6 +372,7 @@ s_spawn (self_t *self, s_slot_t *slot)
                                         self->pooled, self->backend_endpoints [slot->index % self->shards],
                                         self->shutdown_fd);
     zsock_send (self->supervisor, "sp", "SPAWN", spawn);
+    s_touch (self, S_ITEM_SUPERVISOR);
 }
 
 //  A pooled slot for growth: the lowest empty index.
@@ -385,6 +401,7 @@ s_dispatch (self_t *self, s_slot_t *slot, sbx_job_t *job)
     job->slot = slot->index;
     job->generation = slot->generation;
     zsock_t *backend = self->backends [slot->index % self->shards];
+    s_touch (self, S_ITEM_BACKENDS + (int) (slot->index % self->shards));
     zmq_send (zsock_resolve (backend), slot->id, strlen (slot->id), ZMQ_SNDMORE);
     if (sbx_send_ptr (backend, job) != 0) {
         sbx_log_error (self->config->env_id, "cannot reach sandbox %s: %s", slot->id,
@@ -646,6 +663,7 @@ s_slot_finished (self_t *self, s_slot_t *slot)
 {
     zstr_sendm (self->supervisor, "REAP");
     zstr_send (self->supervisor, slot->id);
+    s_touch (self, S_ITEM_SUPERVISOR);
     zhashx_delete (self->by_id, slot->id);
     s_set_ready_bit (self, slot, false);
     s_disown (slot);
@@ -805,6 +823,7 @@ s_shutdown (self_t *self, sbx_error_t *reason)
     s_flush_events (self);
     sbx_log_info (self->config->env_id, "environment offline");
     zsock_send (self->pipe, "si", "DONE", self->exit_code);
+    s_touch (self, S_ITEM_PIPE);
 }
 
 //  --- Answers from sandboxes ----------------------------------------------------
@@ -1222,6 +1241,7 @@ s_handle_request (self_t *self, zmsg_t *msg)
             job->kind = SBX_JOB_REPLAY;
             s_flush_events (self);
             zsock_send (self->eventbus, "sp", "REPLAY", job);
+            s_touch (self, S_ITEM_EVENTBUS);
             return;
         case SBX_OP_SHUTDOWN:
             s_reply_ok (self, job);
@@ -1471,7 +1491,7 @@ s_new (zsock_t *pipe, const sbx_config_t *config)
     self->backend_endpoints = (char **) zmalloc (self->shards * sizeof (char *));
     for (unsigned i = 0; i < self->shards; i++)
         self->backend_endpoints [i] = zsys_sprintf ("inproc://sbx-backend-%p-%u", (void *) self, i);
-    self->items = (zmq_pollitem_t *) zmalloc ((4 + self->shards) * sizeof (zmq_pollitem_t));
+    self->poller = sbx_poller_new (S_ITEM_BACKENDS + (int) self->shards);
     return self;
 }
 
@@ -1512,7 +1532,7 @@ s_destroy (self_t **self_p)
     }
     free (self->backends);
     free (self->backend_endpoints);
-    free (self->items);
+    sbx_poller_destroy (&self->poller);
     zstr_free (&self->events_endpoint);
     free (self);
     *self_p = NULL;
@@ -1582,50 +1602,62 @@ sbx_environment_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_new (pipe, (const sbx_config_t *) args);
     zsock_signal (pipe, 0);
+    sbx_poller_add (self->poller, zsock_resolve (pipe));
+    bool polling_all = false;
     while (!self->terminated) {
         //  Started: every socket exists (s_start leaves them all or none
         //  usable; before START, or after a failed one, only the pipe).
         bool running = self->frontend && self->eventbus && self->supervisor
                     && self->backends [self->shards - 1];
-        zmq_pollitem_t *items = self->items;
-        items [0] = (zmq_pollitem_t) {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
-        int count = 1;
-        if (running) {
-            items [1] = (zmq_pollitem_t) {zsock_resolve (self->frontend), 0, ZMQ_POLLIN, 0};
-            items [2] = (zmq_pollitem_t) {zsock_resolve (self->supervisor), 0, ZMQ_POLLIN, 0};
-            items [3] = (zmq_pollitem_t) {zsock_resolve (self->eventbus), 0, ZMQ_POLLIN, 0};
+        if (running && !polling_all) {
+            sbx_poller_add (self->poller, zsock_resolve (self->frontend));
+            sbx_poller_add (self->poller, zsock_resolve (self->supervisor));
+            sbx_poller_add (self->poller, zsock_resolve (self->eventbus));
             for (unsigned i = 0; i < self->shards; i++)
-                items [4 + i] = (zmq_pollitem_t) {zsock_resolve (self->backends [i]), 0, ZMQ_POLLIN, 0};
-            count = 4 + (int) self->shards;
+                sbx_poller_add (self->poller, zsock_resolve (self->backends [i]));
+            polling_all = true;
         }
-        long timeout = -1;
+        int timeout = -1;
         if (running) {
             int64_t wait = self->next_timer - zclock_mono ();
-            timeout = wait < 0 ? 0 : (long) wait;
+            timeout = wait < 0 ? 0 : wait > INT_MAX ? INT_MAX : (int) wait;
         }
-        if (zmq_poll (items, count, timeout) < 0) {
-            if (zmq_errno () == EINTR)
-                continue;
+        int rc = sbx_poller_wait (self->poller, timeout);
+        if (rc < 0 && errno != EINTR)
             break;
+        if (rc <= 0) {
+            if (running)
+                s_timers (self);
+            continue;
         }
-        if (items [0].revents & ZMQ_POLLIN)
+        if (sbx_poller_ready (self->poller, S_ITEM_PIPE))
             s_handle_pipe (self);
         if (!running || self->terminated)
             continue;
         //  Sandboxes first (they free capacity), then clients: everything
-        //  pending per wake-up, in bounded rounds so no side starves.
+        //  pending per wake-up, in bounded rounds so no side starves (a
+        //  socket handled is asked again before the next sleep).
         for (unsigned i = 0; i < self->shards; i++)
-            if (items [4 + i].revents & ZMQ_POLLIN)
-                for (int n = 0; n < S_DRAIN && s_handle_sandbox (self, self->backends [i]); n++)
-                    ;
-        if (items [2].revents & ZMQ_POLLIN)
+            if (sbx_poller_ready (self->poller, S_ITEM_BACKENDS + (int) i)) {
+                int n = 0;
+                while (n < S_DRAIN && s_handle_sandbox (self, self->backends [i]))
+                    n++;
+                if (n < S_DRAIN)
+                    sbx_poller_settle (self->poller, S_ITEM_BACKENDS + (int) i);
+            }
+        if (sbx_poller_ready (self->poller, S_ITEM_SUPERVISOR))
             s_handle_supervisor (self);
-        if (items [3].revents & ZMQ_POLLIN)
+        if (sbx_poller_ready (self->poller, S_ITEM_EVENTBUS))
             s_handle_eventbus (self);
-        if (items [1].revents & ZMQ_POLLIN) {
-            zmsg_t *msg;
-            for (int n = 0; n < S_DRAIN && (msg = s_recv_request (self)); n++)
+        if (sbx_poller_ready (self->poller, S_ITEM_FRONTEND)) {
+            zmsg_t *msg = NULL;
+            int n = 0;
+            while (n < S_DRAIN && (msg = s_recv_request (self))) {
                 s_handle_request (self, msg);
+                n++;
+            }
+            if (!msg)
+                sbx_poller_settle (self->poller, S_ITEM_FRONTEND);
         }
         s_timers (self);
     }

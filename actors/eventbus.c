@@ -1,10 +1,12 @@
 /*  sbx_eventbus - see eventbus.h */
 #include "actors/eventbus.h"
+#include "actors/poller.h"
 #include "actors/proto.h"
 #include "messages/mp.h"
 #include "messages/reply.h"
 #include "runtime/log.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define S_REPLAY_MAX_DEFAULT 1000
@@ -206,23 +208,32 @@ sbx_eventbus_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_new (pipe, (const sbx_config_t *) args);
     zsock_signal (pipe, 0);
+    sbx_poller_t *poller = sbx_poller_new (2);
+    sbx_poller_add (poller, zsock_resolve (pipe));
+    bool polling_xpub = false;
     while (!self->terminated) {
-        zmq_pollitem_t items [] = {
-            {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
-            {self->xpub ? zsock_resolve (self->xpub) : NULL, 0, ZMQ_POLLIN, 0}
-        };
-        if (zmq_poll (items, self->xpub ? 2 : 1, -1) < 0) {
-            if (zmq_errno () == EINTR)
+        if (self->xpub && !polling_xpub)
+            polling_xpub = sbx_poller_add (poller, zsock_resolve (self->xpub)) == 1;
+        if (sbx_poller_wait (poller, -1) < 0) {
+            if (errno == EINTR)
                 continue;
             break;
         }
-        if (items [0].revents & ZMQ_POLLIN)
+        if (sbx_poller_ready (poller, 0)) {
             s_handle_pipe (self);
-        if (self->xpub && (items [1].revents & ZMQ_POLLIN)) {
+            //  Publishing used the XPUB socket.
+            if (polling_xpub)
+                sbx_poller_touch (poller, 1);
+        }
+        if (polling_xpub && sbx_poller_ready (poller, 1)) {
             //  Subscriptions: nothing to do but drain them.
-            zmsg_t *msg = zmsg_recv (self->xpub);
-            zmsg_destroy (&msg);
+            zmq_msg_t part;
+            zmq_msg_init (&part);
+            while (zmq_msg_recv (&part, zsock_resolve (self->xpub), ZMQ_DONTWAIT) >= 0)
+                ;
+            zmq_msg_close (&part);
         }
     }
+    sbx_poller_destroy (&poller);
     s_destroy (&self);
 }

@@ -4,12 +4,15 @@
     receive the sandbox itself and reach it only through sbx_ctx_*.
 */
 #include "actors/sandbox.h"
+#include "actors/poller.h"
 #include "actors/proto.h"
 #include "messages/mp.h"
 #include "runtime/log.h"
 
 #include <sbx/plugin.h>
 #include <assert.h>
+#include <errno.h>
+#include <limits.h>
 #include <regex.h>
 #include <string.h>
 
@@ -24,6 +27,7 @@ typedef struct {
 struct sbx_ctx_t {
     void *pipe;                 //  raw PAIR to the supervisor
     void *dealer;               //  raw libzmq socket (see sbx_sandbox_actor)
+    sbx_poller_t *poller;       //  the pipe (0) and the dealer (1)
     bool terminated;
     sbx_spawn_t *spawn;
     const sbx_config_t *config;
@@ -171,6 +175,8 @@ s_send (s_sandbox_t *self, sbx_job_t *job)
     s_fill_report (self, job);
     job->slot = self->spawn->slot;
     job->generation = self->spawn->generation;
+    if (self->poller)
+        sbx_poller_touch (self->poller, 1);
     if (sbx_send_ptr (self->dealer, job) != 0) {
         sbx_log_error (self->id, "cannot reach the environment: %s", zmq_strerror (zmq_errno ()));
         sbx_job_destroy (&job);
@@ -804,6 +810,7 @@ s_destroy (s_sandbox_t **self_p)
     sbx_evbatch_destroy (&self->events);
     sbx_job_destroy (&self->job);
     free (self->session_id);
+    sbx_poller_destroy (&self->poller);
     if (self->dealer)
         zmq_close (self->dealer);
     sbx_spawn_destroy (&self->spawn);
@@ -844,6 +851,10 @@ sbx_sandbox_actor (void *pipe, void *args)
         }
     }
     zsock_signal (pipe, self->dealer ? 0 : 1);
+    self->poller = sbx_poller_new (2);
+    sbx_poller_add (self->poller, pipe);
+    if (self->dealer)
+        sbx_poller_add (self->poller, self->dealer);
 
     if (self->dealer) {
         self->job = sbx_job_new (SBX_JOB_START);
@@ -851,28 +862,26 @@ sbx_sandbox_actor (void *pipe, void *args)
         s_reply (self);
         s_notice (self);
     }
-    zmq_pollitem_t items [] = {
-        {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
-        {self->dealer ? zsock_resolve (self->dealer) : NULL, 0, ZMQ_POLLIN, 0}
-    };
-    int count = self->dealer ? 2 : 1;
     while (!self->terminated) {
         int64_t deadline = s_next_deadline (self);
         long timeout = deadline < 0 ? -1 : (long) (deadline - zclock_mono ());
         if (deadline >= 0 && timeout < 0)
             timeout = 0;
-        if (zmq_poll (items, count, timeout) < 0) {
-            if (zmq_errno () == EINTR)
+        if (sbx_poller_wait (self->poller, timeout > INT_MAX ? INT_MAX : (int) timeout) < 0) {
+            if (errno == EINTR)
                 continue;
             break;
         }
-        if (items [0].revents & ZMQ_POLLIN)
+        if (sbx_poller_ready (self->poller, 0))
             s_handle_pipe (self);
-        if (count > 1 && (items [1].revents & ZMQ_POLLIN)) {
+        if (self->dealer && sbx_poller_ready (self->poller, 1)) {
             //  Drain every pending job per wake-up.
             sbx_job_t *job = NULL;
-            while (zmq_recv (zsock_resolve (self->dealer), &job, sizeof job, ZMQ_DONTWAIT) == sizeof job)
+            int rc;
+            while ((rc = zmq_recv (self->dealer, &job, sizeof job, ZMQ_DONTWAIT)) == sizeof job)
                 s_handle_job (self, job);
+            if (rc < 0 && zmq_errno () == EAGAIN)
+                sbx_poller_settle (self->poller, 1);
         }
         deadline = s_next_deadline (self);
         if (deadline >= 0 && zclock_mono () >= deadline)

@@ -731,8 +731,14 @@ s_alternate (s_client_t *sbx, s_client_t *echo, int count, int mode, const char 
     memset (echo_load, 0, sizeof *echo_load);
     memset (usage, 0, sizeof *usage);
     memset (echo_usage, 0, sizeof *echo_usage);
+    //  Warm-up, not counted: a tenth of the operations, or 100 ms (every
+    //  echo worker announces itself in it).
+    s_load_t part;
+    s_run_load (sbx, count, mode, false, code, max_ops ? duration_us : 100000, max_ops / 10, &part);
+    s_load_free (&part);
+    s_run_load (echo, count, 0, true, code, max_ops ? duration_us : 100000, max_ops / 10, &part);
+    s_load_free (&part);
     for (int round = 0; round < rounds; round++) {
-        s_load_t part;
         s_usage_t before = s_usage (pid);
         s_run_load (sbx, count, mode, false, code, duration_us / rounds, max_ops / (uint64_t) rounds, &part);
         s_usage_t after = s_usage (pid);
@@ -786,11 +792,6 @@ s_bench_rtt (void)
         s_open_sessions (clients, 1);
         s_load_t load, echo_load;
         s_usage_t usage, echo_usage;
-        //  Warm-up, then 10 alternating rounds.
-        s_alternate (clients, echo_clients, 1, 0, code, 60000000, calls / 10, 1, daemon->pid, echo->pid,
-                     &load, &echo_load, &usage, &echo_usage);
-        s_load_free (&load);
-        s_load_free (&echo_load);
         s_alternate (clients, echo_clients, 1, 0, code, 60000000, calls, 10, daemon->pid, echo->pid,
                      &load, &echo_load, &usage, &echo_usage);
         double sbx_p50 = s_percentile (&load.latency [OP_CALL], 0.5);
@@ -835,11 +836,6 @@ s_bench_concurrency (void)
         s_open_sessions (clients, count);
         s_load_t sbx_load, echo_load;
         s_usage_t usage, echo_usage;
-        //  Warm-up (every echo worker announces itself), then 4 alternating rounds.
-        s_alternate (clients, echo_clients, count, 0, code, 100000, 0, 1, daemon->pid, echo->pid,
-                     &sbx_load, &echo_load, &usage, &echo_usage);
-        s_load_free (&sbx_load);
-        s_load_free (&echo_load);
         s_alternate (clients, echo_clients, count, 0, code, duration, 0, 4, daemon->pid, echo->pid,
                      &sbx_load, &echo_load, &usage, &echo_usage);
         s_clients_destroy (&clients, count);
@@ -903,10 +899,6 @@ s_bench_sessions (void)
             s_client_t *echo_clients = s_clients_new (count, echo->endpoint);
             s_load_t load, echo_load;
             s_usage_t usage, echo_usage;
-            s_alternate (clients, echo_clients, count, 1, code, 100000, 0, 1, daemon->pid, echo->pid,
-                         &load, &echo_load, &usage, &echo_usage);
-            s_load_free (&load);
-            s_load_free (&echo_load);
             s_alternate (clients, echo_clients, count, 1, code, duration, 0, 4, daemon->pid, echo->pid,
                          &load, &echo_load, &usage, &echo_usage);
             s_clients_destroy (&clients, count);

@@ -255,23 +255,6 @@ Test (shell, timeout_kills_the_whole_tree)
     s_shutdown_clean (&daemon);
 }
 
-//  The reply to a request sent earlier on `dealer`; NULL after timeout_ms.
-static sbx_reply_t *
-s_later_reply (zsock_t *dealer, int timeout_ms)
-{
-    zpoller_t *poller = zpoller_new (dealer, NULL);
-    void *which = zpoller_wait (poller, timeout_ms);
-    zpoller_destroy (&poller);
-    zframe_t *frame = which ? zframe_recv (dealer) : NULL;
-    if (!frame)
-        return NULL;
-    sbx_error_t *error = NULL;
-    sbx_reply_t *reply = sbx_reply_decode (zframe_data (frame), zframe_size (frame), &error);
-    zframe_destroy (&frame);
-    sbx_error_destroy (&error);
-    return reply;
-}
-
 Test (shell, shutdown_does_not_wait_for_a_running_command)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
@@ -289,7 +272,7 @@ Test (shell, shutdown_does_not_wait_for_a_running_command)
     char root [320];
     snprintf (root, sizeof root, "%s", daemon->root_dir);
     cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0, "sbxd did not shut down cleanly");
-    reply = s_later_reply (dealer, 1000);
+    reply = sbx_test_reply_recv (dealer, 1000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     cr_assert (s_result_bool (reply, "cancelled"));
     cr_assert_not (s_result_bool (reply, "timed_out"));

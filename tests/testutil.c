@@ -226,6 +226,12 @@ sbx_test_request_raw (zsock_t *dealer, const void *data, size_t size, int timeou
 {
     if (zmq_send (zsock_resolve (dealer), data, size, 0) < 0)
         return NULL;
+    return sbx_test_reply_recv (dealer, timeout_ms);
+}
+
+sbx_reply_t *
+sbx_test_reply_recv (zsock_t *dealer, int timeout_ms)
+{
     zpoller_t *poller = zpoller_new (dealer, NULL);
     void *which = zpoller_wait (poller, timeout_ms);
     zpoller_destroy (&poller);

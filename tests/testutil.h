@@ -68,6 +68,11 @@ sbx_reply_t *
 sbx_reply_t *
     sbx_test_request_raw (zsock_t *dealer, const void *data, size_t size, int timeout_ms);
 
+//  Waits for the next reply on `dealer` (to a request sent earlier) and
+//  returns it; NULL after timeout_ms.
+sbx_reply_t *
+    sbx_test_reply_recv (zsock_t *dealer, int timeout_ms);
+
 //  The error type of a reply ("ok" when it succeeded, "timeout" when NULL).
 const char *
     sbx_test_reply_type (const sbx_reply_t *reply);

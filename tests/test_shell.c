@@ -346,6 +346,41 @@ Test (shell, bad_arguments_are_value_errors)
     s_shutdown_clean (&daemon);
 }
 
+//  A command longer than Linux takes for one argument (128 KiB) fails in
+//  exec, inside the sandbox: the start failure comes back as a user error
+//  and the sandbox goes on.
+Test (shell, a_command_that_cannot_start_is_an_os_error)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    size_t size = 140 * 1024;
+    char *cmd = (char *) malloc (size + 1);
+    memcpy (cmd, "echo ", 5);
+    memset (cmd + 5, 'x', size - 5);
+    cmd [size] = 0;
+    msgpack_sbuffer args;
+    msgpack_sbuffer_init (&args);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 1);
+    sbx_mp_pack_str (&pk, "cmd");
+    sbx_mp_pack_str (&pk, cmd);
+    sbx_reply_t *reply = s_call_mp (dealer, &session, "shell", "run", args.data, args.size, 30000);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "OSError", "%s", s_why (reply));
+    cr_assert (strstr (s_why (reply), "too long"), "%s", s_why (reply));
+    sbx_reply_destroy (&reply);
+    msgpack_sbuffer_destroy (&args);
+    free (cmd);
+    char text [64];
+    s_sh_out (dealer, &session, "echo still here", text, sizeof text);
+    cr_assert_str_eq (text, "still here\n");
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
 Test (shell, ephemeral_call)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);

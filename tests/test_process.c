@@ -378,6 +378,44 @@ Test (process, bwrap_namespace)
     s_shutdown_clean (&daemon);
 }
 
+//  sbxd run by a user without privileges (nobody) still isolates with
+//  bwrap (through an unprivileged user namespace): commands run as that
+//  user, in their own PID namespace, under a read-only root, and nothing
+//  is left behind. The other tests run as whatever user runs the suite;
+//  this one needs root to become nobody.
+Test (process, bwrap_without_privileges)
+{
+    if (geteuid () != 0)
+        cr_skip_test ("needs root to start sbxd as nobody (the other bwrap tests run as this user)");
+    uid_t nobody = 65534;
+    json_t *config = json_pack ("{s:{s:s, s:{s:i, s:i}, s:n}, s:{s:s, s:s}, s:{s:{s:s}}}",
+        "environment", "id", "penv", "pool", "min", 1, "max", 1, "keepalive_interval_s",
+        "sandbox", "kind", "process", "isolation", "bwrap",
+        "features", "shell", "kind", "shell");
+    sbx_test_daemon_t *daemon = sbx_test_daemon_start_as (config, NULL, nobody);
+    json_decref (config);
+    cr_assert_not_null (daemon, "sbxd did not start as nobody");
+    s_running = daemon;
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    char text [1024];
+    s_sh_out (dealer, &session, "id -u; cat /proc/1/comm; echo hi > f; cat f; ls /proc | grep -c '^[0-9]'",
+              text, sizeof text);
+    unsigned uid = 0, visible = 0;
+    char comm [64], line [64];
+    cr_assert_eq (sscanf (text, "%u %63s %63s %u", &uid, comm, line, &visible), 4, "%s", text);
+    cr_assert_eq (uid, nobody, "%s", text);
+    cr_assert_str_eq (comm, "sbx-init");
+    cr_assert_str_eq (line, "hi");
+    cr_assert (visible <= 6, "%u processes visible", visible);
+    s_sh_out (dealer, &session, "touch /etc/x /usr/x 2>/dev/null || echo read-only", text, sizeof text);
+    cr_assert_str_eq (text, "read-only\n");
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
 Test (process, bwrap_root_is_read_only_even_for_root)
 {
     sbx_test_daemon_t *daemon = s_daemon ("{\"kind\": \"process\", \"isolation\": \"bwrap\", \"users\": null}", NULL);

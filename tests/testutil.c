@@ -59,6 +59,12 @@ s_read_endpoints (sbx_test_daemon_t *self, int timeout_ms)
 sbx_test_daemon_t *
 sbx_test_daemon_start (const json_t *config, const char *const *extra)
 {
+    return sbx_test_daemon_start_as (config, extra, (uid_t) -1);
+}
+
+sbx_test_daemon_t *
+sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t uid)
+{
     sbx_test_daemon_t *self = (sbx_test_daemon_t *) zmalloc (sizeof (sbx_test_daemon_t));
     self->pid = -1;
     self->exit_code = -1;
@@ -99,11 +105,28 @@ sbx_test_daemon_start (const json_t *config, const char *const *extra)
     //  --event-log: benchmarks measure without the log.
     const json_t *events = json_object_get (config, "events");
     bool own_log = events && json_object_get (events, "log");
-    const char *argv [32] = {
-        SBX_BUILD_DIR "/sbxd", "-c", self->config_path, "--event-log", self->log_path
-    };
-    size_t argc = own_log ? 3 : 5;
-    for (size_t i = 0; extra && extra [i] && argc < 31; i++)
+    //  Another user: its own test directory, and setpriv(1) to become it.
+    char reuid [32], regid [32];
+    snprintf (reuid, sizeof reuid, "--reuid=%u", (unsigned) uid);
+    snprintf (regid, sizeof regid, "--regid=%u", (unsigned) uid);
+    const char *argv [40] = {"/usr/bin/setpriv", reuid, regid, "--clear-groups"};
+    size_t first = 0;
+    if (uid != (uid_t) -1) {
+        if (chown (self->dir, uid, uid) != 0 || chown (self->config_path, uid, uid) != 0) {
+            sbx_test_daemon_destroy (&self);
+            return NULL;
+        }
+        first = 4;
+    }
+    size_t argc = first;
+    argv [argc++] = SBX_BUILD_DIR "/sbxd";
+    argv [argc++] = "-c";
+    argv [argc++] = self->config_path;
+    if (!own_log) {
+        argv [argc++] = "--event-log";
+        argv [argc++] = self->log_path;
+    }
+    for (size_t i = 0; extra && extra [i] && argc < 39; i++)
         argv [argc++] = extra [i];
     argv [argc] = NULL;
 

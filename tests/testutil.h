@@ -32,6 +32,11 @@ typedef struct {
 sbx_test_daemon_t *
     sbx_test_daemon_start (const json_t *config, const char *const *extra);
 
+//  Same, with sbxd running as user `uid` (and its group `uid`) through
+//  setpriv(1); the test directory is theirs. The caller must be root.
+sbx_test_daemon_t *
+    sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t uid);
+
 //  Same, from JSON text.
 sbx_test_daemon_t *
     sbx_test_daemon_start_text (const char *config_json);

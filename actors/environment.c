@@ -9,6 +9,7 @@
 #include "messages/reply.h"
 #include "runtime/log.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
@@ -1501,6 +1502,10 @@ s_destroy (self_t **self_p)
     self_t *self = *self_p;
     //  Children first: the supervisor joins any sandbox left, then the
     //  event bus publishes and logs what it still holds.
+    //  Ended without a SHUTDOWN (its pipe failed): sandboxes still waiting
+    //  on a command stop now, or the joins below would wait for them.
+    if (self->shutdown_fd >= 0 && eventfd_write (self->shutdown_fd, 1) != 0)
+        sbx_log_error (self->config->env_id, "cannot signal the shutdown to sandboxes: %s", strerror (errno));
     sbx_actor_destroy (&self->supervisor_actor);
     sbx_actor_destroy (&self->eventbus_actor);
     self->supervisor = self->eventbus = NULL;
@@ -1602,19 +1607,25 @@ sbx_environment_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_new (pipe, (const sbx_config_t *) args);
     zsock_signal (pipe, 0);
-    sbx_poller_add (self->poller, zsock_resolve (pipe));
+    //  The S_ITEM_* indices hold only if every socket is added, in order.
+    bool polling = sbx_poller_add (self->poller, zsock_resolve (pipe)) == S_ITEM_PIPE;
     bool polling_all = false;
-    while (!self->terminated) {
+    while (polling && !self->terminated) {
         //  Started: every socket exists (s_start leaves them all or none
         //  usable; before START, or after a failed one, only the pipe).
         bool running = self->frontend && self->eventbus && self->supervisor
                     && self->backends [self->shards - 1];
         if (running && !polling_all) {
-            sbx_poller_add (self->poller, zsock_resolve (self->frontend));
-            sbx_poller_add (self->poller, zsock_resolve (self->supervisor));
-            sbx_poller_add (self->poller, zsock_resolve (self->eventbus));
-            for (unsigned i = 0; i < self->shards; i++)
-                sbx_poller_add (self->poller, zsock_resolve (self->backends [i]));
+            polling = sbx_poller_add (self->poller, zsock_resolve (self->frontend)) == S_ITEM_FRONTEND
+                   && sbx_poller_add (self->poller, zsock_resolve (self->supervisor)) == S_ITEM_SUPERVISOR
+                   && sbx_poller_add (self->poller, zsock_resolve (self->eventbus)) == S_ITEM_EVENTBUS;
+            for (unsigned i = 0; polling && i < self->shards; i++)
+                polling = sbx_poller_add (self->poller, zsock_resolve (self->backends [i]))
+                       == S_ITEM_BACKENDS + (int) i;
+            if (!polling) {
+                sbx_log_error (self->config->env_id, "cannot poll the environment's sockets");
+                break;
+            }
             polling_all = true;
         }
         int timeout = -1;

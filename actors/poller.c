@@ -67,43 +67,76 @@ sbx_poller_settle (sbx_poller_t *self, int index)
     self->touched [index] = false;
 }
 
+//  Asks the socket at `index` for ZMQ_EVENTS; marks it ready when it has
+//  input. Its `touched` is cleared only once it has answered, and on an
+//  error every socket found ready in this pass is touched again (the
+//  question took their descriptors' wake-ups, and the caller may retry).
+static int
+s_ask (sbx_poller_t *self, int index)
+{
+    uint32_t events = 0;
+    size_t size = sizeof events;
+    if (zmq_getsockopt (self->sockets [index], ZMQ_EVENTS, &events, &size) != 0) {
+        for (int i = 0; i < self->count; i++)
+            if (self->ready [i])
+                self->touched [i] = true;
+        return -1;
+    }
+    self->touched [index] = false;
+    if (events & ZMQ_POLLIN) {
+        self->ready [index] = true;
+        return 1;
+    }
+    return 0;
+}
+
 int
 sbx_poller_wait (sbx_poller_t *self, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : zclock_mono () + timeout_ms;
+    for (int i = 0; i < self->count; i++)
+        self->ready [i] = false;
     while (true) {
         int ready = 0;
         for (int i = 0; i < self->count; i++) {
-            self->ready [i] = false;
-            if (!self->touched [i])
+            if (!self->touched [i] || self->ready [i])
                 continue;
-            self->touched [i] = false;
-            uint32_t events = 0;
-            size_t size = sizeof events;
-            if (zmq_getsockopt (self->sockets [i], ZMQ_EVENTS, &events, &size) != 0)
+            int rc = s_ask (self, i);
+            if (rc < 0)
                 return -1;
-            if (events & ZMQ_POLLIN) {
-                self->ready [i] = true;
-                ready++;
-            }
+            ready += rc;
         }
-        if (ready)
-            return ready;
         int wait = -1;
+        if (ready)
+            wait = 0;           //  only a look at the others
+        else
         if (deadline >= 0) {
             int64_t left = deadline - zclock_mono ();
             wait = left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int) left;
         }
         int rc = poll (self->fds, (nfds_t) self->count, wait);
         if (rc < 0)
-            return -1;
-        if (rc == 0)
-            return 0;
+            return ready ? ready : -1;
         //  A descriptor fired: ask its socket (it may be nothing but
-        //  commands, or output room).
+        //  commands, or output room). While some are ready, a socket left
+        //  alone is seen only this way: without the look, one busy socket
+        //  would hide the others for as long as it stays busy.
         for (int i = 0; i < self->count; i++)
             if (self->fds [i].revents)
                 self->touched [i] = true;
+        if (ready) {
+            for (int i = 0; i < self->count; i++) {
+                if (!self->touched [i] || self->ready [i])
+                    continue;
+                int asked = s_ask (self, i);
+                if (asked < 0)
+                    return -1;
+                ready += asked;
+            }
+            return ready;
+        }
+        if (rc == 0)
+            return 0;
     }
 }
 

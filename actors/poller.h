@@ -25,7 +25,8 @@
 
 typedef struct sbx_poller_t sbx_poller_t;
 
-//  A poller for at most `capacity` sockets. NULL when out of memory.
+//  A poller for at most `capacity` sockets (aborts when out of memory,
+//  as czmq's zmalloc does).
 sbx_poller_t *
     sbx_poller_new (int capacity);
 

@@ -1349,6 +1349,15 @@ sbx_process_run (sbx_process_t *self, const sbx_process_run_t *run, sbx_process_
         return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: its init process is gone", self->id);
     if (!s_dir_present (self, false))
         return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: its directory %s is gone", self->id, self->dir);
+    //  Cancelled already (the environment is shutting down): the command
+    //  does not start at all.
+    struct pollfd cancel = {run->cancel_fd, POLLIN, 0};
+    if (run->cancel_fd >= 0 && poll (&cancel, 1, 0) == 1) {
+        result->cancelled = true;
+        result->out = strdup ("");
+        result->err = strdup ("");
+        return NULL;
+    }
     uint32_t length;
     void *payload = s_payload (run, &length);
     if (!payload)

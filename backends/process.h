@@ -95,7 +95,8 @@ typedef struct {
 //  while it drains both output streams, so output of any size never
 //  deadlocks. At the timeout it kills the command's process tree (its
 //  session, group and descendants) and reports timed_out; the same, with
-//  cancelled, as soon as run->cancel_fd is readable. When the main
+//  cancelled, as soon as run->cancel_fd is readable (when it already is,
+//  the command does not start: cancelled, no output). When the main
 //  process exits, output still buffered is read; background processes
 //  keep running until sbx_process_reset or shutdown, and what they write
 //  later is discarded.

@@ -63,6 +63,43 @@ Test (poller, timeout_and_input)
     zmq_close (b);
 }
 
+//  A socket that stays busy must not hide another: with 1,000 messages
+//  on one (handled 10 per wake-up) and one on the other, the other is
+//  reported at once, as zmq_poll would.
+Test (poller, a_busy_socket_does_not_hide_another)
+{
+    void *a, *a_peer, *b, *b_peer;
+    s_pair (&a, &a_peer);
+    s_pair (&b, &b_peer);
+    sbx_poller_t *poller = sbx_poller_new (2);
+    sbx_poller_add (poller, a);
+    sbx_poller_add (poller, b);
+    //  Both start out asked and empty: from now on they are seen through
+    //  their descriptors.
+    cr_assert_eq (sbx_poller_wait (poller, 0), 0);
+    for (int i = 0; i < 1000; i++)
+        zmq_send (a_peer, "x", 1, 0);
+    int wake = 0, seen_at = 0;
+    char buffer [16];
+    while (!seen_at && wake < 100) {
+        cr_assert_gt (sbx_poller_wait (poller, 5000), 0);
+        wake++;
+        if (sbx_poller_ready (poller, 0))
+            for (int n = 0; n < 10; n++)
+                zmq_recv (a, buffer, sizeof buffer, ZMQ_DONTWAIT);
+        if (wake == 2)
+            zmq_send (b_peer, "y", 1, 0);
+        if (sbx_poller_ready (poller, 1))
+            seen_at = wake;
+    }
+    cr_assert (seen_at && seen_at <= 4, "the second socket was seen at wake-up %d", seen_at);
+    sbx_poller_destroy (&poller);
+    zmq_close (a);
+    zmq_close (a_peer);
+    zmq_close (b);
+    zmq_close (b_peer);
+}
+
 //  The other end of a ping-pong, on its own thread: answers each message
 //  with one of its own, `rounds` times, then sends "end".
 typedef struct {

@@ -267,6 +267,13 @@ Test (shell, shutdown_does_not_wait_for_a_running_command)
         " \"method\": \"run\", \"args\": {\"cmd\": \"sleep 600 & sleep 600\", \"timeout_ms\": 600000}}",
         session.sandbox, session.token);
     cr_assert_null (reply);
+    //  A second call queues behind it: by its turn the shutdown has begun,
+    //  and it does not start at all.
+    reply = sbx_test_requestf (dealer, 0,
+        "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
+        " \"method\": \"run\", \"args\": {\"cmd\": \"echo started; sleep 600\"}}",
+        session.sandbox, session.token);
+    cr_assert_null (reply);
     //  The shutdown (30 s at most here, or the daemon is killed and the
     //  exit code says so) kills the command and answers the call first.
     char root [320];
@@ -277,6 +284,17 @@ Test (shell, shutdown_does_not_wait_for_a_running_command)
     cr_assert (s_result_bool (reply, "cancelled"));
     cr_assert_not (s_result_bool (reply, "timed_out"));
     cr_assert_eq (s_result_int (reply, "exit_code"), -1);
+    sbx_reply_destroy (&reply);
+    reply = sbx_test_reply_recv (dealer, 1000);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    cr_assert (s_result_bool (reply, "cancelled"));
+    cr_assert_eq (s_result_int (reply, "exit_code"), -1);
+    char text [64];
+    cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), "", "it ran");
+    //  Never started: no time between start and exit.
+    const msgpack_object *duration = sbx_mp_map_get (sbx_reply_get (reply, "result"), "duration_ms");
+    cr_assert (duration && duration->type == MSGPACK_OBJECT_FLOAT64 && duration->via.f64 == 0.0,
+               "the queued command started (duration_ms %g)", duration ? duration->via.f64 : -1.0);
     sbx_reply_destroy (&reply);
     cr_assert_eq (s_tagged (s_tag ()), 0, "the command survived the shutdown");
     cr_assert_eq (s_children (getpid ()), 0, "processes of sbxd survived it");

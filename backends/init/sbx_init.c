@@ -440,6 +440,17 @@ typedef struct {
 
 static char s_child_stack [64 * 1024] __attribute__ ((aligned (16)));
 
+//  The 32-bit id calls where the plain ones take 16-bit ids (i386, arm).
+#ifdef SYS_setuid32
+#   define S_SYS_SETUID SYS_setuid32
+#   define S_SYS_SETGID SYS_setgid32
+#   define S_SYS_SETGROUPS SYS_setgroups32
+#else
+#   define S_SYS_SETUID SYS_setuid
+#   define S_SYS_SETGID SYS_setgid
+#   define S_SYS_SETGROUPS SYS_setgroups
+#endif
+
 //  The child: it shares our memory, so it calls only plain system-call
 //  wrappers (the ids through raw syscalls, which bypass glibc's
 //  all-threads set*id machinery) and reports failure in `spawn->error`.
@@ -461,8 +472,8 @@ s_child (void *arg)
             goto failed;
     }
     if (s_switch_user) {
-        if (syscall (SYS_setgroups, 0, NULL) != 0 || syscall (SYS_setgid, s_gid) != 0
-        ||  syscall (SYS_setuid, s_uid) != 0)
+        if (syscall (S_SYS_SETGROUPS, 0, NULL) != 0 || syscall (S_SYS_SETGID, s_gid) != 0
+        ||  syscall (S_SYS_SETUID, s_uid) != 0)
             goto failed;
     }
     if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -490,7 +501,11 @@ failed:
 static pid_t
 s_spawn (s_spawn_t *spawn)
 {
-    //  No handler of ours may run in the child while it shares our memory.
+    //  No handler of ours may run in the child while it shares our memory:
+//  every signal is blocked around clone, and sbx-init installs no
+//  handler at all (SIGCHLD comes through a signalfd, SIGPIPE is ignored),
+//  so the child, which unblocks them all before exec, cannot run one.
+//  Keep it so: a handler added here must be reset in s_child.
     sigset_t all, old;
     sigfillset (&all);
     sigprocmask (SIG_SETMASK, &all, &old);

@@ -50,7 +50,9 @@ void
 void
     sbx_poller_settle (sbx_poller_t *self, int index);
 
-//  Waits until some socket has input, or timeout_ms (-1: no limit).
+//  Waits until some socket has input, or timeout_ms (-1: no limit). When
+//  a socket it asked has input, it still glances (poll with 0) at the
+//  others' descriptors, so that a socket that stays busy cannot hide them.
 //  Returns how many have input (0 after the timeout), or -1 with errno set
 //  (EINTR included).
 int

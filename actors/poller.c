@@ -90,6 +90,22 @@ s_ask (sbx_poller_t *self, int index)
     return 0;
 }
 
+//  Asks every touched socket not yet found ready; adds those with input
+//  to *ready_p. -1 on an error.
+static int
+s_ask_touched (sbx_poller_t *self, int *ready_p)
+{
+    for (int i = 0; i < self->count; i++) {
+        if (!self->touched [i] || self->ready [i])
+            continue;
+        int rc = s_ask (self, i);
+        if (rc < 0)
+            return -1;
+        *ready_p += rc;
+    }
+    return 0;
+}
+
 int
 sbx_poller_wait (sbx_poller_t *self, int timeout_ms)
 {
@@ -98,14 +114,8 @@ sbx_poller_wait (sbx_poller_t *self, int timeout_ms)
         self->ready [i] = false;
     while (true) {
         int ready = 0;
-        for (int i = 0; i < self->count; i++) {
-            if (!self->touched [i] || self->ready [i])
-                continue;
-            int rc = s_ask (self, i);
-            if (rc < 0)
-                return -1;
-            ready += rc;
-        }
+        if (s_ask_touched (self, &ready) != 0)
+            return -1;
         int wait = -1;
         if (ready)
             wait = 0;           //  only a look at the others
@@ -124,17 +134,8 @@ sbx_poller_wait (sbx_poller_t *self, int timeout_ms)
         for (int i = 0; i < self->count; i++)
             if (self->fds [i].revents)
                 self->touched [i] = true;
-        if (ready) {
-            for (int i = 0; i < self->count; i++) {
-                if (!self->touched [i] || self->ready [i])
-                    continue;
-                int asked = s_ask (self, i);
-                if (asked < 0)
-                    return -1;
-                ready += asked;
-            }
-            return ready;
-        }
+        if (ready)
+            return s_ask_touched (self, &ready) == 0 ? ready : -1;
         if (rc == 0)
             return 0;
     }

@@ -9,7 +9,6 @@
 #include "messages/reply.h"
 #include "runtime/log.h"
 
-#include <assert.h>
 #include <limits.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
@@ -112,6 +111,7 @@ typedef struct {
 } self_t;
 
 static void s_shutdown (self_t *self, sbx_error_t *reason);
+static void s_serve_waiters (self_t *self);
 
 //  Marks a socket used (actors/poller.h): every send goes with one.
 static inline void
@@ -119,7 +119,16 @@ s_touch (self_t *self, int item)
 {
     sbx_poller_touch (self->poller, item);
 }
-static void s_serve_waiters (self_t *self);
+
+//  Tells every sandbox that the environment is going away: whatever one is
+//  waiting for (a command, say) is cut short rather than waited out.
+static void
+s_signal_shutdown (self_t *self)
+{
+    if (self->shutdown_fd >= 0 && eventfd_write (self->shutdown_fd, 1) != 0)
+        sbx_log_error (self->config->env_id, "cannot signal the shutdown to sandboxes: %s",
+                       strerror (errno));
+}
 
 //  --- Small helpers ---------------------------------------------------------
 
@@ -786,11 +795,7 @@ s_shutdown (self_t *self, sbx_error_t *reason)
     if (self->status != ENV_SHUTTING_DOWN) {
         sbx_log_info (self->config->env_id, "environment shutting down");
         self->status = ENV_SHUTTING_DOWN;
-        //  Whatever a sandbox is waiting for (a command, say) is cut short:
-        //  a shutdown must not wait out a command's timeout.
-        if (eventfd_write (self->shutdown_fd, 1) != 0)
-            sbx_log_error (self->config->env_id, "cannot signal the shutdown to sandboxes: %s",
-                           strerror (errno));
+        s_signal_shutdown (self);
         s_fail_waiters (self, SBX_OUTAGE_ERROR, "the environment is shutting down");
         //  Slots waiting to retry will not be brought up again.
         s_slot_t *slot;
@@ -1502,10 +1507,9 @@ s_destroy (self_t **self_p)
     self_t *self = *self_p;
     //  Children first: the supervisor joins any sandbox left, then the
     //  event bus publishes and logs what it still holds.
-    //  Ended without a SHUTDOWN (its pipe failed): sandboxes still waiting
-    //  on a command stop now, or the joins below would wait for them.
-    if (self->shutdown_fd >= 0 && eventfd_write (self->shutdown_fd, 1) != 0)
-        sbx_log_error (self->config->env_id, "cannot signal the shutdown to sandboxes: %s", strerror (errno));
+    //  Also when it ended without a SHUTDOWN (its pipe failed): else the
+    //  joins below would wait for sandboxes busy with a command.
+    s_signal_shutdown (self);
     sbx_actor_destroy (&self->supervisor_actor);
     sbx_actor_destroy (&self->eventbus_actor);
     self->supervisor = self->eventbus = NULL;

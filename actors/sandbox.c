@@ -175,8 +175,7 @@ s_send (s_sandbox_t *self, sbx_job_t *job)
     s_fill_report (self, job);
     job->slot = self->spawn->slot;
     job->generation = self->spawn->generation;
-    if (self->poller)
-        sbx_poller_touch (self->poller, 1);
+    sbx_poller_touch (self->poller, 1);     //  the dealer
     if (sbx_send_ptr (self->dealer, job) != 0) {
         sbx_log_error (self->id, "cannot reach the environment: %s", zmq_strerror (zmq_errno ()));
         sbx_job_destroy (&job);

@@ -2,6 +2,7 @@
 #include "actors/actor.h"
 
 #include <pthread.h>
+#include <signal.h>
 
 struct sbx_actor_t {
     zsock_t *pipe;              //  the parent's end
@@ -17,6 +18,11 @@ typedef struct {
 static void *
 s_run (void *args)
 {
+    //  Signals are for the application's threads (in sbxd a signalfd, in
+    //  the sbx tool the main thread's wait), never for an actor.
+    sigset_t all;
+    sigfillset (&all);
+    pthread_sigmask (SIG_BLOCK, &all, NULL);
     s_shim_t *shim = (s_shim_t *) args;
     shim->handler (shim->pipe, shim->args);
     zsock_destroy (&shim->pipe);

@@ -9,7 +9,8 @@
 
     The handler is a zactor_fn: it gets its end of the pipe and `args`,
     signals once when it is ready (zsock_signal (pipe, 0)), and returns on
-    "$TERM". The pipe has no high-water mark (zsys_set_pipehwm).
+    "$TERM". The pipe has no high-water mark (zsys_set_pipehwm). The
+    thread blocks every signal: they are for the application's threads.
 */
 #ifndef SBX_ACTOR_H
 #define SBX_ACTOR_H

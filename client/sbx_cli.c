@@ -26,6 +26,7 @@
 #include <getopt.h>
 #include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -1400,6 +1401,19 @@ main (int argc, char *argv [])
     sigemptyset (&action.sa_mask);
     sigaction (SIGINT, &action, NULL);
     sigaction (SIGTERM, &action, NULL);
+    //  ...and only in this thread: ZeroMQ's own threads, which the first
+    //  socket starts (here, with the signals blocked), must not take a
+    //  Ctrl-C that this thread's wait is to see (a follower then hung).
+    //  libsbx's threads block them too (actors/actor.c).
+    sigset_t signals;
+    sigemptyset (&signals);
+    sigaddset (&signals, SIGINT);
+    sigaddset (&signals, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &signals, NULL);
+    zsys_init ();
+    zsock_t *first = zsock_new (ZMQ_PAIR);
+    zsock_destroy (&first);
+    pthread_sigmask (SIG_UNBLOCK, &signals, NULL);
 
     opterr = 0;
     s_global.timeout_s = -1;

@@ -1,13 +1,13 @@
 /*  sbx_environment - see environment.h; SPEC §4 and PROTOCOL.md. */
 #include "actors/environment.h"
-#include "actors/actor.h"
+#include "runtime/core/actor.h"
 #include "actors/eventbus.h"
-#include "actors/poller.h"
+#include "runtime/core/poller.h"
 #include "actors/proto.h"
 #include "actors/supervisor.h"
 #include "messages/mp.h"
 #include "messages/reply.h"
-#include "runtime/log.h"
+#include "runtime/core/log.h"
 
 #include <limits.h>
 #include <sys/eventfd.h>
@@ -113,7 +113,7 @@ typedef struct {
 static void s_shutdown (self_t *self, sbx_error_t *reason);
 static void s_serve_waiters (self_t *self);
 
-//  Marks a socket used (actors/poller.h): every send goes with one.
+//  Marks a socket used (runtime/core/poller.h): every send goes with one.
 static inline void
 s_touch (self_t *self, int item)
 {

@@ -1,10 +1,10 @@
 /*  sbx_eventbus - see eventbus.h */
 #include "actors/eventbus.h"
-#include "actors/poller.h"
+#include "runtime/core/poller.h"
 #include "actors/proto.h"
 #include "messages/mp.h"
 #include "messages/reply.h"
-#include "runtime/log.h"
+#include "runtime/core/log.h"
 
 #include <errno.h>
 #include <string.h>

@@ -5,12 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-const char *
-sbx_status_name (sbx_status_t status)
-{
-    return (unsigned) status < SBX_STATUS_COUNT ? sbx_status_names [status] : "?";
-}
-
 sbx_evbatch_t *
 sbx_evbatch_new (void)
 {

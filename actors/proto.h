@@ -40,20 +40,8 @@
 #include <sbx/error.h>
 #include "messages/event.h"
 #include "messages/request.h"
-#include "runtime/config.h"
-
-typedef enum {
-    SBX_STATUS_CREATED,
-    SBX_STATUS_SETTING_UP,
-    SBX_STATUS_READY,
-    SBX_STATUS_ACQUIRED,
-    SBX_STATUS_IN_SESSION,
-    SBX_STATUS_SHUTTING_DOWN,
-    SBX_STATUS_OFFLINE
-} sbx_status_t;
-
-const char *
-    sbx_status_name (sbx_status_t status);
+#include "messages/status.h"
+#include "runtime/core/config.h"
 
 //  --- Event batches ------------------------------------------------------
 

@@ -4,10 +4,10 @@
     receive the sandbox itself and reach it only through sbx_ctx_*.
 */
 #include "actors/sandbox.h"
-#include "actors/poller.h"
+#include "runtime/core/poller.h"
 #include "actors/proto.h"
 #include "messages/mp.h"
-#include "runtime/log.h"
+#include "runtime/core/log.h"
 
 #include <sbx/plugin.h>
 #include <assert.h>
@@ -81,10 +81,9 @@ s_allowed (sbx_status_t from, sbx_status_t to)
                 || to == SBX_STATUS_SETTING_UP;
         case SBX_STATUS_SHUTTING_DOWN:
             return to == SBX_STATUS_OFFLINE;
-        case SBX_STATUS_OFFLINE:
+        default:
             return false;
     }
-    return false;
 }
 
 static bool

@@ -2,7 +2,7 @@
 #include "actors/supervisor.h"
 #include "actors/proto.h"
 #include "actors/sandbox.h"
-#include "runtime/log.h"
+#include "runtime/core/log.h"
 
 #include <pthread.h>
 #include <string.h>

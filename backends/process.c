@@ -1,7 +1,7 @@
 /*  The process sandbox kind - see process.h and docs/sandboxes.md */
 #include "backends/process.h"
 #include "backends/init/protocol.h"
-#include "runtime/log.h"
+#include "runtime/core/log.h"
 
 #include <czmq.h>
 #include <dirent.h>

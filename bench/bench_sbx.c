@@ -22,10 +22,11 @@
 #include "messages/mp.h"
 #include "messages/request.h"
 #include "messages/event.h"
-#include "actors/actor.h"
+#include "runtime/core/actor.h"
 #include "actors/eventbus.h"
 #include "actors/proto.h"
-#include "runtime/config.h"
+#include "runtime/core/config.h"
+#include "runtime/daemon/registry.h"
 
 extern char **environ;
 
@@ -1152,7 +1153,7 @@ s_bus_rate (double *raw_p)
         " \"endpoints\": {\"requests\": \"tcp://127.0.0.1:*\", \"events\": \"tcp://127.0.0.1:*\"},"
         " \"events\": {\"log\": null}}";
     sbx_error_t *error = NULL;
-    sbx_config_t *config = sbx_config_load_string (text, &error);
+    sbx_config_t *config = sbx_config_load_string (text, sbx_registry (), &error);
     sbx_error_destroy (&error);
     sbx_actor_t *bus = config ? sbx_actor_new (sbx_eventbus_actor, config) : NULL;
     if (!bus) {

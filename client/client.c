@@ -1,8 +1,9 @@
 /*  sbx_client, sbx_session - see include/sbx/client.h */
 #include <sbx/client.h>
-#include "actors/actor.h"
+#include "runtime/core/actor.h"
 #include "client/heartbeat.h"
 #include "client/link.h"
+#include "messages/event.h"
 #include "messages/mp.h"
 
 #include <czmq.h>

@@ -8,6 +8,7 @@
 */
 #include <sbx/client.h>
 #include "client/link.h"
+#include "messages/event.h"
 
 #include <czmq.h>
 #include <string.h>

@@ -1404,7 +1404,7 @@ main (int argc, char *argv [])
     //  ...and only in this thread: ZeroMQ's own threads, which the first
     //  socket starts (here, with the signals blocked), must not take a
     //  Ctrl-C that this thread's wait is to see (a follower then hung).
-    //  libsbx's threads block them too (actors/actor.c).
+    //  libsbx's threads block them too (runtime/core/actor.c).
     sigset_t signals;
     sigemptyset (&signals);
     sigaddset (&signals, SIGINT);

@@ -25,6 +25,7 @@
     max_list_entries (100000).
 */
 #include "backends/process.h"
+#include "features/features.h"
 #include "messages/mp.h"
 
 #include <sbx/plugin.h>

@@ -24,6 +24,7 @@
     timeout), max_timeout_ms (3600000), env ({NAME: value or null}).
 */
 #include "backends/process.h"
+#include "features/features.h"
 #include "messages/mp.h"
 
 #include <sbx/plugin.h>

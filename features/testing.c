@@ -3,6 +3,7 @@
     `configure` re-binds an instance's options at run time. */
 #include "backends/failpoint.h"
 #include "backends/testing.h"
+#include "features/features.h"
 #include "messages/mp.h"
 
 #include <sbx/plugin.h>

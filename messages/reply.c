@@ -6,11 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const sbx_status_names [SBX_STATUS_COUNT] = {
-    "created", "setting_up", "ready", "acquired", "in_session",
-    "shutting_down", "offline"
-};
-
 //  --------------------------------------------------------------------------
 //  Encoders
 

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sbx/error.h>
+#include "messages/status.h"
 
 //  One feature for the `hello` reply.
 typedef struct {
@@ -29,9 +30,6 @@ typedef struct {
     size_t state_error_count;
 } sbx_sandbox_info_t;
 
-//  The seven sandbox statuses in SPEC §3 order (for `stats`).
-#define SBX_STATUS_COUNT 7
-
 typedef struct {
     uint64_t sandbox [SBX_STATUS_COUNT];    //  count per status, SPEC order
     uint64_t pool_min, pool_max, pool_size;
@@ -41,10 +39,6 @@ typedef struct {
     uint64_t acquires_waited, acquires_overloaded;
     uint64_t leases_expired, bad_requests;
 } sbx_stats_t;
-
-//  Status names in SPEC order: created, setting_up, ready, acquired,
-//  in_session, shutting_down, offline.
-extern const char *const sbx_status_names [SBX_STATUS_COUNT];
 
 void sbx_reply_error (msgpack_sbuffer *out, bool has_id, uint64_t id,
                       const sbx_error_t *error);

@@ -3,7 +3,7 @@
 #include <dirent.h>
 #include <stdatomic.h>
 
-#include "actors/actor.h"
+#include "runtime/core/actor.h"
 
 //  Threads of this process, from /proc. The first call starts ZeroMQ's
 //  own threads, so that only ours are counted after it.

@@ -1,11 +1,11 @@
 /*  Tests of sbx_poller: poll(2) over ZeroMQ sockets' descriptors, asking
-    ZMQ_EVENTS only of sockets used since (actors/poller.h). */
+    ZMQ_EVENTS only of sockets used since (runtime/core/poller.h). */
 #include <criterion/criterion.h>
 #include <czmq.h>
 #include <errno.h>
 #include <pthread.h>
 
-#include "actors/poller.h"
+#include "runtime/core/poller.h"
 
 //  A connected pair of PAIR sockets over inproc.
 static void

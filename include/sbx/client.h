@@ -14,7 +14,7 @@
 
     Results come as msgpack (appended to a caller-owned msgpack_sbuffer) or
     as JSON (jansson, caller-owned reference). Events come decoded as
-    sbx_event_t (messages/event.h; sbx_event_text gives the one-line text
+    sbx_event_t (sbx/event.h; sbx_event_text gives the one-line text
     form and sbx_event_to_json the JSON form).
 
     Errors. Every failing function returns NULL or -1 and, when `error_p`
@@ -64,7 +64,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sbx/error.h>
-#include "messages/event.h"
+#include <sbx/event.h>
 
 #ifdef __cplusplus
 extern "C" {

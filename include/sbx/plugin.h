@@ -15,7 +15,7 @@
 
     Adding a kind: one new file defining `const sbx_feature_kind_t
     sbx_feature_<name>` (or `sbx_sandbox_kind_t sbx_sandbox_<name>`) and
-    one line in runtime/registry.c.
+    one line in runtime/daemon/registry.c.
 */
 #ifndef SBX_PLUGIN_H
 #define SBX_PLUGIN_H

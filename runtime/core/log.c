@@ -1,5 +1,5 @@
 /*  sbx_log - see log.h */
-#include "runtime/log.h"
+#include "runtime/core/log.h"
 
 #include <czmq.h>
 #include <stdarg.h>

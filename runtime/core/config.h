@@ -45,19 +45,26 @@ typedef struct {
     size_t max_body_bytes;
 } sbx_config_t;
 
+//  The kinds a configuration may name: NULL-terminated lists (the daemon's
+//  registry, runtime/daemon/registry.h, or a test's own).
+typedef struct {
+    const sbx_sandbox_kind_t *const *sandbox;
+    const sbx_feature_kind_t *const *feature;
+} sbx_kinds_t;
+
 //  The embedded default: a pool of 2 sandboxes with the features of
 //  DESIGN.md, endpoints on 127.0.0.1:5555/5556, root under $TMPDIR.
 sbx_config_t *
-    sbx_config_default (sbx_error_t **error_p);
+    sbx_config_default (const sbx_kinds_t *kinds, sbx_error_t **error_p);
 
 //  Loads a JSON file / text / value. NULL with *error_p (type "ConfigError",
 //  message starting with the JSON path) on any problem.
 sbx_config_t *
-    sbx_config_load_file (const char *path, sbx_error_t **error_p);
+    sbx_config_load_file (const char *path, const sbx_kinds_t *kinds, sbx_error_t **error_p);
 sbx_config_t *
-    sbx_config_load_string (const char *text, sbx_error_t **error_p);
+    sbx_config_load_string (const char *text, const sbx_kinds_t *kinds, sbx_error_t **error_p);
 sbx_config_t *
-    sbx_config_load_json (const json_t *root, sbx_error_t **error_p);
+    sbx_config_load_json (const json_t *root, const sbx_kinds_t *kinds, sbx_error_t **error_p);
 
 //  Applies a `--pool MIN:MAX` override; -1 with *error_p on a bad value.
 int

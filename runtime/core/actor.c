@@ -1,5 +1,5 @@
 /*  sbx_actor - a czmq-style actor whose thread is joined (actor.h). */
-#include "actors/actor.h"
+#include "runtime/core/actor.h"
 
 #include <pthread.h>
 #include <signal.h>

@@ -6,10 +6,11 @@
     to start or went offline after an outage; 2 for a bad command line or
     configuration.
 */
-#include "actors/actor.h"
+#include "runtime/core/actor.h"
 #include "actors/environment.h"
-#include "runtime/config.h"
-#include "runtime/log.h"
+#include "runtime/core/config.h"
+#include "runtime/core/log.h"
+#include "runtime/daemon/registry.h"
 
 #include <czmq.h>
 #include <getopt.h>
@@ -126,8 +127,8 @@ main (int argc, char *argv [])
         return 2;
     }
     sbx_error_t *error = NULL;
-    sbx_config_t *config = config_path ? sbx_config_load_file (config_path, &error)
-                                       : sbx_config_default (&error);
+    sbx_config_t *config = config_path ? sbx_config_load_file (config_path, sbx_registry (), &error)
+                                       : sbx_config_default (sbx_registry (), &error);
     if (config && pool)
         sbx_config_set_pool (config, pool, &error);
     if (error) {

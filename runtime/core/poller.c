@@ -1,5 +1,5 @@
 /*  sbx_poller - poll(2) over ZeroMQ sockets' descriptors (poller.h). */
-#include "actors/poller.h"
+#include "runtime/core/poller.h"
 
 #include <czmq.h>
 #include <errno.h>

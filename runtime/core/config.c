@@ -1,6 +1,5 @@
 /*  sbx_config - see config.h */
-#include "runtime/config.h"
-#include "runtime/registry.h"
+#include "runtime/core/config.h"
 
 #include <czmq.h>
 #include <math.h>
@@ -209,17 +208,49 @@ s_environment (sbx_config_t *self, const json_t *env)
     return error;
 }
 
-static sbx_error_t *
-s_sandbox (sbx_config_t *self, const json_t *sandbox)
+//  Comma-separated names of `kinds` (NULL-terminated vtables whose first
+//  member is the name), for error messages.
+static void
+s_kind_names (char *buffer, size_t size, const void *const *kinds)
 {
+    buffer [0] = 0;
+    for (size_t i = 0; kinds && kinds [i]; i++) {
+        size_t used = strlen (buffer);
+        snprintf (buffer + used, size - used, "%s%s", used ? ", " : "",
+                  *(const char *const *) kinds [i]);
+    }
+}
+
+static const sbx_sandbox_kind_t *
+s_sandbox_kind (const sbx_kinds_t *kinds, const char *name)
+{
+    for (size_t i = 0; kinds->sandbox && kinds->sandbox [i]; i++)
+        if (streq (kinds->sandbox [i]->name, name))
+            return kinds->sandbox [i];
+    return NULL;
+}
+
+static const sbx_feature_kind_t *
+s_feature_kind (const sbx_kinds_t *kinds, const char *name)
+{
+    for (size_t i = 0; kinds->feature && kinds->feature [i]; i++)
+        if (streq (kinds->feature [i]->name, name))
+            return kinds->feature [i];
+    return NULL;
+}
+
+static sbx_error_t *
+s_sandbox (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *sandbox)
+{
+    char names [256];
+    s_kind_names (names, sizeof names, (const void *const *) kinds->sandbox);
     const json_t *kind = json_object_get (sandbox, "kind");
     if (!json_is_string (kind))
-        return sbx_error_new (S_ERROR, "sandbox.kind: required string (one of: %s)",
-                              sbx_registry_sandbox_kind_names ());
-    const sbx_sandbox_kind_t *found = sbx_registry_sandbox_kind (json_string_value (kind));
+        return sbx_error_new (S_ERROR, "sandbox.kind: required string (one of: %s)", names);
+    const sbx_sandbox_kind_t *found = s_sandbox_kind (kinds, json_string_value (kind));
     if (!found)
         return sbx_error_new (S_ERROR, "sandbox.kind: unknown kind '%s' (one of: %s)",
-                              json_string_value (kind), sbx_registry_sandbox_kind_names ());
+                              json_string_value (kind), names);
     sbx_error_t *error = NULL;
     void *kind_config = found->config_new (sandbox, "sandbox", &error);
     if (error)
@@ -232,8 +263,10 @@ s_sandbox (sbx_config_t *self, const json_t *sandbox)
 }
 
 static sbx_error_t *
-s_features (sbx_config_t *self, const json_t *features)
+s_features (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *features)
 {
+    char names [256];
+    s_kind_names (names, sizeof names, (const void *const *) kinds->feature);
     for (size_t i = 0; i < self->feature_count; i++) {
         self->features [i].kind->config_destroy (&self->features [i].kind_config);
         free (self->features [i].name);
@@ -252,11 +285,11 @@ s_features (sbx_config_t *self, const json_t *features)
         const json_t *kind = json_object_get (value, "kind");
         if (!json_is_string (kind))
             return sbx_error_new (S_ERROR, "features.%s.kind: required string (one of: %s)",
-                                  name, sbx_registry_feature_kind_names ());
-        const sbx_feature_kind_t *found = sbx_registry_feature_kind (json_string_value (kind));
+                                  name, names);
+        const sbx_feature_kind_t *found = s_feature_kind (kinds, json_string_value (kind));
         if (!found)
             return sbx_error_new (S_ERROR, "features.%s.kind: unknown kind '%s' (one of: %s)", name,
-                                  json_string_value (kind), sbx_registry_feature_kind_names ());
+                                  json_string_value (kind), names);
         char path [128];
         snprintf (path, sizeof path, "features.%s", name);
         sbx_error_t *error = NULL;
@@ -272,7 +305,7 @@ s_features (sbx_config_t *self, const json_t *features)
 }
 
 static sbx_error_t *
-s_apply (sbx_config_t *self, const json_t *root)
+s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
 {
     static const char *const keys [] = {
         "environment", "sandbox", "features", "endpoints", "events", "limits", NULL
@@ -284,9 +317,9 @@ s_apply (sbx_config_t *self, const json_t *root)
     if (!error && (part = s_object (root, "environment", "", &error)) && !error)
         error = s_environment (self, part);
     if (!error && (part = s_object (root, "sandbox", "", &error)) && !error)
-        error = s_sandbox (self, part);
+        error = s_sandbox (self, kinds, part);
     if (!error && (part = s_object (root, "features", "", &error)) && !error)
-        error = s_features (self, part);
+        error = s_features (self, kinds, part);
     if (!error && (part = s_object (root, "endpoints", "", &error)) && !error) {
         static const char *const endpoint_keys [] = {"requests", "events", NULL};
         error = s_check_keys (part, "endpoints", endpoint_keys);
@@ -344,7 +377,7 @@ s_new_defaults (void)
 }
 
 sbx_config_t *
-sbx_config_load_json (const json_t *root, sbx_error_t **error_p)
+sbx_config_load_json (const json_t *root, const sbx_kinds_t *kinds, sbx_error_t **error_p)
 {
     sbx_config_t *self = s_new_defaults ();
     json_t *defaults = json_loads (s_default_json, 0, NULL);
@@ -352,10 +385,10 @@ sbx_config_load_json (const json_t *root, sbx_error_t **error_p)
     sbx_error_t *error = NULL;
     //  The sandbox kind defaults to the embedded default's when not given.
     if (!json_is_object (root) || !json_object_get (root, "sandbox"))
-        error = s_sandbox (self, json_object_get (defaults, "sandbox"));
+        error = s_sandbox (self, kinds, json_object_get (defaults, "sandbox"));
     json_decref (defaults);
     if (!error)
-        error = s_apply (self, root);
+        error = s_apply (self, kinds, root);
     if (error) {
         sbx_config_destroy (&self);
         *error_p = error;
@@ -365,7 +398,7 @@ sbx_config_load_json (const json_t *root, sbx_error_t **error_p)
 }
 
 sbx_config_t *
-sbx_config_load_string (const char *text, sbx_error_t **error_p)
+sbx_config_load_string (const char *text, const sbx_kinds_t *kinds, sbx_error_t **error_p)
 {
     json_error_t problem;
     json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, &problem);
@@ -374,13 +407,13 @@ sbx_config_load_string (const char *text, sbx_error_t **error_p)
                                   problem.line, problem.column, problem.text);
         return NULL;
     }
-    sbx_config_t *self = sbx_config_load_json (root, error_p);
+    sbx_config_t *self = sbx_config_load_json (root, kinds, error_p);
     json_decref (root);
     return self;
 }
 
 sbx_config_t *
-sbx_config_load_file (const char *path, sbx_error_t **error_p)
+sbx_config_load_file (const char *path, const sbx_kinds_t *kinds, sbx_error_t **error_p)
 {
     json_error_t problem;
     json_t *root = json_load_file (path, JSON_REJECT_DUPLICATES, &problem);
@@ -389,15 +422,15 @@ sbx_config_load_file (const char *path, sbx_error_t **error_p)
                                   problem.line, problem.column, problem.text);
         return NULL;
     }
-    sbx_config_t *self = sbx_config_load_json (root, error_p);
+    sbx_config_t *self = sbx_config_load_json (root, kinds, error_p);
     json_decref (root);
     return self;
 }
 
 sbx_config_t *
-sbx_config_default (sbx_error_t **error_p)
+sbx_config_default (const sbx_kinds_t *kinds, sbx_error_t **error_p)
 {
-    return sbx_config_load_string (s_default_json, error_p);
+    return sbx_config_load_string (s_default_json, kinds, error_p);
 }
 
 int

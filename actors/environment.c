@@ -96,8 +96,8 @@ typedef struct {
     unsigned live_count;        //  slots not EMPTY
 
     bool shutdown_deferred;     //  asked to shut down while the pool fills
-    sbx_error_t *shutdown_error;//  first user error of a sandbox shutdown
-    sbx_error_t *outage;        //  set when the environment went offline by outage
+    sbx_error_t *shutdown_error;//  first user error a sandbox's shutdown returned
+                                //  during the environment's shutdown (SPEC §4)
     int64_t next_lease_check;
     int64_t next_stats;
     int64_t next_timer;         //  earliest of all the timers below
@@ -609,8 +609,6 @@ s_outage (self_t *self, const sbx_error_t *last)
         s_emit (self, SBX_EV_ENVIRONMENT_START, outage);
         self->status = ENV_ONLINE;      //  so that the shutdown below runs
     }
-    if (!self->outage)
-        self->outage = sbx_error_dup (outage);
     s_fail_waiters (self, SBX_OUTAGE_ERROR, sbx_error_message (outage));
     s_shutdown (self, outage);
 }
@@ -824,8 +822,9 @@ s_shutdown (self_t *self, sbx_error_t *reason)
     if (self->live_count > 0)
         return;
     self->status = ENV_OFFLINE;
-    const sbx_error_t *error = self->shutdown_error ? self->shutdown_error : self->outage;
-    s_emit (self, SBX_EV_ENVIRONMENT_SHUTDOWN, error);
+    //  An outage is not on it: environment.start or the request that met
+    //  it said so already.
+    s_emit (self, SBX_EV_ENVIRONMENT_SHUTDOWN, self->shutdown_error);
     s_flush_events (self);
     sbx_log_info (self->config->env_id, "environment offline");
     zsock_send (self->pipe, "si", "DONE", self->exit_code);
@@ -849,11 +848,8 @@ s_mirror (self_t *self, s_slot_t *slot, sbx_job_t *job)
         }
         zlistx_destroy (&job->new_state_errors);
     }
-    if (job->shutdown_error) {
-        if (!self->shutdown_error)
-            self->shutdown_error = job->shutdown_error;
-        else
-            sbx_error_destroy (&job->shutdown_error);
+    if (job->shutdown_error && self->status == ENV_SHUTTING_DOWN && !self->shutdown_error) {
+        self->shutdown_error = job->shutdown_error;
         job->shutdown_error = NULL;
     }
     self->stats.sessions_started += job->sessions_started;
@@ -1532,7 +1528,6 @@ s_destroy (self_t **self_p)
     free (self->pool);
     free (self->ready_bits);
     sbx_error_destroy (&self->shutdown_error);
-    sbx_error_destroy (&self->outage);
     sbx_evbatch_destroy (&self->events);
     zsock_destroy (&self->frontend);
     for (unsigned i = 0; i < self->shards; i++) {

@@ -3,6 +3,7 @@
 #include "runtime/core/poller.h"
 #include "actors/proto.h"
 #include "messages/mp.h"
+#include "runtime/core/alloc.h"
 #include "messages/reply.h"
 #include "runtime/core/log.h"
 
@@ -24,6 +25,7 @@ typedef struct {
     const sbx_config_t *config;
     FILE *log;
     uint64_t next_seq;          //  the seq of the next event
+    int64_t last_ts;            //  ts_ns of the last event published
     s_entry_t *ring;            //  journal: the last `capacity` events
     size_t capacity;
     size_t count;
@@ -116,10 +118,14 @@ s_publish (self_t *self, sbx_evbatch_t *batch)
     while (sbx_evbatch_next (batch, &offset, &kind, &body, &size)) {
         uint64_t seq = self->next_seq++;
         sbx_event_patch_seq (body, seq);
+        //  Events of different sandboxes reach the bus a little after they
+        //  happened, in an order of their own: an event stamped before the
+        //  one published last takes that one's time, so ts_ns never runs
+        //  backwards in seq order (docs/protocol.md).
+        self->last_ts = sbx_event_stamp_ts (body, self->last_ts);
         s_entry_t *entry = &self->ring [(seq - 1) % self->capacity];
         free (entry->body);
-        entry->body = (uint8_t *) malloc (size);
-        assert (entry->body);
+        entry->body = (uint8_t *) sbx_realloc (NULL, size);
         memcpy (entry->body, body, size);
         entry->size = size;
         if (self->count < self->capacity)

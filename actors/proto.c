@@ -62,6 +62,19 @@ sbx_evbatch_next (sbx_evbatch_t *self, size_t *offset_p,
     return true;
 }
 
+static const char *const s_job_kind_names [] = {
+    "start", "notice", "acquire", "session_start", "session_open", "call",
+    "ephemeral", "session_end", "lease_expired", "shutdown", "replay"
+};
+_Static_assert (sizeof s_job_kind_names / sizeof s_job_kind_names [0] == SBX_JOB_KIND_COUNT,
+                "one name per job kind");
+
+const char *
+sbx_job_kind_name (sbx_job_kind_t kind)
+{
+    return (unsigned) kind < SBX_JOB_KIND_COUNT ? s_job_kind_names [kind] : "?";
+}
+
 sbx_job_t *
 sbx_job_new (sbx_job_kind_t kind)
 {

@@ -78,8 +78,13 @@ typedef enum {
     SBX_JOB_SESSION_END,
     SBX_JOB_LEASE_EXPIRED,      //  end the session (LeaseExpired) or shut down
     SBX_JOB_SHUTDOWN,
-    SBX_JOB_REPLAY              //  env <-> eventbus: events.replay
+    SBX_JOB_REPLAY,             //  env <-> eventbus: events.replay
+    SBX_JOB_KIND_COUNT
 } sbx_job_kind_t;
+
+//  The kind's name, for logs ("session_end"); "?" when out of range.
+const char *
+    sbx_job_kind_name (sbx_job_kind_t kind);
 
 //  A request travelling from the environment to a sandbox and back.
 typedef struct {

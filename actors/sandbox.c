@@ -1,16 +1,23 @@
 /*  sbx_sandbox - the sandbox actor, SPEC §3. See sandbox.h.
 
+    Two tables hold the lifecycle, each on one screen: s_allowed, the status
+    transitions of SPEC §3, and s_table, the jobs each status accepts with
+    the handler that runs each one (an empty cell refuses the job). The
+    steps those handlers take follow the SPEC's sections: start (§3.1),
+    start_session (§3.3), end_session (§3.4), close and shutdown (§3.5),
+    service calls (§3.6), housekeeping (§3.7). Each step returns the error
+    its caller gets; none of them calls back into the one that called it.
+
     The struct below is the plugin-facing sbx_ctx_t too: hooks and methods
     receive the sandbox itself and reach it only through sbx_ctx_*.
 */
 #include "actors/sandbox.h"
-#include "runtime/core/poller.h"
 #include "actors/proto.h"
 #include "messages/mp.h"
 #include "runtime/core/log.h"
+#include "runtime/core/poller.h"
 
 #include <sbx/plugin.h>
-#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <regex.h>
@@ -45,11 +52,10 @@ struct sbx_ctx_t {
 
     zlistx_t *state_errors;     //  every state error met (sbx_error_t *)
     zlistx_t *new_state_errors; //  dups not yet reported to the environment
-    sbx_error_t *shutdown_error;
+    sbx_error_t *shutdown_error;//  what the shutdown returned, for the report
 
     bool housekeeping;
     int64_t next_ping;          //  0 = keepalive off
-    int depth;                  //  nested service call depth
 
     sbx_job_t *job;             //  the job being answered, until replied
     sbx_evbatch_t *events;      //  events not yet sent
@@ -58,33 +64,22 @@ struct sbx_ctx_t {
 
 typedef struct sbx_ctx_t s_sandbox_t;
 
-static void s_shutdown (s_sandbox_t *self);
+//  --- Status ------------------------------------------------------------------
 
-//  --- Status --------------------------------------------------------------
+#define S_TO(status) (1u << (status))
 
-//  Allowed transitions of SPEC §3; anything else is a bug in this file.
-static bool
-s_allowed (sbx_status_t from, sbx_status_t to)
-{
-    switch (from) {
-        case SBX_STATUS_CREATED:
-            return to == SBX_STATUS_SETTING_UP;
-        case SBX_STATUS_SETTING_UP:
-            return to == SBX_STATUS_READY || to == SBX_STATUS_IN_SESSION
-                || to == SBX_STATUS_SHUTTING_DOWN;
-        case SBX_STATUS_READY:
-            return to == SBX_STATUS_ACQUIRED || to == SBX_STATUS_SHUTTING_DOWN;
-        case SBX_STATUS_ACQUIRED:
-            return to == SBX_STATUS_SETTING_UP || to == SBX_STATUS_SHUTTING_DOWN;
-        case SBX_STATUS_IN_SESSION:
-            return to == SBX_STATUS_ACQUIRED || to == SBX_STATUS_READY
-                || to == SBX_STATUS_SETTING_UP;
-        case SBX_STATUS_SHUTTING_DOWN:
-            return to == SBX_STATUS_OFFLINE;
-        default:
-            return false;
-    }
-}
+//  The transitions of SPEC §3: from a status (row) to the statuses set.
+static const unsigned s_allowed [SBX_STATUS_COUNT] = {
+    [SBX_STATUS_CREATED]       = S_TO (SBX_STATUS_SETTING_UP),
+    [SBX_STATUS_SETTING_UP]    = S_TO (SBX_STATUS_READY) | S_TO (SBX_STATUS_IN_SESSION)
+                               | S_TO (SBX_STATUS_SHUTTING_DOWN),
+    [SBX_STATUS_READY]         = S_TO (SBX_STATUS_ACQUIRED) | S_TO (SBX_STATUS_SHUTTING_DOWN),
+    [SBX_STATUS_ACQUIRED]      = S_TO (SBX_STATUS_SETTING_UP) | S_TO (SBX_STATUS_SHUTTING_DOWN),
+    [SBX_STATUS_IN_SESSION]    = S_TO (SBX_STATUS_ACQUIRED) | S_TO (SBX_STATUS_READY)
+                               | S_TO (SBX_STATUS_SETTING_UP),
+    [SBX_STATUS_SHUTTING_DOWN] = S_TO (SBX_STATUS_OFFLINE),
+    [SBX_STATUS_OFFLINE]       = 0
+};
 
 static bool
 s_online (const s_sandbox_t *self)
@@ -93,7 +88,7 @@ s_online (const s_sandbox_t *self)
         || self->status == SBX_STATUS_ACQUIRED || self->status == SBX_STATUS_IN_SESSION;
 }
 
-//  --- Events --------------------------------------------------------------
+//  --- Events and reports to the environment ---------------------------------
 
 static void
 s_emit (s_sandbox_t *self, sbx_event_kind_t kind, const char *feature,
@@ -109,11 +104,10 @@ s_emit (s_sandbox_t *self, sbx_event_kind_t kind, const char *feature,
 static void
 s_set_status (s_sandbox_t *self, sbx_status_t status)
 {
-    if (!s_allowed (self->status, status)) {
-        sbx_log_error (self->id, "bug: transition %s -> %s is not in SPEC §3",
-                       sbx_status_name (self->status), sbx_status_name (status));
-        assert (false);
-    }
+    //  The event says what the sandbox does, so it goes out either way.
+    if (!(s_allowed [self->status] & S_TO (status)))
+        sbx_log_bug (self->id, "transition %s -> %s is not in SPEC §3",
+                     sbx_status_name (self->status), sbx_status_name (status));
     sbx_event_t event = {
         .kind = SBX_EV_SANDBOX_STATUS, .environment = self->config->env_id,
         .sandbox = self->id, .old_status = sbx_status_name (self->status),
@@ -139,8 +133,6 @@ s_set_session (s_sandbox_t *self, const char *session_id)
     free (self->session_id);
     self->session_id = session_id ? strdup (session_id) : NULL;
 }
-
-//  --- Talking to the environment ------------------------------------------
 
 static void
 s_fill_report (s_sandbox_t *self, sbx_job_t *job)
@@ -193,24 +185,44 @@ s_reply (s_sandbox_t *self)
     }
 }
 
-//  Stores `*error_p` as the job's error unless it already has one.
+//  Gives `error` (owned, may be NULL) to the current job unless it already
+//  has one or was answered.
 static void
-s_job_error (s_sandbox_t *self, sbx_error_t **error_p)
+s_job_error (s_sandbox_t *self, sbx_error_t *error)
 {
-    if (*error_p && self->job && !self->job->error) {
-        self->job->error = *error_p;
-        *error_p = NULL;
-    }
-    sbx_error_destroy (error_p);
+    if (error && self->job && !self->job->error)
+        self->job->error = error;
+    else
+        sbx_error_destroy (&error);
 }
 
-//  Sends pending events / status as an unsolicited notice.
+//  Sends what is waiting (events, status, counters) as an unsolicited notice.
 static void
 s_notice (s_sandbox_t *self)
 {
     if (self->events->count || zlistx_size (self->new_state_errors)
     ||  self->sessions_ended || self->calls)
         s_send (self, sbx_job_new (SBX_JOB_NOTICE));
+}
+
+//  Plugin code may take long (a command, a delay), so what has happened so
+//  far reaches the environment before it runs: status and events are live
+//  while a hook or a method works (docs/architecture.md).
+static void
+s_before_plugin (s_sandbox_t *self)
+{
+    if (self->events->count)
+        s_send (self, sbx_job_new (SBX_JOB_NOTICE));
+}
+
+//  Runs an optional hook (NULL: nothing to do).
+static sbx_error_t *
+s_hook (s_sandbox_t *self, sbx_hook_fn *hook, void *instance)
+{
+    if (!hook)
+        return NULL;
+    s_before_plugin (self);
+    return hook (instance, self);
 }
 
 //  --- Service calls (SPEC §3.6) ---------------------------------------------
@@ -284,9 +296,8 @@ s_invoke (s_sandbox_t *self, const char *feature, const char *method,
         msgpack_sbuffer_init (&out);
         msgpack_packer packer;
         msgpack_packer_init (&packer, &out, msgpack_sbuffer_write);
-        self->depth++;
+        s_before_plugin (self);
         error = entry->handler (instance, self, &object, &packer);
-        self->depth--;
         if (!error && result) {
             if (out.size)
                 msgpack_sbuffer_write (result, out.data, out.size);
@@ -317,7 +328,7 @@ s_invoke (s_sandbox_t *self, const char *feature, const char *method,
     return error;
 }
 
-//  --- Lifecycle (SPEC §3.1 - §3.5) ------------------------------------------
+//  --- Lifecycle steps (SPEC §3.1 - §3.5) --------------------------------------
 
 static sbx_error_t *
 s_setup_sessions (s_sandbox_t *self)
@@ -325,7 +336,7 @@ s_setup_sessions (s_sandbox_t *self)
     for (size_t i = 0; i < self->feature_count; i++) {
         s_feature_t *f = &self->features [i];
         f->session_set_up = true;
-        sbx_error_t *error = f->conf->kind->setup_session (f->instance, self);
+        sbx_error_t *error = s_hook (self, f->conf->kind->setup_session, f->instance);
         s_emit (self, SBX_EV_FEATURE_SETUP_SESSION, f->conf->name, self->session_id, error);
         if (error)
             return error;
@@ -344,7 +355,7 @@ s_teardown_sessions (s_sandbox_t *self)
         if (!f->session_set_up)
             continue;
         f->session_set_up = false;
-        sbx_error_t *error = f->conf->kind->teardown_session (f->instance, self);
+        sbx_error_t *error = s_hook (self, f->conf->kind->teardown_session, f->instance);
         s_emit (self, SBX_EV_FEATURE_TEARDOWN_SESSION, f->conf->name, self->session_id, error);
         if (error) {
             s_record (self, error);
@@ -356,134 +367,36 @@ s_teardown_sessions (s_sandbox_t *self)
     return errors;
 }
 
+static double
+s_housekeep_interval (const s_feature_t *f)
+{
+    const sbx_feature_kind_t *kind = f->conf->kind;
+    return kind->housekeep && kind->housekeep_interval ? kind->housekeep_interval (f->instance) : -1;
+}
+
 static void
 s_schedule_housekeeping (s_sandbox_t *self)
 {
     int64_t now = zclock_mono ();
-    self->next_ping = self->config->keepalive_interval_s >= 0
+    self->next_ping = self->config->keepalive_interval_s >= 0 && self->backend_kind->ping
                     ? now + (int64_t) (self->config->keepalive_interval_s * 1000) : 0;
     for (size_t i = 0; i < self->feature_count; i++) {
-        s_feature_t *f = &self->features [i];
-        double interval = f->conf->kind->housekeep && f->conf->kind->housekeep_interval
-                        ? f->conf->kind->housekeep_interval (f->instance) : -1;
-        f->next_housekeep = interval >= 0 ? now + (int64_t) (interval * 1000) : 0;
+        double interval = s_housekeep_interval (&self->features [i]);
+        self->features [i].next_housekeep = interval >= 0 ? now + (int64_t) (interval * 1000) : 0;
     }
     self->housekeeping = true;
 }
 
-static void
-s_start (s_sandbox_t *self)
+//  SPEC §3.5 for a sandbox out of session: teardown, backend shutdown,
+//  offline. Returns what the shutdown returns to its caller: the
+//  FeatureTeardownError when it holds a user error, else the backend's user
+//  error, else NULL (state errors are swallowed). Caller owns it.
+static sbx_error_t *
+s_close (s_sandbox_t *self)
 {
-    s_set_status (self, SBX_STATUS_SETTING_UP);
-    sbx_error_t *error = self->backend_kind->start (self->backend, self);
-    self->backend_started = true;
-    for (size_t i = 0; !error && i < self->feature_count; i++) {
-        s_feature_t *f = &self->features [i];
-        f->set_up = true;
-        error = f->conf->kind->setup (f->instance, self);
-        s_emit (self, SBX_EV_FEATURE_SETUP, f->conf->name, NULL, error);
-    }
-    if (!error && self->proactive)
-        error = s_setup_sessions (self);
-    if (error) {
-        s_record (self, error);
-        sbx_error_set_sandbox (error, self->id);
-        s_emit (self, SBX_EV_SANDBOX_START, NULL, NULL, error);
-        s_job_error (self, &error);
-        s_shutdown (self);
-        return;
-    }
-    s_schedule_housekeeping (self);
-    s_set_status (self, SBX_STATUS_READY);
-    s_emit (self, SBX_EV_SANDBOX_START, NULL, NULL, NULL);
-}
-
-static void
-s_start_session (s_sandbox_t *self, const char *session_id)
-{
-    s_set_status (self, SBX_STATUS_SETTING_UP);
-    s_set_session (self, session_id);
-    bool prepared = false;
-    for (size_t i = 0; i < self->feature_count; i++)
-        prepared |= self->features [i].session_set_up;
-    sbx_error_t *error = prepared ? NULL : s_setup_sessions (self);
-    if (error) {
-        s_record (self, error);
-        sbx_error_set_sandbox (error, self->id);
-        s_emit (self, SBX_EV_SESSION_START, NULL, self->session_id, error);
-        sbx_error_t *teardown = s_teardown_sessions (self);
-        sbx_error_destroy (&teardown);
-        s_job_error (self, &error);
-        s_shutdown (self);
-        s_set_session (self, NULL);
-        return;
-    }
-    s_set_status (self, SBX_STATUS_IN_SESSION);
-    self->sessions_started++;
-    s_emit (self, SBX_EV_SESSION_START, NULL, self->session_id, NULL);
-}
-
-//  SPEC §3.4. `reason` (borrowed) is the runtime's own reason to end the
-//  session (LeaseExpired), published on session.end.
-static void
-s_end_session (s_sandbox_t *self, bool shutdown, const sbx_error_t *reason)
-{
-    if (self->status != SBX_STATUS_IN_SESSION)
-        return;
-    sbx_error_t *errors = s_teardown_sessions (self);
-    bool will_shutdown;
-    self->sessions_ended++;
-    if (zlistx_size (self->state_errors) == 0) {
-        s_emit (self, SBX_EV_SESSION_END, NULL, self->session_id, reason);
-        s_set_session (self, NULL);
-        if (self->reusable && !shutdown && self->proactive) {
-            s_set_status (self, SBX_STATUS_SETTING_UP);
-            if (!sbx_error_has_user (errors))
-                sbx_error_destroy (&errors);
-            s_job_error (self, &errors);
-            s_reply (self);
-            sbx_error_t *error = s_setup_sessions (self);
-            if (error) {
-                s_record (self, error);
-                sbx_error_destroy (&error);
-                s_shutdown (self);
-            }
-            else
-                s_set_status (self, SBX_STATUS_READY);
-            return;
-        }
-        will_shutdown = !self->reusable || shutdown;
-        s_set_status (self, will_shutdown ? SBX_STATUS_ACQUIRED : SBX_STATUS_READY);
-    }
-    else {
-        s_emit (self, SBX_EV_SESSION_END, NULL, self->session_id,
-                (const sbx_error_t *) zlistx_first (self->state_errors));
-        s_set_session (self, NULL);
-        s_set_status (self, SBX_STATUS_ACQUIRED);
-        will_shutdown = true;
-    }
-    if (!sbx_error_has_user (errors))
-        sbx_error_destroy (&errors);
-    s_job_error (self, &errors);
-    if (will_shutdown) {
-        s_reply (self);
-        s_shutdown (self);
-    }
-}
-
-//  SPEC §3.5. The user error it returns (if any) is kept for the report
-//  and given to a SHUTDOWN job.
-static void
-s_shutdown (s_sandbox_t *self)
-{
-    if (self->status == SBX_STATUS_SHUTTING_DOWN || self->status == SBX_STATUS_OFFLINE)
-        return;
-    if (self->status == SBX_STATUS_IN_SESSION) {
-        s_end_session (self, true, NULL);
-        return;
-    }
     s_set_status (self, SBX_STATUS_SHUTTING_DOWN);
     self->housekeeping = false;
+    //  A session set up proactively and never used.
     sbx_error_t *ignored = s_teardown_sessions (self);
     sbx_error_destroy (&ignored);
 
@@ -493,7 +406,7 @@ s_shutdown (s_sandbox_t *self)
         if (!f->set_up)
             continue;
         f->set_up = false;
-        sbx_error_t *error = f->conf->kind->teardown (f->instance, self);
+        sbx_error_t *error = s_hook (self, f->conf->kind->teardown, f->instance);
         s_emit (self, SBX_EV_FEATURE_TEARDOWN, f->conf->name, NULL, error);
         if (error) {
             s_record (self, error);
@@ -504,7 +417,7 @@ s_shutdown (s_sandbox_t *self)
     }
     sbx_error_t *backend = NULL;
     if (self->backend_started) {
-        backend = self->backend_kind->shutdown (self->backend, self);
+        backend = s_hook (self, self->backend_kind->shutdown, self->backend);
         self->backend_started = false;
         s_record (self, backend);
     }
@@ -522,16 +435,122 @@ s_shutdown (s_sandbox_t *self)
     if (returned) {
         sbx_error_set_sandbox (returned, self->id);
         sbx_error_destroy (&self->shutdown_error);
-        self->shutdown_error = returned;
-        if (self->job && self->job->kind == SBX_JOB_SHUTDOWN && !self->job->error)
-            self->job->error = sbx_error_dup (returned);
+        self->shutdown_error = sbx_error_dup (returned);
     }
-    if (self->job && self->job->kind == SBX_JOB_START && !self->job->error)
-        self->job->error = sbx_error_new (SBX_STATE_ERROR, "sandbox %s shut down while starting", self->id);
+    return returned;
 }
 
-//  A top-level call from a client (SPEC §3.6): the state error of a call
-//  shuts the sandbox down once, after the reply.
+//  SPEC §3.1. Returns the start's error (the sandbox is then offline).
+static sbx_error_t *
+s_start (s_sandbox_t *self)
+{
+    s_set_status (self, SBX_STATUS_SETTING_UP);
+    sbx_error_t *error = s_hook (self, self->backend_kind->start, self->backend);
+    self->backend_started = true;
+    for (size_t i = 0; !error && i < self->feature_count; i++) {
+        s_feature_t *f = &self->features [i];
+        f->set_up = true;
+        error = s_hook (self, f->conf->kind->setup, f->instance);
+        s_emit (self, SBX_EV_FEATURE_SETUP, f->conf->name, NULL, error);
+    }
+    if (!error && self->proactive)
+        error = s_setup_sessions (self);
+    if (error) {
+        s_record (self, error);
+        sbx_error_set_sandbox (error, self->id);
+        s_emit (self, SBX_EV_SANDBOX_START, NULL, NULL, error);
+        sbx_error_t *closed = s_close (self);
+        sbx_error_destroy (&closed);
+        return error;
+    }
+    s_schedule_housekeeping (self);
+    s_set_status (self, SBX_STATUS_READY);
+    s_emit (self, SBX_EV_SANDBOX_START, NULL, NULL, NULL);
+    return NULL;
+}
+
+//  SPEC §3.3, from acquired. Returns the error (the sandbox is then offline).
+static sbx_error_t *
+s_start_session (s_sandbox_t *self, const char *session_id)
+{
+    s_set_status (self, SBX_STATUS_SETTING_UP);
+    s_set_session (self, session_id);
+    bool prepared = false;
+    for (size_t i = 0; i < self->feature_count; i++)
+        prepared |= self->features [i].session_set_up;
+    sbx_error_t *error = prepared ? NULL : s_setup_sessions (self);
+    if (error) {
+        s_record (self, error);
+        sbx_error_set_sandbox (error, self->id);
+        s_emit (self, SBX_EV_SESSION_START, NULL, self->session_id, error);
+        sbx_error_t *ignored = s_teardown_sessions (self);
+        sbx_error_destroy (&ignored);
+        //  The session id stays set until the shutdown is over.
+        ignored = s_close (self);
+        sbx_error_destroy (&ignored);
+        s_set_session (self, NULL);
+        return error;
+    }
+    s_set_status (self, SBX_STATUS_IN_SESSION);
+    self->sessions_started++;
+    s_emit (self, SBX_EV_SESSION_START, NULL, self->session_id, NULL);
+    return NULL;
+}
+
+//  SPEC §3.4, from in_session. `reason` (borrowed) is the runtime's own
+//  reason to end the session (LeaseExpired), published on session.end.
+//  Returns step 5's answer: the SessionTeardownError when it holds a user
+//  error, else what a shutdown that followed returned (s_close).
+static sbx_error_t *
+s_end_session (s_sandbox_t *self, bool shutdown, const sbx_error_t *reason)
+{
+    sbx_error_t *errors = s_teardown_sessions (self);
+    if (!sbx_error_has_user (errors))
+        sbx_error_destroy (&errors);        //  state errors alone are swallowed
+    self->sessions_ended++;
+    const sbx_error_t *broken = (const sbx_error_t *) zlistx_first (self->state_errors);
+    s_emit (self, SBX_EV_SESSION_END, NULL, self->session_id, broken ? broken : reason);
+    s_set_session (self, NULL);
+    if (!broken && self->reusable && !shutdown && self->proactive) {
+        //  The caller need not wait for the next session's setup.
+        s_set_status (self, SBX_STATUS_SETTING_UP);
+        s_job_error (self, errors);
+        s_reply (self);
+        sbx_error_t *error = s_setup_sessions (self);
+        if (error) {
+            s_record (self, error);
+            sbx_error_destroy (&error);
+            sbx_error_t *ignored = s_close (self);
+            sbx_error_destroy (&ignored);
+        }
+        else
+            s_set_status (self, SBX_STATUS_READY);
+        return NULL;
+    }
+    bool close = broken || !self->reusable || shutdown;
+    s_set_status (self, close ? SBX_STATUS_ACQUIRED : SBX_STATUS_READY);
+    if (!close)
+        return errors;
+    sbx_error_t *closed = s_close (self);
+    if (!errors)
+        return closed;
+    sbx_error_destroy (&closed);
+    return errors;
+}
+
+//  SPEC §3.5 (re-entrant).
+static sbx_error_t *
+s_shutdown (s_sandbox_t *self)
+{
+    if (self->status == SBX_STATUS_IN_SESSION)
+        return s_end_session (self, true, NULL);
+    if (s_online (self))
+        return s_close (self);
+    return NULL;
+}
+
+//  A call in the open session (SPEC §3.6): a state error is answered
+//  first, then the sandbox shuts down, once.
 static void
 s_call (s_sandbox_t *self, sbx_job_t *job)
 {
@@ -539,102 +558,180 @@ s_call (s_sandbox_t *self, sbx_job_t *job)
     sbx_error_t *error = s_invoke (self, request->feature, request->method,
                                    request->args, request->args_size, &job->result);
     self->calls++;
-    if (error) {
-        self->calls_failed++;
-        if (sbx_error_is_state (error)) {
-            s_record (self, error);
-            s_job_error (self, &error);
-            s_reply (self);
-            s_shutdown (self);
-            return;
-        }
-        s_job_error (self, &error);
+    if (!error)
+        return;
+    self->calls_failed++;
+    bool broken = sbx_error_is_state (error);
+    s_record (self, error);
+    s_job_error (self, error);
+    if (broken) {
+        s_reply (self);
+        sbx_error_t *ignored = s_shutdown (self);
+        sbx_error_destroy (&ignored);
     }
 }
 
-static sbx_error_t *
-s_wrong_status (s_sandbox_t *self, const char *what)
+//  --- Jobs: [status][job kind] -> handler ------------------------------------
+
+typedef void (s_handler_t) (s_sandbox_t *self, sbx_job_t *job);
+
+static void
+s_on_start (s_sandbox_t *self, sbx_job_t *job)
 {
-    return sbx_error_new (self->status == SBX_STATUS_OFFLINE ? SBX_STATE_ERROR : SBX_BAD_REQUEST,
-                          "sandbox %s is %s: cannot %s", self->id,
-                          sbx_status_name (self->status), what);
+    s_job_error (self, s_start (self));
 }
 
+static void
+s_on_acquire (s_sandbox_t *self, sbx_job_t *job)
+{
+    s_set_status (self, SBX_STATUS_ACQUIRED);
+}
+
+static void
+s_on_session_start (s_sandbox_t *self, sbx_job_t *job)
+{
+    s_job_error (self, s_start_session (self, job->session_id));
+}
+
+static void
+s_on_session_open (s_sandbox_t *self, sbx_job_t *job)
+{
+    s_set_status (self, SBX_STATUS_ACQUIRED);
+    s_on_session_start (self, job);
+}
+
+//  An acquired sandbox with no session: start one, call, end it.
+static void
+s_on_ephemeral_call (s_sandbox_t *self, sbx_job_t *job)
+{
+    sbx_error_t *error = s_start_session (self, job->session_id);
+    if (!error) {
+        s_call (self, job);
+        if (self->status == SBX_STATUS_IN_SESSION)
+            error = s_end_session (self, false, NULL);
+    }
+    s_job_error (self, error);
+}
+
+static void
+s_on_ephemeral (s_sandbox_t *self, sbx_job_t *job)
+{
+    s_set_status (self, SBX_STATUS_ACQUIRED);
+    s_on_ephemeral_call (self, job);
+}
+
+static void
+s_on_call (s_sandbox_t *self, sbx_job_t *job)
+{
+    s_call (self, job);
+}
+
+static void
+s_on_session_end (s_sandbox_t *self, sbx_job_t *job)
+{
+    s_job_error (self, s_end_session (self, false, NULL));
+}
+
+static void
+s_on_lease_expired (s_sandbox_t *self, sbx_job_t *job)
+{
+    sbx_error_t *reason = sbx_error_new (SBX_LEASE_EXPIRED, "the lease of session '%s' lapsed",
+                                         self->session_id);
+    s_job_error (self, s_end_session (self, false, reason));
+    sbx_error_destroy (&reason);
+}
+
+//  Acquired and given up unused (session.end, or its lease lapsed): nobody
+//  owns it now, so it shuts down and its slot is refilled.
+static void
+s_on_release (s_sandbox_t *self, sbx_job_t *job)
+{
+    s_job_error (self, s_close (self));
+}
+
+static void
+s_on_shutdown (s_sandbox_t *self, sbx_job_t *job)
+{
+    s_job_error (self, s_shutdown (self));
+}
+
+static void
+s_on_nothing (s_sandbox_t *self, sbx_job_t *job)
+{
+}
+
+//  What each status accepts. setting_up and shutting_down never see a job
+//  (they last only inside a handler); an empty cell refuses (s_refuse).
+static s_handler_t *const s_table [SBX_STATUS_COUNT][SBX_JOB_KIND_COUNT] = {
+    [SBX_STATUS_CREATED] = {
+        [SBX_JOB_START]         = s_on_start,
+    },
+    [SBX_STATUS_READY] = {
+        [SBX_JOB_ACQUIRE]       = s_on_acquire,
+        [SBX_JOB_SESSION_OPEN]  = s_on_session_open,
+        [SBX_JOB_EPHEMERAL]     = s_on_ephemeral,
+        [SBX_JOB_SESSION_END]   = s_on_nothing,
+        [SBX_JOB_LEASE_EXPIRED] = s_on_nothing,
+        [SBX_JOB_SHUTDOWN]      = s_on_shutdown,
+    },
+    [SBX_STATUS_ACQUIRED] = {
+        [SBX_JOB_SESSION_START] = s_on_session_start,
+        [SBX_JOB_CALL]          = s_on_ephemeral_call,
+        [SBX_JOB_SESSION_END]   = s_on_release,
+        [SBX_JOB_LEASE_EXPIRED] = s_on_release,
+        [SBX_JOB_SHUTDOWN]      = s_on_shutdown,
+    },
+    [SBX_STATUS_IN_SESSION] = {
+        [SBX_JOB_CALL]          = s_on_call,
+        [SBX_JOB_SESSION_END]   = s_on_session_end,
+        [SBX_JOB_LEASE_EXPIRED] = s_on_lease_expired,
+        [SBX_JOB_SHUTDOWN]      = s_on_shutdown,
+    },
+    [SBX_STATUS_OFFLINE] = {
+        [SBX_JOB_SESSION_END]   = s_on_nothing,
+        [SBX_JOB_LEASE_EXPIRED] = s_on_nothing,
+        [SBX_JOB_SHUTDOWN]      = s_on_nothing,
+    },
+};
+
+//  What a refused job could not do, by kind; NULL: the kind is never sent
+//  to a sandbox in any status that refuses it (a bug).
+static const char *const s_refused [SBX_JOB_KIND_COUNT] = {
+    [SBX_JOB_ACQUIRE]       = "acquire",
+    [SBX_JOB_SESSION_OPEN]  = "acquire",
+    [SBX_JOB_EPHEMERAL]     = "acquire",
+    [SBX_JOB_SESSION_START] = "start a session",
+    [SBX_JOB_CALL]          = "call",
+};
+
+//  The empty cells: the sandbox does nothing. A refused acquire may be
+//  offered to another sandbox; an offline sandbox answers SandboxStateError.
+static void
+s_refuse (s_sandbox_t *self, sbx_job_t *job)
+{
+    const char *what = (unsigned) job->kind < SBX_JOB_KIND_COUNT ? s_refused [job->kind] : NULL;
+    if (!what)
+        sbx_log_bug (self->id, "job '%s' sent to a sandbox that is %s",
+                     sbx_job_kind_name (job->kind), sbx_status_name (self->status));
+    job->refused = job->kind == SBX_JOB_ACQUIRE || job->kind == SBX_JOB_SESSION_OPEN
+                || job->kind == SBX_JOB_EPHEMERAL;
+    s_job_error (self, sbx_error_new (
+        self->status == SBX_STATUS_OFFLINE ? SBX_STATE_ERROR : SBX_BAD_REQUEST,
+        "sandbox %s is %s: cannot %s", self->id, sbx_status_name (self->status),
+        what ? what : sbx_job_kind_name (job->kind)));
+}
+
+//  Runs one job and answers it, exactly once.
 static void
 s_handle_job (s_sandbox_t *self, sbx_job_t *job)
 {
     self->job = job;
-    sbx_error_t *error = NULL;
-    switch (job->kind) {
-        case SBX_JOB_ACQUIRE:
-            if (self->status == SBX_STATUS_READY)
-                s_set_status (self, SBX_STATUS_ACQUIRED);
-            else {
-                job->refused = true;
-                error = s_wrong_status (self, "acquire");
-            }
-            break;
-        case SBX_JOB_SESSION_OPEN:
-        case SBX_JOB_EPHEMERAL:
-            if (self->status != SBX_STATUS_READY) {
-                job->refused = true;
-                error = s_wrong_status (self, "acquire");
-                break;
-            }
-            s_set_status (self, SBX_STATUS_ACQUIRED);
-            s_start_session (self, job->session_id);
-            if (job->kind == SBX_JOB_EPHEMERAL && self->status == SBX_STATUS_IN_SESSION) {
-                s_call (self, job);
-                s_end_session (self, false, NULL);
-            }
-            break;
-        case SBX_JOB_SESSION_START:
-            if (self->status == SBX_STATUS_ACQUIRED)
-                s_start_session (self, job->session_id);
-            else
-                error = s_wrong_status (self, "start a session");
-            break;
-        case SBX_JOB_CALL:
-            if (self->status == SBX_STATUS_ACQUIRED) {
-                //  An acquired sandbox with no session: an ephemeral call.
-                s_start_session (self, job->session_id);
-                if (self->status == SBX_STATUS_IN_SESSION) {
-                    s_call (self, job);
-                    s_end_session (self, false, NULL);
-                }
-            }
-            else
-            if (self->status == SBX_STATUS_IN_SESSION)
-                s_call (self, job);
-            else
-                error = s_wrong_status (self, "call");
-            break;
-        case SBX_JOB_SESSION_END:
-            if (self->status == SBX_STATUS_IN_SESSION)
-                s_end_session (self, false, NULL);
-            else
-            if (self->status == SBX_STATUS_ACQUIRED)
-                s_shutdown (self);      //  released unused: nobody owns it now
-            break;
-        case SBX_JOB_LEASE_EXPIRED:
-            if (self->status == SBX_STATUS_IN_SESSION) {
-                sbx_error_t *reason = sbx_error_new (SBX_LEASE_EXPIRED,
-                    "the lease of session '%s' lapsed", self->session_id);
-                s_end_session (self, false, reason);
-                sbx_error_destroy (&reason);
-            }
-            else
-            if (self->status == SBX_STATUS_ACQUIRED)
-                s_shutdown (self);
-            break;
-        case SBX_JOB_SHUTDOWN:
-            s_shutdown (self);
-            break;
-        default:
-            error = sbx_error_new (SBX_BAD_REQUEST, "bug: job kind %d sent to a sandbox", job->kind);
-            break;
-    }
-    s_job_error (self, &error);
+    s_handler_t *handler = (unsigned) job->kind < SBX_JOB_KIND_COUNT
+                         ? s_table [self->status][job->kind] : NULL;
+    if (handler)
+        handler (self, job);
+    else
+        s_refuse (self, job);
     s_reply (self);
     s_notice (self);
 }
@@ -659,7 +756,7 @@ s_housekeep (s_sandbox_t *self)
     int64_t now = zclock_mono ();
     sbx_error_t *broken = NULL;
     if (self->next_ping && now >= self->next_ping) {
-        sbx_error_t *error = self->backend_kind->ping (self->backend, self);
+        sbx_error_t *error = s_hook (self, self->backend_kind->ping, self->backend);
         if (sbx_error_is_state (error))
             broken = error, error = NULL;
         else
@@ -672,18 +769,19 @@ s_housekeep (s_sandbox_t *self)
         s_feature_t *f = &self->features [i];
         if (!f->next_housekeep || now < f->next_housekeep)
             continue;
-        sbx_error_t *error = f->conf->kind->housekeep (f->instance, self);
+        sbx_error_t *error = s_hook (self, f->conf->kind->housekeep, f->instance);
         s_emit (self, SBX_EV_FEATURE_HOUSEKEEP, f->conf->name, NULL, error);
         if (sbx_error_is_state (error))
             broken = error, error = NULL;
         sbx_error_destroy (&error);
-        double interval = f->conf->kind->housekeep_interval (f->instance);
+        double interval = s_housekeep_interval (f);
         f->next_housekeep = interval >= 0 ? now + (int64_t) (interval * 1000) : 0;
     }
     if (broken) {
         s_record (self, broken);
         sbx_error_destroy (&broken);
-        s_shutdown (self);
+        sbx_error_t *ignored = s_shutdown (self);
+        sbx_error_destroy (&ignored);
     }
     s_notice (self);
 }
@@ -772,13 +870,15 @@ s_new (void *pipe, sbx_spawn_t *spawn)
         .root_dir = self->config->root_dir
     };
     self->backend_kind = self->config->sandbox_kind;
-    self->backend = self->backend_kind->instance_new (self->config->sandbox_config, &params);
+    if (self->backend_kind->instance_new)
+        self->backend = self->backend_kind->instance_new (self->config->sandbox_config, &params);
     self->feature_count = self->config->feature_count;
     self->features = (s_feature_t *) zmalloc ((self->feature_count + 1) * sizeof (s_feature_t));
     for (size_t i = 0; i < self->feature_count; i++) {
-        self->features [i].conf = &self->config->features [i];
-        self->features [i].instance = self->features [i].conf->kind->instance_new (
-            self->features [i].conf->kind_config, self->features [i].conf->name);
+        s_feature_t *f = &self->features [i];
+        f->conf = &self->config->features [i];
+        if (f->conf->kind->instance_new)
+            f->instance = f->conf->kind->instance_new (f->conf->kind_config, f->conf->name);
     }
     return self;
 }
@@ -799,9 +899,11 @@ s_destroy (s_sandbox_t **self_p)
 {
     s_sandbox_t *self = *self_p;
     for (size_t i = 0; i < self->feature_count; i++)
-        self->features [i].conf->kind->instance_destroy (&self->features [i].instance);
+        if (self->features [i].conf->kind->instance_destroy)
+            self->features [i].conf->kind->instance_destroy (&self->features [i].instance);
     free (self->features);
-    self->backend_kind->instance_destroy (&self->backend);
+    if (self->backend_kind->instance_destroy)
+        self->backend_kind->instance_destroy (&self->backend);
     s_destroy_errors (&self->state_errors);
     s_destroy_errors (&self->new_state_errors);
     sbx_error_destroy (&self->shutdown_error);
@@ -851,14 +953,9 @@ sbx_sandbox_actor (void *pipe, void *args)
     zsock_signal (pipe, self->dealer ? 0 : 1);
     self->poller = sbx_poller_new (2);
     sbx_poller_add (self->poller, pipe);
-    if (self->dealer)
-        sbx_poller_add (self->poller, self->dealer);
-
     if (self->dealer) {
-        self->job = sbx_job_new (SBX_JOB_START);
-        s_start (self);
-        s_reply (self);
-        s_notice (self);
+        sbx_poller_add (self->poller, self->dealer);
+        s_handle_job (self, sbx_job_new (SBX_JOB_START));
     }
     while (!self->terminated) {
         int64_t deadline = s_next_deadline (self);
@@ -887,7 +984,8 @@ sbx_sandbox_actor (void *pipe, void *args)
     }
     if (s_online (self)) {
         //  Terminated without being shut down: the environment is gone.
-        s_shutdown (self);
+        sbx_error_t *ignored = s_shutdown (self);
+        sbx_error_destroy (&ignored);
     }
     s_destroy (&self);
 }

@@ -27,6 +27,7 @@
 #include "backends/process.h"
 #include "features/features.h"
 #include "messages/mp.h"
+#include "runtime/core/alloc.h"
 
 #include <sbx/plugin.h>
 #include <czmq.h>
@@ -114,12 +115,6 @@ s_setup (void *instance, sbx_ctx_t *ctx)
 {
     if (!sbx_process_of (ctx))
         return sbx_error_new ("ValueError", "the fs feature needs a 'process' sandbox");
-    return NULL;
-}
-
-static sbx_error_t *
-s_nothing (void *instance, sbx_ctx_t *ctx)
-{
     return NULL;
 }
 
@@ -338,8 +333,7 @@ s_read (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pack
                                    (unsigned long long) left, (unsigned long long) offset, config->max_read);
         else {
             size_t want = (size_t) (has_length && length < left ? length : left);
-            char *data = (char *) malloc (want ? want : 1);
-            assert (data);
+            char *data = (char *) sbx_realloc (NULL, want);
             size_t got = 0;
             while (got < want) {
                 ssize_t n = pread (fd, data + got, want - got, (off_t) (offset + got));
@@ -520,8 +514,7 @@ s_list (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pack
         return error;
     }
     size_t count = 0, capacity = 64;
-    s_entry_t *entries = (s_entry_t *) malloc (capacity * sizeof (s_entry_t));
-    assert (entries);
+    s_entry_t *entries = (s_entry_t *) sbx_realloc (NULL, capacity * sizeof (s_entry_t));
     struct dirent *entry;
     while (!error && (entry = readdir (dir))) {
         if (streq (entry->d_name, ".") || streq (entry->d_name, ".."))
@@ -536,8 +529,7 @@ s_list (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pack
             continue;           //  gone meanwhile
         if (count == capacity) {
             capacity *= 2;
-            entries = (s_entry_t *) realloc (entries, capacity * sizeof (s_entry_t));
-            assert (entries);
+            entries = (s_entry_t *) sbx_realloc (entries, capacity * sizeof (s_entry_t));
         }
         entries [count++] = (s_entry_t) {strdup (entry->d_name), s_type (st.st_mode), (uint64_t) st.st_size};
     }
@@ -666,10 +658,6 @@ const sbx_feature_kind_t sbx_feature_fs = {
     .instance_new = s_instance_new,
     .instance_destroy = s_instance_destroy,
     .setup = s_setup,
-    .teardown = s_nothing,
-    .setup_session = s_nothing,
     .teardown_session = s_teardown_session,
-    .housekeep = NULL,
-    .housekeep_interval = NULL,
     .methods = s_methods
 };

@@ -26,6 +26,7 @@
 #include "backends/process.h"
 #include "features/features.h"
 #include "messages/mp.h"
+#include "runtime/core/alloc.h"
 
 #include <sbx/plugin.h>
 #include <czmq.h>
@@ -166,12 +167,6 @@ s_setup (void *instance, sbx_ctx_t *ctx)
 }
 
 static sbx_error_t *
-s_nothing (void *instance, sbx_ctx_t *ctx)
-{
-    return NULL;
-}
-
-static sbx_error_t *
 s_teardown_session (void *instance, sbx_ctx_t *ctx)
 {
     sbx_process_t *process = sbx_process_of (ctx);
@@ -198,8 +193,7 @@ s_env_put (s_env_t *env, const char *entry, size_t name_length)
         }
     }
     if (entry [name_length] == '=') {
-        env->items = (char **) realloc (env->items, (env->count + 2) * sizeof (char *));
-        assert (env->items);
+        env->items = (char **) sbx_realloc (env->items, (env->count + 2) * sizeof (char *));
         env->items [env->count++] = strdup (entry);
     }
     env->items [env->count] = NULL;
@@ -437,10 +431,6 @@ const sbx_feature_kind_t sbx_feature_shell = {
     .instance_new = s_instance_new,
     .instance_destroy = s_instance_destroy,
     .setup = s_setup,
-    .teardown = s_nothing,
-    .setup_session = s_nothing,
     .teardown_session = s_teardown_session,
-    .housekeep = NULL,
-    .housekeep_interval = NULL,
     .methods = s_methods
 };

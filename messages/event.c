@@ -91,13 +91,14 @@ sbx_event_encode (const sbx_event_t *event, msgpack_sbuffer *out)
     size_t count = 5;           //  seq, ts_ns, event, environment, error
     for (unsigned bit = keys; bit; bit &= bit - 1)
         count++;
-    //  At most 12 keys: always a fixmap, so `seq` lands at a fixed offset
-    //  (1 byte map + 4 bytes "seq" + 0xcf = SBX_EVENT_SEQ_OFFSET).
+    //  At most 12 keys: always a fixmap, so `seq` and `ts_ns` land at fixed
+    //  offsets (1 byte map + 4 bytes "seq" + 0xcf = SBX_EVENT_SEQ_OFFSET;
+    //  + 8 + 6 bytes "ts_ns" + 0xd3 = SBX_EVENT_TS_OFFSET).
     msgpack_pack_map (&pk, count);
     sbx_mp_pack_str (&pk, "seq");
     msgpack_pack_fix_uint64 (&pk, event->seq);
     sbx_mp_pack_str (&pk, "ts_ns");
-    msgpack_pack_int64 (&pk, event->ts_ns);
+    msgpack_pack_fix_int64 (&pk, event->ts_ns);
     sbx_mp_pack_str (&pk, "event");
     sbx_mp_pack_str (&pk, sbx_event_kind_name (event->kind));
     sbx_mp_pack_str (&pk, "environment");
@@ -136,6 +137,20 @@ sbx_event_patch_seq (uint8_t *body, uint64_t seq)
 {
     for (int i = 0; i < 8; i++)
         body [SBX_EVENT_SEQ_OFFSET + i] = (uint8_t) (seq >> (56 - 8 * i));
+}
+
+int64_t
+sbx_event_stamp_ts (uint8_t *body, int64_t floor)
+{
+    uint64_t raw = 0;
+    for (int i = 0; i < 8; i++)
+        raw = raw << 8 | body [SBX_EVENT_TS_OFFSET + i];
+    int64_t ts = (int64_t) raw;
+    if (ts >= floor)
+        return ts;
+    for (int i = 0; i < 8; i++)
+        body [SBX_EVENT_TS_OFFSET + i] = (uint8_t) ((uint64_t) floor >> (56 - 8 * i));
+    return floor;
 }
 
 //  --------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 /*  sbx_event - lifecycle events (PROTOCOL.md "Events"): msgpack body,
     JSON-lines form, and the one-line text form.
 
-    An encoded body is a map whose first key is `seq`, always packed as a
-    uint64 (0xcf + 8 bytes) at a fixed offset, so that the event bus can
-    stamp the sequence number in place without re-encoding the body
-    (sbx_event_patch_seq). Keys: seq, ts_ns, event, environment, then the
+    An encoded body is a map whose first keys are `seq`, always packed as a
+    uint64 (0xcf + 8 bytes), and `ts_ns`, always an int64 (0xd3 + 8 bytes),
+    at fixed offsets, so that the event bus can stamp the sequence number
+    and keep the times in order without re-encoding the body
+    (sbx_event_patch_seq, sbx_event_stamp_ts). Keys: seq, ts_ns, event, environment, then the
     kind's own keys (sandbox, old, new, feature, session, name, args), then
     error (nil when none).
 */
@@ -21,6 +22,9 @@
 //  Offset of the 8 big-endian bytes of `seq` inside an encoded body.
 #define SBX_EVENT_SEQ_OFFSET 6
 
+//  Offset of the 8 big-endian bytes of `ts_ns` inside an encoded body.
+#define SBX_EVENT_TS_OFFSET 21
+
 //  Appends the msgpack body of `event` to `out`.
 void
     sbx_event_encode (const sbx_event_t *event, msgpack_sbuffer *out);
@@ -28,6 +32,11 @@ void
 //  Writes `seq` into an encoded body in place.
 void
     sbx_event_patch_seq (uint8_t *body, uint64_t seq);
+
+//  Raises the body's `ts_ns` to `floor` when it is earlier, in place;
+//  returns the body's ts_ns as it now is.
+int64_t
+    sbx_event_stamp_ts (uint8_t *body, int64_t floor);
 
 //  Decodes a body (validated with sbx_mp_check first). Returns NULL and
 //  sets *error_p (BadRequest, caller owns) on bad input. Caller owns the

@@ -205,6 +205,30 @@ Test (event, seq_is_at_a_fixed_offset)
         }
 }
 
+Test (event, ts_ns_is_at_a_fixed_offset_and_only_raised)
+{
+    cr_assert_eq (SBX_EVENT_TS_OFFSET, 21);
+    for (int kind = 0; kind < SBX_EV_COUNT; kind++) {
+        sbx_event_t event = s_make ((sbx_event_kind_t) kind, NULL);
+        event.ts_ns = 5;        //  even a small time takes all 8 bytes
+        msgpack_sbuffer buffer;
+        msgpack_sbuffer_init (&buffer);
+        sbx_event_encode (&event, &buffer);
+        uint8_t *body = (uint8_t *) buffer.data;
+        cr_assert (memcmp (body + SBX_EVENT_SEQ_OFFSET + 8, "\xa5ts_ns\xd3", 7) == 0);
+        //  A floor below the time leaves it; one above raises it.
+        cr_assert_eq (sbx_event_stamp_ts (body, 3), 5);
+        cr_assert_eq (sbx_event_stamp_ts (body, 1700000000123456789ll), 1700000000123456789ll);
+        cr_assert_eq (sbx_event_stamp_ts (body, 0), 1700000000123456789ll);
+        sbx_error_t *decode_error = NULL;
+        sbx_event_t *back = sbx_event_decode (body, buffer.size, &decode_error);
+        cr_assert_not_null (back);
+        cr_assert_eq (back->ts_ns, 1700000000123456789ll);
+        sbx_event_destroy (&back);
+        msgpack_sbuffer_destroy (&buffer);
+    }
+}
+
 Test (event, round_trip_every_kind)
 {
     for (int kind = 0; kind < SBX_EV_COUNT; kind++)

@@ -739,7 +739,6 @@ Test (runtime, outage_after_the_grace_period_exits_non_zero, .timeout = 60)
     cr_assert_str_eq (session.sandbox, "testing-env/0:0");
 
     //  A critical error breaks the only sandbox; no replacement can start.
-    int64_t broken_at = s_now_ms ();
     sbx_reply_t *reply = s_expect (dealer, "SandboxStateError",
         "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"method\": \"shell\","
         " \"args\": {\"code\": \"x\", \"raise_error\": \"RuntimeError\"}}", session.sandbox, session.token);
@@ -747,24 +746,27 @@ Test (runtime, outage_after_the_grace_period_exits_non_zero, .timeout = 60)
     sbx_reply_destroy (&reply);
 
     int code = sbx_test_daemon_wait (daemon, 20000);
-    int64_t lasted = s_now_ms () - broken_at;
     cr_assert_eq (code, 1, "sbxd exited with %d after an outage", code);
-    cr_assert_geq (lasted, 300, "offline after %lld ms, before the 0.3 s grace", (long long) lasted);
 
+    //  The outage is not environment.shutdown's error (SPEC §4).
     size_t count = 0;
     char **lines = sbx_test_log_lines (daemon, &count);
     cr_assert_gt (count, 0);
-    cr_assert_str_eq (lines [count - 1], "[testing-env] environment shutdown with EnvironmentOutageError");
+    cr_assert_str_eq (lines [count - 1], "[testing-env] environment shutdown");
     sbx_test_lines_free (&lines);
     char line [512];
     snprintf (line, sizeof line, "[testing-env/0:0] session '%s' ended with SandboxStateError", session.session);
     cr_assert_eq (s_log_count (daemon, line), 1);
     cr_assert_eq (s_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 1);
     //  The refill was retried (every 50 ms for 300 ms) and each attempt
-    //  is a new generation of slot 0 that failed to start.
+    //  is a new generation of slot 0 that failed to start. However slow
+    //  the machine, the first failure is retried at least once (0.3 s of
+    //  grace has not passed at it), and the daemon's timers allow seven
+    //  attempts at most (failures at >= 0, 50, ..., 300 ms); the exact
+    //  arithmetic is test_pool's, on an injected clock.
     int attempts = s_log_count_like (daemon, "[testing-env/0:", "] sandbox started with SandboxStateError");
-    cr_assert_geq (attempts, 3, "only %d attempts in the grace period", attempts);
-    cr_assert_leq (attempts, 12, "%d attempts: retried faster than every 50 ms", attempts);
+    cr_assert_geq (attempts, 2, "only %d attempt(s) in the grace period", attempts);
+    cr_assert_leq (attempts, 7, "%d attempts: retried faster than every 50 ms", attempts);
     cr_assert_eq (s_log_count (daemon, "[testing-env/0:1] sandbox started with SandboxStateError"), 1);
     cr_assert_eq (s_log_count_like (daemon, "[testing-env/0:", "] sandbox started"), attempts + 1);
     //  Every generation reached offline.
@@ -792,7 +794,7 @@ Test (runtime, outage_at_start_exits_non_zero, .timeout = 60)
     size_t count = 0;
     char **lines = sbx_test_log_lines (daemon, &count);
     cr_assert_gt (count, 0);
-    cr_assert_str_eq (lines [count - 1], "[testing-env] environment shutdown with EnvironmentOutageError");
+    cr_assert_str_eq (lines [count - 1], "[testing-env] environment shutdown");
     sbx_test_lines_free (&lines);
     s_check_invariants (daemon);
     s_untrack_daemon (daemon);
@@ -1785,12 +1787,14 @@ Test (runtime, without_pooling_an_outage_fails_the_request_and_exits, .timeout =
         " \"sandbox\": {\"kind\": \"testing\", \"simulate_start_error\": \"SandboxStateError\"},"
         " \"features\": {\"f\": {\"kind\": \"testing\"}}}");
     zsock_t *dealer = s_connect (daemon);
-    int64_t started = s_now_ms ();
     s_check (dealer, "EnvironmentOutageError", "{\"op\": \"session.open\"}");
-    cr_assert_geq (s_now_ms () - started, 200);
     cr_assert_eq (sbx_test_daemon_wait (daemon, 20000), 1);
-    cr_assert_geq (s_log_count_like (daemon, "[testing-env/", "] sandbox started with SandboxStateError"), 3);
-    cr_assert_eq (s_log_count (daemon, "[testing-env] environment shutdown with EnvironmentOutageError"), 1);
+    //  Retried within the 0.2 s grace: at least twice, at most five times
+    //  (failures at >= 0, 50, 100, 150, 200 ms).
+    int attempts = s_log_count_like (daemon, "[testing-env/", "] sandbox started with SandboxStateError");
+    cr_assert_geq (attempts, 2);
+    cr_assert_leq (attempts, 5);
+    cr_assert_eq (s_log_count (daemon, "[testing-env] environment shutdown"), 1);
     s_close (&dealer);
     s_check_invariants (daemon);
     s_untrack_daemon (daemon);

@@ -11,9 +11,14 @@
 #include <spawn.h>
 #include <stdarg.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+
+#ifdef SBX_TESTUTIL_CRITERION
+#   include <criterion/criterion.h>
+#endif
 
 extern char **environ;
 
@@ -76,6 +81,7 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
     snprintf (self->config_path, sizeof self->config_path, "%s/config.json", self->dir);
     snprintf (self->log_path, sizeof self->log_path, "%s/events.jsonl", self->dir);
     snprintf (self->root_dir, sizeof self->root_dir, "%s/root", self->dir);
+    snprintf (self->stderr_path, sizeof self->stderr_path, "%s/sbxd.stderr", self->dir);
 
     json_t *copy = json_deep_copy (config);
     json_t *endpoints = json_object_get (copy, "endpoints");
@@ -131,19 +137,32 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
     argv [argc] = NULL;
 
     int out [2];
-    if (pipe2 (out, O_CLOEXEC) != 0) {
+    int err = open (self->stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (err < 0 || pipe2 (out, O_CLOEXEC) != 0) {
+        if (err >= 0)
+            close (err);
         sbx_test_daemon_destroy (&self);
         return NULL;
     }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
-    rc = posix_spawn (&self->pid, argv [0], &actions, NULL, (char *const *) argv, environ);
-    posix_spawn_file_actions_destroy (&actions);
+    //  fork, not posix_spawn: the daemon is to die with the test process
+    //  (PR_SET_PDEATHSIG), so that a test that fails half-way leaves no
+    //  daemon behind.
+    pid_t parent = getpid ();
+    self->pid = fork ();
+    if (self->pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid () != parent)
+            _exit (127);
+        dup2 (out [1], 1);
+        dup2 (err, 2);
+        execve (argv [0], (char *const *) argv, environ);
+        _exit (127);
+    }
     close (out [1]);
+    close (err);
     self->stdout_fd = out [0];
-    if (rc != 0) {
-        fprintf (stderr, "testutil: cannot spawn %s: %s\n", argv [0], strerror (rc));
+    if (self->pid < 0) {
+        fprintf (stderr, "testutil: cannot fork for %s: %s\n", argv [0], strerror (errno));
         self->pid = -1;
         sbx_test_daemon_destroy (&self);
         return NULL;
@@ -170,6 +189,32 @@ sbx_test_daemon_start_text (const char *config_json)
     return self;
 }
 
+//  Copies what the daemon wrote on stderr to ours, once, when it is over
+//  (so sanitizer reports still reach the test's output), and fails the
+//  test for every line that reports a broken invariant ("bug:").
+static void
+s_daemon_over (sbx_test_daemon_t *self)
+{
+    if (self->stderr_seen || !self->stderr_path [0])
+        return;
+    self->stderr_seen = true;
+    FILE *file = fopen (self->stderr_path, "r");
+    if (!file)
+        return;
+    char line [2048];
+    int bugs = 0;
+    while (fgets (line, sizeof line, file)) {
+        fputs (line, stderr);
+        if (strstr (line, "] bug: "))
+            bugs++;
+    }
+    fclose (file);
+    self->bugs = bugs;
+#ifdef SBX_TESTUTIL_CRITERION
+    cr_expect_eq (bugs, 0, "sbxd logged %d line(s) with 'bug:' (above)", bugs);
+#endif
+}
+
 int
 sbx_test_daemon_wait (sbx_test_daemon_t *self, int timeout_ms)
 {
@@ -192,10 +237,12 @@ sbx_test_daemon_wait (sbx_test_daemon_t *self, int timeout_ms)
         waitpid (self->pid, &status, 0);
         self->pid = -1;
         self->exit_code = -1;
+        s_daemon_over (self);
         return -1;
     }
     self->pid = -1;
     self->exit_code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+    s_daemon_over (self);
     return self->exit_code;
 }
 
@@ -227,6 +274,7 @@ sbx_test_daemon_destroy (sbx_test_daemon_t **self_p)
         kill (self->pid, SIGKILL);
         waitpid (self->pid, NULL, 0);
     }
+    s_daemon_over (self);
     if (self->stdout_fd > 0)
         close (self->stdout_fd);
     if (self->dir [0])

@@ -19,6 +19,9 @@ typedef struct {
     char config_path [320];
     char log_path [320];
     char root_dir [320];
+    char stderr_path [320];     //  what sbxd writes on stderr (its log)
+    bool stderr_seen;           //  copied to the test's stderr already
+    int bugs;                   //  lines of it that report "bug:"
     char requests [256];        //  bound endpoints, read from sbxd's stdout
     char events [256];
     int stdout_fd;
@@ -52,6 +55,9 @@ int
     sbx_test_daemon_shutdown (sbx_test_daemon_t *self);
 
 //  Kills it if still running, removes its directory, frees it.
+//  Once the daemon is over (here or in sbx_test_daemon_wait) its stderr
+//  is copied to the caller's, and in the Criterion suites every line of it
+//  that reports a broken invariant ("bug:") fails the test.
 void
     sbx_test_daemon_destroy (sbx_test_daemon_t **self_p);
 

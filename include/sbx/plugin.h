@@ -33,6 +33,11 @@ extern "C" {
 //  sandbox actor; valid only during that call).
 typedef struct sbx_ctx_t sbx_ctx_t;
 
+//  A lifecycle hook: runs on the sandbox's thread; NULL or an error the
+//  sandbox takes. Every hook in the vtables below is optional: NULL means
+//  there is nothing to do at that step.
+typedef sbx_error_t *(sbx_hook_fn) (void *instance, sbx_ctx_t *ctx);
+
 //  A service method. `args` is always a map (empty when the caller gave
 //  none). On success the handler packs exactly one object into `result`
 //  (packing nothing means nil). On failure it returns an error and what it
@@ -71,9 +76,9 @@ typedef struct sbx_sandbox_kind_t {
     void (*config_destroy) (void **config_p);
     void *(*instance_new) (const void *config, const sbx_sandbox_params_t *params);
     void (*instance_destroy) (void **instance_p);
-    sbx_error_t *(*start) (void *instance, sbx_ctx_t *ctx);
-    sbx_error_t *(*shutdown) (void *instance, sbx_ctx_t *ctx);
-    sbx_error_t *(*ping) (void *instance, sbx_ctx_t *ctx);
+    sbx_hook_fn *start;
+    sbx_hook_fn *shutdown;
+    sbx_hook_fn *ping;
     const sbx_method_t *methods;        //  sandbox services; terminated by {NULL}
     //  File descriptors one instance may hold at once (besides the
     //  runtime's own sockets): sbxd sizes its fd budget with it.
@@ -86,14 +91,13 @@ typedef struct sbx_feature_kind_t {
     void (*config_destroy) (void **config_p);
     void *(*instance_new) (const void *config, const char *feature_name);
     void (*instance_destroy) (void **instance_p);
-    sbx_error_t *(*setup) (void *instance, sbx_ctx_t *ctx);
-    sbx_error_t *(*teardown) (void *instance, sbx_ctx_t *ctx);
-    sbx_error_t *(*setup_session) (void *instance, sbx_ctx_t *ctx);
-    sbx_error_t *(*teardown_session) (void *instance, sbx_ctx_t *ctx);
-    //  May be NULL (never housekeeps).
-    sbx_error_t *(*housekeep) (void *instance, sbx_ctx_t *ctx);
+    sbx_hook_fn *setup;
+    sbx_hook_fn *teardown;
+    sbx_hook_fn *setup_session;
+    sbx_hook_fn *teardown_session;
+    sbx_hook_fn *housekeep;
     //  Seconds between housekeeps for this instance; < 0 for never. Asked
-    //  again after every hook and method (an instance may change it).
+    //  after every housekeep (an instance may change it). NULL: never.
     double (*housekeep_interval) (void *instance);
     const sbx_method_t *methods;        //  terminated by {NULL}
 } sbx_feature_kind_t;

@@ -381,10 +381,10 @@ sbx_config_load_json (const json_t *root, const sbx_kinds_t *kinds, sbx_error_t 
 {
     sbx_config_t *self = s_new_defaults ();
     json_t *defaults = json_loads (s_default_json, 0, NULL);
-    assert (defaults);
-    sbx_error_t *error = NULL;
+    sbx_error_t *error = defaults ? NULL
+                       : sbx_error_new (S_ERROR, "bug: the embedded default is not JSON");
     //  The sandbox kind defaults to the embedded default's when not given.
-    if (!json_is_object (root) || !json_object_get (root, "sandbox"))
+    if (!error && (!json_is_object (root) || !json_object_get (root, "sandbox")))
         error = s_sandbox (self, kinds, json_object_get (defaults, "sandbox"));
     json_decref (defaults);
     if (!error)

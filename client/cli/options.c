@@ -38,29 +38,29 @@ typedef struct {
 } s_table_t;
 
 static void
+s_add (s_table_t *table, const sbx_cli_option_t *row)
+{
+    //  A row names its argument exactly when its kind takes one.
+    assert ((row->arg != NULL)
+         == (row->kind == SBX_CLI_TEXT || row->kind == SBX_CLI_SECONDS || row->kind == SBX_CLI_SEQ));
+    assert (table->count < S_MAX_OPTIONS);
+    table->rows [table->count++] = row;
+}
+
+static void
 s_table (const sbx_cli_command_t *command, s_table_t *table)
 {
     table->count = 0;
-    for (const sbx_cli_option_t *row = command->options; row && row->name; row++) {
-        assert (table->count < S_MAX_OPTIONS);
-        table->rows [table->count++] = row;
-    }
+    for (const sbx_cli_option_t *row = command->options; row && row->name; row++)
+        s_add (table, row);
     table->own = table->count;
     for (const sbx_cli_option_t *row = s_global; row->name; row++) {
         bool taken = false;
         for (size_t i = 0; i < table->own && !taken; i++)
             taken = streq (table->rows [i]->name, row->name);
-        if (!taken) {
-            assert (table->count < S_MAX_OPTIONS);
-            table->rows [table->count++] = row;
-        }
+        if (!taken)
+            s_add (table, row);
     }
-}
-
-static bool
-s_takes_argument (const sbx_cli_option_t *row)
-{
-    return row->kind == SBX_CLI_TEXT || row->kind == SBX_CLI_SECONDS || row->kind == SBX_CLI_SEQ;
 }
 
 //  The row getopt_long answered with `opt`, or NULL for '?'.
@@ -70,7 +70,7 @@ s_row_of (const s_table_t *table, int opt)
     if (opt >= S_FIRST_ID && (size_t) (opt - S_FIRST_ID) < table->count)
         return table->rows [opt - S_FIRST_ID];
     for (size_t i = 0; i < table->count; i++)
-        if (table->rows [i]->letter && table->rows [i]->letter == opt)
+        if (table->rows [i]->letter == opt)
             return table->rows [i];
     return NULL;
 }
@@ -151,12 +151,11 @@ sbx_cli_parse (const sbx_cli_command_t *command, int argc, char *argv [], sbx_cl
         shorts [used++] = '+';
     for (size_t i = 0; i < table.count; i++) {
         const sbx_cli_option_t *row = table.rows [i];
-        bool takes = s_takes_argument (row);
-        longs [i] = (struct option) {row->name, takes ? required_argument : no_argument, NULL,
+        longs [i] = (struct option) {row->name, row->arg ? required_argument : no_argument, NULL,
                                      S_FIRST_ID + (int) i};
         if (row->letter) {
             shorts [used++] = row->letter;
-            if (takes)
+            if (row->arg)
                 shorts [used++] = ':';
         }
     }

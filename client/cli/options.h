@@ -37,8 +37,8 @@ typedef enum {
 typedef struct {
     const char *name;       //  long name: --name
     char letter;            //  short name: -letter; 0 for none
-    const char *arg;        //  the argument's name in help ("ID"); NULL for
-                            //  kinds that take none
+    const char *arg;        //  the argument's name in help ("ID"): set
+                            //  exactly for TEXT, SECONDS and SEQ
     sbx_cli_kind_t kind;
     size_t field;           //  where the value goes: SBX_CLI_FIELD (member)
     const char *help;       //  the help line (a '\n' continues it on the
@@ -57,7 +57,8 @@ typedef struct {
     const sbx_cli_option_t *options;    //  ends with a row whose name is NULL
     bool options_first;                 //  options end at the first argument
                                         //  (CMD's own flags stay CMD's)
-    int (*execute) (sbx_cli_args_t *args);
+    int (*execute) (sbx_cli_args_t *args);  //  returns the exit code;
+                                            //  NULL for `sbx` itself
 } sbx_cli_command_t;
 
 //  Parses argv (argv [0] is the command's name) into `args`, which keeps

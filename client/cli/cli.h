@@ -36,7 +36,7 @@ enum {
 
 //  The option set: every option any command takes, as parsed
 //  (sbx_cli_parse). main.c sets the defaults; a command reads the
-//  members its table names and leaves the others alone.
+//  global options and those its own table names.
 struct sbx_cli_args_t {
     const char *command;        //  the command being parsed; NULL: sbx
     //  Global options

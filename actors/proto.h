@@ -70,6 +70,7 @@ bool
 typedef enum {
     SBX_JOB_START,              //  sandbox -> env: result of its own start
     SBX_JOB_NOTICE,             //  sandbox -> env: unsolicited report
+    SBX_JOB_LOCAL,              //  a request the environment answers itself
     SBX_JOB_ACQUIRE,            //  ready -> acquired
     SBX_JOB_SESSION_START,      //  acquired -> in_session
     SBX_JOB_SESSION_OPEN,       //  ready -> acquired -> in_session
@@ -104,7 +105,8 @@ typedef struct {
     msgpack_sbuffer result;     //  one packed object (calls), may be empty
     bool refused;               //  the sandbox did nothing (wrong status):
                                 //  the environment may offer the job elsewhere
-    int64_t deadline;           //  env: when a waiting acquire gives up
+    int64_t wait_ms;            //  pool: how long an acquire may wait
+    int64_t deadline;           //  pool: when a waiting acquire gives up
 
     //  Report: the sandbox as it is when this message leaves it.
     sbx_status_t status;

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,6 +29,47 @@ s_now_ms (void)
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+//  Copies the daemon's stderr (its log) to ours as it comes, line by line,
+//  so it is there even when an assertion ends the test early, and counts
+//  the lines that report a broken invariant ("bug:"). Ends at the pipe's
+//  end, or at stderr_deadline once it is set.
+static void *
+s_read_stderr (void *args)
+{
+    sbx_test_daemon_t *self = (sbx_test_daemon_t *) args;
+    char line [4096];
+    size_t used = 0;
+    while (true) {
+        int64_t deadline = atomic_load (&self->stderr_deadline);
+        if (deadline && s_now_ms () >= deadline)
+            break;
+        struct pollfd item = {self->stderr_fd, POLLIN, 0};
+        if (poll (&item, 1, 50) <= 0)
+            continue;
+        ssize_t n = read (self->stderr_fd, line + used, sizeof line - 1 - used);
+        if (n <= 0)
+            break;
+        used += (size_t) n;
+        line [used] = 0;
+        char *start = line, *end;
+        while ((end = strchr (start, '\n')) || used == sizeof line - 1) {
+            if (!end)
+                end = line + used - 1;
+            if (memmem (start, (size_t) (end - start), "] bug: ", 7))
+                atomic_fetch_add (&self->bugs, 1);
+            fwrite (start, 1, (size_t) (end - start) + 1, stderr);
+            start = end + 1;
+            if (start >= line + used)
+                break;
+        }
+        used -= (size_t) (start - line);
+        memmove (line, start, used);
+    }
+    if (used)
+        fwrite (line, 1, used, stderr);
+    return NULL;
 }
 
 //  Reads sbxd's stdout until the "listening:" line, or the deadline.
@@ -73,6 +115,8 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
     sbx_test_daemon_t *self = (sbx_test_daemon_t *) zmalloc (sizeof (sbx_test_daemon_t));
     self->pid = -1;
     self->exit_code = -1;
+    self->stdout_fd = -1;
+    self->stderr_fd = -1;
     snprintf (self->dir, sizeof self->dir, "/tmp/sbx-test-XXXXXX");
     if (!mkdtemp (self->dir)) {
         free (self);
@@ -81,7 +125,6 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
     snprintf (self->config_path, sizeof self->config_path, "%s/config.json", self->dir);
     snprintf (self->log_path, sizeof self->log_path, "%s/events.jsonl", self->dir);
     snprintf (self->root_dir, sizeof self->root_dir, "%s/root", self->dir);
-    snprintf (self->stderr_path, sizeof self->stderr_path, "%s/sbxd.stderr", self->dir);
 
     json_t *copy = json_deep_copy (config);
     json_t *endpoints = json_object_get (copy, "endpoints");
@@ -136,11 +179,14 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
         argv [argc++] = extra [i];
     argv [argc] = NULL;
 
-    int out [2];
-    int err = open (self->stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (err < 0 || pipe2 (out, O_CLOEXEC) != 0) {
-        if (err >= 0)
-            close (err);
+    int out [2], err [2];
+    if (pipe2 (out, O_CLOEXEC) != 0) {
+        sbx_test_daemon_destroy (&self);
+        return NULL;
+    }
+    if (pipe2 (err, O_CLOEXEC) != 0) {
+        close (out [0]);
+        close (out [1]);
         sbx_test_daemon_destroy (&self);
         return NULL;
     }
@@ -154,13 +200,16 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
         if (getppid () != parent)
             _exit (127);
         dup2 (out [1], 1);
-        dup2 (err, 2);
+        dup2 (err [1], 2);
         execve (argv [0], (char *const *) argv, environ);
         _exit (127);
     }
     close (out [1]);
-    close (err);
+    close (err [1]);
     self->stdout_fd = out [0];
+    self->stderr_fd = err [0];
+    if (pthread_create (&self->stderr_reader, NULL, s_read_stderr, self) == 0)
+        self->reading = true;
     if (self->pid < 0) {
         fprintf (stderr, "testutil: cannot fork for %s: %s\n", argv [0], strerror (errno));
         self->pid = -1;
@@ -189,28 +238,21 @@ sbx_test_daemon_start_text (const char *config_json)
     return self;
 }
 
-//  Copies what the daemon wrote on stderr to ours, once, when it is over
-//  (so sanitizer reports still reach the test's output), and fails the
-//  test for every line that reports a broken invariant ("bug:").
+//  Once the daemon is over: the reader has copied all it wrote (up to a
+//  second after its exit: a process it left behind may hold the pipe),
+//  and every line that reported a broken invariant fails the test.
 static void
 s_daemon_over (sbx_test_daemon_t *self)
 {
-    if (self->stderr_seen || !self->stderr_path [0])
+    if (!self->reading)
         return;
-    self->stderr_seen = true;
-    FILE *file = fopen (self->stderr_path, "r");
-    if (!file)
-        return;
-    char line [2048];
-    int bugs = 0;
-    while (fgets (line, sizeof line, file)) {
-        fputs (line, stderr);
-        if (strstr (line, "] bug: "))
-            bugs++;
-    }
-    fclose (file);
-    self->bugs = bugs;
+    atomic_store (&self->stderr_deadline, s_now_ms () + 1000);
+    pthread_join (self->stderr_reader, NULL);
+    self->reading = false;
+    close (self->stderr_fd);
+    self->stderr_fd = -1;
 #ifdef SBX_TESTUTIL_CRITERION
+    int bugs = atomic_load (&self->bugs);
     cr_expect_eq (bugs, 0, "sbxd logged %d line(s) with 'bug:' (above)", bugs);
 #endif
 }

@@ -9,6 +9,8 @@
 #include <czmq.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/types.h>
 #include "messages/reply.h"
 
@@ -19,9 +21,11 @@ typedef struct {
     char config_path [320];
     char log_path [320];
     char root_dir [320];
-    char stderr_path [320];     //  what sbxd writes on stderr (its log)
-    bool stderr_seen;           //  copied to the test's stderr already
-    int bugs;                   //  lines of it that report "bug:"
+    int stderr_fd;              //  sbxd's stderr (its log), copied to ours
+    pthread_t stderr_reader;    //  by this thread, while `reading`
+    bool reading;
+    _Atomic int64_t stderr_deadline;    //  when the reader stops (0: at EOF)
+    _Atomic int bugs;           //  lines of it that report "bug:"
     char requests [256];        //  bound endpoints, read from sbxd's stdout
     char events [256];
     int stdout_fd;

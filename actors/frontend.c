@@ -1,0 +1,405 @@
+/*  sbx_frontend - see frontend.h; PROTOCOL.md "Requests and replies". */
+#include "actors/frontend.h"
+#include "messages/mp.h"
+#include "runtime/core/log.h"
+
+#include <string.h>
+
+#define S_MAX_ENVELOPE 16       //  frames before the body
+#define S_SESSION_ID_MAX 128
+
+struct sbx_frontend_t {
+    const sbx_config_t *config;
+    zsock_t *router;
+    sbx_limits_t limits;
+    sbx_poller_t *poller;       //  the environment's, to mark sends
+    int item;
+    uint64_t bad_requests;
+};
+
+sbx_frontend_t *
+sbx_frontend_new (const sbx_config_t *config)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    if (!router)
+        return NULL;
+    sbx_frontend_t *self = (sbx_frontend_t *) zmalloc (sizeof (sbx_frontend_t));
+    self->config = config;
+    self->router = router;
+    self->item = -1;
+    self->limits.max_body_bytes = config->max_body_bytes;
+    self->limits.max_depth = SBX_MP_MAX_DEPTH;
+    zsock_set_rcvhwm (router, 100000);
+    zsock_set_sndhwm (router, 100000);
+    zsock_set_linger (router, 0);
+    return self;
+}
+
+void
+sbx_frontend_destroy (sbx_frontend_t **self_p)
+{
+    sbx_frontend_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy (&self->router);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+sbx_frontend_bind (sbx_frontend_t *self, char **error_p)
+{
+    if (zsock_bind (self->router, "%s", self->config->requests_endpoint) >= 0)
+        return 0;
+    *error_p = zsys_sprintf ("cannot bind requests endpoint %s: %s", self->config->requests_endpoint,
+                             zmq_strerror (zmq_errno ()));
+    return -1;
+}
+
+const char *
+sbx_frontend_endpoint (sbx_frontend_t *self)
+{
+    return zsock_endpoint (self->router);
+}
+
+void *
+sbx_frontend_socket (sbx_frontend_t *self)
+{
+    return zsock_resolve (self->router);
+}
+
+void
+sbx_frontend_attach (sbx_frontend_t *self, sbx_poller_t *poller, int index)
+{
+    self->poller = poller;
+    self->item = index;
+}
+
+uint64_t
+sbx_frontend_bad_requests (sbx_frontend_t *self)
+{
+    return self->bad_requests;
+}
+
+//  --- Replies -------------------------------------------------------------------
+
+void
+sbx_frontend_send (sbx_frontend_t *self, const sbx_job_t *job, const msgpack_sbuffer *body)
+{
+    if (!job->envelope)
+        return;
+    zframe_t *frame = zmsg_first (job->envelope);
+    while (frame) {
+        zframe_send (&frame, self->router, ZFRAME_MORE | ZFRAME_REUSE | ZFRAME_DONTWAIT);
+        frame = zmsg_next (job->envelope);
+    }
+    zmq_send (zsock_resolve (self->router), body->data, body->size, ZMQ_DONTWAIT);
+    if (self->poller)
+        sbx_poller_touch (self->poller, self->item);
+}
+
+void
+sbx_frontend_fail (sbx_frontend_t *self, sbx_job_t **job_p, sbx_error_t *error)
+{
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    sbx_reply_error (&body, (*job_p)->request.has_id, (*job_p)->request.id, error);
+    sbx_frontend_send (self, *job_p, &body);
+    msgpack_sbuffer_destroy (&body);
+    sbx_error_destroy (&error);
+    sbx_job_destroy (job_p);
+}
+
+void
+sbx_frontend_ok (sbx_frontend_t *self, sbx_job_t **job_p)
+{
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    sbx_reply_ok (&body, (*job_p)->request.has_id, (*job_p)->request.id);
+    sbx_frontend_send (self, *job_p, &body);
+    msgpack_sbuffer_destroy (&body);
+    sbx_job_destroy (job_p);
+}
+
+void
+sbx_frontend_answer (sbx_frontend_t *self, sbx_job_t *job, const char *sandbox, const char *token)
+{
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    const sbx_request_t *request = &job->request;
+    if (job->error)
+        sbx_reply_error (&body, request->has_id, request->id, job->error);
+    else
+    switch (job->kind) {
+        case SBX_JOB_ACQUIRE:
+            sbx_reply_acquire (&body, request->has_id, request->id, sandbox, token);
+            break;
+        case SBX_JOB_SESSION_OPEN:
+            sbx_reply_session_open (&body, request->has_id, request->id, sandbox, token, job->session_id);
+            break;
+        case SBX_JOB_SESSION_START:
+            sbx_reply_session_start (&body, request->has_id, request->id, job->session_id);
+            break;
+        case SBX_JOB_CALL:
+        case SBX_JOB_EPHEMERAL: {
+            //  A call on an acquired sandbox with no session was ephemeral too.
+            bool ephemeral = job->kind == SBX_JOB_EPHEMERAL || job->status != SBX_STATUS_IN_SESSION;
+            sbx_reply_call (&body, request->has_id, request->id, job->result.data, job->result.size,
+                            ephemeral ? sandbox : NULL, ephemeral ? job->session_id : NULL);
+            break;
+        }
+        default:
+            sbx_reply_ok (&body, request->has_id, request->id);
+            break;
+    }
+    sbx_frontend_send (self, job, &body);
+    msgpack_sbuffer_destroy (&body);
+}
+
+void
+sbx_frontend_hello (sbx_frontend_t *self, sbx_job_t **job_p, const char *env_status,
+                    const char *events_endpoint)
+{
+    const sbx_config_t *config = self->config;
+    size_t count = config->feature_count;
+    sbx_feature_info_t *features = (sbx_feature_info_t *) zmalloc ((count + 1) * sizeof (sbx_feature_info_t));
+    const char ***lists = (const char ***) zmalloc ((count + 2) * sizeof (char **));
+    for (size_t i = 0; i <= count; i++) {
+        const sbx_method_t *methods = i < count ? config->features [i].kind->methods
+                                                : config->sandbox_kind->methods;
+        size_t n = 0;
+        while (methods && methods [n].name)
+            n++;
+        lists [i] = (const char **) zmalloc ((n + 1) * sizeof (char *));
+        for (size_t m = 0; m < n; m++)
+            lists [i][m] = methods [m].name;
+        if (i < count) {
+            features [i].name = config->features [i].name;
+            features [i].kind = config->features [i].kind->name;
+            features [i].methods = lists [i];
+        }
+    }
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    sbx_reply_hello (&body, (*job_p)->request.has_id, (*job_p)->request.id, SBX_VERSION,
+                     config->env_id, env_status, events_endpoint, features, count, lists [count]);
+    sbx_frontend_send (self, *job_p, &body);
+    msgpack_sbuffer_destroy (&body);
+    for (size_t i = 0; i <= count; i++)
+        free (lists [i]);
+    free (lists);
+    free (features);
+    sbx_job_destroy (job_p);
+}
+
+void
+sbx_frontend_status (sbx_frontend_t *self, sbx_job_t **job_p, sbx_pool_t *pool,
+                     const char *env_status, double uptime_s)
+{
+    const char *only = (*job_p)->request.sandbox;
+    size_t count = sbx_pool_size (pool);
+    sbx_slot_t **slots = (sbx_slot_t **) zmalloc ((count + 1) * sizeof (sbx_slot_t *));
+    count = sbx_pool_list (pool, slots, count);
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (!only || streq (only, sbx_slot_id (slots [i])))
+            slots [n++] = slots [i];
+    if (only && n == 0) {
+        free (slots);
+        sbx_frontend_fail (self, job_p, sbx_error_new (SBX_NOT_FOUND, "no sandbox '%s'", only));
+        return;
+    }
+    sbx_sandbox_info_t *infos = (sbx_sandbox_info_t *) zmalloc ((n + 1) * sizeof (sbx_sandbox_info_t));
+    const sbx_error_t ***errors = (const sbx_error_t ***) zmalloc ((n + 1) * sizeof (void *));
+    for (size_t i = 0; i < n; i++) {
+        zlistx_t *list = sbx_slot_state_errors (slots [i]);
+        errors [i] = (const sbx_error_t **) zmalloc ((zlistx_size (list) + 1) * sizeof (void *));
+        size_t e = 0;
+        for (sbx_error_t *error = (sbx_error_t *) zlistx_first (list); error;
+             error = (sbx_error_t *) zlistx_next (list))
+            errors [i][e++] = error;
+        infos [i].id = sbx_slot_id (slots [i]);
+        infos [i].status = sbx_status_name (sbx_slot_status (slots [i]));
+        infos [i].session_id = sbx_slot_session (slots [i]);
+        infos [i].state_errors = errors [i];
+        infos [i].state_error_count = e;
+    }
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    sbx_reply_status (&body, (*job_p)->request.has_id, (*job_p)->request.id, self->config->env_id,
+                      env_status, uptime_s, infos, n);
+    sbx_frontend_send (self, *job_p, &body);
+    msgpack_sbuffer_destroy (&body);
+    for (size_t i = 0; i < n; i++)
+        free (errors [i]);
+    free (errors);
+    free (infos);
+    free (slots);
+    sbx_job_destroy (job_p);
+}
+
+void
+sbx_frontend_stats (sbx_frontend_t *self, sbx_job_t **job_p, const sbx_stats_t *stats)
+{
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    sbx_reply_stats (&body, (*job_p)->request.has_id, (*job_p)->request.id, stats);
+    sbx_frontend_send (self, *job_p, &body);
+    msgpack_sbuffer_destroy (&body);
+    sbx_job_destroy (job_p);
+}
+
+//  --- Checks --------------------------------------------------------------------
+
+sbx_slot_t *
+sbx_frontend_owner (sbx_frontend_t *self, sbx_pool_t *pool, sbx_job_t **job_p, int64_t lease_deadline)
+{
+    const sbx_request_t *request = &(*job_p)->request;
+    sbx_slot_t *slot = sbx_pool_lookup (pool, request->sandbox);
+    if (!slot || sbx_slot_phase (slot) == SBX_PHASE_SPAWNING) {
+        sbx_frontend_fail (self, job_p, sbx_error_new (SBX_NOT_FOUND, "no sandbox '%s'", request->sandbox));
+        return NULL;
+    }
+    if (!request->token) {
+        sbx_frontend_fail (self, job_p, sbx_error_new (SBX_UNAUTHORIZED, "missing token for sandbox %s",
+                                                       sbx_slot_id (slot)));
+        return NULL;
+    }
+    if (!sbx_pool_owner_is (slot, request->token)) {
+        sbx_frontend_fail (self, job_p, sbx_error_new (SBX_UNAUTHORIZED, "wrong token for sandbox %s "
+                           "(it is not yours, or its lease lapsed)", sbx_slot_id (slot)));
+        return NULL;
+    }
+    sbx_pool_renew (slot, lease_deadline);
+    return slot;
+}
+
+//  NotFound unless `feature.method` exists in the template.
+static sbx_error_t *
+s_check_method (sbx_frontend_t *self, const sbx_request_t *request)
+{
+    const sbx_method_t *methods = self->config->sandbox_kind->methods;
+    if (request->feature) {
+        int index = sbx_config_feature_index (self->config, request->feature);
+        if (index < 0)
+            return sbx_error_new (SBX_NOT_FOUND, "no feature '%s'", request->feature);
+        methods = self->config->features [index].kind->methods;
+    }
+    for (size_t i = 0; methods && methods [i].name; i++)
+        if (streq (methods [i].name, request->method))
+            return NULL;
+    return sbx_error_new (SBX_NOT_FOUND, "no method '%s%s%s'", request->feature ? request->feature : "",
+                          request->feature ? "." : "", request->method);
+}
+
+//  Session ids appear in logs and the text form: printable, no '/'.
+static sbx_error_t *
+s_check_session_id (const char *id)
+{
+    bool ok = !id || (*id && strlen (id) <= S_SESSION_ID_MAX);
+    for (const char *c = id; ok && c && *c; c++)
+        ok = (unsigned char) *c >= 0x20 && *c != 0x7f && *c != '/';
+    return ok ? NULL : sbx_error_new (SBX_BAD_REQUEST, "key 'session_id' must be 1-128 printable "
+                                      "characters without '/', got '%.40s'", id);
+}
+
+//  What the request asks, as a job kind; its checks' error, if any.
+static sbx_error_t *
+s_classify (sbx_frontend_t *self, sbx_job_t *job)
+{
+    const sbx_request_t *request = &job->request;
+    switch (request->op) {
+        case SBX_OP_HELLO:
+        case SBX_OP_STATUS:
+        case SBX_OP_STATS:
+        case SBX_OP_HEARTBEAT:
+        case SBX_OP_SHUTDOWN:
+            job->kind = SBX_JOB_LOCAL;
+            return NULL;
+        case SBX_OP_EVENTS_REPLAY:
+            job->kind = SBX_JOB_REPLAY;
+            return NULL;
+        case SBX_OP_ACQUIRE:
+            job->kind = SBX_JOB_ACQUIRE;
+            return NULL;
+        case SBX_OP_SESSION_OPEN:
+            job->kind = SBX_JOB_SESSION_OPEN;
+            return s_check_session_id (request->session_id);
+        case SBX_OP_SESSION_START:
+            job->kind = SBX_JOB_SESSION_START;
+            return s_check_session_id (request->session_id);
+        case SBX_OP_SESSION_END:
+            job->kind = SBX_JOB_SESSION_END;
+            return NULL;
+        case SBX_OP_CALL: {
+            job->kind = request->sandbox ? SBX_JOB_CALL : SBX_JOB_EPHEMERAL;
+            sbx_error_t *error = s_check_method (self, request);
+            return error ? error : s_check_session_id (request->session_id);
+        }
+        default:
+            return sbx_error_new (SBX_BAD_REQUEST, "unsupported op");
+    }
+}
+
+//  --- Reading ---------------------------------------------------------------------
+
+//  One multipart message, or NULL when none is waiting (no blocking, no
+//  extra poll per message).
+static zmsg_t *
+s_recv_message (sbx_frontend_t *self)
+{
+    void *socket = zsock_resolve (self->router);
+    zmq_msg_t part;
+    zmq_msg_init (&part);
+    if (zmq_msg_recv (&part, socket, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&part);
+        return NULL;
+    }
+    zmsg_t *msg = zmsg_new ();
+    while (true) {
+        bool more = zmq_msg_more (&part);
+        zmsg_append (msg, &(zframe_t *) {zframe_new (zmq_msg_data (&part), zmq_msg_size (&part))});
+        zmq_msg_close (&part);
+        if (!more)
+            break;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, socket, 0) < 0) {
+            zmq_msg_close (&part);
+            break;
+        }
+    }
+    return msg;
+}
+
+int
+sbx_frontend_recv (sbx_frontend_t *self, sbx_job_t **job_p)
+{
+    *job_p = NULL;
+    zmsg_t *msg = s_recv_message (self);
+    if (!msg)
+        return -1;
+    sbx_job_t *job = sbx_job_new (SBX_JOB_LOCAL);
+    zframe_t *body = zmsg_last (msg);
+    zmsg_remove (msg, body);
+    job->envelope = msg;
+    sbx_error_t *error = NULL;
+    if (zmsg_size (msg) == 0 || zmsg_size (msg) > S_MAX_ENVELOPE || !body) {
+        self->bad_requests++;
+        if (zmsg_size (msg) == 0)
+            sbx_job_destroy (&job);     //  nowhere to answer
+        else
+            error = sbx_error_new (SBX_BAD_REQUEST, "a request is one body frame after the envelope");
+    }
+    else
+    if ((error = sbx_request_decode (zframe_data (body), zframe_size (body), &self->limits, &job->request))) {
+        self->bad_requests++;
+        sbx_log_debug (self->config->env_id, "bad request: %s", sbx_error_message (error));
+    }
+    else
+        error = s_classify (self, job);
+    zframe_destroy (&body);
+    if (error)
+        sbx_frontend_fail (self, &job, error);
+    *job_p = job;
+    return 0;
+}

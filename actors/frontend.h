@@ -1,0 +1,85 @@
+/*  sbx_frontend - the environment's request socket (PROTOCOL.md): a ROUTER
+    that distrusts its input. It reads one client message at a time,
+    checks its frames and size, decodes it (messages/request.h), checks
+    what can be checked without the pool (session id form, a method that
+    exists), and answers whatever is malformed itself (BadRequest,
+    NotFound), so the environment only sees well-formed requests, as jobs
+    whose kind says what they ask. It encodes and sends every reply, on
+    the envelope its request came with; a token is checked against the
+    pool here too.
+
+    Part of the environment actor: used from its thread only; it never
+    blocks (every send is ZMQ_DONTWAIT).
+*/
+#ifndef SBX_FRONTEND_H
+#define SBX_FRONTEND_H
+
+#include "actors/pool.h"
+#include "actors/proto.h"
+#include "messages/reply.h"
+#include "runtime/core/poller.h"
+
+typedef struct sbx_frontend_t sbx_frontend_t;
+
+//  A frontend for `config` (borrowed, outlives it); NULL when its socket
+//  cannot be made (socket limit).
+sbx_frontend_t *
+    sbx_frontend_new (const sbx_config_t *config);
+void
+    sbx_frontend_destroy (sbx_frontend_t **self_p);
+
+//  Binds config->requests_endpoint. 0, or -1 with *error_p (caller frees).
+int
+    sbx_frontend_bind (sbx_frontend_t *self, char **error_p);
+//  The endpoint as bound (a port chosen for `*` filled in).
+const char *
+    sbx_frontend_endpoint (sbx_frontend_t *self);
+//  The raw socket, for the poller; then sbx_frontend_attach.
+void *
+    sbx_frontend_socket (sbx_frontend_t *self);
+//  Every send marks the socket in `poller` (item `index`) as used.
+void
+    sbx_frontend_attach (sbx_frontend_t *self, sbx_poller_t *poller, int index);
+
+//  Reads one message. Returns -1 when none is waiting; else 0, with *job_p
+//  the request (caller owns it; kind set from its op: SBX_JOB_LOCAL for
+//  ops the environment answers itself) or NULL when it was malformed and
+//  has been answered here.
+int
+    sbx_frontend_recv (sbx_frontend_t *self, sbx_job_t **job_p);
+//  Requests refused here as malformed, so far.
+uint64_t
+    sbx_frontend_bad_requests (sbx_frontend_t *self);
+
+//  Sends `body` to the client of `job` (nothing when it has no client).
+void
+    sbx_frontend_send (sbx_frontend_t *self, const sbx_job_t *job, const msgpack_sbuffer *body);
+//  Replies with `error` (taken) and destroys the job.
+void
+    sbx_frontend_fail (sbx_frontend_t *self, sbx_job_t **job_p, sbx_error_t *error);
+//  Replies ok (no result keys) and destroys the job.
+void
+    sbx_frontend_ok (sbx_frontend_t *self, sbx_job_t **job_p);
+//  Replies to a job a sandbox answered: its error, or its op's result;
+//  `sandbox` and `token` for acquire and session.open.
+void
+    sbx_frontend_answer (sbx_frontend_t *self, sbx_job_t *job, const char *sandbox,
+                         const char *token);
+//  The local ops, answered; each destroys the job.
+void
+    sbx_frontend_hello (sbx_frontend_t *self, sbx_job_t **job_p, const char *env_status,
+                        const char *events_endpoint);
+void
+    sbx_frontend_status (sbx_frontend_t *self, sbx_job_t **job_p, sbx_pool_t *pool,
+                         const char *env_status, double uptime_s);
+void
+    sbx_frontend_stats (sbx_frontend_t *self, sbx_job_t **job_p, const sbx_stats_t *stats);
+
+//  The slot the job's `sandbox` names when the job's token is its owner's,
+//  its lease renewed to `lease_deadline`. Else the job is answered
+//  (NotFound, Unauthorized) and destroyed, and NULL returned.
+sbx_slot_t *
+    sbx_frontend_owner (sbx_frontend_t *self, sbx_pool_t *pool, sbx_job_t **job_p,
+                        int64_t lease_deadline);
+
+#endif

@@ -1,6 +1,7 @@
 /*  The shell feature on a real sbxd (features/shell.c, docs/sandboxes.md):
     exit codes, stdin, env, cwd, large output, timeouts, sessions. */
 #include "sandbox_util.h"
+#include "messages/event.h"
 
 #include <sys/stat.h>
 
@@ -414,6 +415,102 @@ Test (shell, ephemeral_call)
     cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), "",
                       "each ephemeral call is a session of its own");
     sbx_reply_destroy (&reply);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+//  Status and events are live while a call runs (docs/architecture.md): an
+//  ephemeral command that waits for the test to let it end; meanwhile the
+//  sandbox shows `in_session` in `status`, and the session's start is on
+//  the event socket. Nothing here depends on how long anything takes: the
+//  command ends only when the test has seen both.
+Test (shell, status_and_events_are_live_while_a_call_runs)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *sub = zsock_new_sub (daemon->events, "session.start");
+    cr_assert_not_null (sub);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    zsock_t *watcher = sbx_test_connect (daemon);
+    //  The subscription reaches the daemon before any session starts:
+    //  the XPUB answers a subscription's welcome (none here), so instead
+    //  make a first session and wait until its start arrives.
+    sbx_reply_t *reply = NULL;
+    zmsg_t *event = NULL;
+    for (int tries = 0; tries < 100 && !event; tries++) {
+        reply = sbx_test_request (dealer, "{\"op\": \"call\", \"feature\": \"shell\", \"method\": \"run\","
+                                  " \"args\": {\"cmd\": \"true\"}}", 10000);
+        cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+        sbx_reply_destroy (&reply);
+        zpoller_t *poller = zpoller_new (sub, NULL);
+        if (zpoller_wait (poller, 100))
+            event = zmsg_recv (sub);
+        zpoller_destroy (&poller);
+    }
+    cr_assert_not_null (event, "the subscriber never received a session.start");
+    zmsg_destroy (&event);
+    //  Drain any other start of the warm-up.
+    while (zsock_events (sub) & ZMQ_POLLIN) {
+        event = zmsg_recv (sub);
+        zmsg_destroy (&event);
+    }
+
+    char release [512];
+    snprintf (release, sizeof release, "%s/release", daemon->dir);
+    char request [1024];
+    snprintf (request, sizeof request,
+              "{\"op\": \"call\", \"feature\": \"shell\", \"method\": \"run\", \"session_id\": \"held\","
+              " \"args\": {\"cmd\": \"while [ ! -e %s ]; do sleep 0.01; done; echo released\","
+              " \"timeout_ms\": 60000}}", release);
+    reply = sbx_test_request (dealer, request, 0);
+    cr_assert_null (reply);
+
+    //  session.start of "held" arrives while the command runs.
+    bool started = false;
+    zpoller_t *poller = zpoller_new (sub, NULL);
+    while (!started && zpoller_wait (poller, 10000)) {
+        event = zmsg_recv (sub);
+        zframe_t *body = zmsg_last (event);
+        sbx_event_t *decoded = sbx_event_decode (zframe_data (body), zframe_size (body), NULL);
+        started = decoded && decoded->session && streq (decoded->session, "held");
+        sbx_event_destroy (&decoded);
+        zmsg_destroy (&event);
+    }
+    zpoller_destroy (&poller);
+    cr_assert (started, "no session.start for the running call");
+
+    //  `status` shows the sandbox in that session (the environment has
+    //  heard by then: the event travelled through it).
+    reply = sbx_test_request (watcher, "{\"op\": \"status\"}", 10000);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok");
+    const msgpack_object *sandboxes = sbx_reply_get (reply, "sandboxes");
+    bool in_session = false;
+    for (uint32_t i = 0; sandboxes && i < sandboxes->via.array.size; i++) {
+        const msgpack_object *row = &sandboxes->via.array.ptr [i];
+        const msgpack_object *status = sbx_mp_map_get (row, "status");
+        const msgpack_object *session = sbx_mp_map_get (row, "session_id");
+        in_session |= status && sbx_mp_str_eq (status, "in_session")
+                   && session && sbx_mp_str_eq (session, "held");
+    }
+    sbx_reply_destroy (&reply);
+    cr_assert (in_session, "status does not show the running call's session");
+    reply = sbx_test_request (watcher, "{\"op\": \"stats\"}", 10000);
+    const msgpack_object *counts = sbx_reply_get (reply, "sandbox");
+    const msgpack_object *count = counts ? sbx_mp_map_get (counts, "in_session") : NULL;
+    cr_assert (count && count->type == MSGPACK_OBJECT_POSITIVE_INTEGER && count->via.u64 == 1,
+               "stats does not count the sandbox in session");
+    sbx_reply_destroy (&reply);
+
+    //  Only now may the command end.
+    FILE *file = fopen (release, "w");
+    cr_assert_not_null (file);
+    fclose (file);
+    reply = sbx_test_reply_recv (dealer, 30000);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    char text [64];
+    cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), "released\n");
+    sbx_reply_destroy (&reply);
+    zsock_destroy (&sub);
+    zsock_destroy (&watcher);
     zsock_destroy (&dealer);
     s_shutdown_clean (&daemon);
 }

@@ -31,6 +31,45 @@ s_now_ms (void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+#define S_STDERR_KEPT (8u << 20)
+
+//  Keeps what the daemon wrote (the first S_STDERR_KEPT bytes) for
+//  sbx_test_wait_stderr.
+static void
+s_keep_stderr (sbx_test_daemon_t *self, const char *data, size_t size)
+{
+    pthread_mutex_lock (&self->stderr_lock);
+    if (self->stderr_size + size < S_STDERR_KEPT) {
+        self->stderr_text = (char *) realloc (self->stderr_text, self->stderr_size + size + 1);
+        memcpy (self->stderr_text + self->stderr_size, data, size);
+        self->stderr_size += size;
+        self->stderr_text [self->stderr_size] = 0;
+        pthread_cond_broadcast (&self->stderr_grew);
+    }
+    pthread_mutex_unlock (&self->stderr_lock);
+}
+
+bool
+sbx_test_wait_stderr (sbx_test_daemon_t *self, const char *needle, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime (CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock (&self->stderr_lock);
+    bool found = false;
+    while (!(found = self->stderr_text && strstr (self->stderr_text, needle)))
+        if (pthread_cond_timedwait (&self->stderr_grew, &self->stderr_lock, &deadline) != 0)
+            break;
+    found = self->stderr_text && strstr (self->stderr_text, needle);
+    pthread_mutex_unlock (&self->stderr_lock);
+    return found;
+}
+
 //  Copies the daemon's stderr (its log) to ours as it comes, line by line,
 //  so it is there even when an assertion ends the test early, and counts
 //  the lines that report a broken invariant ("bug:"). Ends at the pipe's
@@ -60,6 +99,7 @@ s_read_stderr (void *args)
             if (memmem (start, (size_t) (end - start), "] bug: ", 7))
                 atomic_fetch_add (&self->bugs, 1);
             fwrite (start, 1, (size_t) (end - start) + 1, stderr);
+            s_keep_stderr (self, start, (size_t) (end - start) + 1);
             start = end + 1;
             if (start >= line + used)
                 break;
@@ -117,6 +157,8 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
     self->exit_code = -1;
     self->stdout_fd = -1;
     self->stderr_fd = -1;
+    pthread_mutex_init (&self->stderr_lock, NULL);
+    pthread_cond_init (&self->stderr_grew, NULL);
     snprintf (self->dir, sizeof self->dir, "/tmp/sbx-test-XXXXXX");
     if (!mkdtemp (self->dir)) {
         free (self);
@@ -317,6 +359,9 @@ sbx_test_daemon_destroy (sbx_test_daemon_t **self_p)
         waitpid (self->pid, NULL, 0);
     }
     s_daemon_over (self);
+    free (self->stderr_text);
+    pthread_mutex_destroy (&self->stderr_lock);
+    pthread_cond_destroy (&self->stderr_grew);
     if (self->stdout_fd > 0)
         close (self->stdout_fd);
     if (self->dir [0])

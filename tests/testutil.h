@@ -26,6 +26,10 @@ typedef struct {
     bool reading;
     _Atomic int64_t stderr_deadline;    //  when the reader stops (0: at EOF)
     _Atomic int bugs;           //  lines of it that report "bug:"
+    pthread_mutex_t stderr_lock;    //  guards what is kept of it:
+    pthread_cond_t stderr_grew;
+    char *stderr_text;
+    size_t stderr_size;
     char requests [256];        //  bound endpoints, read from sbxd's stdout
     char events [256];
     int stdout_fd;
@@ -57,6 +61,11 @@ int
 //  exit code (see above).
 int
     sbx_test_daemon_shutdown (sbx_test_daemon_t *self);
+
+//  Waits until the daemon's log (its stderr) holds `needle`; false after
+//  timeout_ms.
+bool
+    sbx_test_wait_stderr (sbx_test_daemon_t *self, const char *needle, int timeout_ms);
 
 //  Kills it if still running, removes its directory, frees it.
 //  Once the daemon is over (here or in sbx_test_daemon_wait) its stderr

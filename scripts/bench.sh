@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
-# `make bench`: runs every benchmark in bench/ and prints one table.
+# `make bench`: runs build/bench_sbx (every section in bench/, built as one
+# executable) and prints one table.
 set -euo pipefail
 build=${1:-build}
 quick=${2:-0}
-shopt -s nullglob
-benches=("$build"/bench_*)
-if [ ${#benches[@]} -eq 0 ]; then
-    echo "sbx: no benchmarks are built yet (bench/ is empty)" >&2
+bench="$build/bench_sbx"
+if [ ! -x "$bench" ]; then
+    echo "sbx: $bench is not built" >&2
     exit 1
 fi
-for b in "${benches[@]}"; do
-    [ -x "$b" ] || continue
-    if [ "$quick" = 1 ]; then "$b" --quick; else "$b"; fi
-done
+if [ "$quick" = 1 ]; then exec "$bench" --quick; else exec "$bench"; fi

@@ -22,7 +22,7 @@
         "SPAWN" [ptr sbx_spawn_t]        start a sandbox actor
         "REAP" [string sandbox id]       join and free a finished actor
     supervisor -> environment
-        "SPAWNED" [string id] [int ok]   ok = 0 when the thread could not start
+        "SPAWNED" <slot index> <ok 1|0>  0 when the thread could not start
 
     A sandbox's events ride on its own messages to the environment, which
     forwards them to the event bus before anything it publishes later:

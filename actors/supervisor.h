@@ -6,7 +6,7 @@
     Created by the environment: sbx_actor_new (sbx_supervisor_actor, NULL).
     Pipe commands:
         "SPAWN" [ptr sbx_spawn_t]  start a sandbox actor (takes the spawn);
-                                   answers "SPAWNED" <id> <slot> <ok 1|0>
+                                   answers "SPAWNED" <slot index> <ok 1|0>
         "REAP" <sandbox id>        $TERM the actor and join it (no answer);
                                    joins wait until no command is pending,
                                    so a burst of REAPs ends actors in parallel

@@ -207,44 +207,6 @@ s_env_free (s_env_t *env)
     free (env->items);
 }
 
-static bool
-s_utf8_valid (const uint8_t *s, size_t length)
-{
-    size_t i = 0;
-    while (i < length) {
-        uint8_t c = s [i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t trail;
-        uint8_t low = 0x80, high = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf)
-            trail = 1;
-        else if (c == 0xe0)
-            trail = 2, low = 0xa0;
-        else if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef)
-            trail = 2;
-        else if (c == 0xed)
-            trail = 2, high = 0x9f;
-        else if (c == 0xf0)
-            trail = 3, low = 0x90;
-        else if (c >= 0xf1 && c <= 0xf3)
-            trail = 3;
-        else if (c == 0xf4)
-            trail = 3, high = 0x8f;
-        else
-            return false;
-        if (length - i - 1 < trail || s [i + 1] < low || s [i + 1] > high)
-            return false;
-        for (size_t k = 2; k <= trail; k++)
-            if ((s [i + k] & 0xc0) != 0x80)
-                return false;
-        i += trail + 1;
-    }
-    return true;
-}
-
 //  Output as str when it is UTF-8 (a sequence cut by truncation is
 //  dropped), else as bin.
 static void
@@ -252,7 +214,7 @@ s_pack_output (msgpack_packer *pk, const char *data, size_t size, bool truncated
 {
     const uint8_t *bytes = (const uint8_t *) data;
     for (size_t cut = 0; cut <= (truncated ? 3 : 0) && cut <= size; cut++) {
-        if (s_utf8_valid (bytes, size - cut)) {
+        if (sbx_mp_utf8_valid (bytes, size - cut)) {
             sbx_mp_pack_strn (pk, data, size - cut);
             return;
         }

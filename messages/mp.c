@@ -21,8 +21,8 @@ s_be (const uint8_t *p, size_t width)
 
 //  Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
 //  U+10FFFF. The second byte's range carries all three rules.
-static bool
-s_utf8_valid (const uint8_t *s, size_t len)
+bool
+sbx_mp_utf8_valid (const uint8_t *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {
@@ -199,7 +199,7 @@ sbx_mp_check (const void *data, size_t size, unsigned max_depth)
                 return sbx_error_new (SBX_BAD_REQUEST,
                     "truncated at byte offset %zu (%s claims %" PRIu64
                     " bytes but only %zu remain)", start, what, payload, remain);
-            if (is_str && !s_utf8_valid (p + pos, (size_t) payload))
+            if (is_str && !sbx_mp_utf8_valid (p + pos, (size_t) payload))
                 return sbx_error_new (SBX_BAD_REQUEST,
                     "invalid UTF-8 in string at byte offset %zu", start);
             pos += (size_t) payload;

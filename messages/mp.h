@@ -70,6 +70,11 @@ char *
 bool
     sbx_mp_str_eq (const msgpack_object *o, const char *s);
 
+//  True when s [0 .. len) is strict UTF-8 (RFC 3629: no overlong forms, no
+//  surrogates, nothing above U+10FFFF), as msgpack `str` values must be.
+bool
+    sbx_mp_utf8_valid (const uint8_t *s, size_t len);
+
 //  Converts a msgpack object to JSON (caller owns the reference). Maps keep
 //  their order; non-string keys are rendered as their JSON text, cut to 128
 //  bytes (nested keys would otherwise double in size per level); bin and

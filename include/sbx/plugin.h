@@ -1,6 +1,8 @@
 /*  sbx plugin API - sandbox kinds and feature kinds (DESIGN.md "Plugins").
 
-    A kind is a static vtable. Config time: `config_new` validates the
+    A kind is a static vtable; every member but `name` may be NULL (no
+    options: only `kind` is allowed; no instance: hooks get NULL; no hook:
+    nothing to do at that step). Config time: `config_new` validates the
     kind's options (a JSON object; the `kind` key is the runtime's) and
     returns a config shared, read-only, by every sandbox made from it (use
     C11 atomics for anything counted across sandboxes). Run time: each
@@ -14,8 +16,9 @@
     type is a user error.
 
     Adding a kind: one new file defining `const sbx_feature_kind_t
-    sbx_feature_<name>` (or `sbx_sandbox_kind_t sbx_sandbox_<name>`) and
-    one line in runtime/daemon/registry.c.
+    sbx_feature_<name>` (or `sbx_sandbox_kind_t sbx_sandbox_<name>`), its
+    declaration in features/features.h (or its backend's header), and one
+    line in runtime/daemon/registry.c.
 */
 #ifndef SBX_PLUGIN_H
 #define SBX_PLUGIN_H

@@ -26,6 +26,31 @@ sbx_config_set_string (char **field, const char *value)
     *field = s_strdup (value);
 }
 
+//  A kind's own options: its config_new, or - when it has none - nothing
+//  but `kind` allowed.
+static void *
+s_kind_config (void *(*config_new) (const json_t *, const char *, sbx_error_t **),
+               const json_t *options, const char *path, sbx_error_t **error_p)
+{
+    if (config_new)
+        return config_new (options, path, error_p);
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *) options, key, value)
+        if (!streq (key, "kind")) {
+            *error_p = sbx_error_new (S_ERROR, "%s.%s: unknown key (this kind takes no options)", path, key);
+            break;
+        }
+    return NULL;
+}
+
+static void
+s_kind_config_destroy (void (*config_destroy) (void **), void **config_p)
+{
+    if (config_destroy && *config_p)
+        config_destroy (config_p);
+}
+
 void
 sbx_config_destroy (sbx_config_t **self_p)
 {
@@ -33,13 +58,13 @@ sbx_config_destroy (sbx_config_t **self_p)
         return;
     sbx_config_t *self = *self_p;
     for (size_t i = 0; i < self->feature_count; i++) {
-        if (self->features [i].kind && self->features [i].kind_config)
-            self->features [i].kind->config_destroy (&self->features [i].kind_config);
+        if (self->features [i].kind)
+            s_kind_config_destroy (self->features [i].kind->config_destroy, &self->features [i].kind_config);
         free (self->features [i].name);
     }
     free (self->features);
-    if (self->sandbox_kind && self->sandbox_config)
-        self->sandbox_kind->config_destroy (&self->sandbox_config);
+    if (self->sandbox_kind)
+        s_kind_config_destroy (self->sandbox_kind->config_destroy, &self->sandbox_config);
     free (self->env_id);
     free (self->root_dir);
     free (self->requests_endpoint);
@@ -252,11 +277,11 @@ s_sandbox (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *sandbox)
         return sbx_error_new (S_ERROR, "sandbox.kind: unknown kind '%s' (one of: %s)",
                               json_string_value (kind), names);
     sbx_error_t *error = NULL;
-    void *kind_config = found->config_new (sandbox, "sandbox", &error);
+    void *kind_config = s_kind_config (found->config_new, sandbox, "sandbox", &error);
     if (error)
         return error;
-    if (self->sandbox_kind && self->sandbox_config)
-        self->sandbox_kind->config_destroy (&self->sandbox_config);
+    if (self->sandbox_kind)
+        s_kind_config_destroy (self->sandbox_kind->config_destroy, &self->sandbox_config);
     self->sandbox_kind = found;
     self->sandbox_config = kind_config;
     return NULL;
@@ -268,7 +293,7 @@ s_features (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *features
     char names [256];
     s_kind_names (names, sizeof names, (const void *const *) kinds->feature);
     for (size_t i = 0; i < self->feature_count; i++) {
-        self->features [i].kind->config_destroy (&self->features [i].kind_config);
+        s_kind_config_destroy (self->features [i].kind->config_destroy, &self->features [i].kind_config);
         free (self->features [i].name);
     }
     free (self->features);
@@ -293,7 +318,7 @@ s_features (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *features
         char path [128];
         snprintf (path, sizeof path, "features.%s", name);
         sbx_error_t *error = NULL;
-        void *kind_config = found->config_new (value, path, &error);
+        void *kind_config = s_kind_config (found->config_new, value, path, &error);
         if (error)
             return error;
         sbx_feature_conf_t *feature = &self->features [self->feature_count++];

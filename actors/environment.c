@@ -36,7 +36,7 @@
 #define S_FLUSH_MS 1
 
 //  The sockets the loop polls, by index.
-enum { S_ITEM_PIPE, S_ITEM_FRONTEND, S_ITEM_SUPERVISOR, S_ITEM_EVENTBUS, S_ITEM_BACKENDS };
+enum { S_ITEM_PIPE, S_ITEM_FRONTEND, S_ITEM_MONITOR, S_ITEM_SUPERVISOR, S_ITEM_EVENTBUS, S_ITEM_BACKENDS };
 
 typedef enum { S_CREATED, S_ONLINE, S_SHUTTING_DOWN, S_OFFLINE, S_STATE_COUNT } s_state_t;
 static const char *const s_state_names [] = {"created", "online", "shutting_down", "offline"};
@@ -84,6 +84,7 @@ typedef struct {
     int64_t next_timer;         //  earliest of the timers
     int64_t flush_at;           //  when waiting events go to the bus (0: none)
     uint64_t sessions_started, sessions_ended, calls, calls_failed;
+    uint64_t calls_refused;     //  their sandbox owed limits.queued_per_sandbox
     sbx_evbatch_t *events;      //  waiting for the bus, in order
 } self_t;
 
@@ -177,6 +178,8 @@ s_begin_shutdown (self_t *self, const char *message)
 {
     sbx_log_info (self->config->env_id, "environment shutting down");
     self->state = S_SHUTTING_DOWN;
+    zstr_send (self->pipe, "STOPPING");
+    sbx_poller_touch (self->poller, S_ITEM_PIPE);
     s_signal_shutdown (self);
     sbx_pool_close (self->pool, message);
 }
@@ -286,6 +289,7 @@ static s_action_fn *const s_lifecycle [S_STATE_COUNT][E_EVENT_COUNT] = {
     },
     [S_OFFLINE] = {
         [E_SHUTDOWN]     = s_nothing,
+        [E_DRAINED]      = s_nothing,       //  after an abort, as sbxd exits
     },
 };
 
@@ -531,6 +535,10 @@ s_fill_stats (self_t *self, sbx_stats_t *stats)
     stats->acquires_overloaded = counters->acquires_overloaded;
     stats->leases_expired = counters->leases_expired;
     stats->bad_requests = sbx_frontend_bad_requests (self->frontend);
+    stats->acquires_refused = counters->acquires_refused;
+    stats->calls_refused = self->calls_refused;
+    stats->replies_dropped = sbx_frontend_replies_dropped (self->frontend);
+    stats->peers_disconnected = sbx_frontend_peers (self->frontend)->disconnected;
 }
 
 //  How long an acquire may wait (SPEC §6): its timeout_ms, else the outage
@@ -583,6 +591,24 @@ s_handle_local (self_t *self, sbx_job_t *job, int64_t now)
     }
 }
 
+//  The slot the job may be sent to: owned by its client, with fewer than
+//  limits.queued_per_sandbox jobs waiting there (pipelining past it is
+//  refused, EnvironmentOverloadError). Else the job is answered.
+static sbx_slot_t *
+s_target (self_t *self, sbx_job_t **job_p, int64_t now)
+{
+    sbx_slot_t *slot = sbx_frontend_owner (self->frontend, self->pool, job_p, s_lease_deadline (self, now));
+    if (slot && (*job_p)->kind != SBX_JOB_SESSION_END
+    &&  sbx_slot_inflight (slot) >= (int) self->config->queued_per_sandbox) {
+        self->calls_refused++;
+        sbx_frontend_fail (self->frontend, job_p, sbx_error_new (SBX_OVERLOAD_ERROR,
+            "sandbox %s has %d requests queued already (limits.queued_per_sandbox)",
+            sbx_slot_id (slot), sbx_slot_inflight (slot)));
+        return NULL;
+    }
+    return slot;
+}
+
 static void
 s_handle_request (self_t *self, sbx_job_t *job)
 {
@@ -608,7 +634,7 @@ s_handle_request (self_t *self, sbx_job_t *job)
                 sbx_pool_acquire (self->pool, job, s_wait_ms (self, job), now);
             break;
         case SBX_JOB_CALL:
-            if ((slot = sbx_frontend_owner (self->frontend, self->pool, &job, s_lease_deadline (self, now)))) {
+            if ((slot = s_target (self, &job, now))) {
                 if (sbx_slot_status (slot) != SBX_STATUS_IN_SESSION)
                     job->session_id = request->session_id ? strdup (request->session_id)
                                                           : sbx_ids_session (self->ids);
@@ -617,7 +643,7 @@ s_handle_request (self_t *self, sbx_job_t *job)
             }
             break;
         case SBX_JOB_SESSION_START:
-            if ((slot = sbx_frontend_owner (self->frontend, self->pool, &job, s_lease_deadline (self, now)))) {
+            if ((slot = s_target (self, &job, now))) {
                 if (sbx_slot_status (slot) != SBX_STATUS_ACQUIRED || sbx_slot_session (slot)) {
                     sbx_frontend_fail (self->frontend, &job, sbx_error_new (SBX_BAD_REQUEST,
                                        "sandbox %s already has a session", sbx_slot_id (slot)));
@@ -630,7 +656,7 @@ s_handle_request (self_t *self, sbx_job_t *job)
             }
             break;
         case SBX_JOB_SESSION_END:
-            if ((slot = sbx_frontend_owner (self->frontend, self->pool, &job, s_lease_deadline (self, now)))) {
+            if ((slot = s_target (self, &job, now))) {
                 sbx_pool_disown (self->pool, slot);
                 sbx_pool_dispatched (self->pool, slot);
                 s_send_job (self, slot, job);
@@ -723,6 +749,7 @@ static bool
 s_poll_all (self_t *self)
 {
     bool ok = sbx_poller_add (self->poller, sbx_frontend_socket (self->frontend)) == S_ITEM_FRONTEND
+           && sbx_poller_add (self->poller, sbx_frontend_monitor_socket (self->frontend)) == S_ITEM_MONITOR
            && sbx_poller_add (self->poller, zsock_resolve (self->supervisor)) == S_ITEM_SUPERVISOR
            && sbx_poller_add (self->poller, zsock_resolve (self->eventbus)) == S_ITEM_EVENTBUS;
     for (unsigned i = 0; ok && i < self->shards; i++)
@@ -810,6 +837,55 @@ s_destroy (self_t **self_p)
     *self_p = NULL;
 }
 
+//  The shutdown took too long (sbxd's shutdown_timeout_s): say so on the
+//  event stream, make sure it is out, and name who is stuck.
+static void
+s_abort (self_t *self)
+{
+    size_t count = sbx_pool_size (self->pool);
+    sbx_slot_t **slots = (sbx_slot_t **) zmalloc ((count + 1) * sizeof (sbx_slot_t *));
+    count = sbx_pool_list (self->pool, slots, count);
+    char stuck [4096] = "";
+    for (size_t i = 0; i < count; i++) {
+        size_t used = strlen (stuck);
+        snprintf (stuck + used, sizeof stuck - used, "%s%s", used ? " " : "", sbx_slot_id (slots [i]));
+    }
+    free (slots);
+    if (self->state != S_OFFLINE) {
+        sbx_error_t *error = sbx_error_new (SBX_SHUTDOWN_TIMEOUT, "environment %s did not shut down "
+            "within %gs: sandboxes not offline: %s", self->config->env_id,
+            self->config->shutdown_timeout_s, *stuck ? stuck : "none");
+        self->state = S_OFFLINE;
+        s_emit (self, SBX_EV_ENVIRONMENT_SHUTDOWN, error);
+        sbx_error_destroy (&error);
+    }
+    s_flush_events (self);
+    zstr_send (self->eventbus, "SYNC");
+    zpoller_t *poller = zpoller_new (self->eventbus, NULL);
+    int64_t deadline = zclock_mono () + 2000;
+    while (zclock_mono () < deadline && zpoller_wait (poller, (int) (deadline - zclock_mono ()))) {
+        zmsg_t *msg = zmsg_recv (self->eventbus);
+        char *command = msg ? zmsg_popstr (msg) : NULL;
+        bool synced = command && streq (command, "SYNCED");
+        if (command && streq (command, "REPLAY")) {
+            zframe_t *frame = zmsg_pop (msg);
+            sbx_job_t *job = NULL;
+            if (frame && zframe_size (frame) == sizeof job)
+                memcpy (&job, zframe_data (frame), sizeof job);
+            sbx_job_destroy (&job);
+            zframe_destroy (&frame);
+        }
+        zstr_free (&command);
+        zmsg_destroy (&msg);
+        if (synced)
+            break;
+    }
+    zpoller_destroy (&poller);
+    sbx_poller_touch (self->poller, S_ITEM_EVENTBUS);
+    zstr_sendx (self->pipe, "ABORTED", stuck, NULL);
+    sbx_poller_touch (self->poller, S_ITEM_PIPE);
+}
+
 //  A pipe command; true once the environment has started.
 static bool
 s_handle_pipe (self_t *self, bool running)
@@ -825,6 +901,9 @@ s_handle_pipe (self_t *self, bool running)
         s_execute (self, E_SHUTDOWN, NULL);
         s_carry_out (self);
     }
+    else
+    if (streq (command, "ABORT") && running)
+        s_abort (self);
     else
         sbx_log_error (self->config->env_id, "unexpected command '%s'", command);
     zstr_free (&command);
@@ -845,6 +924,13 @@ s_handle_sockets (self_t *self)
             if (n < S_DRAIN)
                 sbx_poller_settle (self->poller, S_ITEM_BACKENDS + (int) i);
         }
+    if (sbx_poller_ready (self->poller, S_ITEM_MONITOR)) {
+        int n = 0;
+        while (n < S_DRAIN && sbx_frontend_handle_monitor (self->frontend) == 0)
+            n++;
+        if (n < S_DRAIN)
+            sbx_poller_settle (self->poller, S_ITEM_MONITOR);
+    }
     if (sbx_poller_ready (self->poller, S_ITEM_SUPERVISOR))
         s_handle_supervisor (self);
     if (sbx_poller_ready (self->poller, S_ITEM_EVENTBUS))

@@ -15,8 +15,15 @@
                     "OK" <requests endpoint> <events endpoint>, or
                     "ERROR" <message> (nothing is left running)
         "SHUTDOWN"  begin a graceful shutdown (as the `shutdown` op does)
+        "ABORT"     the shutdown took too long: publish environment.shutdown
+                    with a ShutdownTimeout error naming the sandboxes not
+                    yet offline, wait (2 s at most) until the event bus has
+                    published and logged everything, and answer "ABORTED"
+                    <their ids, space-separated>; the caller then exits
+                    without waiting for those sandboxes' threads
         $TERM       end; only after "DONE" (or a failed START)
     Messages it sends on its own:
+        "STOPPING"           a shutdown has begun (whoever asked for it)
         "DONE" <exit code>   the environment is offline and every event has
                              been handed to the event bus; 0 after a
                              graceful shutdown, 1 when it failed to start or

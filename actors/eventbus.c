@@ -8,6 +8,7 @@
 #include "runtime/core/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #define S_REPLAY_MAX_DEFAULT 1000
@@ -26,9 +27,10 @@ typedef struct {
     FILE *log;
     uint64_t next_seq;          //  the seq of the next event
     int64_t last_ts;            //  ts_ns of the last event published
-    s_entry_t *ring;            //  journal: the last `capacity` events
-    size_t capacity;
-    size_t count;
+    s_entry_t *ring;            //  journal: the last `count` events, at
+    size_t capacity;            //  most `capacity` of them and, together,
+    size_t count;               //  at most config->journal_bytes
+    size_t bytes;
 } self_t;
 
 static self_t *
@@ -75,7 +77,11 @@ s_start (self_t *self)
         return;
     }
     if (self->config->event_log) {
-        self->log = fopen (self->config->event_log, "a");
+        //  Events name sessions and what they did: the log is its owner's.
+        int fd = open (self->config->event_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        self->log = fd >= 0 ? fdopen (fd, "a") : NULL;
+        if (!self->log && fd >= 0)
+            close (fd);
         if (!self->log) {
             char *message = zsys_sprintf ("cannot open event log %s: %s",
                                           self->config->event_log, strerror (errno));
@@ -108,6 +114,28 @@ s_log_event (self_t *self, const uint8_t *body, size_t size)
     msgpack_zone_destroy (&zone);
 }
 
+//  Keeps the event for events.replay; the oldest go first when the journal
+//  is over its count or its bytes.
+static void
+s_journal_add (self_t *self, uint64_t seq, const uint8_t *body, size_t size)
+{
+    while (self->count && (self->count == self->capacity
+                           || self->bytes + size > self->config->journal_bytes)) {
+        s_entry_t *oldest = &self->ring [(seq - 1 - self->count) % self->capacity];
+        self->bytes -= oldest->size;
+        free (oldest->body);
+        oldest->body = NULL;
+        oldest->size = 0;
+        self->count--;
+    }
+    s_entry_t *entry = &self->ring [(seq - 1) % self->capacity];
+    entry->body = (uint8_t *) sbx_realloc (NULL, size);
+    memcpy (entry->body, body, size);
+    entry->size = size;
+    self->bytes += size;
+    self->count++;
+}
+
 static void
 s_publish (self_t *self, sbx_evbatch_t *batch)
 {
@@ -123,13 +151,7 @@ s_publish (self_t *self, sbx_evbatch_t *batch)
         //  one published last takes that one's time, so ts_ns never runs
         //  backwards in seq order (docs/protocol.md).
         self->last_ts = sbx_event_stamp_ts (body, self->last_ts);
-        s_entry_t *entry = &self->ring [(seq - 1) % self->capacity];
-        free (entry->body);
-        entry->body = (uint8_t *) sbx_realloc (NULL, size);
-        memcpy (entry->body, body, size);
-        entry->size = size;
-        if (self->count < self->capacity)
-            self->count++;
+        s_journal_add (self, seq, body, size);
         const char *topic = sbx_event_kind_name (kind);
         zmq_send (zsock_resolve (self->xpub), topic, strlen (topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
         zmq_send (zsock_resolve (self->xpub), body, size, ZMQ_DONTWAIT);
@@ -164,13 +186,17 @@ s_replay (self_t *self, sbx_job_t *job)
     msgpack_sbuffer_init (&events);
     size_t count = 0;
     uint64_t seq;
+    //  At most `max` events and replay_bytes of them (one at the least):
+    //  a client that never reads its replies holds no more than that each.
     for (seq = from; seq <= last && count < max; seq++, count++) {
         s_entry_t *entry = &self->ring [(seq - 1) % self->capacity];
+        if (count && events.size + entry->size > self->config->replay_bytes)
+            break;
         msgpack_sbuffer_write (&events, (const char *) entry->body, entry->size);
     }
     uint64_t next = count ? seq - 1 : (since > last ? last : since);
     sbx_reply_events (&job->result, request->has_id, request->id,
-                      events.data, events.size, count, next, truncated);
+                      events.data, events.size, count, next, truncated, next < last);
     msgpack_sbuffer_destroy (&events);
 }
 
@@ -198,6 +224,8 @@ s_handle_pipe (self_t *self)
         s_publish (self, batch);
         sbx_evbatch_destroy (&batch);
     }
+    else if (streq (command, "SYNC"))
+        zstr_send (self->pipe, "SYNCED");      //  everything before it is out
     else if (streq (command, "REPLAY") && ptr) {
         s_replay (self, (sbx_job_t *) ptr);
         zsock_send (self->pipe, "sp", "REPLAY", ptr);

@@ -10,6 +10,8 @@
         "EVENTS" [ptr batch]    publish a batch, in order (no answer)
         "REPLAY" [ptr job]      answers "REPLAY" [ptr job] with job->result
                                 holding the encoded reply
+        "SYNC"                  answers "SYNCED" once everything sent
+                                before it is published and logged
         $TERM                   everything sent before it is published and
                                 logged first (one pipe, in order)
 */

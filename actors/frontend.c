@@ -15,6 +15,9 @@ struct sbx_frontend_t {
     sbx_poller_t *poller;       //  the environment's, to mark sends
     int item;
     uint64_t bad_requests;
+    uint64_t replies_dropped;   //  to clients whose queue was full, or gone
+    void *monitor;              //  PAIR: the router's connection events
+    sbx_frontend_peers_t peers;
 };
 
 sbx_frontend_t *
@@ -29,9 +32,31 @@ sbx_frontend_new (const sbx_config_t *config)
     self->item = -1;
     self->limits.max_body_bytes = config->max_body_bytes;
     self->limits.max_depth = SBX_MP_MAX_DEPTH;
-    zsock_set_rcvhwm (router, 100000);
-    zsock_set_sndhwm (router, 100000);
+    //  What one client can make the daemon hold (docs/configuration.md,
+    //  "limits"): requests read ahead of the environment, replies it does
+    //  not read (a reply to a full queue is dropped and counted, not
+    //  buffered), a body far over the limit (the connection is closed
+    //  before the body is buffered; one just over it is read and answered
+    //  BadRequest), and a connection that never says hello.
+    int64_t max_message = 2 * (int64_t) config->max_body_bytes;
+    zsock_set_rcvhwm (router, 1000);
+    zsock_set_sndhwm (router, config->client_hwm);
+    zsock_set_router_mandatory (router, 1);
+    zmq_setsockopt (zsock_resolve (router), ZMQ_MAXMSGSIZE, &max_message, sizeof max_message);
+    zsock_set_handshake_ivl (router, 10000);
     zsock_set_linger (router, 0);
+    //  Its connections, as libzmq reports them (sbx_frontend_handle_monitor).
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "inproc://sbx-frontend-monitor-%p", (void *) self);
+    self->monitor = zmq_socket (zsys_init (), ZMQ_PAIR);
+    if (!self->monitor
+    ||  zmq_socket_monitor (zsock_resolve (router), endpoint, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0
+    ||  zmq_connect (self->monitor, endpoint) != 0) {
+        sbx_frontend_destroy (&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -41,6 +66,10 @@ sbx_frontend_destroy (sbx_frontend_t **self_p)
     sbx_frontend_t *self = *self_p;
     if (!self)
         return;
+    if (self->monitor) {
+        zmq_socket_monitor (zsock_resolve (self->router), NULL, 0);
+        zmq_close (self->monitor);
+    }
     zsock_destroy (&self->router);
     free (self);
     *self_p = NULL;
@@ -81,6 +110,57 @@ sbx_frontend_bad_requests (sbx_frontend_t *self)
     return self->bad_requests;
 }
 
+uint64_t
+sbx_frontend_replies_dropped (sbx_frontend_t *self)
+{
+    return self->replies_dropped;
+}
+
+void *
+sbx_frontend_monitor_socket (sbx_frontend_t *self)
+{
+    return self->monitor;
+}
+
+int
+sbx_frontend_handle_monitor (sbx_frontend_t *self)
+{
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    if (zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&frame);
+        return -1;
+    }
+    uint16_t event = 0;
+    if (zmq_msg_size (&frame) >= 2)
+        memcpy (&event, zmq_msg_data (&frame), 2);
+    //  The second frame names the endpoint; drain it.
+    while (zmq_msg_more (&frame)) {
+        zmq_msg_close (&frame);
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, self->monitor, 0) < 0)
+            break;
+    }
+    zmq_msg_close (&frame);
+    if (event == ZMQ_EVENT_ACCEPTED)
+        self->peers.connected++;
+    else
+    if (event == ZMQ_EVENT_DISCONNECTED) {
+        if (self->peers.connected)
+            self->peers.connected--;
+        self->peers.disconnected++;
+    }
+    else
+        self->peers.refused++;
+    return 0;
+}
+
+const sbx_frontend_peers_t *
+sbx_frontend_peers (sbx_frontend_t *self)
+{
+    return &self->peers;
+}
+
 //  --- Replies -------------------------------------------------------------------
 
 void
@@ -88,12 +168,17 @@ sbx_frontend_send (sbx_frontend_t *self, const sbx_job_t *job, const msgpack_sbu
 {
     if (!job->envelope)
         return;
+    //  The first frame picks the client: when its queue is full, or it has
+    //  gone, nothing is sent (ZMQ_ROUTER_MANDATORY) and the reply is
+    //  dropped; once it is accepted, the rest of the message follows.
     zframe_t *frame = zmsg_first (job->envelope);
-    while (frame) {
-        zframe_send (&frame, self->router, ZFRAME_MORE | ZFRAME_REUSE | ZFRAME_DONTWAIT);
-        frame = zmsg_next (job->envelope);
+    if (zframe_send (&frame, self->router, ZFRAME_MORE | ZFRAME_REUSE | ZFRAME_DONTWAIT) != 0)
+        self->replies_dropped++;
+    else {
+        while ((frame = zmsg_next (job->envelope)))
+            zframe_send (&frame, self->router, ZFRAME_MORE | ZFRAME_REUSE | ZFRAME_DONTWAIT);
+        zmq_send (zsock_resolve (self->router), body->data, body->size, ZMQ_DONTWAIT);
     }
-    zmq_send (zsock_resolve (self->router), body->data, body->size, ZMQ_DONTWAIT);
     if (self->poller)
         sbx_poller_touch (self->poller, self->item);
 }

@@ -50,6 +50,28 @@ int
 //  Requests refused here as malformed, so far.
 uint64_t
     sbx_frontend_bad_requests (sbx_frontend_t *self);
+//  Replies not sent because their client's queue was full or it had gone.
+uint64_t
+    sbx_frontend_replies_dropped (sbx_frontend_t *self);
+
+//  The request socket's connections.
+typedef struct {
+    uint64_t connected;         //  open now (handshake done or not)
+    uint64_t disconnected;      //  closed, by either side - among them those
+                                //  libzmq closed for a body over twice
+                                //  max_body_bytes, or a handshake not done
+                                //  within 10 s
+    uint64_t refused;           //  handshakes that failed
+} sbx_frontend_peers_t;
+
+//  A raw PAIR that gets libzmq's events about the connections (to poll);
+//  then sbx_frontend_handle_monitor reads one: 0, or -1 when none waits.
+void *
+    sbx_frontend_monitor_socket (sbx_frontend_t *self);
+int
+    sbx_frontend_handle_monitor (sbx_frontend_t *self);
+const sbx_frontend_peers_t *
+    sbx_frontend_peers (sbx_frontend_t *self);
 
 //  Sends `body` to the client of `job` (nothing when it has no client).
 void

@@ -455,7 +455,14 @@ sbx_pool_acquire (sbx_pool_t *self, sbx_job_t *job, int64_t wait_ms, int64_t now
     //  comes while it fills waits for that first.
     job->deadline = self->mode == S_OPEN ? now + wait_ms : INT64_MAX;
     if (!self->pooled) {
-        //  No pooling: a fresh sandbox for this request alone.
+        //  No pooling: a fresh sandbox for this request alone, up to
+        //  limits.sandboxes at once.
+        if (s_live (self) >= self->config->sandboxes) {
+            self->counters.acquires_refused++;
+            s_fail (self, job, sbx_error_new (SBX_OVERLOAD_ERROR, "environment %s has %u sandboxes "
+                    "already (limits.sandboxes)", self->config->env_id, s_live (self)));
+            return;
+        }
         sbx_slot_t *slot = s_slot_new (self, self->next_index++);
         slot->waiter = job;
         s_spawn (self, slot);
@@ -465,6 +472,12 @@ sbx_pool_acquire (sbx_pool_t *self, sbx_job_t *job, int64_t wait_ms, int64_t now
                      ? s_pick_ready (self) : NULL;
     if (slot) {
         s_give (self, slot, job);
+        return;
+    }
+    if (zlistx_size (self->waiters) >= self->config->waiting) {
+        self->counters.acquires_refused++;
+        s_fail (self, job, sbx_error_new (SBX_OVERLOAD_ERROR, "%zu requests already wait for a "
+                "sandbox of %s (limits.waiting)", zlistx_size (self->waiters), self->config->env_id));
         return;
     }
     zlistx_add_end (self->waiters, job);

@@ -71,7 +71,7 @@ typedef struct {
 //  Counters of what the pool did (the `stats` op).
 typedef struct {
     uint64_t sandboxes_started, sandboxes_replaced;
-    uint64_t acquires_waited, acquires_overloaded;
+    uint64_t acquires_waited, acquires_overloaded, acquires_refused;
     uint64_t leases_expired;
 } sbx_pool_counters_t;
 
@@ -117,7 +117,8 @@ bool
 //  An acquire, session.open or ephemeral call (takes the job): GIVE at once
 //  when a sandbox is ready, else it waits in FIFO order - until
 //  `now + wait_ms` once the pool is open - and the pool grows for it up to
-//  max. Without pooling, a slot is made for it alone.
+//  max; when limits.waiting requests wait already, FAIL at once
+//  (EnvironmentOverloadError). Without pooling, a slot is made for it alone.
 void
     sbx_pool_acquire (sbx_pool_t *self, sbx_job_t *job, int64_t wait_ms, int64_t now);
 //  A sandbox refused a job given to it (it changed meanwhile): the job goes

@@ -13,6 +13,7 @@
 */
 #include "actors/sandbox.h"
 #include "actors/proto.h"
+#include "messages/event.h"
 #include "messages/mp.h"
 #include "runtime/core/log.h"
 #include "runtime/core/poller.h"
@@ -285,7 +286,7 @@ s_invoke (s_sandbox_t *self, const char *feature, const char *method,
     }
     msgpack_zone zone;
     msgpack_zone_init (&zone, 1024);
-    msgpack_object object;
+    msgpack_object object = {.type = MSGPACK_OBJECT_NIL};
     size_t offset = 0;
     sbx_error_t *error = NULL;
     if (msgpack_unpack ((const char *) args, args_size, &offset, &zone, &object) != MSGPACK_UNPACK_SUCCESS
@@ -306,17 +307,26 @@ s_invoke (s_sandbox_t *self, const char *feature, const char *method,
         }
         msgpack_sbuffer_destroy (&out);
     }
-    msgpack_zone_destroy (&zone);
-
     if (self->session_id) {
+        //  What it was called with, summarised unless events.args is
+        //  "full": file contents, stdin and environments stay out of the
+        //  event stream and the log (docs/protocol.md).
+        msgpack_sbuffer summary;
+        msgpack_sbuffer_init (&summary);
+        bool summarise = !self->config->events_args_full && object.type == MSGPACK_OBJECT_MAP;
+        if (summarise)
+            sbx_event_summarise_args (&object, args_size, &summary);
         sbx_event_t event = {
             .kind = SBX_EV_SESSION_ACTIVITY, .environment = self->config->env_id,
             .sandbox = self->id, .session = self->session_id, .feature = feature,
-            .name = method, .args = (const uint8_t *) args, .args_size = args_size,
-            .error = error
+            .name = method, .error = error,
+            .args = summarise ? (const uint8_t *) summary.data : (const uint8_t *) args,
+            .args_size = summarise ? summary.size : args_size
         };
         sbx_evbatch_add (self->events, &event);
+        msgpack_sbuffer_destroy (&summary);
     }
+    msgpack_zone_destroy (&zone);
     if (error && !sbx_error_is_state (error) && s_matches (entry->critical, error)) {
         sbx_error_t *converted = sbx_error_new (SBX_STATE_ERROR, "%s: %s: %s", method,
                                                 sbx_error_type (error), sbx_error_message (error));

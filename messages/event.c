@@ -154,6 +154,93 @@ sbx_event_stamp_ts (uint8_t *body, int64_t floor)
 }
 
 //  --------------------------------------------------------------------------
+//  Activity arguments, summarised
+
+static bool
+s_key_is (const msgpack_object *key, const char *name)
+{
+    return key->type == MSGPACK_OBJECT_STR && key->via.str.size == strlen (name)
+        && memcmp (key->via.str.ptr, name, key->via.str.size) == 0;
+}
+
+//  The longest prefix of `s` no longer than `max` bytes that does not cut
+//  a UTF-8 sequence.
+static size_t
+s_utf8_prefix (const char *s, size_t size, size_t max)
+{
+    size_t cut = size < max ? size : max;
+    while (cut > 0 && cut < size && ((unsigned char) s [cut] & 0xc0) == 0x80)
+        cut--;
+    return cut;
+}
+
+static void
+s_summarise (msgpack_packer *pk, const msgpack_object *o, int depth)
+{
+    switch (o->type) {
+        case MSGPACK_OBJECT_STR:
+            if (o->via.str.size <= SBX_EVENT_ARG_MAX)
+                msgpack_pack_object (pk, *o);
+            else {
+                char text [SBX_EVENT_ARG_MAX + 64];
+                size_t keep = s_utf8_prefix (o->via.str.ptr, o->via.str.size, SBX_EVENT_ARG_MAX);
+                int n = snprintf (text, sizeof text, "%.*s ... (%u bytes)", (int) keep, o->via.str.ptr,
+                                  (unsigned) o->via.str.size);
+                sbx_mp_pack_strn (pk, text, (size_t) n < sizeof text ? (size_t) n : sizeof text - 1);
+            }
+            break;
+        case MSGPACK_OBJECT_BIN:
+            if (o->via.bin.size <= SBX_EVENT_ARG_MAX)
+                msgpack_pack_object (pk, *o);
+            else {
+                char text [64];
+                snprintf (text, sizeof text, "<%u bytes>", (unsigned) o->via.bin.size);
+                sbx_mp_pack_str (pk, text);
+            }
+            break;
+        case MSGPACK_OBJECT_ARRAY:
+            msgpack_pack_array (pk, o->via.array.size);
+            for (uint32_t i = 0; i < o->via.array.size; i++)
+                s_summarise (pk, &o->via.array.ptr [i], depth + 1);
+            break;
+        case MSGPACK_OBJECT_MAP:
+            msgpack_pack_map (pk, o->via.map.size);
+            for (uint32_t i = 0; i < o->via.map.size; i++) {
+                const msgpack_object *key = &o->via.map.ptr [i].key;
+                const msgpack_object *value = &o->via.map.ptr [i].val;
+                s_summarise (pk, key, depth + 1);
+                if (depth == 0 && (s_key_is (key, "data") || s_key_is (key, "stdin")))
+                    msgpack_pack_uint64 (pk, value->type == MSGPACK_OBJECT_STR ? value->via.str.size
+                                           : value->type == MSGPACK_OBJECT_BIN ? value->via.bin.size : 0);
+                else
+                if (depth == 0 && s_key_is (key, "env"))
+                    msgpack_pack_uint64 (pk, value->type == MSGPACK_OBJECT_MAP ? value->via.map.size : 0);
+                else
+                    s_summarise (pk, value, depth + 1);
+            }
+            break;
+        default:
+            msgpack_pack_object (pk, *o);
+            break;
+    }
+}
+
+void
+sbx_event_summarise_args (const msgpack_object *args, size_t args_size, msgpack_sbuffer *out)
+{
+    size_t at = out->size;
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, out, msgpack_sbuffer_write);
+    s_summarise (&pk, args, 0);
+    if (out->size - at > SBX_EVENT_ARGS_MAX) {
+        out->size = at;
+        msgpack_pack_map (&pk, 1);
+        sbx_mp_pack_str (&pk, "args_bytes");
+        msgpack_pack_uint64 (&pk, args_size);
+    }
+}
+
+//  --------------------------------------------------------------------------
 //  Decoding
 
 static sbx_error_t *

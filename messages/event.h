@@ -38,6 +38,18 @@ void
 int64_t
     sbx_event_stamp_ts (uint8_t *body, int64_t floor);
 
+//  The args of a session.activity event as published by default
+//  (docs/protocol.md "Activity arguments"): packs a summary of `args` (a
+//  map) into `out`. At the top level, the values of `data` and `stdin`
+//  become their size in bytes and `env` its number of variables; anywhere,
+//  a string over SBX_EVENT_ARG_MAX bytes keeps its first bytes and gains
+//  " ... (N bytes)", and binary data over it becomes "<N bytes>". A summary
+//  still over SBX_EVENT_ARGS_MAX bytes becomes {"args_bytes": N}.
+#define SBX_EVENT_ARG_MAX 256
+#define SBX_EVENT_ARGS_MAX 4096
+void
+    sbx_event_summarise_args (const msgpack_object *args, size_t args_size, msgpack_sbuffer *out);
+
 //  Decodes a body (validated with sbx_mp_check first). Returns NULL and
 //  sets *error_p (BadRequest, caller owns) on bad input. Caller owns the
 //  event; free with sbx_event_destroy.

@@ -220,6 +220,10 @@ sbx_reply_stats (msgpack_sbuffer *out, bool has_id, uint64_t id,
         { "acquires_overloaded", stats->acquires_overloaded },
         { "leases_expired",      stats->leases_expired },
         { "bad_requests",        stats->bad_requests },
+        { "acquires_refused",    stats->acquires_refused },
+        { "calls_refused",       stats->calls_refused },
+        { "replies_dropped",     stats->replies_dropped },
+        { "peers_disconnected",  stats->peers_disconnected },
     };
     size_t n = sizeof counters / sizeof counters [0];
     sbx_mp_pack_str (&pk, "counters");
@@ -231,10 +235,10 @@ sbx_reply_stats (msgpack_sbuffer *out, bool has_id, uint64_t id,
 void
 sbx_reply_events (msgpack_sbuffer *out, bool has_id, uint64_t id,
                   const void *events, size_t size, size_t count,
-                  uint64_t next, bool truncated)
+                  uint64_t next, bool truncated, bool more)
 {
     msgpack_packer pk;
-    s_begin (&pk, out, 3, has_id, id, true);
+    s_begin (&pk, out, 4, has_id, id, true);
     sbx_mp_pack_str (&pk, "events");
     //  The journal keeps encoded bodies; an array is just its header
     //  followed by its elements, so they go in as they are.
@@ -244,6 +248,11 @@ sbx_reply_events (msgpack_sbuffer *out, bool has_id, uint64_t id,
     s_pack_uint (&pk, "next", next);
     sbx_mp_pack_str (&pk, "truncated");
     if (truncated)
+        msgpack_pack_true (&pk);
+    else
+        msgpack_pack_false (&pk);
+    sbx_mp_pack_str (&pk, "more");
+    if (more)
         msgpack_pack_true (&pk);
     else
         msgpack_pack_false (&pk);

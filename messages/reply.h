@@ -38,6 +38,10 @@ typedef struct {
     uint64_t sandboxes_started, sandboxes_replaced;
     uint64_t acquires_waited, acquires_overloaded;
     uint64_t leases_expired, bad_requests;
+    uint64_t acquires_refused;          //  more waiting than limits.waiting
+    uint64_t calls_refused;             //  a sandbox owed limits.queued_per_sandbox
+    uint64_t replies_dropped;           //  a client's queue was full (limits.client_hwm)
+    uint64_t peers_disconnected;        //  connections closed, by either side
 } sbx_stats_t;
 
 void sbx_reply_error (msgpack_sbuffer *out, bool has_id, uint64_t id,
@@ -72,9 +76,10 @@ void sbx_reply_status (msgpack_sbuffer *out, bool has_id, uint64_t id,
 void sbx_reply_stats (msgpack_sbuffer *out, bool has_id, uint64_t id,
                       const sbx_stats_t *stats);
 //  `events` is `count` encoded event bodies laid end to end (`size` bytes).
+//  `more`: the journal holds events after `next` that did not fit.
 void sbx_reply_events (msgpack_sbuffer *out, bool has_id, uint64_t id,
                        const void *events, size_t size, size_t count,
-                       uint64_t next, bool truncated);
+                       uint64_t next, bool truncated, bool more);
 
 //  A decoded reply. Caller owns it; free with sbx_reply_destroy.
 typedef struct sbx_reply_t sbx_reply_t;

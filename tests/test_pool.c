@@ -23,6 +23,8 @@ s_fixture (unsigned min, unsigned max, double grace_s, double retry_s)
     self->config.outage_grace_period_s = grace_s;
     self->config.outage_retry_interval_s = retry_s;
     self->config.session_lease_s = 300;
+    self->config.waiting = 100;
+    self->config.sandboxes = 100;
     self->config.sandbox_kind = &s_kind;
     self->pool = sbx_pool_new (&self->config);
     return self;
@@ -185,6 +187,35 @@ Test (pool, waiters_are_served_first_come_first_served)
     s_report (f, "env/0:0", SBX_STATUS_READY, true, 11);
     s_given (f, 4, "env/0:0");
     s_none (f);
+    s_fixture_destroy (&f);
+}
+
+Test (pool, waiters_and_unpooled_sandboxes_are_bounded)
+{
+    s_fixture_t *f = s_fixture (1, 1, 10, 1);
+    f->config.waiting = 2;
+    sbx_pool_fill (f->pool, 1000);
+    s_take (f, SBX_POOL_SPAWN, "env/0:0");
+    sbx_pool_acquire (f->pool, s_job (1), 100, 1000);
+    sbx_pool_acquire (f->pool, s_job (2), 100, 1000);
+    //  limits.waiting (2) wait already: the third is refused at once.
+    sbx_pool_acquire (f->pool, s_job (3), 100, 1000);
+    s_failed (f, 3, SBX_OVERLOAD_ERROR);
+    cr_assert_eq (sbx_pool_counters (f->pool)->acquires_refused, 1);
+    s_fixture_destroy (&f);
+
+    //  Without pooling: limits.sandboxes (3) at once.
+    f = s_fixture (0, 0, 10, 1);
+    f->config.sandboxes = 3;
+    sbx_pool_fill (f->pool, 1000);
+    s_take (f, SBX_POOL_FILLED, NULL);
+    sbx_pool_open (f->pool, 1000);
+    for (uint64_t id = 1; id <= 3; id++) {
+        sbx_pool_acquire (f->pool, s_job (id), 100, 1000);
+        s_take (f, SBX_POOL_SPAWN, NULL);
+    }
+    sbx_pool_acquire (f->pool, s_job (4), 100, 1000);
+    s_failed (f, 4, SBX_OVERLOAD_ERROR);
     s_fixture_destroy (&f);
 }
 

@@ -289,11 +289,12 @@ Test (reply, events)
     }
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
-    sbx_reply_events (&buffer, true, 10, bodies.data, bodies.size, 3, 4, true);
+    sbx_reply_events (&buffer, true, 10, bodies.data, bodies.size, 3, 4, true, true);
     msgpack_sbuffer_destroy (&bodies);
     sbx_reply_t *reply = s_decode (&buffer);
     s_assert_key_json (reply, "next", "4");
     s_assert_key_json (reply, "truncated", "true");
+    s_assert_key_json (reply, "more", "true");
     const msgpack_object *events = sbx_reply_get (reply, "events");
     cr_assert_eq (events->type, MSGPACK_OBJECT_ARRAY);
     cr_assert_eq (events->via.array.size, 3);
@@ -316,9 +317,9 @@ Test (reply, events)
     sbx_reply_destroy (&reply);
 
     msgpack_sbuffer_init (&buffer);
-    sbx_reply_events (&buffer, false, 0, NULL, 0, 0, 1, false);
+    sbx_reply_events (&buffer, false, 0, NULL, 0, 0, 1, false, false);
     reply = s_decode (&buffer);
-    s_assert_whole_json (reply, "{\"ok\":true,\"events\":[],\"next\":1,\"truncated\":false}");
+    s_assert_whole_json (reply, "{\"ok\":true,\"events\":[],\"next\":1,\"truncated\":false,\"more\":false}");
     sbx_reply_destroy (&reply);
 }
 

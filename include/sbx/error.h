@@ -31,6 +31,7 @@ typedef struct sbx_error_t sbx_error_t;
 #define SBX_UNAUTHORIZED           "Unauthorized"
 #define SBX_TIMEOUT                "Timeout"
 #define SBX_LEASE_EXPIRED          "LeaseExpired"
+#define SBX_SHUTDOWN_TIMEOUT       "ShutdownTimeout"
 
 //  Creates an error with a printf-formatted message. Caller owns the result.
 //  Over-long messages are truncated at 4 KiB. Never returns NULL (aborts on

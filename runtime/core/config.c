@@ -179,7 +179,7 @@ s_environment (sbx_config_t *self, const json_t *env)
     static const char *const keys [] = {
         "id", "pool", "proactive_session_setup", "session_lease_s", "outage_grace_period_s",
         "outage_retry_interval_s", "keepalive_interval_s", "stats_report_interval_s",
-        "random_seed", "root_dir", NULL
+        "random_seed", "root_dir", "shutdown_timeout_s", NULL
     };
     sbx_error_t *error = s_check_keys (env, "environment", keys);
     if (!error)
@@ -230,6 +230,8 @@ s_environment (sbx_config_t *self, const json_t *env)
     }
     if (!error)
         error = s_string (env, "root_dir", "environment", false, &self->root_dir);
+    if (!error)
+        error = s_seconds (env, "shutdown_timeout_s", "environment", false, &self->shutdown_timeout_s);
     return error;
 }
 
@@ -354,25 +356,60 @@ s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
             error = s_string (part, "events", "endpoints", false, &self->events_endpoint);
     }
     if (!error && (part = s_object (root, "events", "", &error)) && !error) {
-        static const char *const event_keys [] = {"log", "journal", "hwm", NULL};
+        static const char *const event_keys [] = {
+            "log", "journal", "journal_bytes", "replay_bytes", "args", "hwm", NULL
+        };
         uint64_t journal = self->journal, hwm = (uint64_t) self->events_hwm;
+        uint64_t journal_bytes = self->journal_bytes, replay_bytes = self->replay_bytes;
         error = s_check_keys (part, "events", event_keys);
         if (!error)
             error = s_string (part, "log", "events", true, &self->event_log);
         if (!error)
             error = s_uint (part, "journal", "events", 16, 16777216, &journal);
         if (!error)
+            error = s_uint (part, "journal_bytes", "events", 65536, 17179869184ull, &journal_bytes);
+        if (!error)
+            error = s_uint (part, "replay_bytes", "events", 4096, 268435456, &replay_bytes);
+        if (!error)
             error = s_uint (part, "hwm", "events", 0, 100000000, &hwm);
+        const json_t *args = json_object_get (part, "args");
+        if (!error && args) {
+            if (json_is_string (args) && streq (json_string_value (args), "full"))
+                self->events_args_full = true;
+            else
+            if (json_is_string (args) && streq (json_string_value (args), "summary"))
+                self->events_args_full = false;
+            else
+                error = sbx_error_new (S_ERROR, "events.args: must be \"summary\" or \"full\"");
+        }
         self->journal = (size_t) journal;
+        self->journal_bytes = (size_t) journal_bytes;
+        self->replay_bytes = (size_t) replay_bytes;
         self->events_hwm = (int) hwm;
     }
     if (!error && (part = s_object (root, "limits", "", &error)) && !error) {
-        static const char *const limit_keys [] = {"max_body_bytes", NULL};
-        uint64_t max_body = self->max_body_bytes;
+        static const char *const limit_keys [] = {
+            "max_body_bytes", "queued_per_sandbox", "waiting", "sandboxes", "client_hwm", NULL
+        };
+        uint64_t max_body = self->max_body_bytes, queued = self->queued_per_sandbox;
+        uint64_t waiting = self->waiting, client_hwm = (uint64_t) self->client_hwm;
+        uint64_t sandboxes = self->sandboxes;
         error = s_check_keys (part, "limits", limit_keys);
         if (!error)
             error = s_uint (part, "max_body_bytes", "limits", 1024, 1073741824, &max_body);
+        if (!error)
+            error = s_uint (part, "queued_per_sandbox", "limits", 1, 1000000, &queued);
+        if (!error)
+            error = s_uint (part, "waiting", "limits", 1, 10000000, &waiting);
+        if (!error)
+            error = s_uint (part, "sandboxes", "limits", 1, 100000, &sandboxes);
+        if (!error)
+            error = s_uint (part, "client_hwm", "limits", 1, 1000000, &client_hwm);
         self->max_body_bytes = (size_t) max_body;
+        self->queued_per_sandbox = (unsigned) queued;
+        self->waiting = (unsigned) waiting;
+        self->sandboxes = (unsigned) sandboxes;
+        self->client_hwm = (int) client_hwm;
     }
     return error;
 }
@@ -395,8 +432,15 @@ s_new_defaults (void)
     self->requests_endpoint = strdup ("tcp://127.0.0.1:5555");
     self->events_endpoint = strdup ("tcp://127.0.0.1:5556");
     self->journal = 65536;
-    self->events_hwm = 1000000;
+    self->journal_bytes = 64u << 20;
+    self->replay_bytes = 512u << 10;
+    self->events_hwm = 2000;
     self->max_body_bytes = 16u * 1024 * 1024;
+    self->queued_per_sandbox = 64;
+    self->waiting = 4096;
+    self->sandboxes = 1024;
+    self->client_hwm = 64;
+    self->shutdown_timeout_s = 30;
     self->features = (sbx_feature_conf_t *) zmalloc (sizeof (sbx_feature_conf_t));
     return self;
 }

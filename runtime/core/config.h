@@ -41,8 +41,16 @@ typedef struct {
     char *events_endpoint;
     char *event_log;                    //  NULL: none
     size_t journal;                     //  events kept for events.replay
+    size_t journal_bytes;               //  ... and the bytes they may take
+    size_t replay_bytes;                //  the most one events.replay answer holds
+    bool events_args_full;              //  activity args as given (else summarised)
     int events_hwm;                     //  XPUB send high-water mark
     size_t max_body_bytes;
+    unsigned queued_per_sandbox;        //  jobs a sandbox may owe before refusals
+    unsigned waiting;                   //  acquires that may wait for a sandbox
+    unsigned sandboxes;                 //  without pooling: sandboxes at once
+    int client_hwm;                     //  replies queued for one client
+    double shutdown_timeout_s;          //  a graceful shutdown's limit
 } sbx_config_t;
 
 //  The kinds a configuration may name: NULL-terminated lists (the daemon's

@@ -13,7 +13,11 @@
 #include "runtime/daemon/registry.h"
 
 #include <czmq.h>
+#include <dirent.h>
 #include <getopt.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -58,6 +62,15 @@ s_size_limits (const sbx_config_t *config)
 {
     struct rlimit limit;
     getrlimit (RLIMIT_NOFILE, &limit);
+    //  Every descriptor the hard limit allows: clients' connections must
+    //  not starve the sandboxes (a soft limit of 1,024 with ~1,400 held
+    //  connections made commands fail).
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlim_t soft = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit (RLIMIT_NOFILE, &limit) != 0)
+            limit.rlim_cur = soft;
+    }
     size_t sandboxes = sbx_config_pooled (config) ? config->pool_max : 0;
     //  ... plus one backend ROUTER per 64 sandboxes (actors/environment.c).
     size_t sockets = S_SOCKETS_BASE + S_SOCKETS_PER_SANDBOX * sandboxes + sandboxes / 64 + 16;
@@ -85,6 +98,128 @@ s_size_limits (const sbx_config_t *config)
     }
     zsys_set_max_sockets (sockets);
     return 0;
+}
+
+//  Ends every process below sbxd: its children (sbx-init, bwrap), and what
+//  they leave, which becomes ours as they die (a child subreaper). Used
+//  only when sbxd gives up on its sandboxes; bounded to two seconds.
+static void
+s_kill_descendants (void)
+{
+    prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    pid_t self = getpid ();
+    int64_t deadline = zclock_mono () + 2000;
+    while (zclock_mono () < deadline) {
+        bool any = false;
+        DIR *proc = opendir ("/proc");
+        struct dirent *entry;
+        while (proc && (entry = readdir (proc))) {
+            char path [300], text [512];
+            snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
+            FILE *file = fopen (path, "r");
+            size_t size = file ? fread (text, 1, sizeof text - 1, file) : 0;
+            if (file)
+                fclose (file);
+            text [size] = 0;
+            char *paren = strrchr (text, ')');
+            int ppid = 0;
+            if (paren && sscanf (paren + 2, "%*c %d", &ppid) == 1 && ppid == self) {
+                kill ((pid_t) atoi (entry->d_name), SIGKILL);
+                any = true;
+            }
+        }
+        if (proc)
+            closedir (proc);
+        while (waitpid (-1, NULL, WNOHANG) > 0)
+            ;
+        if (!any)
+            break;
+        zclock_sleep (10);      //  a child dying hands us its own
+    }
+}
+
+//  The shutdown did not end in time, or a second signal asked to stop
+//  now: what can be published is, the stuck sandboxes are named, their
+//  processes killed and their directories removed; exit 1 without joining
+//  their threads.
+static void
+s_abort (zsock_t *environment, const sbx_config_t *config, const char *why)
+{
+    zstr_send (environment, "ABORT");
+    zpoller_t *poller = zpoller_new (environment, NULL);
+    char *stuck = NULL;
+    int64_t deadline = zclock_mono () + 3000;
+    while (!stuck && zclock_mono () < deadline && zpoller_wait (poller, (int) (deadline - zclock_mono ()))) {
+        zmsg_t *msg = zmsg_recv (environment);
+        char *command = msg ? zmsg_popstr (msg) : NULL;
+        if (command && streq (command, "ABORTED"))
+            stuck = zmsg_popstr (msg);
+        zstr_free (&command);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    fprintf (stderr, "sbxd: %s: giving up on sandboxes: %s\n", why,
+             stuck ? (*stuck ? stuck : "none") : "(the environment did not answer)");
+    zstr_free (&stuck);
+    s_kill_descendants ();
+    sbx_claim_clean (config);
+    fflush (NULL);
+    _exit (1);
+}
+
+//  Serves until the environment is DONE; returns the exit code. A shutdown
+//  (asked here on SIGINT/SIGTERM, or by the `shutdown` op, or after an
+//  outage) has shutdown_timeout_s to finish; a second signal ends it at
+//  once.
+static int
+s_run (zsock_t *environment, int signal_fd, const sbx_config_t *config)
+{
+    int signals = 0;
+    int64_t deadline = -1;
+    while (true) {
+        long timeout = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - zclock_mono ();
+            timeout = left < 0 ? 0 : (long) left;
+        }
+        zmq_pollitem_t items [] = {
+            {zsock_resolve (environment), 0, ZMQ_POLLIN, 0},
+            {NULL, signal_fd, ZMQ_POLLIN, 0}
+        };
+        int rc = zmq_poll (items, 2, timeout);
+        if (rc < 0 && zmq_errno () != EINTR)
+            return 1;
+        if (deadline >= 0 && zclock_mono () >= deadline) {
+            char why [96];
+            snprintf (why, sizeof why, "the shutdown took longer than shutdown_timeout_s (%gs)",
+                      config->shutdown_timeout_s);
+            s_abort (environment, config, why);
+        }
+        if (rc > 0 && (items [1].revents & ZMQ_POLLIN)) {
+            struct signalfd_siginfo info;
+            if (read (signal_fd, &info, sizeof info) == sizeof info && ++signals == 1) {
+                sbx_log_info (config->env_id, "signal %u: shutting down", info.ssi_signo);
+                zstr_send (environment, "SHUTDOWN");
+            }
+            else
+            if (signals > 1)
+                s_abort (environment, config, "asked again to stop");
+        }
+        if (rc > 0 && (items [0].revents & ZMQ_POLLIN)) {
+            zmsg_t *msg = zmsg_recv (environment);
+            char *command = msg ? zmsg_popstr (msg) : NULL;
+            char *value = msg ? zmsg_popstr (msg) : NULL;
+            bool done = command && streq (command, "DONE");
+            if (command && streq (command, "STOPPING") && deadline < 0)
+                deadline = zclock_mono () + (int64_t) (config->shutdown_timeout_s * 1000);
+            int code = value ? atoi (value) : 1;
+            zstr_free (&command);
+            zstr_free (&value);
+            zmsg_destroy (&msg);
+            if (done)
+                return code;
+        }
+    }
 }
 
 int
@@ -170,6 +305,12 @@ main (int argc, char *argv [])
     //  blocks answering it. No limit: what is in flight is bounded by the
     //  pool and the clients' requests.
     zsys_set_pipehwm (0);
+    //  Large buffers (bodies, replies, event batches) get their own
+    //  mappings, returned to the system when freed, so memory a client
+    //  made the daemon hold goes back when the client goes (glibc's
+    //  sliding threshold would otherwise keep them in the heap).
+    mallopt (M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt (M_TRIM_THRESHOLD, 1024 * 1024);
     zsys_init ();
 
     sbx_actor_t *actor = sbx_actor_new (sbx_environment_actor, config);
@@ -191,37 +332,7 @@ main (int argc, char *argv [])
         printf ("sbxd: environment '%s' listening: requests=%s events=%s\n",
                 config->env_id, endpoint, events_endpoint);
         fflush (stdout);
-        bool asked = false;
-        while (true) {
-            zmq_pollitem_t items [] = {
-                {zsock_resolve (environment), 0, ZMQ_POLLIN, 0},
-                {NULL, signal_fd, ZMQ_POLLIN, 0}
-            };
-            if (zmq_poll (items, 2, -1) < 0) {
-                if (zmq_errno () == EINTR)
-                    continue;
-                break;
-            }
-            if (items [1].revents & ZMQ_POLLIN) {
-                struct signalfd_siginfo info;
-                if (read (signal_fd, &info, sizeof info) == sizeof info && !asked) {
-                    sbx_log_info (config->env_id, "signal %u: shutting down", info.ssi_signo);
-                    zstr_send (environment, "SHUTDOWN");
-                    asked = true;
-                }
-            }
-            if (items [0].revents & ZMQ_POLLIN) {
-                char *command = NULL;
-                int exit_code = 1;
-                zsock_recv (environment, "si", &command, &exit_code);
-                bool done = command && streq (command, "DONE");
-                zstr_free (&command);
-                if (done) {
-                    code = exit_code;
-                    break;
-                }
-            }
-        }
+        code = s_run (environment, signal_fd, config);
     }
     zstr_free (&status);
     zstr_free (&endpoint);

@@ -1,4 +1,4 @@
-/*  The process sandbox kind on a real sbxd (backends/process.c,
+/*  The process sandbox kind on a real sbxd (backends/process/,
     docs/sandboxes.md): directories, users, limits, cleanup, and the
     bubblewrap isolation. */
 #include "sandbox_util.h"

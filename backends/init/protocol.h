@@ -1,5 +1,6 @@
-/*  The control protocol between sbxd (backends/process.c) and sbx-init,
-    the init process of one process sandbox (backends/init/sbx_init.c).
+/*  The control protocol between sbxd (backends/process/channel.c) and
+    sbx-init, the init process of one process sandbox
+    (backends/init/sbx_init.c).
 
     One AF_UNIX stream socket, fd 3 in sbx-init. Every message starts with
     the fixed header below (host byte order: both ends run on one machine),

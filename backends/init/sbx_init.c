@@ -1,6 +1,6 @@
 /*  sbx-init - the init process of one process sandbox.
 
-    sbxd (backends/process.c) starts one per sandbox: directly with
+    sbxd (backends/process/channel.c) starts one per sandbox: directly with
     isolation "none", or as bubblewrap's command with isolation "bwrap",
     where the PID namespace dies with it. It spawns each command on request
     (protocol.h), in a new session, with the sandbox's resource limits,

@@ -2,10 +2,14 @@
     docs/sandboxes.md): directories, users, limits, cleanup, and the
     bubblewrap isolation. */
 #include "sandbox_util.h"
+#include "backends/process/child.h"
 
 #include <ftw.h>
+#include <poll.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 extern char **environ;
@@ -499,4 +503,96 @@ Test (process, at_the_process_limit_forks_fail_and_the_session_goes_on)
     s_close_session (dealer, &session);
     zsock_destroy (&dealer);
     s_shutdown_clean (&daemon);
+}
+
+//  The steps of a_wait_without_pidfd_ends_by_its_deadline, in a process
+//  of their own that uses up its descriptors. Writes the pid of the child
+//  that does not exit on its own, a line, then what went wrong, if
+//  anything, on `report`. Returns 0 when all went as it should.
+static int
+s_wait_without_pidfd (int report)
+{
+    char why [256] = "";
+    char *const slow [] = {"/bin/sleep", "30", NULL};
+    char *const quick [] = {"/bin/sh", "-c", "sleep 0.2", NULL};
+    pid_t sleeper = 0, exiter = 0;
+    if (sbx_process_child_spawn (&sleeper, slow, environ, NULL) != 0
+    ||  sbx_process_child_spawn (&exiter, quick, environ, NULL) != 0)
+        snprintf (why, sizeof why, "cannot spawn");
+    dprintf (report, "%d\n", (int) sleeper);
+    //  No descriptor left: pidfd_open fails with EMFILE.
+    struct rlimit limit = {64, 64};
+    if (!*why && setrlimit (RLIMIT_NOFILE, &limit) != 0)
+        snprintf (why, sizeof why, "cannot lower RLIMIT_NOFILE");
+    while (!*why && dup (0) >= 0)
+        ;
+    if (!*why && errno != EMFILE)
+        snprintf (why, sizeof why, "descriptors did not run out");
+    if (!*why && (syscall (SYS_pidfd_open, sleeper, 0) >= 0 || errno != EMFILE))
+        snprintf (why, sizeof why, "pidfd_open did not fail with EMFILE (%s)", strerror (errno));
+    //  A child that exits on its own is seen soon after, not at the deadline.
+    int64_t start = zclock_mono ();
+    int status = *why ? 0 : sbx_process_child_wait (exiter, 5000);
+    int64_t took = zclock_mono () - start;
+    if (!*why && (status == -1 || !WIFEXITED (status) || WEXITSTATUS (status) != 0 || took > 1000))
+        snprintf (why, sizeof why, "exiting child: status %d after %lld ms", status, (long long) took);
+    //  One that does not exit: the wait ends at its deadline.
+    start = zclock_mono ();
+    status = *why ? 0 : sbx_process_child_wait (sleeper, 300);
+    int error = errno;
+    took = zclock_mono () - start;
+    if (!*why && (status != -1 || error != ETIMEDOUT || took < 300 || took > 1000))
+        snprintf (why, sizeof why, "running child: status %d (%s) after %lld ms, want -1 (ETIMEDOUT) "
+                  "after 300 ms", status, strerror (error), (long long) took);
+    //  Ending it kills it at the deadline and reaps it.
+    bool killed = false;
+    start = zclock_mono ();
+    status = *why ? 0 : sbx_process_child_end (sleeper, 200, &killed);
+    took = zclock_mono () - start;
+    if (!*why && (!killed || status == -1 || !WIFSIGNALED (status) || WTERMSIG (status) != SIGKILL
+    ||  took < 200 || took > 1500))
+        snprintf (why, sizeof why, "ending: killed %d, status %d after %lld ms, want SIGKILL after 200 ms",
+                  killed, status, (long long) took);
+    if (!*why && (waitpid (sleeper, NULL, WNOHANG) != -1 || errno != ECHILD))
+        snprintf (why, sizeof why, "the killed child was not reaped");
+    if (*why)
+        dprintf (report, "%s", why);
+    return *why ? 1 : 0;
+}
+
+//  Without a pidfd (pidfd_open fails: EMFILE here, ENOSYS on old
+//  kernels), waiting for a child of sbxd still ends by its deadline, and
+//  ending one kills it then and reaps it: no wait on a child is unbounded.
+Test (process, a_wait_without_pidfd_ends_by_its_deadline)
+{
+    int report [2];
+    cr_assert_eq (pipe2 (report, O_CLOEXEC), 0);
+    pid_t helper = fork ();
+    cr_assert (helper >= 0);
+    if (helper == 0) {
+        close (report [0]);
+        _exit (s_wait_without_pidfd (report [1]));
+    }
+    close (report [1]);
+    //  The helper is done within about 1 s; a wait that hangs would keep
+    //  it until it is killed here, after 10 s.
+    bool killed = false;
+    int status = sbx_process_child_end (helper, 10000, &killed);
+    char text [512];
+    ssize_t n, used = 0;
+    while (used < (ssize_t) sizeof text - 1 && (n = read (report [0], text + used, sizeof text - 1 - used)) > 0)
+        used += n;
+    text [used] = 0;
+    close (report [0]);
+    //  The child that does not exit is now ours (we are a subreaper) when
+    //  the helper did not end it.
+    pid_t sleeper = (pid_t) atoi (text);
+    if (sleeper > 0 && waitpid (sleeper, NULL, WNOHANG) == 0) {
+        kill (sleeper, SIGKILL);
+        waitpid (sleeper, NULL, 0);
+    }
+    cr_assert_not (killed, "a wait without a pidfd did not end by its deadline (killed after 10 s)");
+    const char *why = strchr (text, '\n');
+    cr_assert (status != -1 && WIFEXITED (status) && WEXITSTATUS (status) == 0, "%s",
+               why && why [1] ? why + 1 : "the helper failed");
 }

@@ -7,7 +7,6 @@
 #include <czmq.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 
 #define S_READY_TIMEOUT_MS 10000    //  sbx-init (and bwrap) up and running
@@ -41,10 +40,8 @@ sbx_process_channel_destroy (sbx_process_channel_t **self_p)
     sbx_process_channel_t *self = *self_p;
     if (!self)
         return;
-    if (self->pid > 0) {
-        kill (self->pid, SIGKILL);
-        sbx_process_child_wait (self->pid, S_EXIT_TIMEOUT_MS);
-    }
+    if (self->pid > 0)
+        sbx_process_child_end (self->pid, 0, NULL);
     sbx_process_child_close (&self->ctl);
     sbx_process_child_close (&self->errfd);
     free (self->id);

@@ -39,9 +39,9 @@ typedef struct sbx_process_channel_t sbx_process_channel_t;
 sbx_process_channel_t *
     sbx_process_channel_new (const char *id, const char *name);
 
-//  Kills sbx-init if it still runs (SIGKILL, reaped within 10 s), closes
-//  the socket and the pipe, frees the channel and nulls *self_p. Safe on
-//  NULL.
+//  Kills sbx-init if it still runs (SIGKILL to its process group, reaped
+//  within 10 s), closes the socket and the pipe, frees the channel and
+//  nulls *self_p. Safe on NULL.
 void
     sbx_process_channel_destroy (sbx_process_channel_t **self_p);
 
@@ -54,9 +54,9 @@ sbx_error_t *
     sbx_process_channel_start (sbx_process_channel_t *self, char *const argv [], const char *cwd);
 
 //  Ends sbx-init: closes the socket (EOF: it kills every process below it
-//  and exits) and waits up to 10 s for it to exit, then SIGKILLs it.
-//  Blocks at most 20 s. NULL, or a SandboxStateError when it had to be
-//  killed; an exit status other than 0 is logged. Idempotent.
+//  and exits) and waits up to 10 s for it to exit, then SIGKILLs its
+//  process group. Blocks at most 20 s. NULL, or a SandboxStateError when
+//  it had to be killed; an exit status other than 0 is logged. Idempotent.
 sbx_error_t *
     sbx_process_channel_close (sbx_process_channel_t *self);
 

@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 
 #define S_REAP_MS 10000             //  after SIGKILL
+#define S_PAUSE_MIN_US 1000         //  between waitpid questions without a pidfd
+#define S_PAUSE_MAX_US 25000
 
 int
 sbx_process_child_spawn (pid_t *pid_p, char *const argv [], char *const env [],
@@ -31,21 +33,44 @@ sbx_process_child_spawn (pid_t *pid_p, char *const argv [], char *const env [],
 int
 sbx_process_child_wait (pid_t pid, int timeout_ms)
 {
-    int status = 0;
+    int64_t deadline = zclock_usecs () + (int64_t) timeout_ms * 1000;
     int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
-    if (pidfd >= 0) {
-        struct pollfd item = {pidfd, POLLIN, 0};
-        int64_t deadline = zclock_mono () + timeout_ms;
-        int rc;
-        while ((rc = poll (&item, 1, (int) (deadline - zclock_mono ()))) < 0 && errno == EINTR)
-            ;
-        close (pidfd);
-        if (rc <= 0)
-            return -1;
+    int64_t pause_us = S_PAUSE_MIN_US;
+    int status = 0, error = 0;
+    while (true) {
+        pid_t rc = waitpid (pid, &status, WNOHANG);
+        if (rc == pid)
+            break;
+        if (rc < 0 && errno != EINTR) {
+            error = errno;
+            break;
+        }
+        int64_t left = deadline - zclock_usecs ();
+        if (left <= 0) {
+            error = ETIMEDOUT;
+            break;
+        }
+        if (pidfd >= 0) {
+            //  Readable once the child has exited; then waitpid reaps it.
+            struct pollfd item = {pidfd, POLLIN, 0};
+            if (poll (&item, 1, (int) ((left + 999) / 1000)) < 0 && errno != EINTR) {
+                close (pidfd);
+                pidfd = -1;
+            }
+        }
+        else {
+            int64_t pause = pause_us < left ? pause_us : left;
+            struct timespec span = {(time_t) (pause / 1000000), (long) (pause % 1000000) * 1000};
+            nanosleep (&span, NULL);
+            if (pause_us < S_PAUSE_MAX_US)
+                pause_us = pause_us * 2 < S_PAUSE_MAX_US ? pause_us * 2 : S_PAUSE_MAX_US;
+        }
     }
-    while (waitpid (pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            return -1;
+    if (pidfd >= 0)
+        close (pidfd);
+    if (error) {
+        errno = error;
+        return -1;
     }
     return status;
 }
@@ -56,8 +81,10 @@ sbx_process_child_end (pid_t pid, int timeout_ms, bool *killed_p)
     if (killed_p)
         *killed_p = false;
     int status = sbx_process_child_wait (pid, timeout_ms);
-    if (status != -1)
+    if (status != -1 || errno != ETIMEDOUT)
         return status;
+    //  Still unreaped, so neither its pid nor its group can be another's.
+    kill (-pid, SIGKILL);
     kill (pid, SIGKILL);
     if (killed_p)
         *killed_p = true;

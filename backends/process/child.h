@@ -1,13 +1,19 @@
 /*  sbx_process_child - sbxd's side of a child process: starting it, the
-    descriptors to it, and waiting for it.
+    descriptors to it, and waiting for it with a deadline, never without.
 
     sbxd has two kinds of children: bubblewrap's probe at configuration
     (config.h) and the init process of each sandbox, sbx-init, alone or
     under bwrap (channel.h). sbxd is threaded and may be large: it never
     forks, it starts them with posix_spawn.
 
-    A child is waited for through a pidfd, with a deadline; where
-    pidfd_open fails, with a blocking waitpid.
+    Every wait here ends by its deadline. Through a pidfd, the wait sleeps
+    in poll(2) until the child exits. When pidfd_open fails (EMFILE at the
+    descriptor limit, ENOSYS before Linux 5.3), it asks waitpid (WNOHANG)
+    again and again, sleeping between the questions from 1 ms, doubling up
+    to 25 ms, until the deadline: there is no signal to wait for in a
+    threaded daemon (SIGCHLD goes to any thread), and the thread that waits
+    is the child's owner (a sandbox actor, or sbxd's main thread at
+    configuration), whose work waits for that child anyway.
 
     Functions on pid_t and descriptors; no state, no locks. Any thread may
     call them, but a child is waited for by its owner only.
@@ -30,15 +36,18 @@ int
                              const posix_spawn_file_actions_t *actions);
 
 //  Waits up to timeout_ms for child `pid` to exit, and reaps it. Returns
-//  its wait status, or -1 when it still runs at the deadline (it is left
-//  running).
+//  its wait status; or -1 with errno ETIMEDOUT when it still runs at the
+//  deadline (it is left running), or with another errno when it is not a
+//  child to wait for (ECHILD: reaped already). Blocks at most timeout_ms.
 int
     sbx_process_child_wait (pid_t pid, int timeout_ms);
 
 //  Ends child `pid`: waits up to timeout_ms for it to exit; at the
-//  deadline SIGKILLs it and waits up to 10 s more to reap it. Returns its
-//  wait status, or -1 when it could not be reaped. *killed_p (may be
-//  NULL) says whether it had to be killed.
+//  deadline SIGKILLs its process group and itself, and waits up to 10 s
+//  more to reap it. Returns its wait status, or -1 when it could not be
+//  reaped (with errno as for sbx_process_child_wait: ETIMEDOUT when even
+//  SIGKILL did not end it in time). *killed_p (may be NULL) says whether
+//  it had to be killed. Blocks at most timeout_ms + 10 s.
 int
     sbx_process_child_end (pid_t pid, int timeout_ms, bool *killed_p);
 

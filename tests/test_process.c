@@ -298,6 +298,72 @@ Test (process, a_vanished_directory_breaks_the_sandbox)
     s_shutdown_clean (&daemon);
 }
 
+//  The init process a_stopped_init_process... stopped: killed, should the
+//  test fail before sbxd does it (a stopped process sees no EOF).
+static char s_stopped [64];
+
+static void
+s_fini_stopped (void)
+{
+    int ppid;
+    if (*s_stopped && s_proc_state (s_stopped, &ppid) == 'T')
+        kill ((pid_t) atoi (s_stopped), SIGKILL);
+    s_fini ();
+}
+
+//  An init process that stops reading (stopped here) breaks its sandbox
+//  within the deadlines - 10 s to take a request, 10 s to exit after EOF,
+//  then SIGKILL - instead of holding the sandbox's thread for ever.
+Test (process, a_stopped_init_process_breaks_the_sandbox_in_bounded_time, .timeout = 90,
+      .fini = s_fini_stopped)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    char init [64];
+    s_sh_out (dealer, &session, "echo $PPID", init, sizeof init);
+    init [strcspn (init, "\n")] = 0;
+    int ppid;
+    snprintf (s_stopped, sizeof s_stopped, "%s", init);
+    cr_assert_eq (kill ((pid_t) atoi (init), SIGSTOP), 0);
+    int64_t until = zclock_mono () + 5000;
+    while (s_proc_state (init, &ppid) != 'T' && zclock_mono () < until)
+        zclock_sleep (10);
+    cr_assert_eq (s_proc_state (init, &ppid), 'T', "sbx-init %s was not stopped", init);
+    //  A request larger than the socket holds: sending it waits for room.
+    size_t big = 4 * 1024 * 1024;
+    char *value = (char *) malloc (big);
+    memset (value, 'x', big);
+    msgpack_sbuffer args;
+    msgpack_sbuffer_init (&args);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 2);
+    sbx_mp_pack_str (&pk, "cmd");
+    sbx_mp_pack_str (&pk, "true");
+    sbx_mp_pack_str (&pk, "env");
+    msgpack_pack_map (&pk, 1);
+    sbx_mp_pack_str (&pk, "BIG");
+    msgpack_pack_str (&pk, big);
+    msgpack_pack_str_body (&pk, value, big);
+    free (value);
+    int64_t start = zclock_mono ();
+    sbx_reply_t *reply = s_call_mp (dealer, &session, "shell", "run", args.data, args.size, 30000);
+    int64_t took = zclock_mono () - start;
+    msgpack_sbuffer_destroy (&args);
+    cr_assert_str_eq (sbx_test_reply_type (reply), SBX_STATE_ERROR, "%s", s_why (reply));
+    cr_assert (strstr (s_why (reply), "took no request"), "%s", s_why (reply));
+    cr_assert (took < 15000, "the call took %lld ms", (long long) took);
+    sbx_reply_destroy (&reply);
+    //  The broken sandbox ends (its stopped init process killed at the
+    //  deadline) and a replacement starts.
+    cr_assert (sbx_test_wait_log (daemon, "[penv/0:1] sandbox started", 1, 30000));
+    cr_assert_eq (s_proc_state (init, &ppid), '?', "sbx-init %s is still there", init);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
 //  --- bubblewrap ------------------------------------------------------------------
 
 #define S_BWRAP "{\"kind\": \"process\", \"isolation\": \"bwrap\"}"

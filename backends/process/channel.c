@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #define S_READY_TIMEOUT_MS 10000    //  sbx-init (and bwrap) up and running
+#define S_SEND_TIMEOUT_MS 10000     //  room on the socket for a request
 #define S_EXIT_TIMEOUT_MS 10000     //  sbx-init gone after EOF
 
 struct sbx_process_channel_t {
@@ -194,9 +195,11 @@ sbx_process_channel_next_id (sbx_process_channel_t *self)
     return ++self->next_id;
 }
 
-//  Writes all of `data` on the socket, `fds` with its first byte. 0 or -1.
+//  Writes all of `data` on the socket, `fds` with its first byte; waits
+//  for room until `deadline` (zclock_mono). 0, or -1 with errno.
 static int
-s_write (sbx_process_channel_t *self, const void *data, size_t size, const int *fds, int nfds)
+s_write (sbx_process_channel_t *self, const void *data, size_t size, const int *fds, int nfds,
+         int64_t deadline)
 {
     union {
         char data [CMSG_SPACE (sizeof (int) * 3)];
@@ -219,14 +222,28 @@ s_write (sbx_process_channel_t *self, const void *data, size_t size, const int *
             c->cmsg_len = CMSG_LEN (sizeof (int) * nfds);
             memcpy (CMSG_DATA (c), fds, sizeof (int) * nfds);
         }
-        ssize_t n = sendmsg (self->ctl, &header, MSG_NOSIGNAL);
+        ssize_t n = sendmsg (self->ctl, &header, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            nfds = 0;           //  they went with the first byte
+            p += n;
+            size -= (size_t) n;
+            continue;
+        }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            return -1;
-        nfds = 0;               //  they went with the first byte
-        p += n;
-        size -= (size_t) n;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            //  sbx-init is not reading: give it until the deadline.
+            int64_t left = deadline - zclock_mono ();
+            if (left <= 0) {
+                errno = ETIMEDOUT;
+                return -1;
+            }
+            struct pollfd item = {self->ctl, POLLOUT, 0};
+            if (poll (&item, 1, (int) left) < 0 && errno != EINTR)
+                return -1;
+            continue;
+        }
+        return -1;
     }
     return 0;
 }
@@ -238,9 +255,15 @@ sbx_process_channel_send (sbx_process_channel_t *self, uint32_t type, uint32_t i
     if (!sbx_process_channel_ready (self))
         return sbx_process_channel_gone (self);
     sbx_init_msg_t msg = {type, id, value, length};
-    if (s_write (self, &msg, sizeof msg, fds, nfds) == 0
-    &&  s_write (self, payload, length, NULL, 0) == 0)
+    int64_t deadline = zclock_mono () + S_SEND_TIMEOUT_MS;
+    if (s_write (self, &msg, sizeof msg, fds, nfds, deadline) == 0
+    &&  s_write (self, payload, length, NULL, 0, deadline) == 0)
         return NULL;
+    if (errno == ETIMEDOUT) {
+        char what [128];
+        snprintf (what, sizeof what, "the init process took no request for %d ms", S_SEND_TIMEOUT_MS);
+        return sbx_process_channel_broken (self, what);
+    }
     return sbx_process_channel_broken (self, "the init process is gone");
 }
 

@@ -94,8 +94,8 @@ uint32_t
 
 //  Sends one request and its payload (`length` bytes); `fds` (`nfds`: 0
 //  or 3 descriptors, still the caller's) travel with its header. Blocks
-//  while the socket is full. NULL, or a SandboxStateError (the channel is
-//  then broken).
+//  while the socket is full, 10 s at most. NULL, or a SandboxStateError
+//  (the channel is then broken).
 sbx_error_t *
     sbx_process_channel_send (sbx_process_channel_t *self, uint32_t type, uint32_t id, int32_t value,
                               const void *payload, uint32_t length, const int *fds, int nfds);

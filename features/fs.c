@@ -24,7 +24,8 @@
     Options: max_read_bytes (8 MiB), max_write_bytes (8 MiB),
     max_list_entries (100000).
 */
-#include "backends/process.h"
+#include "backends/process/process.h"
+#include "backends/process/tree.h"
 #include "features/features.h"
 #include "messages/mp.h"
 #include "runtime/core/alloc.h"
@@ -619,7 +620,7 @@ s_remove (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pa
     int rc = parent;
     if (parent >= 0) {
         if (recursive)
-            rc = sbx_process_remove_at (parent, name);
+            rc = sbx_process_tree_remove_at (parent, name);
         else {
             rc = unlinkat (parent, name, 0) == 0 ? 0 : -errno;
             if (rc == -EISDIR)

@@ -23,7 +23,7 @@
     Options: max_output_bytes (1048576), timeout_ms (60000, the default
     timeout), max_timeout_ms (3600000), env ({NAME: value or null}).
 */
-#include "backends/process.h"
+#include "backends/process/process.h"
 #include "features/features.h"
 #include "messages/mp.h"
 #include "runtime/core/alloc.h"

@@ -1,11 +1,15 @@
-/*  The process sandbox kind on a real sbxd (backends/process.c,
+/*  The process sandbox kind on a real sbxd (backends/process/,
     docs/sandboxes.md): directories, users, limits, cleanup, and the
     bubblewrap isolation. */
 #include "sandbox_util.h"
+#include "backends/process/child.h"
 
 #include <ftw.h>
+#include <poll.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 extern char **environ;
@@ -294,6 +298,72 @@ Test (process, a_vanished_directory_breaks_the_sandbox)
     s_shutdown_clean (&daemon);
 }
 
+//  The init process a_stopped_init_process... stopped: killed, should the
+//  test fail before sbxd does it (a stopped process sees no EOF).
+static char s_stopped [64];
+
+static void
+s_fini_stopped (void)
+{
+    int ppid;
+    if (*s_stopped && s_proc_state (s_stopped, &ppid) == 'T')
+        kill ((pid_t) atoi (s_stopped), SIGKILL);
+    s_fini ();
+}
+
+//  An init process that stops reading (stopped here) breaks its sandbox
+//  within the deadlines - 10 s to take a request, 10 s to exit after EOF,
+//  then SIGKILL - instead of holding the sandbox's thread for ever.
+Test (process, a_stopped_init_process_breaks_the_sandbox_in_bounded_time, .timeout = 90,
+      .fini = s_fini_stopped)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    char init [64];
+    s_sh_out (dealer, &session, "echo $PPID", init, sizeof init);
+    init [strcspn (init, "\n")] = 0;
+    int ppid;
+    snprintf (s_stopped, sizeof s_stopped, "%s", init);
+    cr_assert_eq (kill ((pid_t) atoi (init), SIGSTOP), 0);
+    int64_t until = zclock_mono () + 5000;
+    while (s_proc_state (init, &ppid) != 'T' && zclock_mono () < until)
+        zclock_sleep (10);
+    cr_assert_eq (s_proc_state (init, &ppid), 'T', "sbx-init %s was not stopped", init);
+    //  A request larger than the socket holds: sending it waits for room.
+    size_t big = 4 * 1024 * 1024;
+    char *value = (char *) malloc (big);
+    memset (value, 'x', big);
+    msgpack_sbuffer args;
+    msgpack_sbuffer_init (&args);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 2);
+    sbx_mp_pack_str (&pk, "cmd");
+    sbx_mp_pack_str (&pk, "true");
+    sbx_mp_pack_str (&pk, "env");
+    msgpack_pack_map (&pk, 1);
+    sbx_mp_pack_str (&pk, "BIG");
+    msgpack_pack_str (&pk, big);
+    msgpack_pack_str_body (&pk, value, big);
+    free (value);
+    int64_t start = zclock_mono ();
+    sbx_reply_t *reply = s_call_mp (dealer, &session, "shell", "run", args.data, args.size, 30000);
+    int64_t took = zclock_mono () - start;
+    msgpack_sbuffer_destroy (&args);
+    cr_assert_str_eq (sbx_test_reply_type (reply), SBX_STATE_ERROR, "%s", s_why (reply));
+    cr_assert (strstr (s_why (reply), "took no request"), "%s", s_why (reply));
+    cr_assert (took < 15000, "the call took %lld ms", (long long) took);
+    sbx_reply_destroy (&reply);
+    //  The broken sandbox ends (its stopped init process killed at the
+    //  deadline) and a replacement starts.
+    cr_assert (sbx_test_wait_log (daemon, "[penv/0:1] sandbox started", 1, 30000));
+    cr_assert_eq (s_proc_state (init, &ppid), '?', "sbx-init %s is still there", init);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
 //  --- bubblewrap ------------------------------------------------------------------
 
 #define S_BWRAP "{\"kind\": \"process\", \"isolation\": \"bwrap\"}"
@@ -378,23 +448,25 @@ Test (process, bwrap_namespace)
     s_shutdown_clean (&daemon);
 }
 
-//  sbxd run by a user without privileges (nobody) still isolates with
-//  bwrap (through an unprivileged user namespace): commands run as that
-//  user, in their own PID namespace, under a read-only root, and nothing
-//  is left behind. The other tests run as whatever user runs the suite;
-//  this one needs root to become nobody.
+//  sbxd run by a user without privileges still isolates with bwrap
+//  (through an unprivileged user namespace): commands run as that user,
+//  in their own PID namespace, under a read-only root, and nothing is
+//  left behind. Run by root, the suite starts this sbxd as nobody (its
+//  programs copied where nobody can reach them, wherever the checkout
+//  is); run by another user, as that user. Where it cannot start, the
+//  assertion says why.
 Test (process, bwrap_without_privileges)
 {
-    if (geteuid () != 0)
-        cr_skip_test ("needs root to start sbxd as nobody (the other bwrap tests run as this user)");
-    uid_t nobody = 65534;
+    bool root = geteuid () == 0;
+    uid_t user = root ? 65534 : geteuid ();
     json_t *config = json_pack ("{s:{s:s, s:{s:i, s:i}, s:n}, s:{s:s, s:s}, s:{s:{s:s}}}",
         "environment", "id", "penv", "pool", "min", 1, "max", 1, "keepalive_interval_s",
         "sandbox", "kind", "process", "isolation", "bwrap",
         "features", "shell", "kind", "shell");
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_as (config, NULL, nobody);
+    sbx_test_daemon_t *daemon = sbx_test_daemon_start_as (config, NULL, root ? user : (uid_t) -1);
     json_decref (config);
-    cr_assert_not_null (daemon, "sbxd did not start as nobody");
+    cr_assert_not_null (daemon, "sbxd did not start as uid %u: %s", (unsigned) user,
+                        sbx_test_daemon_failure ());
     s_running = daemon;
     zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
@@ -405,7 +477,7 @@ Test (process, bwrap_without_privileges)
     unsigned uid = 0, visible = 0;
     char comm [64], line [64];
     cr_assert_eq (sscanf (text, "%u %63s %63s %u", &uid, comm, line, &visible), 4, "%s", text);
-    cr_assert_eq (uid, nobody, "%s", text);
+    cr_assert_eq (uid, user, "%s", text);
     cr_assert_str_eq (comm, "sbx-init");
     cr_assert_str_eq (line, "hi");
     cr_assert (visible <= 6, "%u processes visible", visible);
@@ -499,4 +571,97 @@ Test (process, at_the_process_limit_forks_fail_and_the_session_goes_on)
     s_close_session (dealer, &session);
     zsock_destroy (&dealer);
     s_shutdown_clean (&daemon);
+}
+
+//  The steps of a_wait_without_pidfd_ends_by_its_deadline, in a process
+//  of their own that uses up its descriptors. Writes the pid of the child
+//  that does not exit on its own, a line, then what went wrong, if
+//  anything, on `report`. Returns 0 when all went as it should.
+static int
+s_wait_without_pidfd (int report)
+{
+    char why [256] = "";
+    char *const slow [] = {"/bin/sleep", "30", NULL};
+    char *const quick [] = {"/bin/sh", "-c", "sleep 0.2", NULL};
+    pid_t sleeper = 0, exiter = 0;
+    if (sbx_process_child_spawn (&sleeper, slow, environ, NULL) != 0
+    ||  sbx_process_child_spawn (&exiter, quick, environ, NULL) != 0)
+        snprintf (why, sizeof why, "cannot spawn");
+    dprintf (report, "%d\n", (int) sleeper);
+    //  No descriptor left: pidfd_open fails with EMFILE.
+    struct rlimit limit = {64, 64};
+    if (!*why && setrlimit (RLIMIT_NOFILE, &limit) != 0)
+        snprintf (why, sizeof why, "cannot lower RLIMIT_NOFILE");
+    while (!*why && dup (0) >= 0)
+        ;
+    if (!*why && errno != EMFILE)
+        snprintf (why, sizeof why, "descriptors did not run out");
+    if (!*why && (syscall (SYS_pidfd_open, sleeper, 0) >= 0 || errno != EMFILE))
+        snprintf (why, sizeof why, "pidfd_open did not fail with EMFILE (%s)", strerror (errno));
+    //  A child that exits on its own is seen soon after, not at the deadline.
+    int64_t start = zclock_mono ();
+    int status = *why ? 0 : sbx_process_child_wait (exiter, 5000);
+    int64_t took = zclock_mono () - start;
+    if (!*why && (status == -1 || !WIFEXITED (status) || WEXITSTATUS (status) != 0 || took > 1000))
+        snprintf (why, sizeof why, "exiting child: status %d after %lld ms", status, (long long) took);
+    //  One that does not exit: the wait ends at its deadline.
+    start = zclock_mono ();
+    status = *why ? 0 : sbx_process_child_wait (sleeper, 300);
+    int error = errno;
+    took = zclock_mono () - start;
+    if (!*why && (status != -1 || error != ETIMEDOUT || took < 300 || took > 1000))
+        snprintf (why, sizeof why, "running child: status %d (%s) after %lld ms, want -1 (ETIMEDOUT) "
+                  "after 300 ms", status, strerror (error), (long long) took);
+    //  Ending it kills it at the deadline and reaps it.
+    bool killed = false;
+    start = zclock_mono ();
+    status = *why ? 0 : sbx_process_child_end (sleeper, 200, &killed);
+    took = zclock_mono () - start;
+    if (!*why && (!killed || status == -1 || !WIFSIGNALED (status) || WTERMSIG (status) != SIGKILL
+    ||  took < 200 || took > 1500))
+        snprintf (why, sizeof why, "ending: killed %d, status %d after %lld ms, want SIGKILL after 200 ms",
+                  killed, status, (long long) took);
+    if (!*why && (waitpid (sleeper, NULL, WNOHANG) != -1 || errno != ECHILD))
+        snprintf (why, sizeof why, "the killed child was not reaped");
+    if (*why)
+        dprintf (report, "%s", why);
+    return *why ? 1 : 0;
+}
+
+//  Without a pidfd (pidfd_open fails: EMFILE here, ENOSYS on old
+//  kernels), waiting for a child of sbxd still ends by its deadline, and
+//  ending one kills it then and reaps it: no wait on a child is unbounded.
+Test (process, a_wait_without_pidfd_ends_by_its_deadline)
+{
+    int report [2];
+    cr_assert_eq (pipe2 (report, O_CLOEXEC), 0);
+    pid_t helper = fork ();
+    if (helper == 0) {
+        //  No assertion here: it would report to the runner as a stranger.
+        close (report [0]);
+        _exit (s_wait_without_pidfd (report [1]));
+    }
+    close (report [1]);
+    cr_assert (helper > 0);
+    //  The helper is done within about 1 s; a wait that hangs would keep
+    //  it until it is killed here, after 10 s.
+    bool killed = false;
+    int status = sbx_process_child_end (helper, 10000, &killed);
+    char text [512];
+    ssize_t n, used = 0;
+    while (used < (ssize_t) sizeof text - 1 && (n = read (report [0], text + used, sizeof text - 1 - used)) > 0)
+        used += n;
+    text [used] = 0;
+    close (report [0]);
+    //  The child that does not exit is now ours (we are a subreaper) when
+    //  the helper did not end it.
+    pid_t sleeper = (pid_t) atoi (text);
+    if (sleeper > 0 && waitpid (sleeper, NULL, WNOHANG) == 0) {
+        kill (sleeper, SIGKILL);
+        waitpid (sleeper, NULL, 0);
+    }
+    cr_assert_not (killed, "a wait without a pidfd did not end by its deadline (killed after 10 s)");
+    const char *why = strchr (text, '\n');
+    cr_assert (status != -1 && WIFEXITED (status) && WEXITSTATUS (status) == 0, "%s",
+               why && why [1] ? why + 1 : "the helper failed");
 }

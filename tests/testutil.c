@@ -4,6 +4,7 @@
 #include "messages/mp.h"
 
 #include <dirent.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
@@ -143,6 +144,96 @@ s_read_endpoints (sbx_test_daemon_t *self, int timeout_ms)
     return false;
 }
 
+//  Why the last start failed.
+static char s_failure [1024];
+
+const char *
+sbx_test_daemon_failure (void)
+{
+    return s_failure;
+}
+
+//  Records and prints why a start failed, destroys what it made so far,
+//  and returns NULL.
+static sbx_test_daemon_t *
+s_start_failed (sbx_test_daemon_t **self_p, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static sbx_test_daemon_t *
+s_start_failed (sbx_test_daemon_t **self_p, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (s_failure, sizeof s_failure, format, args);
+    va_end (args);
+    fprintf (stderr, "testutil: %s\n", s_failure);
+    sbx_test_daemon_destroy (self_p);
+    return NULL;
+}
+
+//  Copies the program `from` to `to`, mode 0755. 0, or -1 with errno.
+static int
+s_copy_program (const char *from, const char *to)
+{
+    int in = open (from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -1;
+    int out = open (to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+    int rc = out < 0 ? -1 : 0;
+    char buffer [65536];
+    ssize_t n = 0;
+    while (rc == 0 && (n = read (in, buffer, sizeof buffer)) > 0)
+        if (write (out, buffer, (size_t) n) != n)
+            rc = -1;
+    if (n < 0 || (out >= 0 && fchmod (out, 0755) != 0))
+        rc = -1;
+    int error = errno;
+    close (in);
+    if (out >= 0 && close (out) != 0 && rc == 0) {
+        error = errno;
+        rc = -1;
+    }
+    errno = error;
+    return rc;
+}
+
+//  Checks that user `uid` (group `uid`, no other groups) can run each of
+//  the NULL-terminated `programs`. NULL, or why not (in `why`).
+static const char *
+s_user_can_run (uid_t uid, const char *const *programs, char *why, size_t size)
+{
+    int report [2];
+    if (pipe2 (report, O_CLOEXEC) != 0)
+        return "cannot check the copies: no pipe";
+    pid_t pid = fork ();
+    if (pid == 0) {
+        close (report [0]);
+        char text [512] = "";
+        if (setgroups (0, NULL) != 0 || setgid (uid) != 0 || setuid (uid) != 0)
+            snprintf (text, sizeof text, "cannot become uid %u: %s", (unsigned) uid, strerror (errno));
+        for (size_t i = 0; !*text && programs [i]; i++)
+            if (access (programs [i], X_OK) != 0)
+                snprintf (text, sizeof text, "uid %u cannot run %s: %s", (unsigned) uid, programs [i],
+                          strerror (errno));
+        if (*text && write (report [1], text, strlen (text)) < 0)
+            _exit (2);
+        _exit (*text ? 1 : 0);
+    }
+    close (report [1]);
+    if (pid < 0) {
+        close (report [0]);
+        return "cannot check the copies: no fork";
+    }
+    ssize_t n = read (report [0], why, size - 1);
+    why [n > 0 ? n : 0] = 0;
+    close (report [0]);
+    int status = 0;
+    waitpid (pid, &status, 0);
+    if (*why)
+        return why;
+    return WIFEXITED (status) && WEXITSTATUS (status) == 0 ? NULL : "the check of the copies failed";
+}
+
 sbx_test_daemon_t *
 sbx_test_daemon_start (const json_t *config, const char *const *extra)
 {
@@ -152,6 +243,7 @@ sbx_test_daemon_start (const json_t *config, const char *const *extra)
 sbx_test_daemon_t *
 sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t uid)
 {
+    s_failure [0] = 0;
     sbx_test_daemon_t *self = (sbx_test_daemon_t *) zmalloc (sizeof (sbx_test_daemon_t));
     self->pid = -1;
     self->exit_code = -1;
@@ -161,8 +253,8 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
     pthread_cond_init (&self->stderr_grew, NULL);
     snprintf (self->dir, sizeof self->dir, "/tmp/sbx-test-XXXXXX");
     if (!mkdtemp (self->dir)) {
-        free (self);
-        return NULL;
+        self->dir [0] = 0;
+        return s_start_failed (&self, "cannot make a test directory under /tmp: %s", strerror (errno));
     }
     snprintf (self->config_path, sizeof self->config_path, "%s/config.json", self->dir);
     snprintf (self->log_path, sizeof self->log_path, "%s/events.jsonl", self->dir);
@@ -187,10 +279,8 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
         json_object_set_new (environment, "root_dir", json_string (self->root_dir));
     int rc = json_dump_file (copy, self->config_path, JSON_INDENT (1));
     json_decref (copy);
-    if (rc != 0) {
-        sbx_test_daemon_destroy (&self);
-        return NULL;
-    }
+    if (rc != 0)
+        return s_start_failed (&self, "cannot write %s", self->config_path);
 
     //  A config that sets events.log itself (even to null) gets no
     //  --event-log: benchmarks measure without the log.
@@ -202,15 +292,37 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
     snprintf (regid, sizeof regid, "--regid=%u", (unsigned) uid);
     const char *argv [40] = {"/usr/bin/setpriv", reuid, regid, "--clear-groups"};
     size_t first = 0;
+    char sbxd [PATH_MAX];
+    snprintf (sbxd, sizeof sbxd, "%s", SBX_BUILD_DIR "/sbxd");
     if (uid != (uid_t) -1) {
-        if (chown (self->dir, uid, uid) != 0 || chown (self->config_path, uid, uid) != 0) {
-            sbx_test_daemon_destroy (&self);
-            return NULL;
+        if (chown (self->dir, uid, uid) != 0 || chown (self->config_path, uid, uid) != 0)
+            return s_start_failed (&self, "cannot give %s to uid %u: %s", self->dir, (unsigned) uid,
+                                   strerror (errno));
+        //  The build directory may be out of the user's reach: sbxd, and
+        //  sbx-init next to it (where sbxd looks for it), go to a fresh
+        //  directory the user can enter.
+        snprintf (self->bin_dir, sizeof self->bin_dir, "/tmp/sbx-bin-XXXXXX");
+        if (!mkdtemp (self->bin_dir)) {
+            self->bin_dir [0] = 0;
+            return s_start_failed (&self, "cannot make a directory for the programs under /tmp: %s",
+                                   strerror (errno));
         }
+        char init [PATH_MAX];
+        snprintf (sbxd, sizeof sbxd, "%s/sbxd", self->bin_dir);
+        snprintf (init, sizeof init, "%s/sbx-init", self->bin_dir);
+        if (chmod (self->bin_dir, 0755) != 0 || s_copy_program (SBX_BUILD_DIR "/sbxd", sbxd) != 0
+        ||  s_copy_program (SBX_BUILD_DIR "/sbx-init", init) != 0)
+            return s_start_failed (&self, "cannot copy sbxd and sbx-init from %s to %s: %s", SBX_BUILD_DIR,
+                                   self->bin_dir, strerror (errno));
+        const char *const programs [] = {argv [0], sbxd, init, NULL};
+        char why [512];
+        const char *cannot = s_user_can_run (uid, programs, why, sizeof why);
+        if (cannot)
+            return s_start_failed (&self, "%s", cannot);
         first = 4;
     }
     size_t argc = first;
-    argv [argc++] = SBX_BUILD_DIR "/sbxd";
+    argv [argc++] = sbxd;
     argv [argc++] = "-c";
     argv [argc++] = self->config_path;
     if (!own_log) {
@@ -222,15 +334,12 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
     argv [argc] = NULL;
 
     int out [2], err [2];
-    if (pipe2 (out, O_CLOEXEC) != 0) {
-        sbx_test_daemon_destroy (&self);
-        return NULL;
-    }
+    if (pipe2 (out, O_CLOEXEC) != 0)
+        return s_start_failed (&self, "no pipe: %s", strerror (errno));
     if (pipe2 (err, O_CLOEXEC) != 0) {
         close (out [0]);
         close (out [1]);
-        sbx_test_daemon_destroy (&self);
-        return NULL;
+        return s_start_failed (&self, "no pipe: %s", strerror (errno));
     }
     //  fork, not posix_spawn: the daemon is to die with the test process
     //  (PR_SET_PDEATHSIG), so that a test that fails half-way leaves no
@@ -243,6 +352,9 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
             _exit (127);
         dup2 (out [1], 1);
         dup2 (err [1], 2);
+        //  Another user starts where it may be.
+        if (uid != (uid_t) -1 && chdir (self->dir) != 0)
+            _exit (127);
         execve (argv [0], (char *const *) argv, environ);
         _exit (127);
     }
@@ -253,15 +365,21 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
     if (pthread_create (&self->stderr_reader, NULL, s_read_stderr, self) == 0)
         self->reading = true;
     if (self->pid < 0) {
-        fprintf (stderr, "testutil: cannot fork for %s: %s\n", argv [0], strerror (errno));
+        rc = errno;
         self->pid = -1;
-        sbx_test_daemon_destroy (&self);
-        return NULL;
+        return s_start_failed (&self, "cannot fork for %s: %s", argv [0], strerror (rc));
     }
     if (!s_read_endpoints (self, 10000)) {
-        fprintf (stderr, "testutil: sbxd did not say where it listens\n");
-        sbx_test_daemon_destroy (&self);
-        return NULL;
+        char said [600] = "";
+        sbx_test_daemon_wait (self, 2000);
+        pthread_mutex_lock (&self->stderr_lock);
+        if (self->stderr_text) {
+            size_t size = strlen (self->stderr_text);
+            snprintf (said, sizeof said, "%s", self->stderr_text + (size > 599 ? size - 599 : 0));
+        }
+        pthread_mutex_unlock (&self->stderr_lock);
+        return s_start_failed (&self, "sbxd did not say where it listens%s%s", *said ? "; it said: " : "",
+                               said);
     }
     return self;
 }
@@ -366,6 +484,8 @@ sbx_test_daemon_destroy (sbx_test_daemon_t **self_p)
         close (self->stdout_fd);
     if (self->dir [0])
         nftw (self->dir, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+    if (self->bin_dir [0])
+        nftw (self->bin_dir, s_remove, 16, FTW_DEPTH | FTW_PHYS);
     free (self);
     *self_p = NULL;
 }

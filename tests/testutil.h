@@ -33,6 +33,7 @@ typedef struct {
     char requests [256];        //  bound endpoints, read from sbxd's stdout
     char events [256];
     int stdout_fd;
+    char bin_dir [256];         //  as another user: where sbxd and sbx-init were copied
 } sbx_test_daemon_t;
 
 //  Starts build/sbxd on `config` (borrowed; endpoints set to
@@ -45,8 +46,19 @@ sbx_test_daemon_t *
 
 //  Same, with sbxd running as user `uid` (and its group `uid`) through
 //  setpriv(1); the test directory is theirs. The caller must be root.
+//  The build directory may be out of that user's reach (a checkout under
+//  /root, or under mktemp -d's 0700): sbxd and sbx-init are copied to a
+//  fresh 0755 directory under /tmp, removed at destroy, and sbxd starts
+//  in the test directory. That the user can run both is checked first;
+//  sbxd's stderr goes to a file, shown at destroy and, when sbxd did not
+//  start, quoted by sbx_test_daemon_failure.
 sbx_test_daemon_t *
     sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t uid);
+
+//  Why the last sbx_test_daemon_start* returned NULL ("" when none did),
+//  for assertion messages. Valid until the next start.
+const char *
+    sbx_test_daemon_failure (void);
 
 //  Same, from JSON text.
 sbx_test_daemon_t *

@@ -1,5 +1,6 @@
-/*  The control protocol between sbxd (backends/process.c) and sbx-init,
-    the init process of one process sandbox (backends/init/sbx_init.c).
+/*  The control protocol between sbxd (backends/process/channel.c) and
+    sbx-init, the init process of one process sandbox
+    (backends/init/sbx_init.c).
 
     One AF_UNIX stream socket, fd 3 in sbx-init. Every message starts with
     the fixed header below (host byte order: both ends run on one machine),
@@ -20,6 +21,9 @@
       KILL_ALL  kills every process below sbx-init. Answered by KILLED_ALL
                 (value as for KILLED).
       (EOF)     sbx-init kills every process below it and exits 0.
+    A request that has begun must arrive whole within 20 s: sbx-init takes
+    one cut short as EOF (sbxd gives up sending after 10 s and takes the
+    channel as broken).
 
     sbx-init -> sbxd
       READY     once, first, when it is ready to serve (value: its pid).

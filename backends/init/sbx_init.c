@@ -1,6 +1,6 @@
 /*  sbx-init - the init process of one process sandbox.
 
-    sbxd (backends/process.c) starts one per sandbox: directly with
+    sbxd (backends/process/channel.c) starts one per sandbox: directly with
     isolation "none", or as bubblewrap's command with isolation "bwrap",
     where the PID namespace dies with it. It spawns each command on request
     (protocol.h), in a new session, with the sandbox's resource limits,
@@ -42,6 +42,9 @@
 
 #define S_CTL SBX_INIT_CONTROL_FD
 #define S_KILL_PATIENCE_MS 5000
+//  A request that has begun arrives whole by then (sbxd gives up sending
+//  one after 10 s, and then never uses the channel again).
+#define S_REQUEST_PATIENCE_MS 20000
 
 typedef struct {
     int resource;
@@ -105,10 +108,10 @@ s_send (uint32_t type, uint32_t id, int32_t value)
     }
 }
 
-//  Reads exactly `size` bytes; collects passed descriptors into fds [max].
-//  Returns 0, or -1 on EOF or error.
+//  Reads exactly `size` bytes by `deadline` (s_now_ms); collects passed
+//  descriptors into fds [max]. Returns 0, or -1 on EOF, error or timeout.
 static int
-s_read_exact (void *buffer, size_t size, int *fds, int max, int *nfds)
+s_read_exact (void *buffer, size_t size, int *fds, int max, int *nfds, int64_t deadline)
 {
     char *p = (char *) buffer;
     while (size) {
@@ -122,9 +125,20 @@ s_read_exact (void *buffer, size_t size, int *fds, int max, int *nfds)
         header.msg_iovlen = 1;
         header.msg_control = control.data;
         header.msg_controllen = sizeof control.data;
-        ssize_t n = recvmsg (S_CTL, &header, MSG_CMSG_CLOEXEC);
+        ssize_t n = recvmsg (S_CTL, &header, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int64_t left = deadline - s_now_ms ();
+            if (left <= 0) {
+                fprintf (stderr, "sbx-init: a request stopped halfway for %d ms\n", S_REQUEST_PATIENCE_MS);
+                return -1;
+            }
+            struct pollfd item = {S_CTL, POLLIN, 0};
+            if (poll (&item, 1, (int) left) < 0 && errno != EINTR)
+                return -1;
+            continue;
+        }
         if (n <= 0)
             return -1;
         for (struct cmsghdr *c = CMSG_FIRSTHDR (&header); c; c = CMSG_NXTHDR (&header, c)) {
@@ -517,8 +531,10 @@ s_spawn (s_spawn_t *spawn)
     if (pid < 0)
         return -error;
     if (spawn->error) {
-        //  It never ran: reap it here so that no EXITED follows.
-        waitpid (pid, NULL, 0);
+        //  It never ran, and it is past its _exit: reap it now if it is
+        //  done, else s_reap will at its SIGCHLD. Either way no EXITED
+        //  follows: it is not in s_commands.
+        waitpid (pid, NULL, WNOHANG);
         return -(SBX_INIT_EXEC_FAILED | spawn->error);
     }
     return pid;
@@ -588,13 +604,14 @@ done:
     free (strings);
 }
 
-//  Handles one request; false on EOF.
+//  Handles one request; false on EOF (or a request cut short).
 static bool
 s_handle_control (void)
 {
     sbx_init_msg_t msg;
     int fds [4], nfds = 0;
-    if (s_read_exact (&msg, sizeof msg, fds, 4, &nfds) != 0)
+    int64_t deadline = s_now_ms () + S_REQUEST_PATIENCE_MS;
+    if (s_read_exact (&msg, sizeof msg, fds, 4, &nfds, deadline) != 0)
         return false;
     char *payload = NULL;
     if (msg.length > SBX_INIT_MAX_PAYLOAD) {
@@ -603,7 +620,7 @@ s_handle_control (void)
     }
     if (msg.length) {
         payload = (char *) malloc (msg.length);
-        if (!payload || s_read_exact (payload, msg.length, fds, 4, &nfds) != 0) {
+        if (!payload || s_read_exact (payload, msg.length, fds, 4, &nfds, deadline) != 0) {
             free (payload);
             return false;
         }

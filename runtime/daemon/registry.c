@@ -1,6 +1,6 @@
 /*  sbx_registry - see registry.h */
 #include "runtime/daemon/registry.h"
-#include "backends/process.h"
+#include "backends/process/process.h"
 #include "backends/testing.h"
 #include "features/features.h"
 

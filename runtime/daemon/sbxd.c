@@ -10,6 +10,7 @@
 #include "actors/environment.h"
 #include "runtime/core/config.h"
 #include "runtime/core/log.h"
+#include "runtime/daemon/claim.h"
 #include "runtime/daemon/registry.h"
 
 #include <czmq.h>
@@ -100,6 +101,16 @@ s_size_limits (const sbx_config_t *config)
     return 0;
 }
 
+//  Socket files of ipc:// endpoints go with the daemon.
+static void
+s_remove_ipc_files (const sbx_config_t *config)
+{
+    const char *const endpoints [] = {config->requests_endpoint, config->events_endpoint};
+    for (size_t i = 0; i < sizeof endpoints / sizeof endpoints [0]; i++)
+        if (endpoints [i] && strncmp (endpoints [i], "ipc://", 6) == 0 && endpoints [i][6] != '@')
+            unlink (endpoints [i] + 6);
+}
+
 //  Ends every process below sbxd: its children (sbx-init, bwrap), and what
 //  they leave, which becomes ours as they die (a child subreaper). Used
 //  only when sbxd gives up on its sandboxes; bounded to two seconds.
@@ -163,6 +174,8 @@ s_abort (zsock_t *environment, const sbx_config_t *config, const char *why)
     zstr_free (&stuck);
     s_kill_descendants ();
     sbx_claim_clean (config);
+    s_remove_ipc_files (config);
+    sbx_claim_release (config);
     fflush (NULL);
     _exit (1);
 }
@@ -287,6 +300,13 @@ main (int argc, char *argv [])
         sbx_config_destroy (&config);
         return 2;
     }
+    char *claimed = NULL;
+    if (sbx_claim (config, &claimed) != 0) {
+        fprintf (stderr, "sbxd: %s\n", claimed);
+        zstr_free (&claimed);
+        sbx_config_destroy (&config);
+        return 2;
+    }
 
     //  Signals arrive on a signalfd in this thread only: every thread
     //  started after this inherits the blocked mask, and czmq's own
@@ -339,7 +359,9 @@ main (int argc, char *argv [])
     zstr_free (&events_endpoint);
     sbx_actor_destroy (&actor);
     close (signal_fd);
-    sbx_config_destroy (&config);
     zsys_shutdown ();
+    s_remove_ipc_files (config);
+    sbx_claim_release (config);
+    sbx_config_destroy (&config);
     return code;
 }

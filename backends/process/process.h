@@ -1,4 +1,5 @@
-/*  The process sandbox kind (DESIGN.md "Plugins", docs/sandboxes.md).
+/*  The process sandbox kind (DESIGN.md "Plugins", docs/sandboxes.md):
+    the public face that features (shell, fs) and the kind registry use.
 
     A process sandbox is a working directory `root_dir/<env>/<slot>:<gen>`
     and one long-lived init process of ours, `sbx-init` (backends/init/),
@@ -16,21 +17,25 @@
     the sandbox's life: the `processes` limit then counts that sandbox's
     processes only, and sandboxes cannot touch each other's files.
 
-    Everything here is called from the owning sandbox actor's thread; an
-    instance is never shared. Blocking calls say so.
+    The kind's parts, one job per file in this folder:
+      config.h    the options (listed there), checked; the bwrap probe;
+                  sbx-init's command line
+      user.h      the uid lease
+      tree.h      making and removing directory trees, links never followed
+      channel.h   sbx-init and its control socket
+      command.h   running one command
+      child.h     starting sbxd's children, and waiting for them with a
+                  deadline
+      argv.h      argument vectors
+    This file: the instance (start, shutdown, ping), what features ask of
+    it, and the kind's vtable.
 
-    Options (all optional; unknown ones are a ConfigError naming the key):
-      isolation   "none" (default) | "bwrap"
-      limits      {cpu_s: 600, address_space_mb: 8192, open_files: 1024,
-                   processes: 256, file_size_mb: 1024}; null = inherit
-      users       {uid_base: 1900000000, count: 65536, lock_dir:
-                   "/run/sbx-uids"} (default when root), or null: commands
-                   run as sbxd's own user
-      bwrap       path of bubblewrap (default: found on PATH)
-      init_path   path of sbx-init (default: next to the running program)
+    Everything here is called from the owning sandbox actor's thread; an
+    instance is never shared. Blocking calls say so; every wait has a
+    deadline.
 */
-#ifndef SBX_BACKEND_PROCESS_H
-#define SBX_BACKEND_PROCESS_H
+#ifndef SBX_PROCESS_H
+#define SBX_PROCESS_H
 
 #include <sbx/plugin.h>
 #include <stdbool.h>
@@ -123,18 +128,5 @@ sbx_error_t *
 //  directory. NULL or a SandboxStateError.
 sbx_error_t *
     sbx_process_reset (sbx_process_t *self);
-
-//  Removes `name` in the directory `dirfd`, and when it is a directory,
-//  everything in it. Never follows a symbolic link (each step is relative
-//  to a descriptor opened with O_NOFOLLOW), so nothing outside `dirfd`'s
-//  tree is touched, whatever the tree holds. Returns 0, or -errno of the
-//  first failure (it goes on removing what it can).
-int
-    sbx_process_remove_at (int dirfd, const char *name);
-
-//  Removes everything in the directory `dirfd` (an O_PATH or O_RDONLY
-//  descriptor), not the directory itself. 0 or -errno as above.
-int
-    sbx_process_empty_dir (int dirfd);
 
 #endif

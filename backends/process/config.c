@@ -1,0 +1,423 @@
+/*  sbx_process_config - see config.h */
+#include "backends/process/config.h"
+#include "backends/process/child.h"
+#include "backends/process/tree.h"
+
+#include <czmq.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#define S_ERROR "ConfigError"
+#define S_PROBE_TIMEOUT_MS 10000
+#define S_WORKSPACE "/workspace"
+
+extern char **environ;
+
+typedef enum {
+    S_LIMIT_CPU, S_LIMIT_AS, S_LIMIT_NOFILE, S_LIMIT_NPROC, S_LIMIT_FSIZE, S_LIMITS
+} s_limit_t;
+
+static const struct {
+    const char *option;         //  in the config
+    const char *init_name;      //  on sbx-init's command line
+    int64_t unit;               //  bytes per option unit
+    int64_t fallback;           //  default; -1: inherit
+    int64_t min, max;
+} s_limit_info [S_LIMITS] = {
+    {"cpu_s", "cpu", 1, 600, 1, 31536000},
+    {"address_space_mb", "as", 1024 * 1024, 8192, 64, 16 * 1024 * 1024},
+    {"open_files", "nofile", 1, 1024, 16, 1048576},
+    {"processes", "nproc", 1, 256, 1, 4194304},
+    {"file_size_mb", "fsize", 1024 * 1024, 1024, 1, 16 * 1024 * 1024},
+};
+
+struct sbx_process_config_t {
+    bool bwrap_isolation;       //  isolation "bwrap" (else "none")
+    int64_t limits [S_LIMITS];  //  in option units; -1: inherit
+    bool users;                 //  a uid of its own per sandbox
+    uint32_t uid_base, uid_count;
+    char *lock_dir;
+    char *bwrap;
+    char *init_path;
+};
+
+void
+sbx_process_config_destroy (sbx_process_config_t **self_p)
+{
+    sbx_process_config_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->lock_dir);
+    free (self->bwrap);
+    free (self->init_path);
+    free (self);
+    *self_p = NULL;
+}
+
+bool
+sbx_process_config_bwrap (const sbx_process_config_t *self)
+{
+    return self->bwrap_isolation;
+}
+
+bool
+sbx_process_config_users (const sbx_process_config_t *self, uint32_t *base_p, uint32_t *count_p,
+                          const char **lock_dir_p)
+{
+    *base_p = self->uid_base;
+    *count_p = self->uid_count;
+    *lock_dir_p = self->lock_dir;
+    return self->users;
+}
+
+const char *
+sbx_process_config_workspace (const sbx_process_config_t *self, const char *dir)
+{
+    return self->bwrap_isolation ? S_WORKSPACE : dir;
+}
+
+static bool
+s_under (const char *path, const char *dir)
+{
+    size_t length = strlen (dir);
+    while (length > 1 && dir [length - 1] == '/')
+        length--;
+    return strncmp (path, dir, length) == 0 && (path [length] == '/' || path [length] == 0);
+}
+
+//  The bubblewrap command line that runs a command with `dir` as its
+//  /workspace. `root_dir` (may be NULL) is hidden inside, so a sandbox
+//  never sees the others.
+static void
+s_bwrap_argv (const sbx_process_config_t *self, const char *dir, const char *root_dir,
+              sbx_process_argv_t *argv)
+{
+    bool root = geteuid () == 0;
+    sbx_process_argv_add (argv, "%s", self->bwrap);
+    sbx_process_argv_add (argv, "--die-with-parent");
+    sbx_process_argv_add (argv, "--new-session");
+    sbx_process_argv_add (argv, "--unshare-pid");
+    //  sbx-init is the namespace's pid 1 and bwrap's only child, which
+    //  bwrap reaps before it exits (its own pid-1 reaper would be left
+    //  behind as a zombie for sbxd's parent to collect).
+    sbx_process_argv_add (argv, "--as-pid-1");
+    sbx_process_argv_add (argv, "--unshare-ipc");
+    sbx_process_argv_add (argv, "--unshare-uts");
+    sbx_process_argv_add (argv, "--unshare-net");
+    sbx_process_argv_add (argv, "--unshare-cgroup-try");
+    if (!root)
+        sbx_process_argv_add (argv, "--unshare-user");
+    //  The host's root, read-only, entry by entry: the new root stays
+    //  bwrap's own tmpfs, so /workspace can be created in it, and it is
+    //  made read-only at the end.
+    DIR *top = opendir ("/");
+    struct dirent *entry;
+    while (top && (entry = readdir (top))) {
+        const char *name = entry->d_name;
+        if (streq (name, ".") || streq (name, "..") || streq (name, "proc") || streq (name, "dev")
+        ||  streq (name, "tmp") || streq (name, &S_WORKSPACE [1]) || streq (name, "lost+found"))
+            continue;
+        struct stat st;
+        if (fstatat (dirfd (top), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISLNK (st.st_mode)) {
+            char target [PATH_MAX];
+            ssize_t n = readlinkat (dirfd (top), name, target, sizeof target - 1);
+            if (n <= 0)
+                continue;
+            target [n] = 0;
+            sbx_process_argv_add (argv, "--symlink");
+            sbx_process_argv_add (argv, "%s", target);
+            sbx_process_argv_add (argv, "/%s", name);
+        }
+        else
+        if (S_ISDIR (st.st_mode) || S_ISREG (st.st_mode)) {
+            sbx_process_argv_add (argv, "--ro-bind");
+            sbx_process_argv_add (argv, "/%s", name);
+            sbx_process_argv_add (argv, "/%s", name);
+        }
+    }
+    if (top)
+        closedir (top);
+    sbx_process_argv_add (argv, "--perms");
+    sbx_process_argv_add (argv, "1777");
+    sbx_process_argv_add (argv, "--tmpfs");
+    sbx_process_argv_add (argv, "/tmp");
+    sbx_process_argv_add (argv, "--dev");
+    sbx_process_argv_add (argv, "/dev");
+    sbx_process_argv_add (argv, "--proc");
+    sbx_process_argv_add (argv, "/proc");
+    if (root_dir && !s_under (root_dir, "/tmp") && !streq (root_dir, "/")) {
+        sbx_process_argv_add (argv, "--tmpfs");
+        sbx_process_argv_add (argv, "%s", root_dir);
+    }
+    sbx_process_argv_add (argv, "--bind");
+    sbx_process_argv_add (argv, "%s", dir);
+    sbx_process_argv_add (argv, S_WORKSPACE);
+    //  sbx-init itself, wherever it lives (it may sit under a hidden path).
+    sbx_process_argv_add (argv, "--ro-bind");
+    sbx_process_argv_add (argv, "%s", self->init_path);
+    sbx_process_argv_add (argv, "%s", self->init_path);
+    sbx_process_argv_add (argv, "--remount-ro");
+    sbx_process_argv_add (argv, "/");
+    sbx_process_argv_add (argv, "--chdir");
+    sbx_process_argv_add (argv, S_WORKSPACE);
+    sbx_process_argv_add (argv, "--hostname");
+    sbx_process_argv_add (argv, "sbx");
+    if (root) {
+        //  sbx-init keeps what it needs to start commands as the
+        //  sandbox's user and to kill them; the commands keep nothing.
+        sbx_process_argv_add (argv, "--cap-drop");
+        sbx_process_argv_add (argv, "ALL");
+        if (self->users) {
+            static const char *const caps [] = {
+                "CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_READ_SEARCH", NULL
+            };
+            for (size_t i = 0; caps [i]; i++) {
+                sbx_process_argv_add (argv, "--cap-add");
+                sbx_process_argv_add (argv, "%s", caps [i]);
+            }
+        }
+    }
+    sbx_process_argv_add (argv, "--");
+}
+
+void
+sbx_process_config_init_argv (const sbx_process_config_t *self, const char *dir, const char *root_dir,
+                              sbx_process_user_t *user, sbx_process_argv_t *argv)
+{
+    if (self->bwrap_isolation)
+        s_bwrap_argv (self, dir, root_dir, argv);
+    sbx_process_argv_add (argv, "%s", self->init_path);
+    sbx_process_argv_add (argv, "--workspace=%s", sbx_process_config_workspace (self, dir));
+    if (user) {
+        sbx_process_argv_add (argv, "--uid=%u", (unsigned) sbx_process_user_uid (user));
+        sbx_process_argv_add (argv, "--gid=%u", (unsigned) sbx_process_user_gid (user));
+    }
+    for (int i = 0; i < S_LIMITS; i++)
+        if (self->limits [i] >= 0)
+            sbx_process_argv_add (argv, "--limit=%s=%lld", s_limit_info [i].init_name,
+                                  (long long) (self->limits [i] * s_limit_info [i].unit));
+}
+
+//  Runs bubblewrap once with the sandbox's arguments and `true`, so that a
+//  host where it cannot work is refused at start, with bwrap's reason.
+static sbx_error_t *
+s_probe_bwrap (const sbx_process_config_t *self, const char *path)
+{
+    sbx_process_argv_t argv = {0};
+    s_bwrap_argv (self, "/tmp", NULL, &argv);
+    sbx_process_argv_add (&argv, "/bin/true");
+    int err [2];
+    if (pipe2 (err, O_CLOEXEC) != 0) {
+        sbx_process_argv_free (&argv);
+        return sbx_error_new (S_ERROR, "%s.isolation: cannot check bwrap: %s", path, strerror (errno));
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2 (&actions, err [1], 2);
+    pid_t pid;
+    int rc = sbx_process_child_spawn (&pid, argv.items, environ, &actions);
+    posix_spawn_file_actions_destroy (&actions);
+    close (err [1]);
+    sbx_error_t *error = NULL;
+    if (rc != 0)
+        error = sbx_error_new (S_ERROR, "%s.isolation: \"bwrap\" needs bubblewrap, but %s cannot run: %s",
+                               path, self->bwrap, strerror (rc));
+    else {
+        bool killed;
+        int status = sbx_process_child_end (pid, S_PROBE_TIMEOUT_MS, &killed);
+        if (status != 0 || killed) {
+            char text [1024];
+            fcntl (err [0], F_SETFL, O_NONBLOCK);
+            sbx_process_child_read_text (err [0], text, sizeof text);
+            error = sbx_error_new (S_ERROR, "%s.isolation: \"bwrap\" cannot create its namespaces on this host "
+                                   "(%s: %s); use isolation \"none\" or fix bubblewrap",
+                                   path, self->bwrap, killed ? "timed out" : *text ? text : "failed");
+        }
+    }
+    close (err [0]);
+    sbx_process_argv_free (&argv);
+    return error;
+}
+
+//  `name` found on PATH, or NULL. Caller frees.
+static char *
+s_which (const char *name)
+{
+    const char *path = getenv ("PATH");
+    char *copy = strdup (path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+    char *found = NULL, *save = NULL;
+    for (char *dir = strtok_r (copy, ":", &save); dir && !found; dir = strtok_r (NULL, ":", &save)) {
+        char *candidate = zsys_sprintf ("%s/%s", dir, name);
+        if (access (candidate, X_OK) == 0)
+            found = candidate;
+        else
+            free (candidate);
+    }
+    free (copy);
+    return found;
+}
+
+//  sbx-init next to the running program (build/sbxd -> build/sbx-init).
+static char *
+s_default_init_path (void)
+{
+    char self [PATH_MAX];
+    ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return strdup ("sbx-init");
+    self [n] = 0;
+    char *slash = strrchr (self, '/');
+    if (slash)
+        *slash = 0;
+    return zsys_sprintf ("%s/sbx-init", self);
+}
+
+static sbx_error_t *
+s_parse_limits (sbx_process_config_t *self, const json_t *limits, const char *path)
+{
+    if (json_is_null (limits)) {
+        for (int i = 0; i < S_LIMITS; i++)
+            self->limits [i] = -1;
+        return NULL;
+    }
+    if (!json_is_object (limits))
+        return sbx_error_new (S_ERROR, "%s.limits: must be an object or null", path);
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *) limits, key, value) {
+        int i = 0;
+        while (i < S_LIMITS && !streq (key, s_limit_info [i].option))
+            i++;
+        if (i == S_LIMITS)
+            return sbx_error_new (S_ERROR, "%s.limits.%s: unknown limit (it takes cpu_s, address_space_mb, "
+                                  "open_files, processes, file_size_mb)", path, key);
+        if (json_is_null (value)) {
+            self->limits [i] = -1;
+            continue;
+        }
+        if (!json_is_integer (value) || json_integer_value (value) < s_limit_info [i].min
+        ||  json_integer_value (value) > s_limit_info [i].max)
+            return sbx_error_new (S_ERROR, "%s.limits.%s: must be an integer in [%lld, %lld], or null (no limit)",
+                                  path, key, (long long) s_limit_info [i].min, (long long) s_limit_info [i].max);
+        self->limits [i] = json_integer_value (value);
+    }
+    return NULL;
+}
+
+static sbx_error_t *
+s_parse_users (sbx_process_config_t *self, const json_t *users, const char *path)
+{
+    if (json_is_null (users)) {
+        self->users = false;
+        return NULL;
+    }
+    if (!json_is_object (users))
+        return sbx_error_new (S_ERROR, "%s.users: must be an object {uid_base, count, lock_dir} or null", path);
+    if (geteuid () != 0)
+        return sbx_error_new (S_ERROR, "%s.users: running commands as users of their own needs sbxd to run "
+                              "as root (it runs as uid %u); set it to null", path, (unsigned) geteuid ());
+    self->users = true;
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *) users, key, value) {
+        if (streq (key, "uid_base") || streq (key, "count")) {
+            json_int_t number = json_is_integer (value) ? json_integer_value (value) : -1;
+            if (number < 1 || number > 0x7fffffff)
+                return sbx_error_new (S_ERROR, "%s.users.%s: must be an integer in [1, 2147483647]", path, key);
+            if (streq (key, "uid_base"))
+                self->uid_base = (uint32_t) number;
+            else
+                self->uid_count = (uint32_t) number;
+        }
+        else
+        if (streq (key, "lock_dir")) {
+            if (!json_is_string (value) || json_string_value (value) [0] != '/')
+                return sbx_error_new (S_ERROR, "%s.users.lock_dir: must be an absolute path", path);
+            free (self->lock_dir);
+            self->lock_dir = strdup (json_string_value (value));
+        }
+        else
+            return sbx_error_new (S_ERROR, "%s.users.%s: unknown key (it takes uid_base, count, lock_dir)",
+                                  path, key);
+    }
+    if ((uint64_t) self->uid_base + self->uid_count > 0x7fffffffu)
+        return sbx_error_new (S_ERROR, "%s.users: uid_base + count must stay below 2^31", path);
+    return NULL;
+}
+
+sbx_process_config_t *
+sbx_process_config_new (const json_t *options, const char *path, sbx_error_t **error_p)
+{
+    sbx_process_config_t *self = (sbx_process_config_t *) zmalloc (sizeof (sbx_process_config_t));
+    for (int i = 0; i < S_LIMITS; i++)
+        self->limits [i] = s_limit_info [i].fallback;
+    self->users = geteuid () == 0;
+    self->uid_base = 1900000000;
+    self->uid_count = 65536;
+    self->lock_dir = strdup ("/run/sbx-uids");
+    sbx_error_t *error = NULL;
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *) options, key, value) {
+        if (streq (key, "kind"))
+            continue;
+        if (streq (key, "isolation")) {
+            const char *text = json_is_string (value) ? json_string_value (value) : "";
+            if (streq (text, "none") || streq (text, "bwrap"))
+                self->bwrap_isolation = streq (text, "bwrap");
+            else
+                error = sbx_error_new (S_ERROR, "%s.isolation: must be \"none\" or \"bwrap\"", path);
+        }
+        else
+        if (streq (key, "limits"))
+            error = s_parse_limits (self, value, path);
+        else
+        if (streq (key, "users"))
+            error = s_parse_users (self, value, path);
+        else
+        if (streq (key, "bwrap") || streq (key, "init_path")) {
+            if (!json_is_string (value) || json_string_value (value) [0] != '/')
+                error = sbx_error_new (S_ERROR, "%s.%s: must be an absolute path", path, key);
+            else {
+                char **field = streq (key, "bwrap") ? &self->bwrap : &self->init_path;
+                free (*field);
+                *field = strdup (json_string_value (value));
+            }
+        }
+        else
+            error = sbx_error_new (S_ERROR, "%s.%s: unknown option of the process sandbox (it takes "
+                                   "isolation, limits, users, bwrap, init_path)", path, key);
+        if (error)
+            break;
+    }
+    if (!error && !self->init_path)
+        self->init_path = s_default_init_path ();
+    if (!error && access (self->init_path, X_OK) != 0)
+        error = sbx_error_new (S_ERROR, "%s.init_path: %s is not an executable (%s); build the sbx-init "
+                               "target next to sbxd, or name it here", path, self->init_path, strerror (errno));
+    int rc = 0;
+    if (!error && self->users && (rc = sbx_process_tree_make (self->lock_dir, 0755)) != 0)
+        error = sbx_error_new (S_ERROR, "%s.users.lock_dir: cannot create %s: %s", path, self->lock_dir,
+                               strerror (-rc));
+    if (!error && self->bwrap_isolation) {
+        if (!self->bwrap)
+            self->bwrap = s_which ("bwrap");
+        if (!self->bwrap)
+            error = sbx_error_new (S_ERROR, "%s.isolation: \"bwrap\" needs bubblewrap, which is not installed "
+                                   "(no bwrap on PATH; install the bubblewrap package or set %s.bwrap)",
+                                   path, path);
+        else
+            error = s_probe_bwrap (self, path);
+    }
+    if (error) {
+        sbx_process_config_destroy (&self);
+        *error_p = error;
+        return NULL;
+    }
+    return self;
+}

@@ -58,6 +58,7 @@ typedef struct {
     bool terminated;
     s_state_t state;
     bool shutdown_deferred;     //  asked to shut down while the pool fills
+    bool stopping;              //  sbxd was told STOPPING
     int exit_code;
     int64_t started_at;
 
@@ -172,14 +173,25 @@ s_signal_shutdown (self_t *self)
                        strerror (errno));
 }
 
+//  Tells sbxd, once, that a shutdown has begun or waits to (its
+//  shutdown_timeout_s runs from here).
+static void
+s_stopping (self_t *self)
+{
+    if (self->stopping)
+        return;
+    self->stopping = true;
+    zstr_send (self->pipe, "STOPPING");
+    sbx_poller_touch (self->poller, S_ITEM_PIPE);
+}
+
 //  Waiters fail with `message`, every sandbox shuts down; E_DRAINED follows.
 static void
 s_begin_shutdown (self_t *self, const char *message)
 {
     sbx_log_info (self->config->env_id, "environment shutting down");
     self->state = S_SHUTTING_DOWN;
-    zstr_send (self->pipe, "STOPPING");
-    sbx_poller_touch (self->poller, S_ITEM_PIPE);
+    s_stopping (self);
     s_signal_shutdown (self);
     sbx_pool_close (self->pool, message);
 }
@@ -242,6 +254,7 @@ s_shutdown_while_created (self_t *self, const sbx_error_t *error)
 {
     if (!sbx_pool_retrying (self->pool)) {
         self->shutdown_deferred = true;
+        s_stopping (self);
         return;
     }
     sbx_error_t *outage = sbx_error_new (SBX_OUTAGE_ERROR, "environment %s was shut down "

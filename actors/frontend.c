@@ -172,9 +172,15 @@ sbx_frontend_send (sbx_frontend_t *self, const sbx_job_t *job, const msgpack_sbu
     //  gone, nothing is sent (ZMQ_ROUTER_MANDATORY) and the reply is
     //  dropped; once it is accepted, the rest of the message follows.
     zframe_t *frame = zmsg_first (job->envelope);
-    if (zframe_send (&frame, self->router, ZFRAME_MORE | ZFRAME_REUSE | ZFRAME_DONTWAIT) != 0)
+    if (zframe_send (&frame, self->router, ZFRAME_MORE | ZFRAME_REUSE | ZFRAME_DONTWAIT) != 0) {
         self->replies_dropped++;
+        sbx_log_debug (self->config->env_id, "reply to %s (id %llu) dropped: %s",
+                       sbx_op_name (job->request.op), (unsigned long long) job->request.id,
+                       zmq_strerror (zmq_errno ()));
+    }
     else {
+        sbx_log_debug (self->config->env_id, "reply to %s (id %llu), %zu bytes",
+                       sbx_op_name (job->request.op), (unsigned long long) job->request.id, body->size);
         while ((frame = zmsg_next (job->envelope)))
             zframe_send (&frame, self->router, ZFRAME_MORE | ZFRAME_REUSE | ZFRAME_DONTWAIT);
         zmq_send (zsock_resolve (self->router), body->data, body->size, ZMQ_DONTWAIT);
@@ -480,8 +486,12 @@ sbx_frontend_recv (sbx_frontend_t *self, sbx_job_t **job_p)
         self->bad_requests++;
         sbx_log_debug (self->config->env_id, "bad request: %s", sbx_error_message (error));
     }
-    else
+    else {
         error = s_classify (self, job);
+        sbx_log_debug (self->config->env_id, "request %s (id %llu)%s%s", sbx_op_name (job->request.op),
+                       (unsigned long long) job->request.id, job->request.sandbox ? " for " : "",
+                       job->request.sandbox ? job->request.sandbox : "");
+    }
     zframe_destroy (&body);
     if (error)
         sbx_frontend_fail (self, &job, error);

@@ -160,12 +160,14 @@ s_point (s_instance_t *self, s_point_t point)
     return self->overridden [point] ? self->own [point] : self->config->points [point];
 }
 
-//  The simulated error check, then the sandbox's shell with `"<name>" <what>`.
+//  The simulated error check, then the sandbox's shell with `"<name>" <what>`
+//  (a testing sandbox's; on another kind, which has no shell, only the
+//  check, so that its hooks can be made to fail or hang on any sandbox).
 static sbx_error_t *
 s_hook (s_instance_t *self, sbx_ctx_t *ctx, s_point_t point)
 {
     sbx_error_t *error = sbx_failpoint_hit (s_point (self, point), s_what [point]);
-    if (error || point == S_HOUSEKEEP)
+    if (error || point == S_HOUSEKEEP || sbx_ctx_sandbox_kind (ctx) != &sbx_sandbox_testing)
         return error;
     char code [256];
     snprintf (code, sizeof code, "\"%s\" %s", self->name, s_what [point]);

@@ -271,7 +271,8 @@ Test (reply, stats)
         "\"counters\":{\"sessions_started\":10,\"sessions_ended\":11,\"calls\":12,"
         "\"calls_failed\":13,\"sandboxes_started\":14,\"sandboxes_replaced\":15,"
         "\"acquires_waited\":16,\"acquires_overloaded\":17,\"leases_expired\":18,"
-        "\"bad_requests\":19}}");
+        "\"bad_requests\":19,\"acquires_refused\":0,\"calls_refused\":0,\"replies_dropped\":0,"
+        "\"peers_disconnected\":0}}");
     sbx_reply_destroy (&reply);
 }
 

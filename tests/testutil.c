@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -23,6 +24,8 @@
 #endif
 
 extern char **environ;
+
+unsigned long sbx_test_nofile_soft = 0;
 
 static int64_t
 s_now_ms (void)
@@ -329,8 +332,12 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
         argv [argc++] = "--event-log";
         argv [argc++] = self->log_path;
     }
-    for (size_t i = 0; extra && extra [i] && argc < 39; i++)
+    for (size_t i = 0; extra && extra [i] && argc < 38; i++)
         argv [argc++] = extra [i];
+    //  SBX_TEST_VERBOSE=1: every daemon logs every event and request.
+    const char *verbose = getenv ("SBX_TEST_VERBOSE");
+    if (verbose && streq (verbose, "1"))
+        argv [argc++] = "-v";
     argv [argc] = NULL;
 
     int out [2], err [2];
@@ -350,6 +357,12 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
         prctl (PR_SET_PDEATHSIG, SIGKILL);
         if (getppid () != parent)
             _exit (127);
+        if (sbx_test_nofile_soft) {
+            struct rlimit limit;
+            getrlimit (RLIMIT_NOFILE, &limit);
+            limit.rlim_cur = sbx_test_nofile_soft;
+            setrlimit (RLIMIT_NOFILE, &limit);
+        }
         dup2 (out [1], 1);
         dup2 (err [1], 2);
         //  Another user starts where it may be.
@@ -451,12 +464,11 @@ sbx_test_daemon_wait (sbx_test_daemon_t *self, int timeout_ms)
 int
 sbx_test_daemon_shutdown (sbx_test_daemon_t *self)
 {
-    if (self->pid > 0) {
-        zsock_t *dealer = sbx_test_connect (self);
-        sbx_reply_t *reply = sbx_test_request (dealer, "{\"op\": \"shutdown\"}", 10000);
-        sbx_reply_destroy (&reply);
-        zsock_destroy (&dealer);
-    }
+    //  A signal, not the `shutdown` op: a daemon that has exited already
+    //  leaves its port free, and a request sent there could reach the next
+    //  daemon to bind it - another test's.
+    if (self->pid > 0)
+        kill (self->pid, SIGTERM);
     return sbx_test_daemon_wait (self, 30000);
 }
 

@@ -36,6 +36,10 @@ typedef struct {
     char bin_dir [256];         //  as another user: where sbxd and sbx-init were copied
 } sbx_test_daemon_t;
 
+//  When not 0, daemons started from now on begin with this soft
+//  RLIMIT_NOFILE (the hard one left as it is).
+extern unsigned long sbx_test_nofile_soft;
+
 //  Starts build/sbxd on `config` (borrowed; endpoints set to
 //  tcp://127.0.0.1:* and root_dir to a fresh temp dir unless the config
 //  names them; `--event-log` set unless the config sets events.log itself). `extra` is a NULL-terminated list
@@ -69,8 +73,8 @@ sbx_test_daemon_t *
 int
     sbx_test_daemon_wait (sbx_test_daemon_t *self, int timeout_ms);
 
-//  Sends `shutdown` (if it still runs), waits for the exit, returns the
-//  exit code (see above).
+//  Asks it to shut down (SIGTERM, which sbxd treats as the `shutdown` op),
+//  waits for the exit, returns the exit code (see above).
 int
     sbx_test_daemon_shutdown (sbx_test_daemon_t *self);
 

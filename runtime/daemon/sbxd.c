@@ -213,6 +213,8 @@ s_run (zsock_t *environment, int signal_fd, const sbx_config_t *config)
             if (read (signal_fd, &info, sizeof info) == sizeof info && ++signals == 1) {
                 sbx_log_info (config->env_id, "signal %u: shutting down", info.ssi_signo);
                 zstr_send (environment, "SHUTDOWN");
+                if (deadline < 0)
+                    deadline = zclock_mono () + (int64_t) (config->shutdown_timeout_s * 1000);
             }
             else
             if (signals > 1)
@@ -300,13 +302,6 @@ main (int argc, char *argv [])
         sbx_config_destroy (&config);
         return 2;
     }
-    char *claimed = NULL;
-    if (sbx_claim (config, &claimed) != 0) {
-        fprintf (stderr, "sbxd: %s\n", claimed);
-        zstr_free (&claimed);
-        sbx_config_destroy (&config);
-        return 2;
-    }
 
     //  Signals arrive on a signalfd in this thread only: every thread
     //  started after this inherits the blocked mask, and czmq's own
@@ -319,6 +314,15 @@ main (int argc, char *argv [])
     int signal_fd = signalfd (-1, &signals, SFD_CLOEXEC);
     zsys_handler_set (NULL);
     zsys_set_logstream (stderr);        //  stdout carries the "listening" line only
+    char *claimed = NULL;
+    if (sbx_claim (config, &claimed) != 0) {
+        fprintf (stderr, "sbxd: %s\n", claimed);
+        zstr_free (&claimed);
+        sbx_config_destroy (&config);
+        close (signal_fd);
+        return 2;
+    }
+
     //  Actor pipes carry pointers between actors that each may be busy:
     //  with czmq's default high-water mark (1,000) an environment spawning
     //  5,000 sandboxes blocks on the supervisor's pipe while the supervisor

@@ -27,7 +27,7 @@ static const sbx_cli_option_t s_global [] = {
 
 static const char s_exit_codes [] =
     "Exit codes: 0 ok; 1 error reply; 2 bad usage; 3 daemon unreachable or no reply\n"
-    "in time; 124 command timed out (sbx run); 130 interrupted; else the command's code.\n";
+    "in time; 124 command timed out; 128+N signal N (130 Ctrl-C); else the command's.\n";
 
 //  One command line's options: the command's rows, then the global rows
 //  it does not name itself.

@@ -4,6 +4,7 @@
     for it with a deadline. Nothing sleeps to synchronise. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -35,9 +36,30 @@ static pid_t s_child = -1;              //  a background sbx, killed by the fini
 static const char *s_session_env;       //  SBX_SESSION for the children, or NULL
 static const char *s_state_home;        //  XDG_STATE_HOME for the children, or NULL
 
+static char s_temp_dir [64];            //  a test's own directory, or ""
+
+static int
+s_remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove (path) == 0 ? 0 : -1;
+}
+
+//  Makes the test's own directory (removed with all it holds by the fini).
+static const char *
+s_make_temp_dir (const char *name)
+{
+    snprintf (s_temp_dir, sizeof s_temp_dir, "/tmp/sbx-cli-%s-XXXXXX", name);
+    cr_assert_not_null (mkdtemp (s_temp_dir));
+    return s_temp_dir;
+}
+
 static void
 s_fini (void)
 {
+    if (*s_temp_dir) {
+        nftw (s_temp_dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        *s_temp_dir = 0;
+    }
     if (s_child > 0) {
         kill (s_child, SIGKILL);
         waitpid (s_child, NULL, 0);
@@ -927,8 +949,7 @@ Test (cli, a_command_that_times_out_says_so)
 Test (cli, cp_copies_binary_files_both_ways)
 {
     s_start_env (S_TOOL_CONFIG, "tool-env");
-    char dir [] = "/tmp/sbx-cli-cp-XXXXXX";
-    cr_assert_not_null (mkdtemp (dir));
+    const char *dir = s_make_temp_dir ("cp");
     char local [128], back [128], empty [128];
     snprintf (local, sizeof local, "%s/data.bin", dir);
     snprintf (back, sizeof back, "%s/back.bin", dir);
@@ -993,6 +1014,18 @@ Test (cli, cp_copies_binary_files_both_ways)
     cr_assert_not_null (strstr (result.err, "FileNotFoundError"), "%s", result.err);
     cr_assert_neq (access (missing, F_OK), 0);
     s_result_free (&result);
+    //  ...and a file that was there stays as it was.
+    s_write_file (missing, "keep", 4);
+    result = s_sbx (NULL, "cp", ":nope.bin", missing);
+    cr_assert_eq (result.code, 2, "no session: %s", result.err);
+    s_result_free (&result);
+    result = s_sbx (NULL, "cp", "-:nope.bin", missing);
+    cr_assert_eq (result.code, 1);
+    s_result_free (&result);
+    char *kept = s_read_file (missing, &got);
+    cr_assert (got == 4 && memcmp (kept, "keep", 4) == 0);
+    free (kept);
+    unlink (missing);
     result = s_sbx (NULL, "cp", local, back);
     cr_assert_eq (result.code, 2, "two local paths: %s", result.err);
     s_result_free (&result);
@@ -1002,10 +1035,6 @@ Test (cli, cp_copies_binary_files_both_ways)
     s_result_free (&result);
     free (handle);
     free (data);
-    unlink (local);
-    unlink (back);
-    unlink (empty);
-    rmdir (dir);
     s_stop ();
 }
 
@@ -1161,8 +1190,7 @@ s_wait_editing (int master, char **screen_p, size_t *used_p, int timeout_ms)
 Test (cli, shell_edits_lines_and_keeps_history_on_a_terminal)
 {
     s_start (S_CONFIG);
-    char state [] = "/tmp/sbx-cli-state-XXXXXX";
-    cr_assert_not_null (mkdtemp (state));
+    const char *state = s_make_temp_dir ("state");
     s_state_home = state;
     int master = -1, slave = -1;
     struct winsize size = {.ws_row = 24, .ws_col = 80};
@@ -1216,10 +1244,6 @@ Test (cli, shell_edits_lines_and_keeps_history_on_a_terminal)
     cr_assert_eq (stat (path, &st), 0);
     cr_assert_eq (st.st_mode & 0777, 0600);
     free (history);
-    unlink (path);
-    snprintf (path, sizeof path, "%s/sbx", state);
-    rmdir (path);
-    rmdir (state);
     s_stop ();
 }
 

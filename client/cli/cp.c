@@ -32,7 +32,9 @@ typedef struct {
     sbx_session_t *session;     //  remote, once attached or opened
     char *path;                 //  local or remote path
     int fd;                     //  local, once open
-    bool created;               //  a local file this copy made
+    char *temp;                 //  a local destination is written here,
+                                //  then renamed to `path`
+    mode_t mode;                //  ...with this mode
     uint64_t offset;            //  bytes read or written so far
 } s_side_t;
 
@@ -89,6 +91,9 @@ s_side_free (s_side_t *side)
     sbx_session_destroy (&side->session);
     if (side->fd > STDERR_FILENO)
         close (side->fd);
+    if (side->temp)
+        unlink (side->temp);
+    free (side->temp);
     free (side->path);
 }
 
@@ -339,14 +344,38 @@ s_open_local (s_side_t *src, s_side_t *dst)
             if (code >= 0)
                 return code;
         }
-        dst->created = access (dst->path, F_OK) != 0;
-        dst->fd = open (dst->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        //  A file beside it, renamed over it once the copy is whole: a
+        //  copy that fails leaves what was there. It keeps the old file's
+        //  mode, or gets the usual one.
+        mode_t mask = umask (0);
+        umask (mask);
+        dst->mode = stat (dst->path, &st) == 0 ? st.st_mode & 07777 : 0666 & ~mask;
+        dst->temp = zsys_sprintf ("%s.sbx-XXXXXX", dst->path);
+        dst->fd = mkostemp (dst->temp, O_CLOEXEC);
         if (dst->fd < 0) {
             fprintf (stderr, "sbx cp: %s: %s\n", dst->path, strerror (errno));
+            zstr_free (&dst->temp);
             return SBX_CLI_EXIT_ERROR;
         }
     }
     return -1;
+}
+
+//  Puts a local destination in place. Returns `code`, or 1 when that
+//  fails.
+static int
+s_finish_local (s_side_t *dst, int code)
+{
+    if (code != SBX_CLI_EXIT_OK || !dst->temp)
+        return code;
+    if (fchmod (dst->fd, dst->mode) != 0 || close (dst->fd) != 0 || rename (dst->temp, dst->path) != 0) {
+        fprintf (stderr, "sbx cp: %s: %s\n", dst->path, strerror (errno));
+        dst->fd = -1;
+        return SBX_CLI_EXIT_ERROR;
+    }
+    dst->fd = -1;
+    zstr_free (&dst->temp);
+    return code;
 }
 
 static int
@@ -398,8 +427,7 @@ s_cp (sbx_cli_args_t *args)
             code = SBX_CLI_EXIT_OK;
     }
     free (chunk);
-    if (code != SBX_CLI_EXIT_OK && dst.created)
-        unlink (dst.path);
+    code = s_finish_local (&dst, code);
     code = s_end (args, client, &src, code);
     code = s_end (args, client, &dst, code);
     s_side_free (&src);

@@ -23,6 +23,7 @@
 #include "cli.h"
 
 #include <czmq.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -120,6 +121,11 @@ static const sbx_cli_command_t *s_commands [] = {
 int
 main (int argc, char *argv [])
 {
+    //  A closed stdin, stdout or stderr would be taken by the first file
+    //  ZeroMQ opens, and `sbx run` would read it as stdin.
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
+        if (fcntl (fd, F_GETFD) < 0 && open ("/dev/null", O_RDWR) < 0)
+            return SBX_CLI_EXIT_ERROR;
     s_catch_signals ();
     sbx_cli_args_t args = {.timeout_s = -1, .command_timeout_s = -1, .wait_s = -1};
     args.endpoint = getenv ("SBX_ENDPOINT");

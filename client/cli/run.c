@@ -123,8 +123,8 @@ sbx_cli_pack_run_args (msgpack_sbuffer *out, const sbx_cli_run_t *run)
     }
 }
 
-//  Reads all of stdin into *data_p (caller frees). Returns 0, or an exit
-//  code after saying why not.
+//  Reads all of stdin into *data_p (caller frees; left NULL when stdin is
+//  closed). Returns 0, or an exit code after saying why not.
 static int
 s_read_stdin (char **data_p, size_t *size_p)
 {
@@ -148,6 +148,10 @@ s_read_stdin (char **data_p, size_t *size_p)
         ssize_t n = read (STDIN_FILENO, data + size, capacity - size);
         if (n < 0 && errno == EINTR && !sbx_cli_interrupted ())
             continue;
+        if (n < 0 && errno == EBADF && size == 0) {
+            free (data);        //  stdin closed: nothing to send
+            return 0;
+        }
         if (n < 0) {
             int code = sbx_cli_interrupted () ? sbx_cli_interrupted_code () : SBX_CLI_EXIT_ERROR;
             if (!sbx_cli_interrupted ())

@@ -1075,6 +1075,15 @@ Test (cli, open_run_close_hold_one_session)
     cr_assert_eq (result.code, 1);
     cr_assert_not_null (strstr (result.err, "Unauthorized"), "%s", result.err);
     s_result_free (&result);
+    //  A $SBX_SESSION left behind: the error says what to do about it.
+    s_session_env = handle;
+    result = s_sbx (NULL, "run", "--", "cat", "f");
+    cr_assert_eq (result.code, 1);
+    cr_assert_not_null (strstr (result.err, "Unauthorized"), "%s", result.err);
+    cr_assert_not_null (strstr (result.err, "\nsbx: note: that is the session of $SBX_SESSION, which has ended"),
+                        "%s", result.err);
+    s_result_free (&result);
+    s_session_env = NULL;
     result = s_sbx (NULL, "close", "not-a-handle");
     cr_assert_eq (result.code, 2);
     s_result_free (&result);

@@ -118,7 +118,8 @@ s_call (sbx_cli_args_t *args)
         if (rc == 0)
             code = s_print_result (&result, args->compact);
         else
-            code = sbx_cli_fail (sbx_cli_where (args, client), &error);
+            code = held ? sbx_cli_fail_held (args, client, &error)
+                        : sbx_cli_fail (sbx_cli_where (args, client), &error);
         msgpack_sbuffer_destroy (&result);
         free (feature);
         sbx_client_destroy (&client);

@@ -96,6 +96,18 @@ sbx_cli_fail (const char *where, sbx_error_t **error_p)
 }
 
 int
+sbx_cli_fail_held (const sbx_cli_args_t *args, sbx_client_t *client, sbx_error_t **error_p)
+{
+    bool gone = sbx_error_is (*error_p, SBX_UNAUTHORIZED) || sbx_error_is (*error_p, SBX_NOT_FOUND);
+    int code = sbx_cli_fail (sbx_cli_where (args, client), error_p);
+    const char *from_env = getenv ("SBX_SESSION");
+    if (gone && from_env && args->session && streq (args->session, from_env))
+        fprintf (stderr, "sbx: note: that is the session of $SBX_SESSION, which has ended (sbx close, a lease "
+                 "that lapsed, or a daemon restart): unset SBX_SESSION, or eval $(sbx open)\n");
+    return code;
+}
+
+int
 sbx_cli_unexpected (const sbx_cli_args_t *args, int index)
 {
     return sbx_cli_usage_error (args->command, "unexpected argument '%s'", args->argv [index]);

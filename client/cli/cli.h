@@ -147,6 +147,12 @@ const char *
 int
     sbx_cli_fail (const char *where, sbx_error_t **error_p);
 
+//  sbx_cli_fail for a call in the held session of args->session: when the
+//  daemon no longer knows it (Unauthorized, NotFound) and it came from
+//  $SBX_SESSION, a second line says how to be rid of it.
+int
+    sbx_cli_fail_held (const sbx_cli_args_t *args, sbx_client_t *client, sbx_error_t **error_p);
+
 //  The usage error for args->argv [index], one argument too many.
 int
     sbx_cli_unexpected (const sbx_cli_args_t *args, int index);

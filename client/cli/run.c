@@ -275,7 +275,8 @@ s_run (sbx_cli_args_t *args)
         if (rc == 0)
             code = sbx_cli_print_run_result (&result, limit);
         else
-            code = sbx_cli_fail (sbx_cli_where (args, client), &error);
+            code = held ? sbx_cli_fail_held (args, client, &error)
+                        : sbx_cli_fail (sbx_cli_where (args, client), &error);
         msgpack_sbuffer_destroy (&result);
     }
     free (input);

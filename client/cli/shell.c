@@ -133,6 +133,9 @@ s_run_line (s_shell_t *self, const char *line)
             code = SBX_CLI_EXIT_ERROR;
         }
         else
+        if (!self->opened)
+            code = sbx_cli_fail_held (self->args, self->client, &error);
+        else
             code = sbx_cli_fail (sbx_cli_where (self->args, self->client), &error);
         if (interrupted) {
             //  The sandbox ends the session after the running command:

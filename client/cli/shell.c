@@ -2,6 +2,7 @@
     sandbox (docs/cli.md). Lines come from reader.h (editable, with
     history, on a terminal). */
 #include "cli.h"
+#include "json.h"
 #include "reader.h"
 #include "messages/mp.h"
 
@@ -40,7 +41,7 @@ s_print_service_result (const msgpack_sbuffer *result)
             fputc ('\n', stdout);
         }
         else {
-            json_t *json = sbx_mp_to_json (&unpacked.data);
+            json_t *json = sbx_cli_json_from_mp (&unpacked.data);
             sbx_cli_print_json (stdout, json, true);
             json_decref (json);
         }

@@ -1287,6 +1287,16 @@ Test (cli, events_show_the_command_of_shell_run_and_the_time)
     cr_assert (found, "%s", result.out);
     s_lines_free (lines);
     s_result_free (&result);
+
+    //  Reals in JSON with the digits they have: 0.1, not 0.10000000000000001.
+    result = s_sbx (NULL, "call", "--session-id", "real", "shell.run", "{\"cmd\": \"true\", \"x\": 0.1}");
+    cr_assert_eq (result.code, 1, "an unknown argument: %s", result.err);
+    s_result_free (&result);
+    cr_assert (sbx_test_wait_log (s_daemon, "[tool-env/0:0/real] run: true with ValueError", 1, S_WAIT));
+    result = s_sbx (NULL, "events", "--json", "session.activity");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_not_null (strstr (result.out, "\"args\":{\"cmd\":\"true\",\"x\":0.1}"), "%s", result.out);
+    s_result_free (&result);
     s_stop ();
 }
 

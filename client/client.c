@@ -124,22 +124,33 @@ sbx_client_set_timeout (sbx_client_t *self, int timeout_ms)
     self->options.timeout_ms = timeout_ms == 0 ? S_TIMEOUT_MS : timeout_ms;
 }
 
-//  The reply wait of an op that asked the daemon to wait `timeout_ms`.
+void
+sbx_client_set_wait (sbx_client_t *self, int wait_ms)
+{
+    self->options.wait_ms = wait_ms;
+}
+
+//  The reply wait of an op; one that acquires a sandbox may first wait
+//  for one as long as it asked the daemon to.
 static int
 s_wait_ms (const sbx_client_t *self, bool acquires)
 {
     int timeout = self->options.timeout_ms;
     if (timeout < 0 || !acquires)
         return timeout;
-    return timeout > INT32_MAX - S_SLACK_MS ? INT32_MAX : timeout + S_SLACK_MS;
+    int64_t total = (int64_t) timeout + S_SLACK_MS;
+    if (self->options.wait_ms > 0)
+        total += self->options.wait_ms;
+    return total > INT32_MAX ? INT32_MAX : (int) total;
 }
 
 static void
 s_ask_acquire_timeout (const sbx_client_t *self, sbx_request_t *request)
 {
-    if (self->options.timeout_ms >= 0) {
+    int wait = self->options.wait_ms ? self->options.wait_ms : self->options.timeout_ms;
+    if (wait >= 0) {
         request->has_timeout = true;
-        request->timeout_ms = (uint64_t) self->options.timeout_ms;
+        request->timeout_ms = (uint64_t) wait;
     }
 }
 

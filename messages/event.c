@@ -465,8 +465,9 @@ s_format (const char *format, ...)
     return text;
 }
 
-//  The `code` argument of an activity as the text form shows it: a str
-//  verbatim, any other value as JSON, `None` when there is none.
+//  The `code` argument of an activity as the text form shows it (or, when
+//  there is none, its `cmd`: the shell feature's run): a str verbatim,
+//  any other value as JSON, `None` when there is neither.
 static char *
 s_activity_code (const uint8_t *args, size_t size)
 {
@@ -486,6 +487,8 @@ s_activity_code (const uint8_t *args, size_t size)
     if (msgpack_unpack_next (&unpacked, (const char *) args, size, &offset)
         == MSGPACK_UNPACK_SUCCESS) {
         const msgpack_object *code = sbx_mp_map_get (&unpacked.data, "code");
+        if (sbx_mp_absent (code))
+            code = sbx_mp_map_get (&unpacked.data, "cmd");
         if (sbx_mp_absent (code))
             ;
         else

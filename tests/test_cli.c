@@ -4,6 +4,7 @@
     for it with a deadline. Nothing sleeps to synchronise. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -11,8 +12,10 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 
 #include <sbx/client.h>
 #include "testutil.h"
@@ -30,10 +33,33 @@ extern char **environ;
 
 static sbx_test_daemon_t *s_daemon;
 static pid_t s_child = -1;              //  a background sbx, killed by the fini
+static const char *s_session_env;       //  SBX_SESSION for the children, or NULL
+static const char *s_state_home;        //  XDG_STATE_HOME for the children, or NULL
+
+static char s_temp_dir [64];            //  a test's own directory, or ""
+
+static int
+s_remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove (path) == 0 ? 0 : -1;
+}
+
+//  Makes the test's own directory (removed with all it holds by the fini).
+static const char *
+s_make_temp_dir (const char *name)
+{
+    snprintf (s_temp_dir, sizeof s_temp_dir, "/tmp/sbx-cli-%s-XXXXXX", name);
+    cr_assert_not_null (mkdtemp (s_temp_dir));
+    return s_temp_dir;
+}
 
 static void
 s_fini (void)
 {
+    if (*s_temp_dir) {
+        nftw (s_temp_dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        *s_temp_dir = 0;
+    }
     if (s_child > 0) {
         kill (s_child, SIGKILL);
         waitpid (s_child, NULL, 0);
@@ -84,15 +110,20 @@ s_env (void)
     size_t count = 0;
     while (environ [count])
         count++;
-    char **env = (char **) zmalloc ((count + 4) * sizeof (char *));
+    char **env = (char **) zmalloc ((count + 6) * sizeof (char *));
     size_t n = 0;
     for (size_t i = 0; i < count; i++)
-        if (strncmp (environ [i], "SBX_", 4) && strncmp (environ [i], "TERM=", 5))
+        if (strncmp (environ [i], "SBX_", 4) && strncmp (environ [i], "TERM=", 5)
+        &&  strncmp (environ [i], "XDG_STATE_HOME=", 15))
             env [n++] = strdup (environ [i]);
     if (s_daemon) {
         env [n++] = zsys_sprintf ("SBX_ENDPOINT=%s", s_daemon->requests);
         env [n++] = zsys_sprintf ("SBX_EVENTS=%s", s_daemon->events);
     }
+    if (s_session_env)
+        env [n++] = zsys_sprintf ("SBX_SESSION=%s", s_session_env);
+    if (s_state_home)
+        env [n++] = zsys_sprintf ("XDG_STATE_HOME=%s", s_state_home);
     env [n++] = strdup ("TERM=xterm");
     return env;
 }
@@ -151,10 +182,12 @@ s_append (char **buffer, size_t *size, const char *data, size_t length)
 }
 
 //  Spawns build/sbx with `argv` (NULL-terminated, without argv [0]),
-//  writes `input` (or nothing) to its stdin, collects stdout and stderr
-//  until it exits or `timeout_ms` passes.
+//  with stdin from `stdin_fd` when >= 0, else a pipe to which it writes
+//  `input_size` bytes of `input` (or nothing); collects stdout (keeping
+//  its size) and stderr until it exits or `timeout_ms` passes.
 static s_result_t
-s_sbx_argv (const char *input, int timeout_ms, const char *const *args)
+s_sbx_run (const char *input, size_t input_size, int stdin_fd, int timeout_ms, const char *const *args,
+           size_t *out_size_p)
 {
     const char *argv [64] = {SBX_BUILD_DIR "/sbx"};
     size_t argc = 1;
@@ -167,7 +200,7 @@ s_sbx_argv (const char *input, int timeout_ms, const char *const *args)
     cr_assert_eq (pipe2 (err, O_CLOEXEC), 0);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, in [0], 0);
+    posix_spawn_file_actions_adddup2 (&actions, stdin_fd >= 0 ? stdin_fd : in [0], 0);
     posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
     posix_spawn_file_actions_adddup2 (&actions, err [1], 2);
     char **env = s_env ();
@@ -179,10 +212,11 @@ s_sbx_argv (const char *input, int timeout_ms, const char *const *args)
     close (out [1]);
     close (err [1]);
     cr_assert_eq (rc, 0, "cannot spawn %s: %s", argv [0], strerror (rc));
-    if (input) {
-        //  Small inputs fit in the pipe buffer.
-        ssize_t written = write (in [1], input, strlen (input));
-        cr_assert_eq (written, (ssize_t) strlen (input));
+    //  sbx reads all of stdin before it writes anything.
+    for (size_t done = 0; input && done < input_size; ) {
+        ssize_t written = write (in [1], input + done, input_size - done);
+        cr_assert_gt (written, 0, "writing sbx's stdin: %s", strerror (errno));
+        done += (size_t) written;
     }
     close (in [1]);
     s_result_t result = {0};
@@ -215,7 +249,15 @@ s_sbx_argv (const char *input, int timeout_ms, const char *const *args)
     close (out [0]);
     close (err [0]);
     result.code = s_wait_pid (pid, (int) (deadline > s_now () ? deadline - s_now () : 0));
+    if (out_size_p)
+        *out_size_p = out_size;
     return result;
+}
+
+static s_result_t
+s_sbx_argv (const char *input, int timeout_ms, const char *const *args)
+{
+    return s_sbx_run (input, input ? strlen (input) : 0, -1, timeout_ms, args, NULL);
 }
 
 #define s_sbx(input, ...) s_sbx_argv ((input), S_WAIT, (const char *const []) {__VA_ARGS__, NULL})
@@ -312,7 +354,7 @@ Test (cli, call_prints_a_number)
     //  command name.
     char endpoint [300];
     snprintf (endpoint, sizeof endpoint, "--endpoint=%s", s_daemon->requests);
-    result = s_sbx (NULL, "call", endpoint, "shell", "{\"code\": \"echo hi\"}", "--session", "named");
+    result = s_sbx (NULL, "call", endpoint, "shell", "{\"code\": \"echo hi\"}", "--session-id", "named");
     cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
     cr_assert_str_eq (result.out, "\"shell \\\"echo hi\\\" succeeded\"\n");
     s_result_free (&result);
@@ -375,14 +417,14 @@ Test (cli, shell_runs_lines_in_one_session_and_events_show_its_lifecycle)
     s_start (S_CONFIG);
     //  The testing sandbox has no shell feature: `sbx shell` uses its own
     //  `shell` service.
-    s_result_t result = s_sbx ("echo one\n\necho two\n", "shell", "--session", "s1");
+    s_result_t result = s_sbx ("echo one\n\necho two\n", "shell", "--session-id", "s1");
     cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
     cr_assert_str_eq (result.out, "shell \"echo one\" succeeded\nshell \"echo two\" succeeded\n");
     s_result_free (&result);
     //  The next session's proactive setup is over: the second "ready".
     cr_assert (sbx_test_wait_log (s_daemon, "[testing-env/0:0] setting_up -> ready", 2, S_WAIT));
 
-    result = s_sbx (NULL, "events");
+    result = s_sbx (NULL, "events", "--no-time");
     cr_assert_eq (result.code, 0, "%s", result.err);
     char **lines = s_lines (result.out, NULL);
     const char *missing = NULL;
@@ -424,7 +466,7 @@ Test (cli, late_events_print_everything_from_seq_1)
     cr_assert (sbx_test_wait_log (s_daemon, "[testing-env/0:0] setting_up -> ready", 4, S_WAIT));
     size_t count = 0;
     char **expected = sbx_test_log_lines (s_daemon, &count);
-    s_result_t result = s_sbx (NULL, "events");
+    s_result_t result = s_sbx (NULL, "events", "--no-time");
     cr_assert_eq (result.code, 0);
     size_t got = 0;
     char **lines = s_lines (result.out, &got);
@@ -435,7 +477,7 @@ Test (cli, late_events_print_everything_from_seq_1)
     s_result_free (&result);
 
     //  --since skips what came before.
-    result = s_sbx (NULL, "events", "--since", "3");
+    result = s_sbx (NULL, "events", "--since", "3", "--no-time");
     lines = s_lines (result.out, &got);
     cr_assert_eq (got, count - 3);
     cr_assert_str_eq (lines [0], expected [3]);
@@ -498,7 +540,7 @@ Test (cli, events_follow_prints_live_events_until_interrupted)
     int out [2];
     cr_assert_eq (pipe2 (out, O_CLOEXEC), 0);
     int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-    s_child = s_spawn_with (null, out [1], null, (const char *const []) {"events", "--follow", "session.", NULL});
+    s_child = s_spawn_with (null, out [1], null, (const char *const []) {"events", "--follow", "--no-time", "session.", NULL});
     close (out [1]);
     close (null);
 
@@ -695,7 +737,7 @@ Test (cli, run_gives_the_right_streams_and_exit_code)
     s_result_free (&result);
 
     //  Arguments arrive as given, quotes and all.
-    result = s_sbx (NULL, "run", "--session", "quoted", "--", "printf", "%s|", "a b", "it's", "$HOME");
+    result = s_sbx (NULL, "run", "--session-id", "quoted", "--", "printf", "%s|", "a b", "it's", "$HOME");
     cr_assert_eq (result.code, 0, "%s", result.err);
     cr_assert_str_eq (result.out, "a b|it's|$HOME|");
     s_result_free (&result);
@@ -703,5 +745,608 @@ Test (cli, run_gives_the_right_streams_and_exit_code)
     result = s_sbx (NULL, "run", "--timeout", "0.5", "--", "sleep", "10");
     cr_assert_eq (result.code, 124, "exit %d: %s", result.code, result.err);
     s_result_free (&result);
+    s_stop ();
+}
+
+//  --- Issue 15: stdin, env, cwd, timeouts, cp, open/close, shell, events --
+
+#define S_TOOL_CONFIG                                                              \
+    "{\"environment\": {\"id\": \"tool-env\", \"pool\": {\"min\": 1, \"max\": 2}},"    \
+    " \"sandbox\": {\"kind\": \"process\"},"                                        \
+    " \"features\": {\"shell\": {\"kind\": \"shell\"}, \"fs\": {\"kind\": \"fs\"}}}"
+
+//  Like s_read_until, looking for `needle` only past byte `from`.
+static bool
+s_read_until_after (int fd, char **buffer, size_t *size, size_t from, const char *needle, int timeout_ms)
+{
+    int64_t deadline = s_now () + timeout_ms;
+    while (!(*buffer && *size >= from && strstr (*buffer + from, needle))) {
+        int64_t left = deadline - s_now ();
+        if (left <= 0)
+            return false;
+        struct pollfd item = {fd, POLLIN, 0};
+        if (poll (&item, 1, (int) left) <= 0)
+            continue;
+        char chunk [4096];
+        ssize_t n = read (fd, chunk, sizeof chunk);
+        if (n <= 0)
+            return false;
+        s_append (buffer, size, chunk, (size_t) n);
+    }
+    return true;
+}
+
+//  `sbx open [args]`: the handle it prints (caller frees).
+static char *
+s_open_handle (const char *session_id)
+{
+    s_result_t result = session_id ? s_sbx (NULL, "open", "--session-id", session_id) : s_sbx (NULL, "open");
+    cr_assert_eq (result.code, 0, "sbx open: %d: %s", result.code, result.err);
+    const char *prefix = "export SBX_SESSION=";
+    cr_assert (strncmp (result.out, prefix, strlen (prefix)) == 0, "%s", result.out);
+    cr_assert (s_one_line (result.out), "%s", result.out);
+    char *handle = strndup (result.out + strlen (prefix), strlen (result.out) - strlen (prefix) - 1);
+    s_result_free (&result);
+    return handle;
+}
+
+//  Bytes that are not text: every byte value, NULs among them.
+static char *
+s_binary (size_t size)
+{
+    char *data = (char *) malloc (size);
+    for (size_t i = 0; i < size; i++)
+        data [i] = (char) ((i * 7 + i / 251) & 0xff);
+    return data;
+}
+
+static void
+s_write_file (const char *path, const char *data, size_t size)
+{
+    FILE *file = fopen (path, "wb");
+    cr_assert_not_null (file, "%s: %s", path, strerror (errno));
+    cr_assert_eq (fwrite (data, 1, size, file), size);
+    fclose (file);
+}
+
+static char *
+s_read_file (const char *path, size_t *size_p)
+{
+    FILE *file = fopen (path, "rb");
+    cr_assert_not_null (file, "%s: %s", path, strerror (errno));
+    char *data = NULL;
+    size_t size = 0;
+    char chunk [65536];
+    size_t n;
+    while ((n = fread (chunk, 1, sizeof chunk, file)) > 0)
+        s_append (&data, &size, chunk, n);
+    fclose (file);
+    *size_p = size;
+    return data;
+}
+
+Test (cli, run_forwards_stdin_text_and_binary)
+{
+    s_start_env (S_TOOL_CONFIG, "tool-env");
+    s_result_t result = s_sbx ("piped\n", "run", "--", "cat");
+    cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
+    cr_assert_str_eq (result.out, "piped\n");
+    s_result_free (&result);
+
+    //  Bytes, NULs and all, more than a pipe holds: back as they went.
+    size_t size = 300000, got = 0;
+    char *data = s_binary (size);
+    result = s_sbx_run (data, size, -1, S_WAIT, (const char *const []) {"run", "--", "cat", NULL}, &got);
+    cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
+    cr_assert_eq (got, size);
+    cr_assert (memcmp (result.out, data, size) == 0, "the bytes came back changed");
+    s_result_free (&result);
+    free (data);
+
+    //  --no-stdin: the command reads nothing.
+    result = s_sbx ("ignored\n", "run", "--no-stdin", "--", "cat");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_str_eq (result.out, "");
+    s_result_free (&result);
+
+    //  More than one request carries: refused before anything is sent.
+    char path [] = "/tmp/sbx-cli-stdin-XXXXXX";
+    int fd = mkstemp (path);
+    cr_assert_geq (fd, 0);
+    cr_assert_eq (ftruncate (fd, 17 * 1024 * 1024), 0);
+    result = s_sbx_run (NULL, 0, fd, S_WAIT, (const char *const []) {"run", "--", "wc", "-c", NULL}, NULL);
+    close (fd);
+    unlink (path);
+    cr_assert_eq (result.code, 2, "exit %d: %s", result.code, result.err);
+    cr_assert (s_one_line (result.err), "%s", result.err);
+    cr_assert_not_null (strstr (result.err, "sbx run: stdin holds more than"), "%s", result.err);
+    s_result_free (&result);
+    s_stop ();
+}
+
+Test (cli, run_sets_env_and_cwd)
+{
+    s_start_env (S_TOOL_CONFIG, "tool-env");
+    setenv ("TOOL_TEST_PASSED", "from here", 1);
+    unsetenv ("TOOL_TEST_UNSET");
+    s_result_t result = s_sbx (NULL, "run", "--env", "A=1", "-e", "B=two words", "--env", "TOOL_TEST_PASSED",
+                               "--env", "TOOL_TEST_UNSET", "--", "sh", "-c",
+                               "echo \"$A|$B|$TOOL_TEST_PASSED|${TOOL_TEST_UNSET-unset}\"");
+    cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
+    cr_assert_str_eq (result.out, "1|two words|from here|unset\n");
+    s_result_free (&result);
+    result = s_sbx (NULL, "run", "--env", "=x", "--", "true");
+    cr_assert_eq (result.code, 2);
+    cr_assert (s_one_line (result.err), "%s", result.err);
+    s_result_free (&result);
+
+    //  A directory made by one command is the next one's cwd.
+    char *handle = s_open_handle ("cwd");
+    result = s_sbx (NULL, "run", "--session", handle, "--", "mkdir", "-p", "sub/dir");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    s_result_free (&result);
+    result = s_sbx (NULL, "run", "--session", handle, "--cwd", "sub/dir", "--", "sh", "-c", "pwd; ls ../..");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_not_null (strstr (result.out, "/sub/dir\nsub\n"), "%s", result.out);
+    s_result_free (&result);
+    result = s_sbx (NULL, "run", "--session", handle, "--cwd", "nowhere", "--", "pwd");
+    cr_assert_eq (result.code, 1);
+    cr_assert_not_null (strstr (result.err, "FileNotFoundError"), "%s", result.err);
+    s_result_free (&result);
+    result = s_sbx (NULL, "close", handle);
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_str_eq (result.out, "");
+    s_result_free (&result);
+    free (handle);
+    s_stop ();
+}
+
+Test (cli, call_waits_as_long_as_the_timeout_ms_of_its_args)
+{
+    s_start_env (S_TOOL_CONFIG, "tool-env");
+    //  A reply wait of 1 s, a command of 2 s with a limit of 10 s: the
+    //  reply wait follows the command's limit.
+    s_result_t result = s_sbx (NULL, "--timeout", "1", "call", "--compact", "shell.run",
+                               "{\"cmd\": \"sleep 2; echo done\", \"timeout_ms\": 10000}");
+    cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
+    cr_assert_not_null (strstr (result.out, "\"stdout\":\"done\\n\""), "%s", result.out);
+    s_result_free (&result);
+    //  Without it, --timeout is the reply wait (and the wait for a
+    //  sandbox: a second more in all).
+    result = s_sbx (NULL, "--timeout", "1", "call", "shell.run", "{\"cmd\": \"sleep 5\"}");
+    cr_assert_eq (result.code, 3, "exit %d: %s", result.code, result.err);
+    cr_assert_not_null (strstr (result.err, "Timeout: "), "%s", result.err);
+    s_result_free (&result);
+    s_stop ();
+}
+
+Test (cli, a_command_that_times_out_says_so)
+{
+    s_start_env (S_TOOL_CONFIG, "tool-env");
+    s_result_t result = s_sbx (NULL, "run", "--timeout", "0.5", "--", "sleep", "10");
+    cr_assert_eq (result.code, 124, "exit %d: %s", result.code, result.err);
+    cr_assert_str_eq (result.err, "sbx: command timed out after 0.5 s\n");
+    s_result_free (&result);
+
+    result = s_sbx ("sleep 3; echo no\n", "shell", "--command-timeout", "0.5");
+    cr_assert_eq (result.code, 124, "exit %d: %s", result.code, result.err);
+    cr_assert_str_eq (result.out, "");
+    cr_assert_not_null (strstr (result.err, "sbx: command timed out after 0.5 s\n"), "%s", result.err);
+    s_result_free (&result);
+    s_stop ();
+
+    //  The feature's own limit: the time it ran says it.
+    s_start_env ("{\"environment\": {\"id\": \"tool-env\", \"pool\": {\"min\": 1, \"max\": 1}},"
+                 " \"sandbox\": {\"kind\": \"process\"},"
+                 " \"features\": {\"shell\": {\"kind\": \"shell\", \"timeout_ms\": 400}}}", "tool-env");
+    result = s_sbx (NULL, "run", "--", "sleep", "10");
+    cr_assert_eq (result.code, 124, "exit %d: %s", result.code, result.err);
+    cr_assert_str_eq (result.err, "sbx: command timed out after 0.4 s\n");
+    s_result_free (&result);
+    s_stop ();
+}
+
+Test (cli, cp_copies_binary_files_both_ways)
+{
+    s_start_env (S_TOOL_CONFIG, "tool-env");
+    const char *dir = s_make_temp_dir ("cp");
+    char local [128], back [128], empty [128];
+    snprintf (local, sizeof local, "%s/data.bin", dir);
+    snprintf (back, sizeof back, "%s/back.bin", dir);
+    snprintf (empty, sizeof empty, "%s/empty", dir);
+    //  More than one part (1 MiB) and not a whole number of them.
+    size_t size = 2 * 1024 * 1024 + 12345;
+    char *data = s_binary (size);
+    s_write_file (local, data, size);
+    s_write_file (empty, "", 0);
+
+    char *handle = s_open_handle ("cp");
+    char remote [256];
+    snprintf (remote, sizeof remote, "%s:in/data.bin", handle);
+    s_result_t result = s_sbx (NULL, "cp", local, remote);
+    cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
+    s_result_free (&result);
+    result = s_sbx (NULL, "cp", remote, back);
+    cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
+    s_result_free (&result);
+    size_t got = 0;
+    char *copy = s_read_file (back, &got);
+    cr_assert_eq (got, size);
+    cr_assert (memcmp (copy, data, size) == 0, "the copy differs");
+    free (copy);
+
+    //  The session of $SBX_SESSION: `:PATH`; stdout and stdin as `-`.
+    s_session_env = handle;
+    result = s_sbx_run (NULL, 0, -1, S_WAIT, (const char *const []) {"cp", ":in/data.bin", "-", NULL}, &got);
+    cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
+    cr_assert_eq (got, size);
+    cr_assert (memcmp (result.out, data, size) == 0);
+    s_result_free (&result);
+    result = s_sbx_run ("a\0b\0\xff", 5, -1, S_WAIT, (const char *const []) {"cp", "-", ":small.bin", NULL}, NULL);
+    cr_assert_eq (result.code, 0, "exit %d: %s", result.code, result.err);
+    s_result_free (&result);
+    //  JSON shows bytes that are not text as base64, and takes them back.
+    result = s_sbx (NULL, "call", "--compact", "fs.read", "{\"path\": \"small.bin\"}");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_str_eq (result.out, "{\"$base64\":\"YQBiAP8=\"}\n");
+    s_result_free (&result);
+    result = s_sbx (NULL, "call", "fs.write", "{\"path\": \"again.bin\", \"data\": {\"$base64\": \"YQBiAP8=\"}}");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_str_eq (result.out, "5\n");
+    s_result_free (&result);
+    result = s_sbx (NULL, "run", "--", "cmp", "small.bin", "again.bin");
+    cr_assert_eq (result.code, 0, "%s%s", result.out, result.err);
+    s_result_free (&result);
+    //  Into a directory: the source's name; an empty file stays empty.
+    result = s_sbx (NULL, "cp", empty, ":in/");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    s_result_free (&result);
+    result = s_sbx (NULL, "run", "--", "sh", "-c", "ls in; wc -c < in/empty");
+    cr_assert_str_eq (result.out, "data.bin\nempty\n0\n");
+    s_result_free (&result);
+    s_session_env = NULL;
+
+    //  -:PATH is a fresh session: nothing there, and nothing made here.
+    char missing [128];
+    snprintf (missing, sizeof missing, "%s/missing", dir);
+    result = s_sbx (NULL, "cp", "-:in/data.bin", missing);
+    cr_assert_eq (result.code, 1);
+    cr_assert_not_null (strstr (result.err, "FileNotFoundError"), "%s", result.err);
+    cr_assert_neq (access (missing, F_OK), 0);
+    s_result_free (&result);
+    //  ...and a file that was there stays as it was.
+    s_write_file (missing, "keep", 4);
+    result = s_sbx (NULL, "cp", ":nope.bin", missing);
+    cr_assert_eq (result.code, 2, "no session: %s", result.err);
+    s_result_free (&result);
+    result = s_sbx (NULL, "cp", "-:nope.bin", missing);
+    cr_assert_eq (result.code, 1);
+    s_result_free (&result);
+    char *kept = s_read_file (missing, &got);
+    cr_assert (got == 4 && memcmp (kept, "keep", 4) == 0);
+    free (kept);
+    unlink (missing);
+    result = s_sbx (NULL, "cp", local, back);
+    cr_assert_eq (result.code, 2, "two local paths: %s", result.err);
+    s_result_free (&result);
+
+    result = s_sbx (NULL, "close", handle);
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    s_result_free (&result);
+    free (handle);
+    free (data);
+    s_stop ();
+}
+
+Test (cli, open_run_close_hold_one_session)
+{
+    s_start_env (S_TOOL_CONFIG, "tool-env");
+    char *handle = s_open_handle ("held");
+    size_t length = strlen (handle);
+    cr_assert (length > 5 && streq (handle + length - 5, ",held"), "%s", handle);
+    s_result_t result = s_sbx (NULL, "run", "--session", handle, "--", "sh", "-c", "echo kept > f");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    s_result_free (&result);
+    result = s_sbx (NULL, "run", "--session", handle, "--", "cat", "f");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_str_eq (result.out, "kept\n");
+    s_result_free (&result);
+    result = s_sbx (NULL, "status");
+    cr_assert_not_null (strstr (result.out, "in_session  held"), "%s", result.out);
+    s_result_free (&result);
+
+    //  $SBX_SESSION is the default; `--session -` asks for a fresh one.
+    s_session_env = handle;
+    result = s_sbx (NULL, "call", "--compact", "shell.run", "{\"cmd\": \"cat f\"}");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_not_null (strstr (result.out, "\"stdout\":\"kept\\n\""), "%s", result.out);
+    s_result_free (&result);
+    result = s_sbx (NULL, "run", "--session", "-", "--", "cat", "f");
+    cr_assert_eq (result.code, 1, "%s", result.out);
+    s_result_free (&result);
+    //  close ends it and, as it is $SBX_SESSION's, says to forget it.
+    result = s_sbx (NULL, "close");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_str_eq (result.out, "unset SBX_SESSION\n");
+    s_result_free (&result);
+    s_session_env = NULL;
+    cr_assert (sbx_test_wait_log (s_daemon, "[tool-env/0:0] session 'held' ended", 1, S_WAIT));
+    result = s_sbx (NULL, "run", "--session", handle, "--", "cat", "f");
+    cr_assert_eq (result.code, 1);
+    cr_assert_not_null (strstr (result.err, "Unauthorized"), "%s", result.err);
+    s_result_free (&result);
+    //  A $SBX_SESSION left behind: the error says what to do about it.
+    s_session_env = handle;
+    result = s_sbx (NULL, "run", "--", "cat", "f");
+    cr_assert_eq (result.code, 1);
+    cr_assert_not_null (strstr (result.err, "Unauthorized"), "%s", result.err);
+    cr_assert_not_null (strstr (result.err, "\nsbx: note: that is the session of $SBX_SESSION, which has ended"),
+                        "%s", result.err);
+    s_result_free (&result);
+    s_session_env = NULL;
+    result = s_sbx (NULL, "close", "not-a-handle");
+    cr_assert_eq (result.code, 2);
+    s_result_free (&result);
+    free (handle);
+    s_stop ();
+}
+
+//  Spawns `sbx shell ARGS` with pipes; returns its pid and the test's
+//  ends: in (to write lines), out and err.
+static pid_t
+s_shell_spawn (int *in_p, int *out_p, int *err_p, const char *const *args)
+{
+    int in [2], out [2], err [2];
+    cr_assert_eq (pipe2 (in, O_CLOEXEC), 0);
+    cr_assert_eq (pipe2 (out, O_CLOEXEC), 0);
+    cr_assert_eq (pipe2 (err, O_CLOEXEC), 0);
+    pid_t pid = s_spawn_with (in [0], out [1], err [1], args);
+    close (in [0]);
+    close (out [1]);
+    close (err [1]);
+    *in_p = in [1];
+    *out_p = out [0];
+    *err_p = err [0];
+    return pid;
+}
+
+Test (cli, shell_ends_its_session_on_sighup_and_sigterm)
+{
+    s_start (S_CONFIG);
+    const int signals [] = {SIGHUP, SIGTERM};
+    const char *names [] = {"hup", "term"};
+    for (size_t i = 0; i < 2; i++) {
+        int in, out, err;
+        s_child = s_shell_spawn (&in, &out, &err, (const char *const []) {"shell", "--session-id", names [i], NULL});
+        cr_assert_eq (write (in, "echo one\n", 9), 9);
+        char *text = NULL;
+        size_t size = 0;
+        cr_assert (s_read_until (out, &text, &size, "shell \"echo one\" succeeded\n", S_WAIT), "%s", text);
+        free (text);
+        //  The session is open and idle (stdin stays open): a closed
+        //  terminal, or a kill, ends it.
+        kill (s_child, signals [i]);
+        cr_assert_eq (s_wait_pid (s_child, S_WAIT), 128 + signals [i]);
+        s_child = -1;
+        char line [128];
+        snprintf (line, sizeof line, "[testing-env/0:0] session '%s' ended", names [i]);
+        cr_assert (sbx_test_wait_log (s_daemon, line, 1, S_WAIT), "no: %s", line);
+        close (in);
+        close (out);
+        close (err);
+    }
+    s_stop ();
+}
+
+Test (cli, shell_explains_a_daemon_restart)
+{
+    s_start (S_CONFIG);
+    char requests [256];
+    snprintf (requests, sizeof requests, "%s", s_daemon->requests);
+    int in, out, err;
+    s_child = s_shell_spawn (&in, &out, &err, (const char *const []) {"shell", "--session-id", "rs", NULL});
+    cr_assert_eq (write (in, "echo one\n", 9), 9);
+    char *text = NULL;
+    size_t size = 0;
+    cr_assert (s_read_until (out, &text, &size, "shell \"echo one\" succeeded\n", S_WAIT), "%s", text);
+    free (text);
+    //  Another daemon on the same endpoint: it knows nothing of 'rs'.
+    s_stop ();
+    char config [1024];
+    snprintf (config, sizeof config,
+              "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 2},"
+              " \"keepalive_interval_s\": null}, \"sandbox\": {\"kind\": \"testing\"},"
+              " \"features\": {\"f\": {\"kind\": \"testing\"}}, \"endpoints\": {\"requests\": \"%s\"}}", requests);
+    s_start (config);
+    cr_assert_eq (write (in, "echo two\n", 9), 9);
+    text = NULL;
+    size = 0;
+    bool said = s_read_until (err, &text, &size, "\n", S_WAIT);
+    cr_assert (said, "%s", text ? text : "(nothing)");
+    cr_assert_str_eq (text, "sbx: the daemon restarted: session 'rs' is gone; start `sbx shell` again\n");
+    free (text);
+    cr_assert_eq (s_wait_pid (s_child, S_WAIT), 1);
+    s_child = -1;
+    close (in);
+    close (out);
+    close (err);
+    s_stop ();
+}
+
+//  Waits until the line editor has the terminal (no canonical mode: it
+//  reads keys one by one), reading what is drawn meanwhile. On Linux the
+//  master side sees the terminal's modes.
+static bool
+s_wait_editing (int master, char **screen_p, size_t *used_p, int timeout_ms)
+{
+    int64_t deadline = s_now () + timeout_ms;
+    while (s_now () < deadline) {
+        struct termios modes;
+        if (tcgetattr (master, &modes) == 0 && !(modes.c_lflag & ICANON))
+            return true;
+        struct pollfd item = {master, POLLIN, 0};
+        if (poll (&item, 1, 10) > 0) {
+            char chunk [4096];
+            ssize_t n = read (master, chunk, sizeof chunk);
+            if (n <= 0)
+                return false;
+            s_append (screen_p, used_p, chunk, (size_t) n);
+        }
+    }
+    return false;
+}
+
+Test (cli, shell_edits_lines_and_keeps_history_on_a_terminal)
+{
+    s_start (S_CONFIG);
+    const char *state = s_make_temp_dir ("state");
+    s_state_home = state;
+    int master = -1, slave = -1;
+    struct winsize size = {.ws_row = 24, .ws_col = 80};
+    cr_assert_eq (openpty (&master, &slave, NULL, NULL, &size), 0);
+    fcntl (master, F_SETFD, FD_CLOEXEC);
+    fcntl (slave, F_SETFD, FD_CLOEXEC);
+    s_child = s_spawn_with (slave, slave, slave, (const char *const []) {"shell", "--session-id", "tty", NULL});
+    close (slave);
+    char *screen = NULL;
+    size_t used = 0;
+    cr_assert (s_read_until (master, &screen, &used, "tty$ ", S_WAIT), "%s", screen ? screen : "(nothing)");
+    cr_assert (s_wait_editing (master, &screen, &used, S_WAIT));
+    cr_assert_eq (write (master, "echo one\r", 9), 9);
+    const char *ran = "shell \"echo one\" succeeded";
+    cr_assert (s_read_until (master, &screen, &used, ran, S_WAIT), "%s", screen);
+    //  Up arrow, Enter, once the editor reads again: the line before,
+    //  again (not "\x1b[A", which the shell would have run). Between lines
+    //  the terminal is back in its usual mode.
+    size_t mark = used;
+    cr_assert (s_wait_editing (master, &screen, &used, S_WAIT));
+    mark = used;
+    cr_assert_eq (write (master, "\x1b[A\r", 4), 4);
+    cr_assert (s_read_until_after (master, &screen, &used, mark, ran, S_WAIT), "%s", screen + mark);
+    cr_assert_null (strstr (screen, "[A"), "%s", screen);
+    //  Ctrl-A, then typing at the start of the line: it is edited.
+    mark = used;
+    cr_assert (s_wait_editing (master, &screen, &used, S_WAIT));
+    mark = used;
+    cr_assert_eq (write (master, "echo three\x01x\r", 13), 13);
+    cr_assert (s_read_until_after (master, &screen, &used, mark, "shell \"xecho three\" succeeded", S_WAIT),
+               "%s", screen + mark);
+    //  Ctrl-D ends the session.
+    mark = used;
+    cr_assert (s_wait_editing (master, &screen, &used, S_WAIT));
+    cr_assert_eq (write (master, "\x04", 1), 1);
+    cr_assert (s_read_until (master, &screen, &used, "sbx: session ended", S_WAIT), "%s", screen);
+    cr_assert_eq (s_wait_pid (s_child, S_WAIT), 0);
+    s_child = -1;
+    s_state_home = NULL;
+    free (screen);
+    close (master);
+
+    char path [128];
+    snprintf (path, sizeof path, "%s/sbx/history", state);
+    size_t length = 0;
+    char *history = s_read_file (path, &length);
+    //  libedit's format: spaces are written \040.
+    cr_assert_not_null (strstr (history, "\necho\\040one\n"), "%s", history);
+    cr_assert_not_null (strstr (history, "\nxecho\\040three\n"), "%s", history);
+    struct stat st;
+    cr_assert_eq (stat (path, &st), 0);
+    cr_assert_eq (st.st_mode & 0777, 0600);
+    free (history);
+    s_stop ();
+}
+
+Test (cli, events_show_the_command_of_shell_run_and_the_time)
+{
+    s_start_env (S_TOOL_CONFIG, "tool-env");
+    s_result_t result = s_sbx (NULL, "run", "--session-id", "ev", "--", "echo", "hi", "there");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    s_result_free (&result);
+    //  The text form names the command where the call has no `code`.
+    cr_assert (sbx_test_wait_log (s_daemon, "[tool-env/0:0/ev] run: echo hi there", 1, S_WAIT));
+    result = s_sbx (NULL, "events", "--no-time", "session.activity");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_str_eq (result.out, "[tool-env/0:0/ev] run: echo hi there\n");
+    s_result_free (&result);
+    //  With the local time in front: HH:MM:SS.mmm.
+    result = s_sbx (NULL, "events");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    size_t count = 0;
+    char **lines = s_lines (result.out, &count);
+    cr_assert_gt (count, 3);
+    bool found = false;
+    for (size_t i = 0; i < count; i++) {
+        const char *l = lines [i];
+        bool timed = strlen (l) > 13 && l [2] == ':' && l [5] == ':' && l [8] == '.' && l [12] == ' '
+                  && l [13] == '[';
+        for (int k = 0; timed && k < 12; k++)
+            timed = (k == 2 || k == 5 || k == 8) || (l [k] >= '0' && l [k] <= '9');
+        cr_assert (timed, "line %zu: '%s'", i + 1, l);
+        found = found || streq (l + 13, "[tool-env/0:0/ev] run: echo hi there");
+    }
+    cr_assert (found, "%s", result.out);
+    s_lines_free (lines);
+    s_result_free (&result);
+
+    //  Reals in JSON with the digits they have: 0.1, not 0.10000000000000001.
+    result = s_sbx (NULL, "call", "--session-id", "real", "shell.run", "{\"cmd\": \"true\", \"x\": 0.1}");
+    cr_assert_eq (result.code, 1, "an unknown argument: %s", result.err);
+    s_result_free (&result);
+    cr_assert (sbx_test_wait_log (s_daemon, "[tool-env/0:0/real] run: true with ValueError", 1, S_WAIT));
+    result = s_sbx (NULL, "events", "--json", "session.activity");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_not_null (strstr (result.out, "\"args\":{\"cmd\":\"true\",\"x\":0.1}"), "%s", result.out);
+    s_result_free (&result);
+    s_stop ();
+}
+
+//  Reads the terminal until `pid` exits; returns its exit code and what
+//  it drew in *screen_p.
+static int
+s_drain_until_exit (int master, pid_t pid, char **screen_p, size_t *used_p)
+{
+    int64_t deadline = s_now () + S_WAIT;
+    while (s_now () < deadline) {
+        int status = 0;
+        if (waitpid (pid, &status, WNOHANG) == pid)
+            return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+        struct pollfd item = {master, POLLIN, 0};
+        if (poll (&item, 1, 50) > 0) {
+            char chunk [4096];
+            ssize_t n = read (master, chunk, sizeof chunk);
+            if (n <= 0)
+                return s_wait_pid (pid, S_WAIT);
+            s_append (screen_p, used_p, chunk, (size_t) n);
+        }
+    }
+    return s_wait_pid (pid, 0);
+}
+
+Test (cli, top_ends_quietly_on_sigterm_and_sigint)
+{
+    s_start (S_CONFIG);
+    const int signals [] = {SIGTERM, SIGINT};
+    for (size_t i = 0; i < 2; i++) {
+        int master = -1, slave = -1;
+        struct winsize size = {.ws_row = 24, .ws_col = 80};
+        cr_assert_eq (openpty (&master, &slave, NULL, NULL, &size), 0);
+        fcntl (master, F_SETFD, FD_CLOEXEC);
+        fcntl (slave, F_SETFD, FD_CLOEXEC);
+        s_child = s_spawn_with (slave, slave, slave, (const char *const []) {"top", NULL});
+        close (slave);
+        char *screen = NULL;
+        size_t used = 0;
+        cr_assert (s_read_until (master, &screen, &used, "testing-env/0:0", S_WAIT), "%s", screen);
+        cr_assert_not_null (strstr (screen, "STATE ERRS"), "%s", screen);
+        size_t mark = used;
+        kill (s_child, signals [i]);
+        int code = s_drain_until_exit (master, s_child, &screen, &used);
+        s_child = -1;
+        cr_assert_eq (code, 128 + signals [i], "top exited %d", code);
+        cr_assert_null (strstr (screen + mark, "Interrupted"), "%s", screen + mark);
+        cr_assert_null (strstr (screen + mark, "daemon:"), "%s", screen + mark);
+        free (screen);
+        close (master);
+    }
     s_stop ();
 }

@@ -429,7 +429,12 @@ Test (event, text_activity_code_forms)
         CASE ("\x81\xa4" "code" "\xa0", ""),
         CASE ("\x81\xa4" "code" "\xa3" "a\nb", "a\nb"),
         CASE ("\x82\xa4" "code" "\xa1x\xa4" "code" "\xa1y", "y"),    //  last wins
-        CASE ("\x81\xa3" "cmd" "\xa1x", "None"),
+        //  No code: the shell feature's cmd, else None.
+        CASE ("\x81\xa3" "cmd" "\xa1x", "x"),
+        CASE ("\x82\xa3" "cmd" "\xa1x\xa4" "code" "\xa1y", "y"),  //  code first
+        CASE ("\x82\xa4" "code" "\xc0\xa3" "cmd" "\xa1x", "x"),
+        CASE ("\x81\xa3" "cmd" "\xc0", "None"),
+        CASE ("\x81\xa5" "stdin" "\xa1x", "None"),
         CASE ("\x80", "None"),
         CASE ("\x91\x01", "None"),        //  not a map
         CASE ("\xc1", "None"),             //  not msgpack

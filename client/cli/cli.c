@@ -15,15 +15,49 @@ sbx_cli_timeout_ms (const sbx_cli_args_t *args)
     return sbx_cli_ms (args->timeout_s >= 0 ? args->timeout_s : SBX_CLI_DEFAULT_TIMEOUT_S);
 }
 
+int
+sbx_cli_wait_ms (const sbx_cli_args_t *args)
+{
+    return sbx_cli_ms (args->wait_s >= 0 ? args->wait_s : SBX_CLI_DEFAULT_WAIT_S);
+}
+
 sbx_client_t *
 sbx_cli_connect (const sbx_cli_args_t *args, int timeout_ms, int *code_p)
 {
-    sbx_client_options_t options = {.timeout_ms = timeout_ms};
+    //  With --wait, the wait for a sandbox comes before the reply's own
+    //  time, and libsbx awaits an acquiring op's reply for both. Without
+    //  it, the daemon may wait for a sandbox as long as the reply is
+    //  awaited (libsbx's default), or 30 s when that is forever.
+    sbx_client_options_t options = {
+        .timeout_ms = timeout_ms,
+        .wait_ms = args->wait_s >= 0 || timeout_ms < 0 ? sbx_cli_wait_ms (args) : 0
+    };
     sbx_error_t *error = NULL;
     sbx_client_t *client = sbx_client_new (args->endpoint, &options, &error);
     if (!client)
         *code_p = sbx_cli_fail (args->endpoint, &error);
     return client;
+}
+
+bool
+sbx_cli_held_session (const sbx_cli_args_t *args, sbx_cli_handle_t *handle, int *code_p)
+{
+    if (!args->session || !*args->session || streq (args->session, "-"))
+        return false;
+    if (sbx_cli_handle_parse (args->session, strlen (args->session), handle) != 0) {
+        *code_p = sbx_cli_usage_error (args->command, "'%s' is not a session handle (SANDBOX,TOKEN,SESSION "
+                                       "as `sbx open` prints it)%s", args->session,
+                                       args->session == getenv ("SBX_SESSION") ? " in $SBX_SESSION" : "");
+        return false;
+    }
+    return true;
+}
+
+sbx_session_t *
+sbx_cli_attach (sbx_client_t *client, const sbx_cli_handle_t *handle)
+{
+    return sbx_client_session_attach (client, handle->sandbox, handle->token,
+                                      *handle->session_id ? handle->session_id : NULL);
 }
 
 const char *
@@ -55,9 +89,21 @@ sbx_cli_fail (const char *where, sbx_error_t **error_p)
         if (*c == '\n' || *c == '\r')
             *c = ' ';
     fprintf (stderr, "sbx: %s: %s\n", where, line);
-    int code = sbx_error_is (error, SBX_INTERRUPTED) ? SBX_CLI_EXIT_INTERRUPTED
+    int code = sbx_error_is (error, SBX_INTERRUPTED) ? sbx_cli_interrupted_code ()
              : sbx_error_is_local (error) ? SBX_CLI_EXIT_UNREACHABLE : SBX_CLI_EXIT_ERROR;
     sbx_error_destroy (error_p);
+    return code;
+}
+
+int
+sbx_cli_fail_held (const sbx_cli_args_t *args, sbx_client_t *client, sbx_error_t **error_p)
+{
+    bool gone = sbx_error_is (*error_p, SBX_UNAUTHORIZED) || sbx_error_is (*error_p, SBX_NOT_FOUND);
+    int code = sbx_cli_fail (sbx_cli_where (args, client), error_p);
+    const char *from_env = getenv ("SBX_SESSION");
+    if (gone && from_env && args->session && streq (args->session, from_env))
+        fprintf (stderr, "sbx: note: that is the session of $SBX_SESSION, which has ended (sbx close, a lease "
+                 "that lapsed, or a daemon restart): unset SBX_SESSION, or eval $(sbx open)\n");
     return code;
 }
 
@@ -70,7 +116,9 @@ sbx_cli_unexpected (const sbx_cli_args_t *args, int index)
 void
 sbx_cli_print_json (FILE *out, const json_t *json, bool compact)
 {
-    size_t flags = JSON_ENCODE_ANY | (compact ? JSON_COMPACT : JSON_INDENT (2));
+    //  15 digits: what a double holds exactly, so 16.665 is not printed
+    //  as 16.664999999999999.
+    size_t flags = JSON_ENCODE_ANY | JSON_REAL_PRECISION (15) | (compact ? JSON_COMPACT : JSON_INDENT (2));
     char *text = json_dumps (json, flags);
     if (text) {
         fputs (text, out);
@@ -80,13 +128,40 @@ sbx_cli_print_json (FILE *out, const json_t *json, bool compact)
 }
 
 void
+sbx_cli_write_chunk (FILE *out, const void *data, size_t size)
+{
+    if (size > 0)
+        fwrite (data, 1, size, out);
+    fflush (out);
+}
+
+void
 sbx_cli_write_bytes (FILE *out, const msgpack_object *object)
 {
     if (object && object->type == MSGPACK_OBJECT_STR)
-        fwrite (object->via.str.ptr, 1, object->via.str.size, out);
+        sbx_cli_write_chunk (out, object->via.str.ptr, object->via.str.size);
     else if (object && object->type == MSGPACK_OBJECT_BIN)
-        fwrite (object->via.bin.ptr, 1, object->via.bin.size, out);
-    fflush (out);
+        sbx_cli_write_chunk (out, object->via.bin.ptr, object->via.bin.size);
+}
+
+void
+sbx_cli_shell_quote (FILE *out, const char *arg)
+{
+    bool plain = *arg != 0;
+    for (const char *c = arg; *c && plain; c++)
+        plain = strchr ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-", *c) != NULL;
+    if (plain) {
+        fputs (arg, out);
+        return;
+    }
+    fputc ('\'', out);
+    for (const char *c = arg; *c; c++) {
+        if (*c == '\'')
+            fputs ("'\\''", out);
+        else
+            fputc (*c, out);
+    }
+    fputc ('\'', out);
 }
 
 void

@@ -2,11 +2,13 @@
 
         sbx [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]
 
-    The tool is one file per command (run.c, shell.c, call.c, events.c,
-    status.c for status and stats, top.c), one option parser (options.h),
-    and main.c, which parses the global options, picks the command by
-    name and returns its exit code. Everything stands on libsbx
-    (include/sbx/client.h); the user's manual is docs/cli.md.
+    The tool is one file per command (run.c, shell.c, call.c, cp.c,
+    session.c for open and close, events.c, status.c for status and
+    stats, top.c), one option parser (options.h), the JSON forms
+    (json.h), session handles (handle.h), and main.c, which parses the
+    global options, picks the command by name and returns its exit code.
+    Everything stands on libsbx (include/sbx/client.h); the user's manual
+    is docs/cli.md and man/sbx.1.
 
     This header holds the parsed option set every command reads, the
     exit codes, the connection and error helpers, and the output helpers.
@@ -18,6 +20,7 @@
 #include <sbx/client.h>
 #include <stdio.h>
 #include "options.h"
+#include "handle.h"
 
 //  Exit codes (docs/cli.md): `sbx run` and `sbx shell` otherwise exit
 //  with the code of the command they ran.
@@ -27,10 +30,12 @@ enum {
     SBX_CLI_EXIT_USAGE = 2,             //  bad usage
     SBX_CLI_EXIT_UNREACHABLE = 3,       //  no daemon, or no reply in time
     SBX_CLI_EXIT_TIMED_OUT = 124,       //  sbx run: the command timed out
-    SBX_CLI_EXIT_INTERRUPTED = 130      //  Ctrl-C
+    SBX_CLI_EXIT_INTERRUPTED = 130      //  Ctrl-C; 128 + N for signal N
 };
 
 #define SBX_CLI_DEFAULT_TIMEOUT_S 30.0
+//  How long the daemon may wait for a free sandbox unless --wait says.
+#define SBX_CLI_DEFAULT_WAIT_S 30.0
 //  How much longer than a command's own time limit a reply may take.
 #define SBX_CLI_RUN_MARGIN_S 30.0
 
@@ -44,15 +49,24 @@ struct sbx_cli_args_t {
     const char *events_endpoint;    //  --events-endpoint, $SBX_EVENTS, or NULL
     double timeout_s;           //  --timeout; < 0: not given
     //  Command options
-    const char *session;        //  --session
-    const char *feature;        //  --feature
-    const char *sandbox;        //  --sandbox
-    const char *token;          //  --token
-    double command_timeout_s;   //  --command-timeout; < 0: not given
-    bool compact;               //  --compact
-    bool follow;                //  --follow
-    bool json;                  //  --json
-    uint64_t since;             //  --since
+    const char *session;        //  --session HANDLE (handle.h), $SBX_SESSION,
+                                //  or NULL; "-": none (run, cp, call, shell)
+    const char *session_id;     //  --session-id: the new session's name
+                                //  (run, call, shell, open)
+    const char *feature;        //  --feature (run, shell)
+    const char *sandbox;        //  --sandbox (call)
+    const char *token;          //  --token (call)
+    const char *cwd;            //  --cwd (run)
+    sbx_cli_list_t env;         //  --env (run)
+    double wait_s;              //  --wait; < 0: not given (run, shell,
+                                //  call, open, cp)
+    double command_timeout_s;   //  --command-timeout; < 0: not given (shell)
+    bool no_stdin;              //  --no-stdin (run)
+    bool compact;               //  --compact (call)
+    bool follow;                //  --follow (events)
+    bool json;                  //  --json (events, status, stats)
+    bool no_time;               //  --no-time (events)
+    uint64_t since;             //  --since (events)
     //  The arguments after the options
     int argc;
     char **argv;
@@ -62,6 +76,9 @@ struct sbx_cli_args_t {
 extern const sbx_cli_command_t sbx_cli_run;
 extern const sbx_cli_command_t sbx_cli_shell;
 extern const sbx_cli_command_t sbx_cli_call;
+extern const sbx_cli_command_t sbx_cli_cp;
+extern const sbx_cli_command_t sbx_cli_open;
+extern const sbx_cli_command_t sbx_cli_close;
 extern const sbx_cli_command_t sbx_cli_events;
 extern const sbx_cli_command_t sbx_cli_status;
 extern const sbx_cli_command_t sbx_cli_stats;
@@ -69,10 +86,15 @@ extern const sbx_cli_command_t sbx_cli_top;
 
 //  --- Signals (main.c) ------------------------------------------------------
 
-//  True once SIGINT or SIGTERM arrived (main.c catches them; the wait
-//  they interrupt ends with Interrupted).
+//  True once SIGINT, SIGTERM or SIGHUP arrived (main.c catches them; the
+//  wait they interrupt ends with Interrupted).
 bool
     sbx_cli_interrupted (void);
+
+//  The exit code for the last of those signals: 128 + its number (130
+//  for Ctrl-C, also when none came).
+int
+    sbx_cli_interrupted_code (void);
 
 //  Forgets an earlier signal, so that a clean end can still wait.
 void
@@ -88,11 +110,30 @@ int
 int
     sbx_cli_timeout_ms (const sbx_cli_args_t *args);
 
+//  --wait in milliseconds, or the default's.
+int
+    sbx_cli_wait_ms (const sbx_cli_args_t *args);
+
 //  Connects to args->endpoint with replies awaited up to `timeout_ms`
-//  (< 0: forever). Returns the client (caller owns), or NULL after
+//  (< 0: forever). With --wait, the daemon waits that long for a free
+//  sandbox, and a reply that needed one is awaited that much longer;
+//  without it, it waits up to `timeout_ms` (30 s when that is forever).
+//  Returns the client (caller owns), or NULL after
 //  printing why, with *code_p set to the exit code. Blocks.
 sbx_client_t *
     sbx_cli_connect (const sbx_cli_args_t *args, int timeout_ms, int *code_p);
+
+//  The session args->session names, when it names one: parses the handle
+//  into *handle and returns true. Returns false when there is none (no
+//  --session, no $SBX_SESSION, or "-"). A handle that does not parse is
+//  a usage error: *code_p is set to 2 after printing it.
+bool
+    sbx_cli_held_session (const sbx_cli_args_t *args, sbx_cli_handle_t *handle, int *code_p);
+
+//  A handle on the held session (see handle.h): no request is sent.
+//  Caller owns it; sbx_session_destroy leaves the session open.
+sbx_session_t *
+    sbx_cli_attach (sbx_client_t *client, const sbx_cli_handle_t *handle);
 
 //  The endpoint that error lines name: the client's, or (NULL client)
 //  the first one tried.
@@ -100,11 +141,17 @@ const char *
     sbx_cli_where (const sbx_cli_args_t *args, const sbx_client_t *client);
 
 //  Prints an error as one line (composite errors list their parts) and
-//  returns its exit code: 130 for Interrupted, 3 for the other errors
-//  libsbx makes itself, 1 for the daemon's. Takes ownership, nulls
-//  *error_p.
+//  returns its exit code: 128 + the signal for Interrupted, 3 for the
+//  other errors libsbx makes itself, 1 for the daemon's. Takes
+//  ownership, nulls *error_p.
 int
     sbx_cli_fail (const char *where, sbx_error_t **error_p);
+
+//  sbx_cli_fail for a call in the held session of args->session: when the
+//  daemon no longer knows it (Unauthorized, NotFound) and it came from
+//  $SBX_SESSION, a second line says how to be rid of it.
+int
+    sbx_cli_fail_held (const sbx_cli_args_t *args, sbx_client_t *client, sbx_error_t **error_p);
 
 //  The usage error for args->argv [index], one argument too many.
 int
@@ -112,13 +159,24 @@ int
 
 //  --- Output (cli.c) ---------------------------------------------------------
 
-//  Prints JSON (indented, or on one line) and a newline.
+//  Prints JSON (indented, or on one line) and a newline; reals with 15
+//  significant digits.
 void
     sbx_cli_print_json (FILE *out, const json_t *json, bool compact);
 
-//  Writes a msgpack str or bin object's bytes to `out` and flushes it.
+//  Writes a chunk of a command's output to `out` (stdout or stderr) and
+//  flushes it. Every byte of output `sbx run` and `sbx shell` print goes
+//  through here, whether it came whole in a result or, streamed, in parts.
+void
+    sbx_cli_write_chunk (FILE *out, const void *data, size_t size);
+
+//  Writes a msgpack str or bin object's bytes with sbx_cli_write_chunk.
 void
     sbx_cli_write_bytes (FILE *out, const msgpack_object *object);
+
+//  Writes `arg` quoted for a POSIX shell (as it is when it needs no quotes).
+void
+    sbx_cli_shell_quote (FILE *out, const char *arg);
 
 //  Formats a duration: "12.3s", "5m03s", "2h05m", "3d04h"; "?" when < 0.
 void
@@ -136,14 +194,26 @@ const char *
 const char *
     sbx_cli_shell_feature (sbx_client_t *client, const char *name, bool quiet);
 
-//  Packs the args of `run`: {cmd, timeout_ms when timeout_s > 0}.
+//  What one `run` call sends.
+typedef struct {
+    const char *cmd;                //  for /bin/sh -c
+    double timeout_s;               //  > 0: sent as timeout_ms
+    const void *input;              //  sent as stdin (bin) when not NULL
+    size_t input_size;
+    const char *const *env;         //  NAME=value, `env_count` of them
+    size_t env_count;
+    const char *cwd;                //  sent when not NULL
+} sbx_cli_run_t;
+
+//  Packs the args of `run` (a msgpack map) into `out`.
 void
-    sbx_cli_pack_run_args (msgpack_sbuffer *out, const char *cmd, double timeout_s);
+    sbx_cli_pack_run_args (msgpack_sbuffer *out, const sbx_cli_run_t *run);
 
 //  Prints a `run` result (stdout, stderr, notes) and returns the exit
-//  code it stands for: the command's, 124 when it timed out, 1 when it
+//  code it stands for: the command's, 124 when it timed out (saying so
+//  on stderr, with `timeout_s` when > 0, else the time it ran), 1 when it
 //  was cancelled or the result is unusable.
 int
-    sbx_cli_print_run_result (const msgpack_sbuffer *result);
+    sbx_cli_print_run_result (const msgpack_sbuffer *result, double timeout_s);
 
 #endif

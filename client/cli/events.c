@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <czmq.h>
+#include <time.h>
 
 static bool
 s_prefix_match (const sbx_cli_args_t *args, const sbx_event_t *event)
@@ -16,19 +17,28 @@ s_prefix_match (const sbx_cli_args_t *args, const sbx_event_t *event)
     return false;
 }
 
+//  The text form, after the event's local time (HH:MM:SS.mmm) unless
+//  --no-time; or the JSON form.
 static void
-s_print_event (const sbx_event_t *event, bool as_json)
+s_print_event (const sbx_cli_args_t *args, const sbx_event_t *event)
 {
-    if (as_json) {
+    if (args->json) {
         json_t *json = sbx_event_to_json (event);
         sbx_cli_print_json (stdout, json, true);
         json_decref (json);
+        return;
     }
-    else {
-        char *text = sbx_event_text (event);
-        puts (text);
-        free (text);
+    if (!args->no_time) {
+        time_t seconds = (time_t) (event->ts_ns / 1000000000);
+        struct tm local;
+        char clock [16] = "??:??:??";
+        if (localtime_r (&seconds, &local))
+            strftime (clock, sizeof clock, "%H:%M:%S", &local);
+        printf ("%s.%03d ", clock, (int) (event->ts_ns % 1000000000 / 1000000));
     }
+    char *text = sbx_event_text (event);
+    puts (text);
+    free (text);
 }
 
 //  The history only: pages through the journal.
@@ -57,7 +67,7 @@ s_history (sbx_cli_args_t *args)
         first = false;
         for (size_t i = 0; i < count; i++)
             if (s_prefix_match (args, events [i]))
-                s_print_event (events [i], args->json);
+                s_print_event (args, events [i]);
         sbx_events_free (&events, count);
         if (count == 0 || next <= since)
             break;
@@ -96,7 +106,7 @@ s_follow (sbx_cli_args_t *args)
             lost = sbx_events_lost (events);
         }
         if (event) {
-            s_print_event (event, args->json);
+            s_print_event (args, event);
             sbx_event_destroy (&event);
         }
         else if (error) {
@@ -123,6 +133,9 @@ static const sbx_cli_option_t s_options [] = {
      "keep printing live events"},
     {"json", 0, NULL, SBX_CLI_FLAG, SBX_CLI_FIELD (json),
      "JSON lines (the event log's form) instead of text"},
+    {"no-time", 0, NULL, SBX_CLI_FLAG, SBX_CLI_FIELD (no_time),
+     "leave out the time column (the protocol's text form\n"
+     "alone)"},
     {"since", 0, "N", SBX_CLI_SEQ, SBX_CLI_FIELD (since),
      "only events with seq > N (default 0: the whole journal)"},
     {NULL}
@@ -132,11 +145,12 @@ const sbx_cli_command_t sbx_cli_events = {
     .name = "events",
     .synopsis = "[PREFIX...]",
     .about =
-        "Prints the daemon's events, one line each, oldest first: every event still in\n"
-        "its journal (from seq 1 unless the journal has dropped older ones), then, with\n"
-        "--follow, the live ones as they happen until Ctrl-C. No event is missed or\n"
-        "repeated: gaps in seq are filled from the journal. PREFIXes select event\n"
-        "families by name (sandbox., session., feature., environment., or a full name).",
+        "Prints the daemon's events, one line each, oldest first, after the local time\n"
+        "of each (HH:MM:SS.mmm): every event still in its journal (from seq 1 unless\n"
+        "the journal has dropped older ones), then, with --follow, the live ones as\n"
+        "they happen until Ctrl-C. No event is missed or repeated: gaps in seq are\n"
+        "filled from the journal. PREFIXes select event families by name (sandbox.,\n"
+        "session., feature., environment., or a full name).",
     .options = s_options,
     .execute = s_events
 };

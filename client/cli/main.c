@@ -2,8 +2,9 @@
 
         sbx [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]
 
-    Commands: run, shell, call, events, status, stats, top (docs/cli.md).
-    Global options, accepted before or after the command name:
+    Commands: run, shell, call, cp, open, close, events, status, stats,
+    top (docs/cli.md, man/sbx.1). Global options, accepted before or after
+    the command name:
         --endpoint EP         request endpoint(s), comma-separated
                               (default $SBX_ENDPOINT, else tcp://127.0.0.1:5555)
         --events-endpoint EP  event endpoint (default $SBX_EVENTS, else
@@ -12,8 +13,9 @@
 
     Exit codes: 0 ok; 1 the daemon answered with an error; 2 bad usage;
     3 the daemon cannot be reached or did not answer in time; 124 the
-    command of `sbx run` timed out; 130 interrupted (Ctrl-C); otherwise
-    the exit code of the command that `sbx run` / `sbx shell` ran.
+    command of `sbx run` timed out; 130 interrupted (Ctrl-C; 128 + N for
+    signal N: 129 SIGHUP, 143 SIGTERM); otherwise the exit code of the
+    command that `sbx run` / `sbx shell` ran.
 
     This file sets up the signals, parses the global options, and hands
     the rest of the command line to the command it names (cli.h).
@@ -21,6 +23,7 @@
 #include "cli.h"
 
 #include <czmq.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -36,6 +39,12 @@ bool
 sbx_cli_interrupted (void)
 {
     return s_interrupted != 0;
+}
+
+int
+sbx_cli_interrupted_code (void)
+{
+    return 128 + (s_interrupted ? (int) s_interrupted : SIGINT);
 }
 
 void
@@ -56,6 +65,8 @@ s_catch_signals (void)
     sigemptyset (&action.sa_mask);
     sigaction (SIGINT, &action, NULL);
     sigaction (SIGTERM, &action, NULL);
+    //  A closed terminal: end what we hold (sbx shell's session) too.
+    sigaction (SIGHUP, &action, NULL);
     //  ...and only in this thread: ZeroMQ's own threads, which the first
     //  socket starts (here, with the signals blocked), must not take a
     //  Ctrl-C that this thread's wait is to see (a follower then hung).
@@ -64,6 +75,7 @@ s_catch_signals (void)
     sigemptyset (&signals);
     sigaddset (&signals, SIGINT);
     sigaddset (&signals, SIGTERM);
+    sigaddset (&signals, SIGHUP);
     pthread_sigmask (SIG_BLOCK, &signals, NULL);
     zsys_init ();
     zsock_t *first = zsock_new (ZMQ_PAIR);
@@ -87,6 +99,9 @@ static const sbx_cli_command_t s_sbx = {
         "  run -- CMD...        run one command in a fresh sandbox session\n"
         "  shell                an interactive session: one command per line\n"
         "  call F.METHOD [JSON] call any method, JSON in, JSON out\n"
+        "  cp SRC DST           copy a file into or out of a session\n"
+        "  open                 open a session for later commands (eval $(sbx open))\n"
+        "  close [HANDLE]       end a session that sbx open opened\n"
         "  events [PREFIX...]   the event journal; --follow for live events\n"
         "  status [SANDBOX]     the environment and its sandboxes\n"
         "  stats                counters, pool size, sandboxes per status\n"
@@ -98,20 +113,28 @@ static const sbx_cli_command_t s_sbx = {
 };
 
 static const sbx_cli_command_t *s_commands [] = {
-    &sbx_cli_run, &sbx_cli_shell, &sbx_cli_call, &sbx_cli_events,
+    &sbx_cli_run, &sbx_cli_shell, &sbx_cli_call, &sbx_cli_cp, &sbx_cli_open, &sbx_cli_close,
+    &sbx_cli_events,
     &sbx_cli_status, &sbx_cli_stats, &sbx_cli_top
 };
 
 int
 main (int argc, char *argv [])
 {
+    //  A closed stdin, stdout or stderr would be taken by the first file
+    //  ZeroMQ opens, and `sbx run` would read it as stdin.
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
+        if (fcntl (fd, F_GETFD) < 0 && open ("/dev/null", O_RDWR) < 0)
+            return SBX_CLI_EXIT_ERROR;
     s_catch_signals ();
-    sbx_cli_args_t args = {.timeout_s = -1, .command_timeout_s = -1};
+    sbx_cli_args_t args = {.timeout_s = -1, .command_timeout_s = -1, .wait_s = -1};
     args.endpoint = getenv ("SBX_ENDPOINT");
     if (!args.endpoint || !*args.endpoint)
         args.endpoint = SBX_DEFAULT_ENDPOINT;
     //  Unset: the library takes the endpoint the daemon's hello announces.
     args.events_endpoint = getenv ("SBX_EVENTS");
+    //  A session `sbx open` opened (eval $(sbx open)).
+    args.session = getenv ("SBX_SESSION");
 
     int code = sbx_cli_parse (&s_sbx, argc, argv, &args);
     if (code >= 0)

@@ -27,7 +27,7 @@ static const sbx_cli_option_t s_global [] = {
 
 static const char s_exit_codes [] =
     "Exit codes: 0 ok; 1 error reply; 2 bad usage; 3 daemon unreachable or no reply\n"
-    "in time; 124 command timed out (sbx run); 130 interrupted; else the command's code.\n";
+    "in time; 124 command timed out; 128+N signal N (130 Ctrl-C); else the command's.\n";
 
 //  One command line's options: the command's rows, then the global rows
 //  it does not name itself.
@@ -42,7 +42,8 @@ s_add (s_table_t *table, const sbx_cli_option_t *row)
 {
     //  A row names its argument exactly when its kind takes one.
     assert ((row->arg != NULL)
-         == (row->kind == SBX_CLI_TEXT || row->kind == SBX_CLI_SECONDS || row->kind == SBX_CLI_SEQ));
+         == (row->kind == SBX_CLI_TEXT || row->kind == SBX_CLI_SECONDS || row->kind == SBX_CLI_SEQ
+             || row->kind == SBX_CLI_LIST));
     assert (table->count < S_MAX_OPTIONS);
     table->rows [table->count++] = row;
 }
@@ -73,6 +74,21 @@ s_row_of (const s_table_t *table, int opt)
         if (table->rows [i]->letter == opt)
             return table->rows [i];
     return NULL;
+}
+
+//  True when `word` is an option whose value is the next word.
+static bool
+s_takes_value (const s_table_t *table, const char *word)
+{
+    if (word [0] != '-' || !word [1] || strchr (word, '='))
+        return false;
+    for (size_t i = 0; i < table->count; i++) {
+        const sbx_cli_option_t *row = table->rows [i];
+        if (row->arg && ((word [1] == '-' && streq (word + 2, row->name))
+                      || (word [1] != '-' && word [strlen (word) - 1] == row->letter)))
+            return true;
+    }
+    return false;
 }
 
 int
@@ -129,6 +145,14 @@ s_store (const sbx_cli_command_t *command, const sbx_cli_option_t *row, const ch
             *(uint64_t *) slot = value;
             return -1;
         }
+        case SBX_CLI_LIST: {
+            sbx_cli_list_t *list = (sbx_cli_list_t *) slot;
+            if (list->count == SBX_CLI_MAX_LIST)
+                return sbx_cli_usage_error (command->name, "--%s: given more than %d times", row->name,
+                                            SBX_CLI_MAX_LIST);
+            list->items [list->count++] = arg;
+            return -1;
+        }
         case SBX_CLI_HELP:
             sbx_cli_help (command);
             return SBX_CLI_EXIT_OK;
@@ -162,18 +186,29 @@ sbx_cli_parse (const sbx_cli_command_t *command, int argc, char *argv [], sbx_cl
     longs [table.count] = (struct option) {NULL, 0, NULL, 0};
     shorts [used] = 0;
 
+    //  Operands that look like options (cp's -:PATH) are hidden from
+    //  getopt by pointing one character in, then shown again.
+    const char *hidden [S_MAX_OPTIONS];
+    size_t hidden_count = 0;
+    size_t prefix = command->dash_operand ? strlen (command->dash_operand) : 0;
+    for (int i = 1; prefix && i < argc && !streq (argv [i], "--") && hidden_count < S_MAX_OPTIONS; i++)
+        if (strncmp (argv [i], command->dash_operand, prefix) == 0 && !s_takes_value (&table, argv [i - 1]))
+            hidden [hidden_count++] = ++argv [i];
+
     args->command = command->name;
     opterr = 0;
     optind = 0;                 //  restarts getopt
-    int opt;
-    while ((opt = getopt_long (argc, argv, shorts, longs, NULL)) != -1) {
+    int opt, code = -1;
+    while (code < 0 && (opt = getopt_long (argc, argv, shorts, longs, NULL)) != -1) {
         const sbx_cli_option_t *row = s_row_of (&table, opt);
-        if (!row)
-            return s_bad_option (command->name, argv);
-        int rc = s_store (command, row, optarg, args);
-        if (rc >= 0)
-            return rc;
+        code = row ? s_store (command, row, optarg, args) : s_bad_option (command->name, argv);
     }
+    for (int i = 0; i < argc; i++)
+        for (size_t k = 0; k < hidden_count; k++)
+            if (argv [i] == hidden [k])
+                argv [i]--;
+    if (code >= 0)
+        return code;
     args->argc = argc - optind;
     args->argv = argv + optind;
     return -1;

@@ -13,7 +13,9 @@
     among the command's options (sbx run's --timeout does this).
 
     Values are checked here, by kind: SBX_CLI_SECONDS takes a number of
-    seconds > 0 (at most a year), SBX_CLI_SEQ an event seq number. A bad
+    seconds > 0 (at most a year), SBX_CLI_SEQ an event seq number,
+    SBX_CLI_LIST collects every value of a repeated option (at most
+    SBX_CLI_MAX_LIST) in a sbx_cli_list_t. A bad
     value or an unknown option is a usage error: one line on stderr,
     "sbx COMMAND: ... (see sbx COMMAND --help)", exit code 2.
 */
@@ -25,11 +27,21 @@
 
 typedef struct sbx_cli_args_t sbx_cli_args_t;
 
+#define SBX_CLI_MAX_LIST 256
+
+//  The values of an option given again and again (--env A=1 --env B=2),
+//  in order; they point into argv.
+typedef struct {
+    const char *items [SBX_CLI_MAX_LIST];
+    size_t count;
+} sbx_cli_list_t;
+
 typedef enum {
     SBX_CLI_FLAG,       //  no argument; sets a bool
     SBX_CLI_TEXT,       //  a string (points into argv)
     SBX_CLI_SECONDS,    //  a double: seconds > 0, at most a year
     SBX_CLI_SEQ,        //  a uint64_t: an event seq number
+    SBX_CLI_LIST,       //  a sbx_cli_list_t: one more string each time
     SBX_CLI_HELP,       //  prints the command's help and ends the parse
     SBX_CLI_VERSION     //  prints sbx's version and ends the parse
 } sbx_cli_kind_t;
@@ -38,7 +50,7 @@ typedef struct {
     const char *name;       //  long name: --name
     char letter;            //  short name: -letter; 0 for none
     const char *arg;        //  the argument's name in help ("ID"): set
-                            //  exactly for TEXT, SECONDS and SEQ
+                            //  exactly for TEXT, SECONDS, SEQ and LIST
     sbx_cli_kind_t kind;
     size_t field;           //  where the value goes: SBX_CLI_FIELD (member)
     const char *help;       //  the help line (a '\n' continues it on the
@@ -57,6 +69,8 @@ typedef struct {
     const sbx_cli_option_t *options;    //  ends with a row whose name is NULL
     bool options_first;                 //  options end at the first argument
                                         //  (CMD's own flags stay CMD's)
+    const char *dash_operand;           //  arguments that start with this
+                                        //  ("-:") are operands, not options
     int (*execute) (sbx_cli_args_t *args);  //  returns the exit code;
                                             //  NULL for `sbx` itself
 } sbx_cli_command_t;

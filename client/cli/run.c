@@ -1,31 +1,15 @@
-/*  sbx run - one command in a fresh session (docs/cli.md), and the shell
-    feature's `run` that sbx shell uses too: see cli.h */
+/*  sbx run - one command in a fresh session or a held one (docs/cli.md),
+    and the shell feature's `run` that sbx shell uses too: see cli.h */
 #include "cli.h"
 #include "messages/mp.h"
 
 #include <czmq.h>
 #include <math.h>
 
-//  Writes `arg` quoted for a POSIX shell.
-static void
-s_shell_quote (FILE *out, const char *arg)
-{
-    bool plain = *arg != 0;
-    for (const char *c = arg; *c && plain; c++)
-        plain = strchr ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-", *c) != NULL;
-    if (plain) {
-        fputs (arg, out);
-        return;
-    }
-    fputc ('\'', out);
-    for (const char *c = arg; *c; c++) {
-        if (*c == '\'')
-            fputs ("'\\''", out);
-        else
-            fputc (*c, out);
-    }
-    fputc ('\'', out);
-}
+//  What stdin may bring: one request carries it, and the daemon takes
+//  bodies up to limits.max_body_bytes (16 MiB by default); the rest of
+//  the request needs far less than the 64 KiB kept back.
+#define S_MAX_STDIN (16 * 1024 * 1024 - 64 * 1024)
 
 const char *
 sbx_cli_shell_feature (sbx_client_t *client, const char *name, bool quiet)
@@ -56,8 +40,25 @@ s_true (const msgpack_object *object)
     return object && object->type == MSGPACK_OBJECT_BOOLEAN && object->via.boolean;
 }
 
+//  "after 60 s": the limit asked for, else how long the command ran.
+static void
+s_timed_out (double timeout_s, const msgpack_object *duration_ms)
+{
+    double seconds = timeout_s;
+    if (seconds <= 0 && duration_ms && (duration_ms->type == MSGPACK_OBJECT_FLOAT64
+                                     || duration_ms->type == MSGPACK_OBJECT_FLOAT32))
+        seconds = (double) llround (duration_ms->via.f64 / 100) / 10;
+    else
+    if (seconds <= 0 && duration_ms && duration_ms->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        seconds = (double) llround ((double) duration_ms->via.u64 / 100) / 10;
+    if (seconds > 0)
+        fprintf (stderr, "sbx: command timed out after %g s\n", seconds);
+    else
+        fprintf (stderr, "sbx: command timed out\n");
+}
+
 int
-sbx_cli_print_run_result (const msgpack_sbuffer *result)
+sbx_cli_print_run_result (const msgpack_sbuffer *result, double timeout_s)
 {
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
@@ -65,13 +66,17 @@ sbx_cli_print_run_result (const msgpack_sbuffer *result)
     if (msgpack_unpack_next (&unpacked, result->data, result->size, NULL) == MSGPACK_UNPACK_SUCCESS
     &&  unpacked.data.type == MSGPACK_OBJECT_MAP) {
         const msgpack_object *map = &unpacked.data;
+        //  Once output is streamed, it has been written already and the
+        //  final result only closes the call.
         sbx_cli_write_bytes (stdout, sbx_mp_map_get (map, "stdout"));
         sbx_cli_write_bytes (stderr, sbx_mp_map_get (map, "stderr"));
         const msgpack_object *exit_code = sbx_mp_map_get (map, "exit_code");
         if (s_true (sbx_mp_map_get (map, "truncated")))
             fprintf (stderr, "sbx: note: the output was truncated by the sandbox\n");
-        if (s_true (sbx_mp_map_get (map, "timed_out")))
+        if (s_true (sbx_mp_map_get (map, "timed_out"))) {
+            s_timed_out (timeout_s, sbx_mp_map_get (map, "duration_ms"));
             code = SBX_CLI_EXIT_TIMED_OUT;
+        }
         else if (s_true (sbx_mp_map_get (map, "cancelled")))
             fprintf (stderr, "sbx: the command was killed: the daemon is shutting down\n");
         else if (exit_code && exit_code->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
@@ -87,17 +92,112 @@ sbx_cli_print_run_result (const msgpack_sbuffer *result)
 }
 
 void
-sbx_cli_pack_run_args (msgpack_sbuffer *out, const char *cmd, double timeout_s)
+sbx_cli_pack_run_args (msgpack_sbuffer *out, const sbx_cli_run_t *run)
 {
     msgpack_packer packer;
     msgpack_packer_init (&packer, out, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, timeout_s > 0 ? 2 : 1);
+    msgpack_pack_map (&packer, 1 + (run->timeout_s > 0) + (run->input != NULL) + (run->env_count > 0)
+                                 + (run->cwd != NULL));
     sbx_mp_pack_str (&packer, "cmd");
-    sbx_mp_pack_str (&packer, cmd);
-    if (timeout_s > 0) {
+    sbx_mp_pack_str (&packer, run->cmd);
+    if (run->timeout_s > 0) {
         sbx_mp_pack_str (&packer, "timeout_ms");
-        msgpack_pack_uint64 (&packer, (uint64_t) llround (timeout_s * 1000));
+        msgpack_pack_uint64 (&packer, (uint64_t) llround (run->timeout_s * 1000));
     }
+    if (run->input) {
+        sbx_mp_pack_str (&packer, "stdin");
+        msgpack_pack_bin_with_body (&packer, run->input, run->input_size);
+    }
+    if (run->env_count > 0) {
+        sbx_mp_pack_str (&packer, "env");
+        msgpack_pack_map (&packer, run->env_count);
+        for (size_t i = 0; i < run->env_count; i++) {
+            const char *equals = strchr (run->env [i], '=');
+            sbx_mp_pack_strn (&packer, run->env [i], (size_t) (equals - run->env [i]));
+            sbx_mp_pack_str (&packer, equals + 1);
+        }
+    }
+    if (run->cwd) {
+        sbx_mp_pack_str (&packer, "cwd");
+        sbx_mp_pack_str (&packer, run->cwd);
+    }
+}
+
+//  Reads all of stdin into *data_p (caller frees; left NULL when stdin is
+//  closed). Returns 0, or an exit code after saying why not.
+static int
+s_read_stdin (char **data_p, size_t *size_p)
+{
+    size_t size = 0, capacity = 64 * 1024;
+    char *data = (char *) malloc (capacity);
+    if (!data)
+        abort ();
+    while (true) {
+        if (size == capacity) {
+            if (capacity > S_MAX_STDIN) {
+                free (data);
+                return sbx_cli_usage_error ("run", "stdin holds more than %d bytes, more than one request to "
+                                            "the daemon carries; copy it in with `sbx cp` into a session "
+                                            "(`sbx open`) and redirect it there", S_MAX_STDIN);
+            }
+            capacity *= 2;
+            data = (char *) realloc (data, capacity);
+            if (!data)
+                abort ();
+        }
+        ssize_t n = read (STDIN_FILENO, data + size, capacity - size);
+        if (n < 0 && errno == EINTR && !sbx_cli_interrupted ())
+            continue;
+        if (n < 0 && errno == EBADF && size == 0) {
+            free (data);        //  stdin closed: nothing to send
+            return 0;
+        }
+        if (n < 0) {
+            int code = sbx_cli_interrupted () ? sbx_cli_interrupted_code () : SBX_CLI_EXIT_ERROR;
+            if (!sbx_cli_interrupted ())
+                fprintf (stderr, "sbx run: cannot read stdin: %s\n", strerror (errno));
+            free (data);
+            return code;
+        }
+        if (n == 0)
+            break;
+        size += (size_t) n;
+        if (size > S_MAX_STDIN) {
+            free (data);
+            return sbx_cli_usage_error ("run", "stdin holds more than %d bytes, more than one request to "
+                                        "the daemon carries; copy it in with `sbx cp` into a session "
+                                        "(`sbx open`) and redirect it there", S_MAX_STDIN);
+        }
+    }
+    *data_p = data;
+    *size_p = size;
+    return 0;
+}
+
+//  --env NAME=value as given; --env NAME takes NAME's value here, and is
+//  left out when NAME is not set. Fills `env` with NAME=value strings,
+//  some of them new (listed in `made` for the caller to free). Returns -1
+//  to go on, or the usage error's exit code.
+static int
+s_environment (const sbx_cli_args_t *args, const char **env, size_t *count_p, zlistx_t *made)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < args->env.count; i++) {
+        const char *item = args->env.items [i];
+        const char *equals = strchr (item, '=');
+        if (equals == item || !*item)
+            return sbx_cli_usage_error ("run", "--env '%s': expected NAME=VALUE or NAME", item);
+        if (equals)
+            env [count++] = item;
+        else
+        if (getenv (item)) {
+            char *entry = zsys_sprintf ("%s=%s", item, getenv (item));
+            zlistx_add_end (made, entry);
+            env [count++] = entry;
+        }
+    }
+    *count_p = count;
+    return -1;
 }
 
 static int
@@ -105,56 +205,109 @@ s_run (sbx_cli_args_t *args)
 {
     if (args->argc < 1)
         return sbx_cli_usage_error ("run", "no command given (sbx run -- CMD...)");
+    sbx_cli_handle_t handle;
+    int code = -1;
+    bool held = sbx_cli_held_session (args, &handle, &code);
+    if (code >= 0)
+        return code;
+    if (held && args->session_id)
+        return sbx_cli_usage_error ("run", "--session-id names a new session; the session of --session "
+                                    "(or $SBX_SESSION) has its name already");
+    const char *env [SBX_CLI_MAX_LIST];
+    size_t env_count = 0;
+    zlistx_t *made = zlistx_new ();
+    zlistx_set_destructor (made, (zlistx_destructor_fn *) zstr_free);
+    code = s_environment (args, env, &env_count, made);
+    if (code >= 0) {
+        zlistx_destroy (&made);
+        return code;
+    }
+    char *input = NULL;
+    size_t input_size = 0;
+    if (!args->no_stdin && !isatty (STDIN_FILENO) && (code = s_read_stdin (&input, &input_size)) != 0) {
+        zlistx_destroy (&made);
+        return code;
+    }
     char *cmd = NULL;
     size_t cmd_size = 0;
     FILE *stream = open_memstream (&cmd, &cmd_size);
     for (int i = 0; i < args->argc; i++) {
         if (i > 0)
             fputc (' ', stream);
-        s_shell_quote (stream, args->argv [i]);
+        sbx_cli_shell_quote (stream, args->argv [i]);
     }
     fclose (stream);
 
     //  --timeout is the command's limit; the reply may take that long and
-    //  then some. Without it the feature's own limit applies and we wait.
+    //  then some (after the wait for a sandbox, --wait). Without it the
+    //  feature's own limit applies and we wait for the reply.
     double limit = args->timeout_s;
-    int code = SBX_CLI_EXIT_OK;
+    if (args->wait_s < 0)
+        args->wait_s = SBX_CLI_DEFAULT_WAIT_S;
+    code = SBX_CLI_EXIT_OK;
     sbx_client_t *client = sbx_cli_connect (args, limit > 0 ? sbx_cli_ms (limit + SBX_CLI_RUN_MARGIN_S) : -1,
                                             &code);
-    if (!client) {
-        free (cmd);
-        return code;
-    }
-    const char *feature = sbx_cli_shell_feature (client, args->feature, false);
-    if (!feature)
+    const char *feature = client ? sbx_cli_shell_feature (client, args->feature, false) : NULL;
+    if (client && !feature)
         code = SBX_CLI_EXIT_ERROR;
-    else {
+    if (feature) {
+        sbx_cli_run_t run = {
+            .cmd = cmd, .timeout_s = limit, .input = input, .input_size = input_size,
+            .env = env, .env_count = env_count, .cwd = args->cwd
+        };
         msgpack_sbuffer call_args, result;
         msgpack_sbuffer_init (&call_args);
         msgpack_sbuffer_init (&result);
-        sbx_cli_pack_run_args (&call_args, cmd, limit);
+        sbx_cli_pack_run_args (&call_args, &run);
+        free (input);
+        input = NULL;
         sbx_error_t *error = NULL;
-        if (sbx_client_call (client, feature, "run", call_args.data, call_args.size, args->session,
-                             &result, &error) == 0)
-            code = sbx_cli_print_run_result (&result);
+        int rc;
+        if (held) {
+            sbx_session_t *session = sbx_cli_attach (client, &handle);
+            rc = sbx_session_call (session, feature, "run", call_args.data, call_args.size, &result, &error);
+            sbx_session_destroy (&session);
+        }
         else
-            code = sbx_cli_fail (sbx_cli_where (args, client), &error);
+            rc = sbx_client_call (client, feature, "run", call_args.data, call_args.size, args->session_id,
+                                  &result, &error);
         msgpack_sbuffer_destroy (&call_args);
+        if (rc == 0)
+            code = sbx_cli_print_run_result (&result, limit);
+        else
+            code = held ? sbx_cli_fail_held (args, client, &error)
+                        : sbx_cli_fail (sbx_cli_where (args, client), &error);
         msgpack_sbuffer_destroy (&result);
     }
+    free (input);
     free (cmd);
+    zlistx_destroy (&made);
     sbx_client_destroy (&client);
     return code;
 }
 
 static const sbx_cli_option_t s_options [] = {
-    {"session", 0, "ID", SBX_CLI_TEXT, SBX_CLI_FIELD (session),
-     "name the session (default: generated)"},
+    {"session", 0, "HANDLE", SBX_CLI_TEXT, SBX_CLI_FIELD (session),
+     "run in the session `sbx open` opened (default\n"
+     "$SBX_SESSION; `-`: a fresh session even so)"},
+    {"session-id", 0, "ID", SBX_CLI_TEXT, SBX_CLI_FIELD (session_id),
+     "name the fresh session (default: generated)"},
     //  Here --timeout is the command's own limit.
     {"timeout", 0, "S", SBX_CLI_SECONDS, SBX_CLI_FIELD (timeout_s),
-     "kill CMD after S seconds (default: the feature's own limit)"},
+     "kill CMD after S seconds (default: the feature's own\n"
+     "limit); the reply is awaited S + 30 s"},
+    {"wait", 0, "S", SBX_CLI_SECONDS, SBX_CLI_FIELD (wait_s),
+     "wait at most S seconds for a free sandbox (default 30)"},
+    {"env", 'e', "NAME=VALUE", SBX_CLI_LIST, SBX_CLI_FIELD (env),
+     "set a variable for CMD (again for more; NAME alone\n"
+     "passes this one's value)"},
+    {"cwd", 0, "DIR", SBX_CLI_TEXT, SBX_CLI_FIELD (cwd),
+     "run CMD in DIR, relative to the sandbox directory"},
+    {"no-stdin", 'n', NULL, SBX_CLI_FLAG, SBX_CLI_FIELD (no_stdin),
+     "do not send stdin to CMD (it reads nothing)"},
     {"feature", 0, "NAME", SBX_CLI_TEXT, SBX_CLI_FIELD (feature),
-     "the shell feature to use (default: the first of kind `shell`)"},
+     "the shell feature to use (default: the first of kind\n"
+     "`shell`)"},
     {NULL}
 };
 
@@ -162,10 +315,12 @@ const sbx_cli_command_t sbx_cli_run = {
     .name = "run",
     .synopsis = "-- CMD [ARG...]",
     .about =
-        "Runs CMD once in a fresh session (one ephemeral call of the shell feature's\n"
-        "`run`), prints its stdout and stderr to yours, and exits with its exit code\n"
-        "(124 when it timed out, like timeout(1)). CMD and its arguments are quoted for\n"
-        "the shell, so they arrive as given; use `sh -c '...'` for pipes and redirection.",
+        "Runs CMD once (one call of the shell feature's `run`): in a fresh session, or in\n"
+        "the session of --session / $SBX_SESSION. Prints its stdout and stderr to yours\n"
+        "and exits with its exit code (124 when it timed out, like timeout(1)). When\n"
+        "stdin is not a terminal, CMD reads what it holds (up to 16 MiB). CMD and its\n"
+        "arguments are quoted for the shell, so they arrive as given; use `sh -c '...'`\n"
+        "for pipes and redirection.",
     .options = s_options,
     .options_first = true,
     .execute = s_run

@@ -1,9 +1,18 @@
 /*  sbx shell - an interactive session: each line read runs in the same
-    sandbox (docs/cli.md). */
+    sandbox (docs/cli.md). Lines come from reader.h (editable, with
+    history, on a terminal). */
 #include "cli.h"
+#include "json.h"
+#include "reader.h"
 #include "messages/mp.h"
 
 #include <czmq.h>
+
+//  How much later than before the daemon must have started (from its
+//  uptime) to count as restarted: more than a status round trip.
+#define S_RESTART_SLACK_MS 25
+//  The wait for that status: a daemon answered a moment ago.
+#define S_RESTART_STATUS_MS 5000
 
 //  True when the sandbox itself offers a `shell` service (the testing
 //  sandbox kind's `shell {code}`).
@@ -32,7 +41,7 @@ s_print_service_result (const msgpack_sbuffer *result)
             fputc ('\n', stdout);
         }
         else {
-            json_t *json = sbx_mp_to_json (&unpacked.data);
+            json_t *json = sbx_cli_json_from_mp (&unpacked.data);
             sbx_cli_print_json (stdout, json, true);
             json_decref (json);
         }
@@ -41,22 +50,64 @@ s_print_service_result (const msgpack_sbuffer *result)
     msgpack_unpacked_destroy (&unpacked);
 }
 
+//  When the daemon started, on this machine's monotonic clock (from the
+//  uptime its `status` tells); -1 when it does not say.
+static int64_t
+s_daemon_started (sbx_client_t *client)
+{
+    json_t *status = sbx_client_status (client, NULL, NULL);
+    const json_t *uptime = json_object_get (json_object_get (status, "environment"), "uptime_s");
+    int64_t started = json_is_number (uptime)
+                    ? zclock_mono () - (int64_t) (json_number_value (uptime) * 1000) : -1;
+    json_decref (status);
+    return started;
+}
+
+typedef struct {
+    const sbx_cli_args_t *args;
+    sbx_client_t *client;
+    sbx_session_t *session;
+    const char *feature;        //  NULL: the sandbox's `shell` service
+    bool opened;                //  we opened the session (else: a handle's)
+    int64_t started;            //  the daemon's start (s_daemon_started)
+    bool broken;                //  the session or the daemon is gone
+    bool stop;                  //  a signal: end the session and go
+} s_shell_t;
+
+//  After a call failed with Unauthorized or NotFound: says so in plain
+//  words when the reason is a daemon that restarted (and forgot every
+//  session). True when it did.
+static bool
+s_explain_restart (s_shell_t *self)
+{
+    if (self->started < 0)
+        return false;
+    sbx_client_set_timeout (self->client, S_RESTART_STATUS_MS);
+    int64_t now = s_daemon_started (self->client);
+    if (now < 0 || now - self->started <= S_RESTART_SLACK_MS)
+        return false;
+    fprintf (stderr, "sbx: the daemon restarted: session '%s' is gone; %s\n",
+             sbx_session_id (self->session) ? sbx_session_id (self->session) : sbx_session_sandbox (self->session),
+             self->opened ? "start `sbx shell` again" : "open another (sbx open)");
+    return true;
+}
+
 //  Runs one line in the session: with the shell `feature`'s `run`, or,
-//  when `feature` is NULL, the sandbox's `shell` service. Returns the
-//  line's exit code. Sets *broken_p when the session or the daemon is
-//  gone, *stop_p when the shell is to stop (Ctrl-C).
+//  when there is none, the sandbox's `shell` service. Returns the line's
+//  exit code.
 static int
-s_run_line (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t *session,
-            const char *feature, const char *line, bool *broken_p, bool *stop_p)
+s_run_line (s_shell_t *self, const char *line)
 {
     msgpack_sbuffer call_args, result;
     msgpack_sbuffer_init (&call_args);
     msgpack_sbuffer_init (&result);
     sbx_error_t *error = NULL;
     int code, rc;
-    if (feature) {
-        sbx_cli_pack_run_args (&call_args, line, args->command_timeout_s);
-        rc = sbx_session_call (session, feature, "run", call_args.data, call_args.size, &result, &error);
+    if (self->feature) {
+        sbx_cli_run_t run = {.cmd = line, .timeout_s = self->args->command_timeout_s};
+        sbx_cli_pack_run_args (&call_args, &run);
+        rc = sbx_session_call (self->session, self->feature, "run", call_args.data, call_args.size, &result,
+                               &error);
     }
     else {
         msgpack_packer packer;
@@ -64,10 +115,10 @@ s_run_line (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t *ses
         msgpack_pack_map (&packer, 1);
         sbx_mp_pack_str (&packer, "code");
         sbx_mp_pack_str (&packer, line);
-        rc = sbx_session_call (session, NULL, "shell", call_args.data, call_args.size, &result, &error);
+        rc = sbx_session_call (self->session, NULL, "shell", call_args.data, call_args.size, &result, &error);
     }
-    if (rc == 0 && feature)
-        code = sbx_cli_print_run_result (&result);
+    if (rc == 0 && self->feature)
+        code = sbx_cli_print_run_result (&result, self->args->command_timeout_s);
     else if (rc == 0) {
         s_print_service_result (&result);
         code = SBX_CLI_EXIT_OK;
@@ -76,16 +127,24 @@ s_run_line (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t *ses
         //  A user error leaves the session open; anything that means
         //  the session or the daemon is gone ends the shell.
         bool interrupted = sbx_error_is (error, SBX_INTERRUPTED);
-        *broken_p = sbx_error_is_state (error) || sbx_error_is (error, SBX_UNAUTHORIZED)
-                 || sbx_error_is (error, SBX_NOT_FOUND)
-                 || (sbx_error_is_local (error) && !interrupted);
-        code = sbx_cli_fail (sbx_cli_where (args, client), &error);
+        bool gone = sbx_error_is (error, SBX_UNAUTHORIZED) || sbx_error_is (error, SBX_NOT_FOUND);
+        self->broken = sbx_error_is_state (error) || gone || (sbx_error_is_local (error) && !interrupted);
+        if (gone && s_explain_restart (self)) {
+            sbx_error_destroy (&error);
+            code = SBX_CLI_EXIT_ERROR;
+        }
+        else
+        if (!self->opened)
+            code = sbx_cli_fail_held (self->args, self->client, &error);
+        else
+            code = sbx_cli_fail (sbx_cli_where (self->args, self->client), &error);
         if (interrupted) {
             //  The sandbox ends the session after the running command:
             //  that may take its time.
-            fprintf (stderr, "sbx: ending session '%s' once the running command stops "
-                     "(Ctrl-C again to leave now)\n", sbx_session_id (session));
-            *stop_p = true;
+            if (self->opened)
+                fprintf (stderr, "sbx: ending session '%s' once the running command stops "
+                         "(Ctrl-C again to leave now)\n", sbx_session_id (self->session));
+            self->stop = true;
         }
     }
     msgpack_sbuffer_destroy (&call_args);
@@ -93,80 +152,125 @@ s_run_line (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t *ses
     return code;
 }
 
+//  Opens the session, or attaches the one of --session / $SBX_SESSION.
+//  Returns -1 to go on, or an exit code.
+static int
+s_begin (s_shell_t *self)
+{
+    sbx_cli_handle_t handle;
+    int code = -1;
+    if (sbx_cli_held_session (self->args, &handle, &code)) {
+        self->session = sbx_cli_attach (self->client, &handle);
+        return -1;
+    }
+    if (code >= 0)
+        return code;
+    sbx_error_t *error = NULL;
+    self->session = sbx_client_session_open (self->client, self->args->session_id, &error);
+    if (!self->session)
+        return sbx_cli_fail (sbx_cli_where (self->args, self->client), &error);
+    self->opened = true;
+    return -1;
+}
+
+//  Ends a session the shell opened (a handle's stays open). Returns the
+//  exit code, `code` unless the end failed.
+static int
+s_end (s_shell_t *self, bool terminal, int code)
+{
+    if (self->broken || !self->opened) {
+        sbx_session_destroy (&self->session);
+        return code;
+    }
+    //  A signal must not stop the clean end.
+    int signalled = sbx_cli_interrupted () ? sbx_cli_interrupted_code () : 0;
+    sbx_cli_interrupted_clear ();
+    sbx_error_t *error = NULL;
+    if (sbx_session_end (&self->session, &error) != 0) {
+        code = sbx_cli_fail (sbx_cli_where (self->args, self->client), &error);
+        sbx_session_destroy (&self->session);
+    }
+    else if (terminal)
+        fprintf (stderr, "sbx: session ended\n");
+    return signalled ? signalled : code;
+}
+
 static int
 s_shell (sbx_cli_args_t *args)
 {
     if (args->argc > 0)
         return sbx_cli_unexpected (args, 0);
-    int code = SBX_CLI_EXIT_OK;
-    sbx_client_t *client = sbx_cli_connect (args, sbx_cli_timeout_ms (args), &code);
-    if (!client)
+    sbx_cli_handle_t handle;
+    int code = -1;
+    bool held = sbx_cli_held_session (args, &handle, &code);
+    if (code >= 0)
+        return code;
+    if (held && args->session_id)
+        return sbx_cli_usage_error ("shell", "--session-id names a new session; the session of --session "
+                                    "(or $SBX_SESSION) has its name already");
+    code = SBX_CLI_EXIT_OK;
+    s_shell_t self = {.args = args};
+    self.client = sbx_cli_connect (args, sbx_cli_timeout_ms (args), &code);
+    if (!self.client)
         return code;
     //  Without a shell feature, the testing sandbox's own `shell {code}`.
-    const char *feature = sbx_cli_shell_feature (client, args->feature, true);
-    if (!feature && !s_has_shell_service (client)) {
-        sbx_cli_shell_feature (client, NULL, false);
-        sbx_client_destroy (&client);
+    self.feature = sbx_cli_shell_feature (self.client, args->feature, true);
+    if (!self.feature && !s_has_shell_service (self.client)) {
+        sbx_cli_shell_feature (self.client, NULL, false);
+        sbx_client_destroy (&self.client);
         return SBX_CLI_EXIT_ERROR;
     }
-    sbx_error_t *error = NULL;
-    sbx_session_t *session = sbx_client_session_open (client, args->session, &error);
-    if (!session) {
-        code = sbx_cli_fail (sbx_cli_where (args, client), &error);
-        sbx_client_destroy (&client);
+    self.started = s_daemon_started (self.client);
+    code = s_begin (&self);
+    if (code >= 0) {
+        sbx_client_destroy (&self.client);
         return code;
     }
+    code = SBX_CLI_EXIT_OK;
     //  The session is there: now a line may run as long as its command
     //  does (--timeout, when given, still bounds every reply).
     if (args->timeout_s < 0)
-        sbx_client_set_timeout (client, args->command_timeout_s > 0
-                                        ? sbx_cli_ms (args->command_timeout_s + SBX_CLI_RUN_MARGIN_S) : -1);
-    bool tty = isatty (STDIN_FILENO);
-    if (tty)
-        fprintf (stderr, "sbx: session '%s' on %s; Ctrl-D ends it\n",
-                 sbx_session_id (session), sbx_session_sandbox (session));
-    char *line = NULL;
-    size_t size = 0;
-    bool broken = false, stop = false;
-    while (!broken && !stop) {
-        if (tty) {
-            fprintf (stderr, "%s$ ", sbx_session_id (session));
-            fflush (stderr);
-        }
-        ssize_t length = getline (&line, &size, stdin);
-        if (length < 0 || sbx_cli_interrupted ())
+        sbx_client_set_timeout (self.client, args->command_timeout_s > 0
+                                ? sbx_cli_ms (args->command_timeout_s + SBX_CLI_RUN_MARGIN_S) : -1);
+    const char *name = sbx_session_id (self.session) ? sbx_session_id (self.session)
+                                                     : sbx_session_sandbox (self.session);
+    char prompt [200];
+    snprintf (prompt, sizeof prompt, "%s$ ", name);
+    sbx_cli_reader_t *reader = sbx_cli_reader_new (prompt);
+    bool terminal = sbx_cli_reader_terminal (reader);
+    if (terminal)
+        fprintf (stderr, "sbx: session '%s' on %s; Ctrl-D %s\n", name, sbx_session_sandbox (self.session),
+                 self.opened ? "ends it" : "leaves it (sbx close ends it)");
+    while (!self.broken && !self.stop) {
+        const char *line = sbx_cli_reader_next (reader);
+        if (!line)
             break;
-        while (length > 0 && (line [length - 1] == '\n' || line [length - 1] == '\r'))
-            line [--length] = 0;
-        if (length > 0)
-            code = s_run_line (args, client, session, feature, line, &broken, &stop);
+        if (*line)
+            code = s_run_line (&self, line);
     }
-    free (line);
+    sbx_cli_reader_destroy (&reader);
     if (sbx_cli_interrupted ())
-        code = SBX_CLI_EXIT_INTERRUPTED;
-    if (tty && !broken)
+        code = sbx_cli_interrupted_code ();
+    if (terminal && !self.broken)
         fputc ('\n', stderr);      //  after the prompt, or the ^C
-    if (broken)
-        sbx_session_destroy (&session);
-    else {
-        //  A Ctrl-C must not stop the clean end.
-        sbx_cli_interrupted_clear ();
-        if (sbx_session_end (&session, &error) != 0) {
-            code = sbx_cli_fail (sbx_cli_where (args, client), &error);
-            sbx_session_destroy (&session);
-        }
-        else if (tty)
-            fprintf (stderr, "sbx: session ended\n");
-    }
-    sbx_client_destroy (&client);
+    code = s_end (&self, terminal, code);
+    sbx_client_destroy (&self.client);
     return code;
 }
 
 static const sbx_cli_option_t s_options [] = {
-    {"session", 0, "ID", SBX_CLI_TEXT, SBX_CLI_FIELD (session),
-     "name the session (default: generated)"},
+    {"session", 0, "HANDLE", SBX_CLI_TEXT, SBX_CLI_FIELD (session),
+     "run the lines in the session `sbx open` opened, and\n"
+     "leave it open (default $SBX_SESSION; `-`: a new\n"
+     "session even so)"},
+    {"session-id", 0, "ID", SBX_CLI_TEXT, SBX_CLI_FIELD (session_id),
+     "name the new session (default: generated)"},
+    {"wait", 0, "S", SBX_CLI_SECONDS, SBX_CLI_FIELD (wait_s),
+     "wait at most S seconds for a free sandbox (default: as\n"
+     "--timeout; the reply is then awaited S longer)"},
     {"feature", 0, "NAME", SBX_CLI_TEXT, SBX_CLI_FIELD (feature),
-     "the shell feature to use (default: the first of kind `shell`)"},
+     "the shell feature to use (default: the first of kind\n"
+     "`shell`)"},
     {"command-timeout", 0, "S", SBX_CLI_SECONDS, SBX_CLI_FIELD (command_timeout_s),
      "kill each line's command after S seconds"},
     {NULL}
@@ -178,10 +282,11 @@ const sbx_cli_command_t sbx_cli_shell = {
     .about =
         "Opens a session and runs each line read from stdin in it, one after the\n"
         "other, in the same sandbox (the shell feature's `run`; on a sandbox without\n"
-        "one, its own `shell` service). Ctrl-D ends the session cleanly; Ctrl-C too.\n"
-        "The session's lease is renewed while it waits for input, and a line may run\n"
-        "as long as its command does. Exits with the code of the last line run (like\n"
-        "sh), 1 when the session broke, 130 after Ctrl-C.",
+        "one, its own `shell` service). On a terminal lines are editable, with history.\n"
+        "Ctrl-D ends the session cleanly; so do Ctrl-C, SIGTERM and SIGHUP (a closed\n"
+        "terminal). The session's lease is renewed while it waits for input, and a\n"
+        "line may run as long as its command does. Exits with the code of the last\n"
+        "line run (like sh), 1 when the session broke, 128 + N after signal N.",
     .options = s_options,
     .execute = s_shell
 };

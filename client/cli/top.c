@@ -209,6 +209,21 @@ s_wall_ns (void)
     return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+//  Draws `text` on row `y`, cut to the screen's width; `fill` pads it
+//  with spaces to the full width (for a highlighted bar). Never writes
+//  past the last column, where curses would wrap to the next row.
+static void
+s_line (int y, const char *text, bool fill)
+{
+    int width = COLS;
+    if (y >= LINES || width <= 0)
+        return;
+    char row [512];
+    snprintf (row, sizeof row, "%-*.*s", fill ? MIN (width, (int) sizeof row - 1) : 0,
+              MIN (width, (int) sizeof row - 1), text);
+    mvaddnstr (y, 0, row, width);
+}
+
 static void
 s_top_draw (s_top_t *self)
 {
@@ -219,37 +234,46 @@ s_top_draw (s_top_t *self)
     double up = self->env_started_ns > 0 ? (double) (now_ns - self->env_started_ns) / 1e9
                                          : self->uptime_s + (double) (zclock_mono () - self->started_mono) / 1000.0;
     sbx_cli_duration (uptime, sizeof uptime, up);
-    attron (A_BOLD);
-    mvprintw (0, 0, "sbx top - %s - %s - up %s - %s", self->env_id, self->env_status, uptime,
+    char text [512];
+    snprintf (text, sizeof text, "sbx top - %s - %s - up %s - %s", self->env_id, self->env_status, uptime,
               sbx_client_endpoint (self->client));
+    attron (A_BOLD);
+    s_line (0, text, false);
     attroff (A_BOLD);
-    mvprintw (0, width > 10 ? width - 9 : 0, "q: quit");
+    //  The key hint only where it does not cover the title.
+    if ((int) strlen (text) + 10 <= width)
+        mvaddstr (0, width - 8, "q: quit");
     size_t size = zhashx_size (self->rows);
-    mvprintw (1, 0, "pool: min %lld  max %lld  size %zu    sessions/s %.1f    calls/s %.1f    events %llu (seq %llu)",
+    snprintf (text, sizeof text, "pool: min %lld max %lld size %zu   sessions/s %.1f   calls/s %.1f   seq %llu",
               (long long) json_integer_value (json_object_get (self->pool, "min")),
               (long long) json_integer_value (json_object_get (self->pool, "max")), size,
               s_rate (self->sessions, now_ns), s_rate (self->calls, now_ns),
-              (unsigned long long) self->events_seen, (unsigned long long) self->last_seq);
-    if (self->problem)
-        mvprintw (2, 0, "daemon: %s", self->problem);
+              (unsigned long long) self->last_seq);
+    s_line (1, text, false);
+    if (self->problem) {
+        snprintf (text, sizeof text, "daemon: %s", self->problem);
+        s_line (2, text, false);
+    }
     s_row_t **rows = (s_row_t **) zmalloc ((size + 1) * sizeof (s_row_t *));
     size_t n = 0;
     for (s_row_t *row = (s_row_t *) zhashx_first (self->rows); row;
          row = (s_row_t *) zhashx_next (self->rows))
         rows [n++] = row;
     qsort (rows, n, sizeof (s_row_t *), s_compare_rows);
+    //  76 columns before the last error: an 80-column terminal holds it.
+    snprintf (text, sizeof text, "%-22s %-13s %-18s %-9s %s", "SANDBOX", "STATUS", "SESSION", "IN STATUS",
+              "STATE ERRS");
     attron (A_REVERSE);
-    mvprintw (4, 0, "%-24s %-13s %-20s %-9s %s", "SANDBOX", "STATUS", "SESSION", "IN STATUS", "STATE ERRS");
-    for (int x = getcurx (stdscr); x < width; x++)
-        addch (' ');
+    s_line (4, text, true);
     attroff (A_REVERSE);
     for (size_t i = 0; i < n && (int) i + 5 < LINES; i++) {
         char since [32] = "?";
         if (rows [i]->since_ns > 0)
             sbx_cli_duration (since, sizeof since, (double) (now_ns - rows [i]->since_ns) / 1e9);
-        mvprintw ((int) i + 5, 0, "%-24.24s %-13s %-20.20s %-9s %zu%s%s", rows [i]->id, rows [i]->status,
+        snprintf (text, sizeof text, "%-22.22s %-13s %-18.18s %-9s %zu%s%s", rows [i]->id, rows [i]->status,
                   rows [i]->session ? rows [i]->session : "-", since, rows [i]->state_errors,
                   rows [i]->last_error ? "  last: " : "", rows [i]->last_error ? rows [i]->last_error : "");
+        s_line ((int) i + 5, text, false);
     }
     free (rows);
     refresh ();
@@ -322,9 +346,12 @@ s_top_run (s_top_t *self, sbx_events_t *events)
             event = sbx_events_next (events, 0, &error);
         }
         sbx_event_destroy (&event);
+        if (error && sbx_error_is (error, SBX_INTERRUPTED)) {
+            //  A signal is how one stops top: nothing to blame.
+            sbx_error_destroy (&error);
+            quit = true;
+        }
         if (error) {
-            if (sbx_error_is (error, SBX_INTERRUPTED))
-                quit = true;
             char text [300];
             snprintf (text, sizeof text, "%s: %s", sbx_error_type (error), sbx_error_message (error));
             s_set (&self->problem, text);
@@ -368,9 +395,13 @@ s_top (sbx_cli_args_t *args)
         sbx_events_destroy (&events);
     }
     else
+    if (sbx_error_is (error, SBX_INTERRUPTED))
+        sbx_error_destroy (&error);
+    else
         code = sbx_cli_fail (sbx_cli_where (args, self.client), &error);
     s_top_free (&self);
-    return code;
+    //  Ctrl-C, SIGTERM, SIGHUP: quietly, with 128 + the signal.
+    return sbx_cli_interrupted () ? sbx_cli_interrupted_code () : code;
 }
 
 static const sbx_cli_option_t s_options [] = {
@@ -387,7 +418,7 @@ const sbx_cli_command_t sbx_cli_top = {
         "size, session and call rates (over the last 10 s), and one row per sandbox\n"
         "(status, session, time in that status, state errors). It reads one status and\n"
         "the event journal at start, then follows the events; it does not poll the\n"
-        "sandboxes. Keys: q quits.",
+        "sandboxes. Keys: q quits (exit 0); Ctrl-C exits 130, SIGTERM 143.",
     .options = s_options,
     .execute = s_top
 };

@@ -94,9 +94,18 @@ typedef struct {
     int connect_timeout_ms;
     //  How long to wait for any other reply (ms); 0: 30000; < 0: forever.
     //  Ops that acquire a sandbox (session_open, ephemeral calls) also ask
-    //  the daemon to give up waiting for a free sandbox after this long, so
-    //  that an EnvironmentOverloadError arrives before a local Timeout.
+    //  the daemon to give up waiting for a free sandbox after this long
+    //  (unless wait_ms says otherwise), so that an EnvironmentOverloadError
+    //  arrives before a local Timeout.
     int timeout_ms;
+    //  How long the daemon may wait for a free sandbox in the ops that
+    //  acquire one (their request's `timeout_ms`), in ms. 0: timeout_ms,
+    //  and such a reply is awaited timeout_ms plus a second. > 0: this
+    //  long, and such a reply is awaited wait_ms + timeout_ms plus a
+    //  second (the wait for a sandbox, then the reply's own time). < 0:
+    //  not sent (the daemon's own limit); the reply is awaited timeout_ms
+    //  plus a second.
+    int wait_ms;
     //  Do not keep leases alive (see "Heartbeats").
     bool no_heartbeat;
 } sbx_client_options_t;
@@ -138,6 +147,11 @@ const char *
 //  Changes the reply timeout of later requests (ms; < 0: forever).
 void
     sbx_client_set_timeout (sbx_client_t *self, int timeout_ms);
+
+//  Changes how long later acquiring ops let the daemon wait for a free
+//  sandbox (ms), as the option wait_ms does.
+void
+    sbx_client_set_wait (sbx_client_t *self, int wait_ms);
 
 //  Sends `hello` again and returns its result keys (caller owns), e.g. to
 //  see `status` turn from created to online. Blocks.

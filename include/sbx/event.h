@@ -68,8 +68,9 @@ void
     sbx_event_destroy (sbx_event_t **self_p);
 
 //  The text form of PROTOCOL.md, e.g. "[testing-env/0:0] created -> setting_up"
-//  or "[testing-env/0:0/session1] shell: echo \"hello\"" (the `code` arg, or
-//  None), with " with <type>" appended when there is an error. No newline.
+//  or "[testing-env/0:0/session1] shell: echo \"hello\"" (the `code` arg, else
+//  the `cmd` arg, else None), with " with <type>" appended when there is an
+//  error. No newline.
 //  Caller frees the string.
 char *
     sbx_event_text (const sbx_event_t *event);

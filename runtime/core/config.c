@@ -2,8 +2,10 @@
 #include "runtime/core/config.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define S_ERROR "ConfigError"
 
@@ -331,6 +333,45 @@ s_features (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *features
     return NULL;
 }
 
+//  The port of a tcp endpoint: a number 1-65535, or czmq's ephemeral
+//  forms: `*` or `!`, alone or with a range `*[60000-]`.
+static bool
+s_port_ok (const char *port)
+{
+    if ((*port == '*' || *port == '!') && (!port [1] || (port [1] == '[' && port [strlen (port) - 1] == ']')))
+        return true;
+    if (!*port || strlen (port) > 5)
+        return false;
+    for (const char *c = port; *c; c++)
+        if (*c < '0' || *c > '9')
+            return false;
+    long number = strtol (port, NULL, 10);
+    return number >= 1 && number <= 65535;
+}
+
+sbx_error_t *
+sbx_config_check_endpoint (const char *endpoint, const char *path)
+{
+    bool ok = false;
+    if (strncmp (endpoint, "tcp://", 6) == 0) {
+        //  HOST:PORT; an IPv6 host is in brackets, so the port follows the
+        //  last ':'.
+        const char *host = endpoint + 6;
+        const char *colon = strrchr (host, ':');
+        ok = colon && colon > host && !memchr (host, '/', (size_t) (colon - host)) && s_port_ok (colon + 1);
+    }
+    else
+    if (strncmp (endpoint, "ipc://", 6) == 0)
+        ok = endpoint [6] != 0;
+    else
+    if (strncmp (endpoint, "inproc://", 9) == 0)
+        ok = endpoint [9] != 0;
+    if (ok)
+        return NULL;
+    return sbx_error_new (S_ERROR, "%s: '%s' is not an endpoint: expected tcp://HOST:PORT (PORT a number "
+                          "or *), ipc://PATH or inproc://NAME", path, endpoint);
+}
+
 static sbx_error_t *
 s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
 {
@@ -353,7 +394,11 @@ s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
         if (!error)
             error = s_string (part, "requests", "endpoints", false, &self->requests_endpoint);
         if (!error)
+            error = sbx_config_check_endpoint (self->requests_endpoint, "endpoints.requests");
+        if (!error)
             error = s_string (part, "events", "endpoints", false, &self->events_endpoint);
+        if (!error)
+            error = sbx_config_check_endpoint (self->events_endpoint, "endpoints.events");
     }
     if (!error && (part = s_object (root, "events", "", &error)) && !error) {
         static const char *const event_keys [] = {
@@ -484,8 +529,27 @@ sbx_config_load_string (const char *text, const sbx_kinds_t *kinds, sbx_error_t 
 sbx_config_t *
 sbx_config_load_file (const char *path, const sbx_kinds_t *kinds, sbx_error_t **error_p)
 {
+    //  Opened here, so that a file that is not there (or not a file) says
+    //  so plainly rather than as a JSON error at line -1.
+    FILE *file = fopen (path, "r");
+    struct stat st;
+    if (file && fstat (fileno (file), &st) == 0 && S_ISDIR (st.st_mode)) {
+        fclose (file);
+        file = NULL;
+        errno = EISDIR;
+    }
+    if (!file) {
+        *error_p = sbx_error_new (S_ERROR, "cannot read %s: %s", path, strerror (errno));
+        return NULL;
+    }
     json_error_t problem;
-    json_t *root = json_load_file (path, JSON_REJECT_DUPLICATES, &problem);
+    json_t *root = json_loadf (file, JSON_REJECT_DUPLICATES, &problem);
+    int read_error = ferror (file) ? errno : 0;
+    fclose (file);
+    if (!root && read_error) {
+        *error_p = sbx_error_new (S_ERROR, "cannot read %s: %s", path, strerror (read_error));
+        return NULL;
+    }
     if (!root) {
         *error_p = sbx_error_new (S_ERROR, "%s: line %d column %d: %s", path,
                                   problem.line, problem.column, problem.text);

@@ -66,13 +66,22 @@ sbx_config_t *
     sbx_config_default (const sbx_kinds_t *kinds, sbx_error_t **error_p);
 
 //  Loads a JSON file / text / value. NULL with *error_p (type "ConfigError",
-//  message starting with the JSON path) on any problem.
+//  message starting with the JSON path) on any problem; a file that cannot
+//  be read gives "cannot read PATH: <reason>".
 sbx_config_t *
     sbx_config_load_file (const char *path, const sbx_kinds_t *kinds, sbx_error_t **error_p);
 sbx_config_t *
     sbx_config_load_string (const char *text, const sbx_kinds_t *kinds, sbx_error_t **error_p);
 sbx_config_t *
     sbx_config_load_json (const json_t *root, const sbx_kinds_t *kinds, sbx_error_t **error_p);
+
+//  NULL when `endpoint` is one sbxd can bind: tcp://HOST:PORT (PORT a
+//  number 1-65535, or `*`/`!` for any free one), ipc://PATH or
+//  inproc://NAME. Else a ConfigError whose message starts with `path`
+//  (the JSON path, or the flag, it came from). Only the syntax is
+//  checked: binding may still fail (a port in use).
+sbx_error_t *
+    sbx_config_check_endpoint (const char *endpoint, const char *path);
 
 //  Applies a `--pool MIN:MAX` override; -1 with *error_p on a bad value.
 int

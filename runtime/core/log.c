@@ -3,6 +3,7 @@
 
 #include <czmq.h>
 #include <stdarg.h>
+#include <time.h>
 
 //  Written once before any actor starts, read-only afterwards.
 static sbx_log_level_t s_level = SBX_LOG_INFO;
@@ -29,10 +30,14 @@ sbx_log (sbx_log_level_t level, const char *who, const char *format, ...)
     va_start (args, format);
     vsnprintf (text, sizeof text, format, args);
     va_end (args);
-    switch (level) {
-        case SBX_LOG_ERROR:   zsys_error ("[%s] %s", who, text); break;
-        case SBX_LOG_WARNING: zsys_warning ("[%s] %s", who, text); break;
-        case SBX_LOG_INFO:    zsys_info ("[%s] %s", who, text); break;
-        case SBX_LOG_DEBUG:   zsys_debug ("[%s] %s", who, text); break;
-    }
+    //  zsys_* would print the year in two digits (%y): the time is ours.
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    struct tm local;
+    char stamp [32] = "";
+    if (localtime_r (&now.tv_sec, &local))
+        strftime (stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &local);
+    static const char marks [] = {'E', 'W', 'I', 'D'};
+    //  One call per line: lines of different threads never mix.
+    fprintf (stderr, "%c: %s.%03d [%s] %s\n", marks [level], stamp, (int) (now.tv_nsec / 1000000), who, text);
 }

@@ -1,5 +1,10 @@
-/*  sbx_log - one small logging module over zsys_*, filtered before
-    formatting; every line is prefixed with the actor's id. */
+/*  sbx_log - one small logging module, filtered before formatting. Each
+    line goes to stderr as one write, like zsys_* lines but with the full
+    date and milliseconds:
+
+        I: 2026-12-05 14:03:27.512 [default/0:1] ready -> acquired
+
+    a level letter (E, W, I, D), the local time, the actor's id. */
 #ifndef SBX_LOG_H
 #define SBX_LOG_H
 

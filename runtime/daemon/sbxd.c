@@ -281,6 +281,10 @@ main (int argc, char *argv [])
                                        : sbx_config_default (sbx_registry (), &error);
     if (config && pool)
         sbx_config_set_pool (config, pool, &error);
+    if (config && !error && requests)
+        error = sbx_config_check_endpoint (requests, "--requests");
+    if (config && !error && events)
+        error = sbx_config_check_endpoint (events, "--events");
     if (error) {
         fprintf (stderr, "sbxd: bad configuration: %s\n", sbx_error_message (error));
         sbx_error_destroy (&error);

@@ -8,6 +8,7 @@ import sys
 from typing import Any, List, Optional
 
 from . import DEFAULT_ENDPOINT, Environment, SbxError
+from ._core import DEFAULT_PROBE_TIMEOUT
 
 
 def _plain(value: Any) -> Any:
@@ -23,6 +24,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     options = parser.parse_args(argv)
     try:
         with Environment(options.endpoint, timeout=options.timeout,
+                         probe_timeout=min(options.timeout, DEFAULT_PROBE_TIMEOUT),
                          curve=tuple(options.curve) if options.curve else None) as env:
             for name, reply in (("hello", env.hello()), ("status", env.status())):
                 print("%s: %s" % (name, json.dumps(reply, indent=2, sort_keys=True, default=_plain)))

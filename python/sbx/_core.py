@@ -7,8 +7,8 @@ import collections
 import re
 import time
 from dataclasses import dataclass
-from typing import (Any, Callable, Deque, Dict, FrozenSet, Iterable, Mapping, Optional,
-                    Sequence, Tuple, Union)
+from typing import (Any, Callable, Deque, Dict, FrozenSet, Iterable, List, Mapping,
+                    Optional, Sequence, Tuple, Union)
 
 import msgpack
 import zmq
@@ -315,6 +315,13 @@ class Proxied:
 Prefix = Union[str, Iterable[str], None]
 
 
+def _seq_of(frames: Sequence[bytes]) -> Any:
+    try:
+        return unpack(frames[-1]).get("seq")
+    except (ValueError, AttributeError):
+        return None
+
+
 class Sequencer:
     """Delivers events in ``seq`` order with no gaps (PROTOCOL.md "Journal"):
     live events are queued while their seqs follow on; a gap, a late join
@@ -335,6 +342,7 @@ class Sequencer:
         self.gap_replays = 0    #: replays made to fill a gap in live events
         self.lost = 0           #: events the journal no longer had
         self.drop = 0           #: test hook: live messages still to discard
+        self.dropped: List[Any] = []    #: what the hook discarded (seqs, where readable)
 
     @property
     def wants_replay(self) -> bool:
@@ -350,6 +358,7 @@ class Sequencer:
         self.next_check = time.monotonic() + self.idle
         if self.drop:
             self.drop -= 1
+            self.dropped.append(_seq_of(frames))
             return
         if len(frames) != 2 or self.now:
             return

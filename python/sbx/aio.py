@@ -21,7 +21,7 @@ import asyncio
 import collections
 import itertools
 import time
-from typing import Any, AsyncIterator, Deque, Dict, Mapping, Optional, Tuple
+from typing import Any, AsyncIterator, Deque, Dict, List, Mapping, Optional, Tuple
 
 import zmq
 import zmq.asyncio
@@ -469,6 +469,8 @@ class Events(AsyncIterator[Dict[str, Any]]):
         self._env = env
         self._seq = Sequencer(since, prefix)
         self._sub: Optional[zmq.asyncio.Socket] = None
+        #: Where the SUB socket is connected (once started).
+        self.endpoint: Optional[str] = None
 
     @property
     def last_seq(self) -> int:
@@ -483,6 +485,11 @@ class Events(AsyncIterator[Dict[str, Any]]):
         return self._seq.gap_replays
 
     @property
+    def dropped(self) -> List[Any]:
+        """The seqs the :meth:`drop` hook discarded."""
+        return self._seq.dropped
+
+    @property
     def received(self) -> int:
         return self._seq.received
 
@@ -495,11 +502,11 @@ class Events(AsyncIterator[Dict[str, Any]]):
         happens after this is delivered. The first ``__anext__`` does it."""
         if self._sub is None:
             env = self._env
-            endpoint = events_endpoint((await env._catalog()).events_endpoint, env.endpoint)
+            self.endpoint = events_endpoint((await env._catalog()).events_endpoint, env.endpoint)
             sub = env._context.socket(zmq.SUB)
             sub.rcvhwm = 100000
             sub.subscribe(b"")
-            self._sub = setup_socket(sub, endpoint, env._curve, immediate=False)
+            self._sub = setup_socket(sub, self.endpoint, env._curve, immediate=False)
             if self._seq.now:
                 await self._replay(False)
         return self

@@ -12,7 +12,7 @@ import itertools
 import threading
 import time
 import weakref
-from typing import Any, Deque, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import zmq
 
@@ -544,11 +544,12 @@ class Events(Iterator[Dict[str, Any]]):
         self.timeout = timeout
         self._env = env
         self._seq = Sequencer(since, prefix)
-        endpoint = events_endpoint(env.catalog.events_endpoint, env.endpoint)
+        #: Where the SUB socket is connected.
+        self.endpoint = events_endpoint(env.catalog.events_endpoint, env.endpoint)
         sub = env._context.socket(zmq.SUB)
         sub.rcvhwm = 100000
         sub.subscribe(b"")      # every event: a narrower one hides gaps
-        self._sub = setup_socket(sub, endpoint, env._curve, immediate=False)
+        self._sub = setup_socket(sub, self.endpoint, env._curve, immediate=False)
         if self._seq.now:
             self._replay(False)     # "now" is the last seq at this moment
 
@@ -563,6 +564,11 @@ class Events(Iterator[Dict[str, Any]]):
     @property
     def gap_replays(self) -> int:
         return self._seq.gap_replays
+
+    @property
+    def dropped(self) -> List[Any]:
+        """The seqs the :meth:`drop` hook discarded."""
+        return self._seq.dropped
 
     @property
     def received(self) -> int:

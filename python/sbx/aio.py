@@ -189,17 +189,23 @@ class Environment:
         rid = body["id"] = next(self._ids)
         frame = pack(body)
         deadline = time.monotonic() + self.probe_timeout
-        while True:
-            try:
-                await socket.send(frame, zmq.NOBLOCK)
-                break
-            except zmq.Again:
-                if not await socket.poll(_ms(deadline - time.monotonic()), zmq.POLLOUT):
-                    raise DaemonUnavailable(
-                        "cannot connect to %s within %g s to send %r (no daemon there, or the "
-                        "CURVE handshake failed)" % (self.endpoint, self.probe_timeout, body["op"])) from None
+        #  Waiting before it is sent: the reader may take the reply before
+        #  the send's future hands control back.
         self._waiting[rid] = asyncio.Queue()
-        return rid
+        try:
+            while True:
+                try:
+                    await socket.send(frame, zmq.NOBLOCK)
+                    return rid
+                except zmq.Again:
+                    if not await socket.poll(_ms(deadline - time.monotonic()), zmq.POLLOUT):
+                        raise DaemonUnavailable(
+                            "cannot connect to %s within %g s to send %r (no daemon there, or "
+                            "the CURVE handshake failed)"
+                            % (self.endpoint, self.probe_timeout, body["op"])) from None
+        except BaseException:
+            self._waiting.pop(rid, None)
+            raise
 
     async def _receive(self, rid: int, timeout: Optional[float], op: str) -> Dict[str, Any]:
         queue = self._waiting[rid]

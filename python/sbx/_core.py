@@ -4,6 +4,7 @@ of events, CURVE keys and endpoints. Nothing here does I/O."""
 from __future__ import annotations
 
 import collections
+import itertools
 import re
 import time
 from dataclasses import dataclass
@@ -13,8 +14,9 @@ from typing import (Any, Callable, Deque, Dict, FrozenSet, Iterable, List, Mappi
 import msgpack
 import zmq
 import zmq.auth
+import zmq.utils.monitor
 
-from .errors import SbxError, UnknownName, error_from
+from .errors import DaemonUnavailable, SbxError, UnknownName, error_from
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 DEFAULT_TIMEOUT = 60.0
@@ -153,6 +155,16 @@ class Catalog:
         return value
 
 
+def same_environment(known: Optional[Catalog], answered: Catalog, endpoint: str) -> Catalog:
+    """``answered``, unless the endpoint now serves another environment than
+    the one it served before (a port is soon taken over when a daemon is
+    gone): then DaemonUnavailable."""
+    if known is not None and known.environment != answered.environment:
+        raise DaemonUnavailable("%s now serves environment %r, not %r"
+                                % (endpoint, answered.environment, known.environment))
+    return answered
+
+
 _WILDCARD_HOSTS = ("*", "0.0.0.0", "[::]", "::", "[*]")
 _TCP = re.compile(r"^tcp://(\[[^\]]*\]|[^:/]*)(:.*)?$")
 
@@ -196,19 +208,69 @@ def load_curve(curve: Optional[Curve]) -> Optional[CurveKeys]:
     return CurveKeys(server_public, public, secret)
 
 
-def setup_socket(socket: zmq.Socket, endpoint: str, curve: Optional[CurveKeys],
-                 immediate: bool = True) -> zmq.Socket:
-    """Sets a client socket up (CURVE, no linger, and with ``immediate`` no
-    queueing towards a peer that is not connected) and connects it."""
+def setup_socket(socket: zmq.Socket, endpoint: str, curve: Optional[CurveKeys]) -> zmq.Socket:
+    """Sets a client socket up (CURVE, no linger) and connects it."""
     socket.linger = 0
-    if immediate:
-        socket.setsockopt(zmq.IMMEDIATE, 1)
     if curve is not None:
         socket.curve_serverkey = curve.server_public
         socket.curve_publickey = curve.public
         socket.curve_secretkey = curve.secret
     socket.connect(endpoint)
     return socket
+
+
+# --- the connection ----------------------------------------------------------
+
+#  What a request socket's monitor reports (zmq_socket_monitor).
+WATCHED = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+           | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+           | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+_REFUSALS = {
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "the handshake failed",
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "the handshake failed (protocol error)",
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "the daemon refused this client's key",
+}
+
+
+_monitors = itertools.count()
+
+
+def monitor_socket(socket: zmq.Socket) -> zmq.Socket:
+    """A PAIR socket with the connection events of ``socket`` (WATCHED).
+    Its address is its own (pyzmq's default names it by file descriptor,
+    and a new socket may get a closed one's number while the old address
+    is still bound), and its queue has no limit: libzmq's I/O thread blocks
+    on a full monitor queue, and with it every socket of the context."""
+    address = "inproc://sbx-monitor-%d" % next(_monitors)
+    socket.monitor(address, WATCHED)
+    pair = socket.context.socket(zmq.PAIR)
+    pair.linger = 0
+    pair.rcvhwm = 0
+    pair.connect(address)
+    return pair
+
+
+class Watch:
+    """The state of a request socket's connection, from its monitor's
+    events. A request sent while ``up`` whose reply has not come when
+    ``drops`` has grown is lost: the daemon routes a reply back through
+    the connection the request came on. (Without ZMQ_IMMEDIATE a reply
+    that arrived before the drop stays readable.)"""
+
+    def __init__(self) -> None:
+        self.up = False                     #: connected, handshake done
+        self.drops = 0                      #: connections lost so far
+        self.refused: Optional[str] = None  #: why the last handshake failed
+
+    def feed(self, frames: Sequence[bytes]) -> None:
+        event = zmq.utils.monitor.parse_monitor_message(list(frames))["event"]
+        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self.up, self.refused = True, None
+        elif event == zmq.EVENT_DISCONNECTED:
+            self.drops += self.up
+            self.up = False
+        else:
+            self.refused = _REFUSALS.get(event, "the handshake failed")
 
 
 # --- proxies -----------------------------------------------------------------

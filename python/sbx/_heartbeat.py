@@ -69,10 +69,9 @@ class Heartbeat(threading.Thread):
         return min(interval, DOWN_INTERVAL) if self._down else interval
 
     def run(self) -> None:
-        #  Without IMMEDIATE: a heartbeat waits for the connection instead of
-        #  being refused, and is simply unanswered while there is none.
-        socket = setup_socket(self._context.socket(zmq.DEALER), self._endpoint, self._curve,
-                              immediate=False)
+        #  A heartbeat waits for the connection, and is simply unanswered
+        #  while there is none.
+        socket = setup_socket(self._context.socket(zmq.DEALER), self._endpoint, self._curve)
         poller = zmq.Poller()
         poller.register(socket, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)

@@ -27,9 +27,9 @@ import zmq
 import zmq.asyncio
 
 from ._core import (DEFAULT_ENDPOINT, DEFAULT_PROBE_TIMEOUT, DEFAULT_TIMEOUT, SLICE, Args,
-                    Catalog, Curve, Prefix, Proxied, Sequencer, acquire_keys, as_bytes,
-                    call_timeout, checked, events_endpoint, load_curve, merge_args, pack,
-                    setup_socket, split_name, unpack)
+                    Catalog, Curve, Prefix, Proxied, Sequencer, Watch, acquire_keys, as_bytes,
+                    call_timeout, checked, events_endpoint, load_curve, merge_args,
+                    monitor_socket, pack, same_environment, setup_socket, split_name, unpack)
 from ._heartbeat import Heartbeat
 from .errors import DaemonUnavailable, SandboxStateError, SbxError, Timeout
 
@@ -53,8 +53,12 @@ class Environment:
         self._context = context or zmq.asyncio.Context.instance()
         self._ids = itertools.count(1)
         self._socket: Optional[zmq.asyncio.Socket] = None
+        self._monitor: Optional[zmq.asyncio.Socket] = None
+        self._watch = Watch()
+        self._verified = -1     # the drops count when the peer was last checked
         self._reader: Optional[asyncio.Task] = None
         self._waiting: Dict[int, asyncio.Queue] = {}
+        self._sent_at: Dict[int, int] = {}
         self._use_heartbeat = heartbeat
         self._heartbeat: Optional[Heartbeat] = None
         self._down: Optional[DaemonUnavailable] = None
@@ -68,7 +72,7 @@ class Environment:
 
     async def hello(self) -> Dict[str, Any]:
         hello = await self.request("hello")
-        self.catalog = Catalog.from_hello(hello)
+        self.catalog = same_environment(self.catalog, Catalog.from_hello(hello), self.endpoint)
         return hello
 
     async def status(self, sandbox: Optional[str] = None) -> Dict[str, Any]:
@@ -129,16 +133,7 @@ class Environment:
         heartbeat, self._heartbeat = self._heartbeat, None
         if heartbeat is not None:
             heartbeat.stop()
-        if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except (asyncio.CancelledError, zmq.ZMQError):
-                pass
-            self._reader = None
-        if self._socket is not None:
-            self._socket.close(linger=0)
-            self._socket = None
+        await self._shut()
 
     async def __aenter__(self) -> "Environment":
         return self
@@ -165,17 +160,44 @@ class Environment:
     def _acquire_keys(self, timeout: Optional[float]) -> Args:
         return acquire_keys(self.timeout if timeout is None else timeout)
 
-    def _dealer(self) -> zmq.asyncio.Socket:
+    def _open(self) -> zmq.asyncio.Socket:
         if self._socket is None:
             if self._closed:
                 raise SbxError("the environment is closed")
-            self._socket = setup_socket(self._context.socket(zmq.DEALER), self.endpoint, self._curve)
+            socket = self._context.socket(zmq.DEALER)
+            self._monitor = monitor_socket(socket)
+            self._socket = setup_socket(socket, self.endpoint, self._curve)
+            self._watch = Watch()
+            self._verified = -1
             self._reader = asyncio.get_running_loop().create_task(self._read(self._socket))
         return self._socket
 
+    async def _shut(self) -> None:
+        reader, monitor, socket = self._reader, self._monitor, self._socket
+        self._reader = self._monitor = self._socket = None
+        for each in (monitor, socket):
+            if each is not None:
+                each.close(linger=0)
+        if reader is not None:
+            reader.cancel()
+            try:
+                await reader
+            except (asyncio.CancelledError, zmq.ZMQError):
+                pass
+
+    async def _fail(self, error: SbxError) -> SbxError:
+        """Starts over with a fresh socket; requests in flight get ``error``."""
+        for queue in self._waiting.values():
+            queue.put_nowait(error)
+        await self._shut()
+        return error
+
     async def _read(self, socket: zmq.asyncio.Socket) -> None:
         while True:
-            frame = await socket.recv()
+            try:
+                frame = await socket.recv()
+            except zmq.ZMQError:
+                return      # closed
             try:
                 message = unpack(frame)
             except ValueError:
@@ -184,28 +206,56 @@ class Environment:
             if queue is not None:
                 queue.put_nowait(message)
 
-    async def _send(self, body: Args) -> int:
-        socket = self._dealer()
-        rid = body["id"] = next(self._ids)
-        frame = pack(body)
+    async def _update(self) -> None:
+        #  Without waiting: a coroutine waiting on the monitor could take an
+        #  event another one waits for.
+        while self._monitor is not None:
+            try:
+                self._watch.feed(await self._monitor.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+
+    async def _connect(self, op: str) -> None:
+        self._open()
         deadline = time.monotonic() + self.probe_timeout
+        await self._update()
+        while not self._watch.up:
+            left = deadline - time.monotonic()
+            if self._watch.refused:
+                raise await self._fail(DaemonUnavailable("cannot send %r to %s: %s"
+                                                         % (op, self.endpoint, self._watch.refused)))
+            if left <= 0 or self._monitor is None:
+                raise await self._fail(DaemonUnavailable("cannot connect to %s within %g s to send %r"
+                                                         % (self.endpoint, self.probe_timeout, op)))
+            #  Briefly: another coroutine may take the event and look no more.
+            await self._monitor.poll(max(1, _ms(min(left, 0.01))))
+            await self._update()
+
+    async def _verify(self) -> None:
+        known = self.catalog.environment if self.catalog else None
+        self._verified = self._watch.drops
+        if known:
+            answered = (await self._request({"op": "hello"}, self.probe_timeout)).get("environment")
+            if answered != known:
+                raise await self._fail(DaemonUnavailable("%s now serves environment %r, not %r"
+                                                         % (self.endpoint, answered, known)))
+
+    async def _send(self, body: Args) -> int:
+        await self._connect(body["op"])
+        if self._verified != self._watch.drops and body["op"] != "hello":
+            await self._verify()
+        socket = self._open()
+        rid = body["id"] = next(self._ids)
         #  Waiting before it is sent: the reader may take the reply before
         #  the send's future hands control back.
         self._waiting[rid] = asyncio.Queue()
+        self._sent_at[rid] = self._watch.drops
         try:
-            while True:
-                try:
-                    await socket.send(frame, zmq.NOBLOCK)
-                    return rid
-                except zmq.Again:
-                    if not await socket.poll(_ms(deadline - time.monotonic()), zmq.POLLOUT):
-                        raise DaemonUnavailable(
-                            "cannot connect to %s within %g s to send %r (no daemon there, or "
-                            "the CURVE handshake failed)"
-                            % (self.endpoint, self.probe_timeout, body["op"])) from None
-        except BaseException:
-            self._waiting.pop(rid, None)
-            raise
+            await socket.send(pack(body))
+        except zmq.ZMQError as error:      # closed by a failure meanwhile
+            self._forget(rid)
+            raise DaemonUnavailable("cannot send %r to %s: %s" % (body["op"], self.endpoint, error)) from None
+        return rid
 
     async def _receive(self, rid: int, timeout: Optional[float], op: str) -> Dict[str, Any]:
         queue = self._waiting[rid]
@@ -222,12 +272,23 @@ class Environment:
                     raise await self._no_reply(op, timeout or 0) from None
                 if self._down is not None:
                     raise DaemonUnavailable(self._down.message) from None
-                socket = self._socket
-                if socket is None or not socket.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
-                    raise await self._connection_lost(op) from None
+                await self._update()
+                if self._watch.drops == self._sent_at.get(rid, self._watch.drops):
+                    continue
+                try:        # a reply that came before the drop is still on its way in
+                    message = await asyncio.wait_for(queue.get(), SLICE / 5)
+                    break
+                except asyncio.TimeoutError:
+                    raise await self._fail(await self._connection_lost(op)) from None
+        if isinstance(message, BaseException):
+            raise message
         if "ok" in message:
-            self._waiting.pop(rid, None)
+            self._forget(rid)
         return message
+
+    def _forget(self, rid: int) -> None:
+        self._waiting.pop(rid, None)
+        self._sent_at.pop(rid, None)
 
     async def _request(self, body: Args, timeout: Optional[float], sandbox: Optional[str] = None,
                        feature: Optional[str] = None, method: Optional[str] = None) -> Dict[str, Any]:
@@ -235,7 +296,7 @@ class Environment:
         try:
             reply = await self._receive(rid, timeout, body["op"])
         finally:
-            self._waiting.pop(rid, None)
+            self._forget(rid)
         return checked(reply, sandbox, feature, method)
 
     def _keep(self, sandbox: "Sandbox") -> None:
@@ -258,9 +319,7 @@ class Environment:
         socket = setup_socket(self._context.socket(zmq.DEALER), self.endpoint, self._curve)
         deadline = time.monotonic() + self.probe_timeout
         try:
-            if not await socket.poll(_ms(deadline - time.monotonic()), zmq.POLLOUT):
-                return False
-            await socket.send(pack({"op": "hello", "id": 0}), zmq.NOBLOCK)
+            await socket.send(pack({"op": "hello", "id": 0}))    # queued until connected
             while await socket.poll(_ms(deadline - time.monotonic())):
                 reply = unpack(await socket.recv())
                 if isinstance(reply, dict) and reply.get("id") == 0:
@@ -461,9 +520,13 @@ class Stream(AsyncIterator[Tuple[str, bytes]]):
             raise
 
     def close(self) -> None:
+        """Stops listening (the call itself runs to its end on the daemon)."""
         self._done = True
         if self._rid is not None:
-            self._sandbox._env._waiting.pop(self._rid, None)
+            self._sandbox._env._forget(self._rid)
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class Events(AsyncIterator[Dict[str, Any]]):
@@ -512,7 +575,7 @@ class Events(AsyncIterator[Dict[str, Any]]):
             sub = env._context.socket(zmq.SUB)
             sub.rcvhwm = 100000
             sub.subscribe(b"")
-            self._sub = setup_socket(sub, self.endpoint, env._curve, immediate=False)
+            self._sub = setup_socket(sub, self.endpoint, env._curve)
             if self._seq.now:
                 await self._replay(False)
         return self
@@ -555,3 +618,8 @@ class Events(AsyncIterator[Dict[str, Any]]):
 
     async def __aexit__(self, *exc: Any) -> None:
         self.close()
+
+    def __del__(self) -> None:
+        sub = getattr(self, "_sub", None)
+        if sub is not None and not sub.closed:
+            sub.close(linger=0)

@@ -17,9 +17,9 @@ from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Tuple
 import zmq
 
 from ._core import (DEFAULT_ENDPOINT, DEFAULT_PROBE_TIMEOUT, DEFAULT_TIMEOUT, SLICE, Args,
-                    Catalog, Curve, Prefix, Proxied, Sequencer, acquire_keys, as_bytes,
-                    call_timeout, checked, events_endpoint, load_curve, merge_args, pack,
-                    setup_socket, split_name, unpack)
+                    Catalog, Curve, Prefix, Proxied, Sequencer, Watch, acquire_keys, as_bytes,
+                    call_timeout, checked, events_endpoint, load_curve, merge_args,
+                    monitor_socket, pack, same_environment, setup_socket, split_name, unpack)
 from ._heartbeat import Heartbeat
 from .errors import DaemonUnavailable, SandboxStateError, SbxError, Timeout
 
@@ -69,7 +69,7 @@ class Environment:
         """``hello``: protocol, version, environment, status, events_endpoint,
         features {name: {kind, methods}}, sandbox_methods (and capabilities)."""
         hello = self.request("hello")
-        self._catalog = Catalog.from_hello(hello)
+        self._catalog = same_environment(self._catalog, Catalog.from_hello(hello), self.endpoint)
         return hello
 
     @property
@@ -221,9 +221,7 @@ class Environment:
         socket = setup_socket(self._context.socket(zmq.DEALER), self.endpoint, self._curve)
         deadline = time.monotonic() + self.probe_timeout
         try:
-            if not socket.poll(_ms(deadline - time.monotonic()), zmq.POLLOUT):
-                return False
-            socket.send(pack({"op": "hello", "id": 0}), zmq.NOBLOCK)
+            socket.send(pack({"op": "hello", "id": 0}))    # queued until connected
             while socket.poll(_ms(deadline - time.monotonic())):
                 reply = unpack(socket.recv())
                 if isinstance(reply, dict) and reply.get("id") == 0:
@@ -236,8 +234,8 @@ class Environment:
             socket.close(linger=0)
 
     def _unreachable(self, op: str) -> DaemonUnavailable:
-        return DaemonUnavailable("cannot connect to %s within %g s to send %r (no daemon there, "
-                                 "or the CURVE handshake failed)" % (self.endpoint, self.probe_timeout, op))
+        return DaemonUnavailable("cannot connect to %s within %g s to send %r"
+                                 % (self.endpoint, self.probe_timeout, op))
 
     def _no_reply(self, op: str, timeout: float) -> SbxError:
         if self._probe():
@@ -261,29 +259,76 @@ def _ms(seconds: float) -> int:
 
 
 class _Channel:
-    """The DEALER socket of one thread. ``waiting`` holds, for every request
-    in flight, the messages received for it and not yet taken (progress
-    messages of a stream come before its reply)."""
+    """The DEALER socket of one thread, and the monitor of its connection.
+    ``waiting`` holds, for every request in flight, the messages received
+    for it and not yet taken (progress messages of a stream come before its
+    reply); ``sent_at`` the connection's ``drops`` when it was sent."""
 
     def __init__(self, env: Environment) -> None:
         self.env = env
-        self.socket = setup_socket(env._context.socket(zmq.DEALER), env.endpoint, env._curve)
-        self.waiting: Dict[int, Deque[Dict[str, Any]]] = {}
+        self.waiting: Dict[int, Deque[Any]] = {}
+        self.sent_at: Dict[int, int] = {}
+        self.socket: Optional[zmq.Socket] = None
+        self.monitor: Optional[zmq.Socket] = None
+        self.watch = Watch()
+
+    def _open(self) -> None:
+        env = self.env
+        socket = env._context.socket(zmq.DEALER)
+        self.monitor = monitor_socket(socket)
+        self.socket = setup_socket(socket, env.endpoint, env._curve)
+        self.watch = Watch()
+        self.verified = -1      # the drops count when the peer was last checked
         self.rcvtimeo = -1
 
-    def send(self, body: Args) -> int:
-        rid = body["id"] = next(self.env._ids)
-        frame = pack(body)
+    def _update(self) -> None:
+        assert self.monitor is not None
+        while self.monitor.get(zmq.EVENTS) & zmq.POLLIN:
+            self.watch.feed(self.monitor.recv_multipart())
+
+    def _fail(self, error: SbxError) -> SbxError:
+        """Drops the socket (nothing queued on it may reach a daemon later;
+        the next request opens another); requests in flight get ``error``."""
+        for queue in self.waiting.values():
+            queue.append(error)
+        self.close()
+        return error
+
+    def _connect(self, op: str) -> None:
+        if self.socket is None:
+            self._open()
+        assert self.monitor is not None
         deadline = time.monotonic() + self.env.probe_timeout
-        while True:
-            try:
-                self.socket.send(frame, zmq.NOBLOCK)
-                break
-            except zmq.Again:
-                #  No connection (yet): wait for one, within the probe timeout.
-                if not self.socket.poll(_ms(deadline - time.monotonic()), zmq.POLLOUT):
-                    raise self.env._unreachable(body["op"]) from None
+        self._update()
+        while not self.watch.up:
+            left = deadline - time.monotonic()
+            if self.watch.refused:
+                raise self._fail(DaemonUnavailable("cannot send %r to %s: %s"
+                                                   % (op, self.env.endpoint, self.watch.refused)))
+            if left <= 0 or not self.monitor.poll(_ms(left)):
+                raise self._fail(self.env._unreachable(op))
+            self._update()
+
+    def _verify(self) -> None:
+        """After a (re)connection: is it still the same environment? (A port
+        is soon taken over when a daemon is gone.)"""
+        known = self.env._catalog.environment if self.env._catalog else None
+        self.verified = self.watch.drops
+        if known:
+            answered = self.env._request({"op": "hello"}, self.env.probe_timeout).get("environment")
+            if answered != known:
+                raise self._fail(DaemonUnavailable("%s now serves environment %r, not %r"
+                                                   % (self.env.endpoint, answered, known)))
+
+    def send(self, body: Args) -> int:
+        self._connect(body["op"])
+        if self.verified != self.watch.drops and body["op"] != "hello":
+            self._verify()
+        assert self.socket is not None
+        rid = body["id"] = next(self.env._ids)
         self.waiting[rid] = collections.deque()
+        self.sent_at[rid] = self.watch.drops
+        self.socket.send(pack(body))
         return rid
 
     def receive(self, rid: int, timeout: Optional[float], op: str) -> Dict[str, Any]:
@@ -293,6 +338,7 @@ class _Channel:
         socket = self.socket
         deadline = None if timeout is None else time.monotonic() + timeout
         while not queue:
+            assert socket is not None
             wait = SLICE
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
@@ -306,12 +352,14 @@ class _Channel:
             except zmq.Again:
                 down = self.env._down
                 if down is not None:
-                    raise DaemonUnavailable(down.message)
-                if not socket.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
-                    #  With IMMEDIATE, no connection means the connection we
-                    #  sent on is gone, and with it any reply.
-                    raise self.env._connection_lost(op)
-                continue
+                    raise DaemonUnavailable(down.message) from None
+                self._update()
+                if self.watch.drops == self.sent_at[rid]:
+                    continue
+                try:        # what came before the drop is still there
+                    frame = socket.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    raise self._fail(self.env._connection_lost(op)) from None
             try:
                 message = unpack(frame)
             except ValueError:
@@ -320,20 +368,25 @@ class _Channel:
             if target is not None:       # others are late replies to abandoned requests
                 target.append(message)
         message = queue.popleft()
+        if isinstance(message, BaseException):
+            raise message
         if "ok" in message:
-            self.waiting.pop(rid, None)
+            self.forget(rid)
         return message
 
     def forget(self, rid: int) -> None:
         self.waiting.pop(rid, None)
+        self.sent_at.pop(rid, None)
 
     def close(self) -> None:
-        self.socket.close(linger=0)
+        for socket in (self.socket, self.monitor):
+            if socket is not None and not socket.closed:
+                socket.close(linger=0)
+        self.socket = self.monitor = None
 
     def __del__(self) -> None:
-        socket = getattr(self, "socket", None)
-        if socket is not None and not socket.closed:
-            socket.close(linger=0)
+        if getattr(self, "socket", None) is not None:
+            self.close()
 
 
 class Sandbox(Proxied):
@@ -532,6 +585,9 @@ class Stream(Iterator[Tuple[str, bytes]]):
         if self._channel is not None and self._rid is not None:
             self._channel.forget(self._rid)
 
+    def __del__(self) -> None:
+        self.close()
+
 
 class Events(Iterator[Dict[str, Any]]):
     """Events of the daemon as decoded maps, in seq order with none missed:
@@ -549,7 +605,7 @@ class Events(Iterator[Dict[str, Any]]):
         sub = env._context.socket(zmq.SUB)
         sub.rcvhwm = 100000
         sub.subscribe(b"")      # every event: a narrower one hides gaps
-        self._sub = setup_socket(sub, self.endpoint, env._curve, immediate=False)
+        self._sub = setup_socket(sub, self.endpoint, env._curve)
         if self._seq.now:
             self._replay(False)     # "now" is the last seq at this moment
 

@@ -17,6 +17,7 @@ class Stub:
     def __init__(self, context, server_keys=None, capabilities=("stream",)):
         """server_keys: (public, secret) to serve with CURVE."""
         self.capabilities = list(capabilities)
+        self.env_id = ENV_ID      # what hello answers
         self.router = context.socket(zmq.ROUTER)
         self.xpub = context.socket(zmq.XPUB)
         for socket in (self.router, self.xpub):
@@ -71,7 +72,7 @@ class Stub:
             op, rid = request.get("op"), request.get("id")
             ok = {"id": rid, "ok": True}
             if op == "hello":
-                self._reply(envelope, dict(ok, protocol=1, version="stub", environment=ENV_ID,
+                self._reply(envelope, dict(ok, protocol=1, version="stub", environment=self.env_id,
                                            status="online", events_endpoint=self.events,
                                            capabilities=self.capabilities,
                                            features={"shell": {"kind": "shell", "methods": ["run"]}},

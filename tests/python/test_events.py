@@ -1,6 +1,7 @@
 """env.events(): SUB plus events.replay, in seq order with no gaps."""
 import itertools
 
+import pytest
 import zmq
 
 import sbx
@@ -93,4 +94,20 @@ def test_wildcard_events_endpoint_uses_the_request_host():
             assert next(events)["event"] == "session.start"
         env.close()
     finally:
+        stub.close()
+
+
+def test_an_endpoint_taken_over_by_another_environment():
+    """A daemon's port is soon reused once it is gone: an endpoint that
+    answers for another environment than before is not this daemon."""
+    stub = Stub(zmq.Context.instance())
+    env = sbx.Environment(stub.requests, timeout=10)
+    try:
+        assert env.hello()["environment"] == "stub-env"
+        stub.env_id = "someone-else"
+        with pytest.raises(sbx.DaemonUnavailable, match="now serves environment 'someone-else', not 'stub-env'"):
+            env.hello()
+        assert env.catalog.environment == "stub-env"
+    finally:
+        env.close()
         stub.close()

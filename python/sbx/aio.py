@@ -279,7 +279,7 @@ class Environment:
                     message = await asyncio.wait_for(queue.get(), SLICE / 5)
                     break
                 except asyncio.TimeoutError:
-                    raise await self._fail(await self._connection_lost(op)) from None
+                    raise await self._fail(self._connection_lost(op)) from None
         if isinstance(message, BaseException):
             raise message
         if "ok" in message:
@@ -338,14 +338,10 @@ class Environment:
         return DaemonUnavailable("no reply to %r from %s within %g s, and no answer to hello "
                                  "within %g s" % (op, self.endpoint, timeout, self.probe_timeout))
 
-    async def _connection_lost(self, op: str) -> DaemonUnavailable:
-        if await self._probe():
-            return DaemonUnavailable("the connection to %s dropped while waiting for the reply "
-                                     "to %r: that reply is lost (the daemon answers again)"
-                                     % (self.endpoint, op))
-        return DaemonUnavailable("the connection to %s dropped while waiting for the reply to "
-                                 "%r, and hello gets no answer within %g s"
-                                 % (self.endpoint, op, self.probe_timeout))
+    def _connection_lost(self, op: str) -> DaemonUnavailable:
+        #  The daemon answers through the connection a request came on.
+        return DaemonUnavailable("the connection to %s dropped while waiting for the reply to %r: "
+                                 "that reply is lost" % (self.endpoint, op))
 
 
 def _ms(seconds: float) -> int:

@@ -245,13 +245,9 @@ class Environment:
                                  "within %g s" % (op, self.endpoint, timeout, self.probe_timeout))
 
     def _connection_lost(self, op: str) -> DaemonUnavailable:
-        if self._probe():
-            return DaemonUnavailable("the connection to %s dropped while waiting for the reply "
-                                     "to %r: that reply is lost (the daemon answers again)"
-                                     % (self.endpoint, op))
-        return DaemonUnavailable("the connection to %s dropped while waiting for the reply to "
-                                 "%r, and hello gets no answer within %g s"
-                                 % (self.endpoint, op, self.probe_timeout))
+        #  The daemon answers through the connection a request came on.
+        return DaemonUnavailable("the connection to %s dropped while waiting for the reply to %r: "
+                                 "that reply is lost" % (self.endpoint, op))
 
 
 def _ms(seconds: float) -> int:

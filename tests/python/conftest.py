@@ -94,6 +94,15 @@ class Daemon:
     def signal(self, signum):
         self.proc.send_signal(signum)
 
+    def pause(self):
+        """SIGSTOP, and wait until every thread of it has stopped."""
+        self.proc.send_signal(signal.SIGSTOP)
+        _, status = os.waitpid(self.proc.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
     def wait(self, timeout=30.0):
         return self.proc.wait(timeout=timeout)
 

@@ -85,12 +85,12 @@ def test_a_stopped_daemon_is_noticed_by_heartbeats(start_daemon):
     try:
         sb = env.sandbox().open()
         wait_until(lambda: sb.renewals >= 1, what="a first renewal")
-        daemon.signal(signal.SIGSTOP)
+        daemon.pause()
         began = time.monotonic()
         with pytest.raises(sbx.DaemonUnavailable, match="heartbeats"):
             sb.shell(code="x")
         assert time.monotonic() - began < PROMPT
-        daemon.signal(signal.SIGCONT)
+        daemon.resume()
         assert env.status()["environment"]["status"] == "online"
     finally:
         env.close()

@@ -250,6 +250,20 @@ def monitor_socket(socket: zmq.Socket) -> zmq.Socket:
     return pair
 
 
+def close_watched(socket: Optional[zmq.Socket], monitor: Optional[zmq.Socket]) -> None:
+    """Closes a socket and its monitor, in the one safe order: the monitor
+    stopped first (libzmq's threads would block for good on an event sent
+    to a monitor nobody holds any more), then the socket, then the PAIR."""
+    if socket is not None and not socket.closed:
+        try:
+            socket.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        socket.close(linger=0)
+    if monitor is not None and not monitor.closed:
+        monitor.close(linger=0)
+
+
 class Watch:
     """The state of a request socket's connection, from its monitor's
     events. A request sent while ``up`` whose reply has not come when

@@ -28,8 +28,9 @@ import zmq.asyncio
 
 from ._core import (DEFAULT_ENDPOINT, DEFAULT_PROBE_TIMEOUT, DEFAULT_TIMEOUT, SLICE, Args,
                     Catalog, Curve, Prefix, Proxied, Sequencer, Watch, acquire_keys, as_bytes,
-                    call_timeout, checked, events_endpoint, load_curve, merge_args,
-                    monitor_socket, pack, same_environment, setup_socket, split_name, unpack)
+                    call_timeout, checked, close_watched, events_endpoint, load_curve,
+                    merge_args, monitor_socket, pack, same_environment, setup_socket,
+                    split_name, unpack)
 from ._heartbeat import Heartbeat
 from .errors import DaemonUnavailable, SandboxStateError, SbxError, Timeout
 
@@ -175,9 +176,7 @@ class Environment:
     async def _shut(self) -> None:
         reader, monitor, socket = self._reader, self._monitor, self._socket
         self._reader = self._monitor = self._socket = None
-        for each in (monitor, socket):
-            if each is not None:
-                each.close(linger=0)
+        close_watched(socket, monitor)
         if reader is not None:
             reader.cancel()
             try:

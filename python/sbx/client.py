@@ -18,8 +18,9 @@ import zmq
 
 from ._core import (DEFAULT_ENDPOINT, DEFAULT_PROBE_TIMEOUT, DEFAULT_TIMEOUT, SLICE, Args,
                     Catalog, Curve, Prefix, Proxied, Sequencer, Watch, acquire_keys, as_bytes,
-                    call_timeout, checked, events_endpoint, load_curve, merge_args,
-                    monitor_socket, pack, same_environment, setup_socket, split_name, unpack)
+                    call_timeout, checked, close_watched, events_endpoint, load_curve,
+                    merge_args, monitor_socket, pack, same_environment, setup_socket,
+                    split_name, unpack)
 from ._heartbeat import Heartbeat
 from .errors import DaemonUnavailable, SandboxStateError, SbxError, Timeout
 
@@ -375,9 +376,7 @@ class _Channel:
         self.sent_at.pop(rid, None)
 
     def close(self) -> None:
-        for socket in (self.socket, self.monitor):
-            if socket is not None and not socket.closed:
-                socket.close(linger=0)
+        close_watched(self.socket, self.monitor)
         self.socket = self.monitor = None
 
     def __del__(self) -> None:

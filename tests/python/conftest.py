@@ -1,10 +1,12 @@
 """Fixtures of the Python client's tests: real sbxd daemons from the build
 directory (env var SBX_BUILD_DIR, default ../../build from here) on free
-loopback ports, each with a fresh temporary root_dir, torn down after.
+loopback ports, each with a fresh temporary root_dir, torn down after; a
+daemon dies with the test process, and its log is checked for `bug:` lines.
 
 Every environment id is unique to this run, and the tests compare it with
 what `hello` answers, so a port that another daemon took over after ours
 exited is never mistaken for ours."""
+import ctypes
 import itertools
 import json
 import os
@@ -26,6 +28,15 @@ sys.path.insert(0, os.path.join(REPO, "python"))
 sys.path.insert(0, HERE)
 
 import sbx  # noqa: E402
+
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the daemon's process before exec: SIGKILL when the tests die."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
 
 BUILD = os.path.abspath(os.environ.get("SBX_BUILD_DIR") or os.path.join(HERE, "..", "..", "build"))
 START_TIMEOUT = 20.0
@@ -60,8 +71,11 @@ class Daemon:
         path = os.path.join(self.workdir, "config.json")
         with open(path, "w") as out:
             json.dump(config, out)
-        self.proc = subprocess.Popen([os.path.join(BUILD, "sbxd"), "-q", "-c", path],
-                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        self.log = os.path.join(self.workdir, "sbxd.log")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([os.path.join(BUILD, "sbxd"), "-q", "-c", path],
+                                         stdout=subprocess.PIPE, stderr=log,
+                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         try:
             self.requests, self.events = self._listening()
         except BaseException:
@@ -107,7 +121,9 @@ class Daemon:
         return self.proc.wait(timeout=timeout)
 
     def stop(self):
-        """SIGTERM (a graceful shutdown), SIGKILL if that takes too long."""
+        """SIGTERM (a graceful shutdown), SIGKILL if that takes too long.
+        Prints the daemon's log (pytest shows it with a failure) and fails
+        on a line that reports a broken invariant (`bug:`)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)
             self.proc.terminate()
@@ -117,7 +133,13 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stdout.close()
+        with open(self.log, errors="replace") as log:
+            lines = log.read().splitlines()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        for line in lines:
+            print("sbxd %s: %s" % (self.env_id, line))
+        bugs = [line for line in lines if "bug:" in line]
+        assert not bugs, "sbxd %s reported broken invariants: %s" % (self.env_id, bugs)
 
 
 @pytest.fixture(scope="session")

@@ -101,36 +101,23 @@ def test_session_teardown_error(start_daemon):
 
 
 def test_feature_teardown_error(start_daemon):
-    """Without pooling the sandbox shuts down after its session, and its
-    feature's teardown fails: sandbox.shutdown carries FeatureTeardownError."""
+    """Without pooling the sandbox shuts down when its session ends, and its
+    feature's teardown fails: session.end answers FeatureTeardownError (SPEC
+    §3.4 step 5), and sandbox.shutdown carries it too."""
     daemon = start_daemon(TESTING, pool=(0, 0), features={"f": {"simulate_teardown_error": "ValueError"}})
     env = daemon.environment()
     try:
         events = env.events(prefix="sandbox.shutdown", timeout=10)
-        try:
+        with pytest.raises(sbx.FeatureTeardownError) as caught:
             with env.sandbox() as sb:
                 assert sb.shell(code="x")
-        except sbx.FeatureTeardownError:
-            pass        # what SPEC §3.4 asks of the reply: test_feature_teardown_error_reply
+        error = caught.value
+        assert error.type == "FeatureTeardownError" and error.sandbox == sb.id
+        assert set(error.errors) == {"f"} and isinstance(error.errors["f"], ValueError)
         shutdown = next_event(events, lambda e: e["sandbox"] == sb.id, "the sandbox's shutdown")
-        error = sbx.error_from(shutdown["error"], shutdown["sandbox"])
-        assert isinstance(error, sbx.FeatureTeardownError) and error.type == "FeatureTeardownError"
-        assert error.sandbox == sb.id and set(error.errors) == {"f"}
-        assert isinstance(error.errors["f"], ValueError)
-    finally:
-        env.close()
-
-
-@pytest.mark.xfail(strict=True, reason="sbxd answers session.end before the shutdown it decides "
-                   "on, so the FeatureTeardownError of SPEC §3.4 step 5 reaches only the event")
-def test_feature_teardown_error_reply(start_daemon):
-    daemon = start_daemon(TESTING, pool=(0, 0), features={"f": {"simulate_teardown_error": "ValueError"}})
-    env = daemon.environment()
-    try:
-        with pytest.raises(sbx.FeatureTeardownError) as caught:
-            with env.sandbox():
-                pass
-        assert isinstance(caught.value.errors["f"], ValueError)
+        published = sbx.error_from(shutdown["error"], shutdown["sandbox"])
+        assert isinstance(published, sbx.FeatureTeardownError) and published.sandbox == sb.id
+        assert isinstance(published.errors["f"], ValueError)
     finally:
         env.close()
 

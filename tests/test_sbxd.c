@@ -153,14 +153,15 @@ Test (sbxd, log_lines_carry_the_full_date)
     cr_assert_not_null (s_daemon);
     cr_assert (sbx_test_wait_log (s_daemon, "[log-env] environment started", 1, S_WAIT));
     cr_assert_eq (sbx_test_daemon_shutdown (s_daemon), 0);
-    FILE *file = fopen (s_daemon->stderr_path, "r");
-    cr_assert_not_null (file);
+    //  What it logged, as the harness kept it.
+    pthread_mutex_lock (&s_daemon->stderr_lock);
+    char *text = strdup (s_daemon->stderr_text ? s_daemon->stderr_text : "");
+    pthread_mutex_unlock (&s_daemon->stderr_lock);
     time_t now = time (NULL);
     struct tm local;
     localtime_r (&now, &local);
-    char line [2048];
     int dated = 0;
-    while (fgets (line, sizeof line, file)) {
+    for (char *line = strtok (text, "\n"); line; line = strtok (NULL, "\n")) {
         if (strncmp (line, "I: ", 3) != 0)
             continue;
         //  I: YYYY-MM-DD HH:MM:SS.mmm [who] text
@@ -172,7 +173,7 @@ Test (sbxd, log_lines_carry_the_full_date)
         cr_assert_eq (parsed.tm_year, local.tm_year, "%s", line);
         dated++;
     }
-    fclose (file);
-    cr_assert_gt (dated, 1, "no info lines in %s", s_daemon->stderr_path);
+    free (text);
+    cr_assert_gt (dated, 1, "no info lines in the log");
     sbx_test_daemon_destroy (&s_daemon);
 }

@@ -464,13 +464,16 @@ s_handle_sandbox (self_t *self, zsock_t *backend)
         sbx_job_destroy (&job);
         return true;
     }
+    if (job->kind == SBX_JOB_PROGRESS)
+        sbx_frontend_send (self->frontend, job, &job->result);
+    else
     if (job->kind != SBX_JOB_START && job->kind != SBX_JOB_NOTICE)
         sbx_pool_answered (self->pool, slot);
     //  The lease runs from the owner's last answer: the time the sandbox
     //  spent on the request is not the client's silence.
-    if (job->envelope && sbx_slot_owned (slot))
+    if (job->envelope && job->kind != SBX_JOB_PROGRESS && sbx_slot_owned (slot))
         sbx_pool_renew (slot, s_lease_deadline (self, now));
-    bool kept = job->envelope && s_answer (self, slot, job, now);
+    bool kept = job->envelope && job->kind != SBX_JOB_PROGRESS && s_answer (self, slot, job, now);
     //  The sandbox's events go out before anything done about them.
     s_forward_events (self, job);
     sbx_pool_report (self->pool, slot, job->status, &job->current_session, job->new_state_errors);

@@ -15,6 +15,7 @@
 #include "actors/proto.h"
 #include "messages/event.h"
 #include "messages/mp.h"
+#include "messages/reply.h"
 #include "runtime/core/log.h"
 #include "runtime/core/poller.h"
 
@@ -832,6 +833,26 @@ void *
 sbx_ctx_sandbox_instance (sbx_ctx_t *ctx)
 {
     return ctx->backend;
+}
+
+bool
+sbx_ctx_streaming (sbx_ctx_t *ctx)
+{
+    return ctx->job && ctx->job->request.stream && ctx->job->envelope;
+}
+
+int
+sbx_ctx_stream (sbx_ctx_t *ctx, const char *stream, const void *data, size_t size)
+{
+    if (!sbx_ctx_streaming (ctx))
+        return -1;
+    //  On the same socket as the reply, so it arrives before it.
+    sbx_job_t *progress = sbx_job_new (SBX_JOB_PROGRESS);
+    progress->envelope = zmsg_dup (ctx->job->envelope);
+    sbx_reply_progress (&progress->result, ctx->job->request.has_id, ctx->job->request.id,
+                        stream, data, size);
+    s_send (ctx, progress);
+    return 0;
 }
 
 sbx_error_t *

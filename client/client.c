@@ -295,6 +295,18 @@ sbx_client_call_json (sbx_client_t *self, const char *feature, const char *metho
     return json;
 }
 
+void
+sbx_client_set_output (sbx_client_t *self, sbx_output_fn *fn, void *arg)
+{
+    sbx_link_set_output (self->link, fn, arg);
+}
+
+bool
+sbx_client_can_stream (const sbx_client_t *self)
+{
+    return sbx_link_can (self->link, "stream");
+}
+
 const char *
 sbx_client_last_sandbox (const sbx_client_t *self)
 {

@@ -3,7 +3,12 @@
 
     run {cmd, timeout_ms?, stdin?, env?, cwd?}
       -> {exit_code, signal, stdout, stderr, timed_out, cancelled, truncated,
-          duration_ms}
+          duration_ms, streamed}
+
+    A call with `stream: true` (docs/protocol.md "Streaming") gets stdout
+    and stderr as they come, in progress messages ahead of the reply
+    (within max_output_bytes per stream, as always); its result then has
+    them empty and `streamed` true.
 
     The command runs in the sandbox directory (or `cwd` beneath it) with a
     clean environment: PATH, HOME (the sandbox directory), LANG, then the
@@ -207,6 +212,14 @@ s_env_free (s_env_t *env)
     free (env->items);
 }
 
+//  A streaming call's output, as the command writes it (sbx_process_run_t
+//  on_output).
+static void
+s_stream_output (void *arg, int stream, const char *data, size_t size)
+{
+    sbx_ctx_stream ((sbx_ctx_t *) arg, stream == 0 ? "stdout" : "stderr", data, size);
+}
+
 //  Output as str when it is UTF-8 (a sequence cut by truncation is
 //  dropped), else as bin.
 static void
@@ -329,12 +342,14 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
     }
     if (!error) {
         const char *argv [] = {"/bin/sh", "-c", command, NULL};
+        bool streaming = sbx_ctx_streaming (ctx);
         sbx_process_run_t run = {
             .argv = argv, .env = (const char *const *) environment.items, .cwd = directory,
             .input = input_data, .input_size = input_size, .max_output = config->max_output,
             .timeout_ms = timeout_ms,
             //  A shutdown does not wait for the command.
-            .cancel_fd = sbx_ctx_shutdown_fd (ctx)
+            .cancel_fd = sbx_ctx_shutdown_fd (ctx),
+            .on_output = streaming ? s_stream_output : NULL, .on_output_arg = ctx
         };
         sbx_process_result_t outcome;
         error = sbx_process_run (process, &run, &outcome);
@@ -343,7 +358,7 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
             int exit_code = outcome.timed_out || outcome.cancelled ? -1
                           : WIFEXITED (status) ? WEXITSTATUS (status)
                           : WIFSIGNALED (status) ? 128 + WTERMSIG (status) : -1;
-            msgpack_pack_map (result, 8);
+            msgpack_pack_map (result, 9);
             sbx_mp_pack_str (result, "exit_code");
             msgpack_pack_int (result, exit_code);
             sbx_mp_pack_str (result, "signal");
@@ -372,6 +387,12 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
                 msgpack_pack_false (result);
             sbx_mp_pack_str (result, "duration_ms");
             msgpack_pack_double (result, outcome.duration_ms);
+            //  Streamed: stdout and stderr went ahead, as progress messages.
+            sbx_mp_pack_str (result, "streamed");
+            if (streaming)
+                msgpack_pack_true (result);
+            else
+                msgpack_pack_false (result);
             sbx_process_result_free (&outcome);
         }
     }

@@ -62,6 +62,7 @@ struct sbx_cli_args_t {
                                 //  call, open, cp)
     double command_timeout_s;   //  --command-timeout; < 0: not given (shell)
     bool no_stdin;              //  --no-stdin (run)
+    bool no_stream;             //  --no-stream (run)
     bool compact;               //  --compact (call)
     bool follow;                //  --follow (events)
     bool json;                  //  --json (events, status, stats)

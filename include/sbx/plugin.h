@@ -129,6 +129,18 @@ const sbx_sandbox_kind_t *
 void *
     sbx_ctx_sandbox_instance (sbx_ctx_t *ctx);
 
+//  Streaming (docs/protocol.md): true when the call being served asked for
+//  its output as it comes (`stream: true`). Then the method sends its
+//  output with sbx_ctx_stream as it has it, and leaves it out of its
+//  result.
+bool
+    sbx_ctx_streaming (sbx_ctx_t *ctx);
+//  Sends `size` bytes of the named output ("stdout", "stderr", ...) to the
+//  caller now, ahead of the call's reply. 0, or -1 (nothing sent) when the
+//  call is not streaming.
+int
+    sbx_ctx_stream (sbx_ctx_t *ctx, const char *stream, const void *data, size_t size);
+
 //  Calls a service of this same sandbox (feature NULL: a sandbox service),
 //  synchronously, in this thread: a nested call (SPEC §3.6). `args` is a
 //  packed msgpack map or NULL. The result object is appended to `result`

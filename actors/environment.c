@@ -24,6 +24,7 @@
 #include "runtime/core/poller.h"
 
 #include <limits.h>
+#include <malloc.h>
 #include <sys/eventfd.h>
 #include <string.h>
 
@@ -84,6 +85,7 @@ typedef struct {
     int64_t next_stats;
     int64_t next_timer;         //  earliest of the timers
     int64_t flush_at;           //  when waiting events go to the bus (0: none)
+    int64_t next_trim;          //  malloc_trim after a client went, not before
     uint64_t sessions_started, sessions_ended, calls, calls_failed;
     uint64_t calls_refused;     //  their sandbox owed limits.queued_per_sandbox
     sbx_evbatch_t *events;      //  waiting for the bus, in order
@@ -942,10 +944,18 @@ s_handle_sockets (self_t *self)
         }
     if (sbx_poller_ready (self->poller, S_ITEM_MONITOR)) {
         int n = 0;
+        uint64_t gone = sbx_frontend_peers (self->frontend)->disconnected;
         while (n < S_DRAIN && sbx_frontend_handle_monitor (self->frontend) == 0)
             n++;
         if (n < S_DRAIN)
             sbx_poller_settle (self->poller, S_ITEM_MONITOR);
+        //  What a client that went made the daemon hold is free now: give
+        //  it back to the system (at most once a second).
+        int64_t now = zclock_mono ();
+        if (sbx_frontend_peers (self->frontend)->disconnected > gone && now >= self->next_trim) {
+            malloc_trim (0);
+            self->next_trim = now + 1000;
+        }
     }
     if (sbx_poller_ready (self->poller, S_ITEM_SUPERVISOR))
         s_handle_supervisor (self);

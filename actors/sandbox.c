@@ -901,15 +901,17 @@ s_new (void *pipe, sbx_spawn_t *spawn)
         .root_dir = self->config->root_dir
     };
     self->backend_kind = self->config->sandbox_kind;
-    if (self->backend_kind->instance_new)
-        self->backend = self->backend_kind->instance_new (self->config->sandbox_config, &params);
+    self->backend = self->backend_kind->instance_new
+                  ? self->backend_kind->instance_new (self->config->sandbox_config, &params)
+                  : self->config->sandbox_config;
     self->feature_count = self->config->feature_count;
     self->features = (s_feature_t *) zmalloc ((self->feature_count + 1) * sizeof (s_feature_t));
     for (size_t i = 0; i < self->feature_count; i++) {
         s_feature_t *f = &self->features [i];
         f->conf = &self->config->features [i];
-        if (f->conf->kind->instance_new)
-            f->instance = f->conf->kind->instance_new (f->conf->kind_config, f->conf->name);
+        f->instance = f->conf->kind->instance_new
+                    ? f->conf->kind->instance_new (f->conf->kind_config, f->conf->name)
+                    : f->conf->kind_config;
     }
     return self;
 }

@@ -48,9 +48,6 @@ typedef struct {
     size_t env_count;
 } s_config_t;
 
-typedef struct {
-    const s_config_t *config;
-} s_instance_t;
 
 static void
 s_config_destroy (void **config_p)
@@ -148,21 +145,6 @@ s_config_new (const json_t *options, const char *path, sbx_error_t **error_p)
     return config;
 }
 
-static void *
-s_instance_new (const void *config, const char *feature_name)
-{
-    s_instance_t *self = (s_instance_t *) zmalloc (sizeof (s_instance_t));
-    self->config = (const s_config_t *) config;
-    return self;
-}
-
-static void
-s_instance_destroy (void **instance_p)
-{
-    free (*instance_p);
-    *instance_p = NULL;
-}
-
 static sbx_error_t *
 s_setup (void *instance, sbx_ctx_t *ctx)
 {
@@ -245,8 +227,7 @@ s_bad (const char *key, const char *what)
 static sbx_error_t *
 s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packer *result)
 {
-    s_instance_t *self = (s_instance_t *) instance;
-    const s_config_t *config = self->config;
+    const s_config_t *config = (const s_config_t *) instance;
     sbx_process_t *process = sbx_process_of (ctx);
     if (!process)
         return sbx_error_new ("ValueError", "the shell feature needs a 'process' sandbox");
@@ -411,8 +392,6 @@ const sbx_feature_kind_t sbx_feature_shell = {
     .name = "shell",
     .config_new = s_config_new,
     .config_destroy = s_config_destroy,
-    .instance_new = s_instance_new,
-    .instance_destroy = s_instance_destroy,
     .setup = s_setup,
     .teardown_session = s_teardown_session,
     .methods = s_methods

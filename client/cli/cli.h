@@ -170,6 +170,10 @@ void
 //  through here, whether it came whole in a result or, streamed, in parts.
 void
     sbx_cli_write_chunk (FILE *out, const void *data, size_t size);
+//  An sbx_output_fn (sbx/client.h): a command's streamed output to our
+//  stdout or stderr, as it comes.
+void
+    sbx_cli_stream_output (void *arg, const char *stream, const void *data, size_t size);
 
 //  Writes a msgpack str or bin object's bytes with sbx_cli_write_chunk.
 void

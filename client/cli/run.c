@@ -57,13 +57,6 @@ s_timed_out (double timeout_s, const msgpack_object *duration_ms)
         fprintf (stderr, "sbx: command timed out\n");
 }
 
-//  A streamed chunk of the command's output, written as it comes.
-static void
-s_output (void *arg, const char *stream, const void *data, size_t size)
-{
-    sbx_cli_write_chunk (streq (stream, "stderr") ? stderr : stdout, data, size);
-}
-
 int
 sbx_cli_print_run_result (const msgpack_sbuffer *result, double timeout_s)
 {
@@ -259,7 +252,7 @@ s_run (sbx_cli_args_t *args)
         code = SBX_CLI_EXIT_ERROR;
     //  Output as it comes, unless told otherwise (or the daemon cannot).
     if (feature && !args->no_stream)
-        sbx_client_set_output (client, s_output, NULL);
+        sbx_client_set_output (client, sbx_cli_stream_output, NULL);
     if (feature) {
         sbx_cli_run_t run = {
             .cmd = cmd, .timeout_s = limit, .input = input, .input_size = input_size,

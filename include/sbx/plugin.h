@@ -1,7 +1,8 @@
 /*  sbx plugin API - sandbox kinds and feature kinds (DESIGN.md "Plugins").
 
     A kind is a static vtable; every member but `name` may be NULL (no
-    options: only `kind` is allowed; no instance: hooks get NULL; no hook:
+    options: only `kind` is allowed; no instance_new: hooks and methods get
+    the kind's config as their instance, read-only and shared; no hook:
     nothing to do at that step). Config time: `config_new` validates the
     kind's options (a JSON object; the `kind` key is the runtime's) and
     returns a config shared, read-only, by every sandbox made from it (use

@@ -10,6 +10,10 @@
 
     The struct below is the plugin-facing sbx_ctx_t too: hooks and methods
     receive the sandbox itself and reach it only through sbx_ctx_*.
+
+    Over 800 lines on purpose: one state machine - its two tables, the
+    SPEC's steps, the service calls and the plugin context all read and
+    change the same private struct; split, it would have to be exposed.
 */
 #include "actors/sandbox.h"
 #include "actors/proto.h"

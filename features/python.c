@@ -330,8 +330,8 @@ s_unanswered (const sbx_python_outcome_t *outcome, const sbx_python_request_t *r
 }
 
 //  Makes sure the session has a live interpreter, ready, its startup code
-//  run. *restarted_p: this call started it because the previous one of
-//  the session was lost.
+//  run. *restarted_p (exec; NULL: the next exec tells): the session's
+//  interpreter was lost (and replaced) since the last exec.
 static sbx_error_t *
 s_prepare (s_instance_t *self, sbx_ctx_t *ctx, sbx_process_t *process, bool *restarted_p)
 {
@@ -344,6 +344,8 @@ s_prepare (s_instance_t *self, sbx_ctx_t *ctx, sbx_process_t *process, bool *res
         sbx_error_t *error = s_start (self, process);
         if (error)
             return error;
+    }
+    if (restarted_p) {
         *restarted_p = self->lost;
         self->lost = false;
     }
@@ -573,10 +575,9 @@ s_check (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pac
         return sbx_error_new ("ValueError", "the python feature needs a 'process' sandbox");
     const msgpack_object *code;
     int64_t timeout_ms;
-    bool restarted = false;
     sbx_error_t *error = s_arguments (self->config, "check", args, false, &code, &timeout_ms);
     if (!error)
-        error = s_prepare (self, ctx, process, &restarted);
+        error = s_prepare (self, ctx, process, NULL);
     if (error)
         return error;
     sbx_python_request_t request = {

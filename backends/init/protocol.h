@@ -18,13 +18,13 @@
                 still attached, and the sessions and groups of everything
                 killed on the way. Answered by KILLED once none of them is
                 left (value: SIGKILLs sent, or -1 when some survived 5 s).
-      KILL_ALL  kills every process below sbx-init. Answered by KILLED_ALL
-                (value as for KILLED).
       SIGNAL    value: the command's pid (from STARTED); payload: an i32,
                 the signal. Sends it to the command's process group (as a
                 terminal's Ctrl-C does), or to its pid when that is no
                 longer a group leader; nothing when the command has exited.
                 No answer.
+      KILL_ALL  kills every process below sbx-init. Answered by KILLED_ALL
+                (value as for KILLED).
       (EOF)     sbx-init kills every process below it and exits 0.
     A request that has begun must arrive whole within 20 s: sbx-init takes
     one cut short as EOF (sbxd gives up sending after 10 s and takes the
@@ -48,8 +48,8 @@
 enum {
     SBX_INIT_RUN = 1,
     SBX_INIT_KILL = 2,
+    SBX_INIT_SIGNAL = 5,
     SBX_INIT_KILL_ALL = 3,
-    SBX_INIT_SIGNAL = 4,
     SBX_INIT_READY = 10,
     SBX_INIT_STARTED = 11,
     SBX_INIT_EXITED = 12,

@@ -307,6 +307,37 @@ sbx_process_channel_recv (sbx_process_channel_t *self, sbx_init_msg_t *msg)
     return msg->length == 0 ? 1 : -1;
 }
 
+void
+sbx_process_channel_watch (sbx_process_channel_t *self, uint32_t id)
+{
+    self->watches = (s_watch_t *) realloc (self->watches, (self->watch_count + 1) * sizeof (s_watch_t));
+    assert (self->watches);
+    self->watches [self->watch_count++] = (s_watch_t) {id, false, 0};
+}
+
+bool
+sbx_process_channel_exited (sbx_process_channel_t *self, uint32_t id, int *status_p)
+{
+    for (size_t i = 0; i < self->watch_count; i++) {
+        if (self->watches [i].id == id && self->watches [i].exited) {
+            *status_p = self->watches [i].status;
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+sbx_process_channel_unwatch (sbx_process_channel_t *self, uint32_t id)
+{
+    for (size_t i = 0; i < self->watch_count; i++) {
+        if (self->watches [i].id == id) {
+            self->watches [i] = self->watches [--self->watch_count];
+            return;
+        }
+    }
+}
+
 int
 sbx_process_channel_await (sbx_process_channel_t *self, uint32_t type, uint32_t id,
                            sbx_init_msg_t *msg, int timeout_ms)
@@ -344,35 +375,4 @@ sbx_process_channel_kill_all (sbx_process_channel_t *self)
     if (rc == 0 || msg.value < 0)
         return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: processes survived SIGKILL", self->id);
     return NULL;
-}
-
-void
-sbx_process_channel_watch (sbx_process_channel_t *self, uint32_t id)
-{
-    self->watches = (s_watch_t *) realloc (self->watches, (self->watch_count + 1) * sizeof (s_watch_t));
-    assert (self->watches);
-    self->watches [self->watch_count++] = (s_watch_t) {id, false, 0};
-}
-
-bool
-sbx_process_channel_exited (sbx_process_channel_t *self, uint32_t id, int *status_p)
-{
-    for (size_t i = 0; i < self->watch_count; i++) {
-        if (self->watches [i].id == id && self->watches [i].exited) {
-            *status_p = self->watches [i].status;
-            return true;
-        }
-    }
-    return false;
-}
-
-void
-sbx_process_channel_unwatch (sbx_process_channel_t *self, uint32_t id)
-{
-    for (size_t i = 0; i < self->watch_count; i++) {
-        if (self->watches [i].id == id) {
-            self->watches [i] = self->watches [--self->watch_count];
-            return;
-        }
-    }
 }

@@ -114,8 +114,9 @@ static const sbx_cli_command_t s_sbx = {
 };
 
 static const sbx_cli_command_t *s_commands [] = {
-    &sbx_cli_run, &sbx_cli_shell, &sbx_cli_python, &sbx_cli_call, &sbx_cli_cp, &sbx_cli_open,
-    &sbx_cli_close, &sbx_cli_events,
+    &sbx_cli_run, &sbx_cli_shell, &sbx_cli_call, &sbx_cli_cp, &sbx_cli_open, &sbx_cli_close,
+    &sbx_cli_python,
+    &sbx_cli_events,
     &sbx_cli_status, &sbx_cli_stats, &sbx_cli_top
 };
 

@@ -18,14 +18,15 @@ s_py_init (void)
 //  sbxd with a pool of one process sandbox (`sandbox` JSON, or NULL for
 //  the default) with the features shell and python; `options` are more
 //  of python's options ("\"startup\": \"...\"", or NULL). The python
-//  feature's grace is 500 ms.
+//  feature's grace is 3 s: an interrupted cell has that long to answer,
+//  however busy the machine.
 static inline sbx_test_daemon_t *
 s_py_daemon (const char *sandbox, const char *options)
 {
     char features [4096];
     snprintf (features, sizeof features,
               "{\"shell\": {\"kind\": \"shell\", \"env\": {\"SBX_TAG\": \"%s\"}},"
-              " \"python\": {\"kind\": \"python\", \"grace_ms\": 500, \"env\": {\"SBX_TAG\": \"%s\"}%s%s}}",
+              " \"python\": {\"kind\": \"python\", \"grace_ms\": 3000, \"env\": {\"SBX_TAG\": \"%s\"}%s%s}}",
               s_tag (), s_tag (), options ? ", " : "", options ? options : "");
     return s_daemon (sandbox, features);
 }

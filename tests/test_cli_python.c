@@ -36,7 +36,7 @@ static void
 s_start (const char *features)
 {
     s_sbxd = s_daemon (NULL, features ? features
-                             : "{\"shell\": {\"kind\": \"shell\"}, \"py\": {\"kind\": \"python\", \"grace_ms\": 500}}");
+                             : "{\"shell\": {\"kind\": \"shell\"}, \"py\": {\"kind\": \"python\", \"grace_ms\": 3000}}");
 }
 
 static void

@@ -9,5 +9,6 @@
 extern const sbx_feature_kind_t sbx_feature_testing;    //  testing.c, SPEC §5
 extern const sbx_feature_kind_t sbx_feature_shell;      //  shell.c
 extern const sbx_feature_kind_t sbx_feature_fs;         //  fs.c
+extern const sbx_feature_kind_t sbx_feature_python;     //  python.c
 
 #endif

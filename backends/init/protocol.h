@@ -18,6 +18,11 @@
                 still attached, and the sessions and groups of everything
                 killed on the way. Answered by KILLED once none of them is
                 left (value: SIGKILLs sent, or -1 when some survived 5 s).
+      SIGNAL    value: the command's pid (from STARTED); payload: an i32,
+                the signal. Sends it to the command's process group (as a
+                terminal's Ctrl-C does), or to its pid when that is no
+                longer a group leader; nothing when the command has exited.
+                No answer.
       KILL_ALL  kills every process below sbx-init. Answered by KILLED_ALL
                 (value as for KILLED).
       (EOF)     sbx-init kills every process below it and exits 0.
@@ -43,6 +48,7 @@
 enum {
     SBX_INIT_RUN = 1,
     SBX_INIT_KILL = 2,
+    SBX_INIT_SIGNAL = 5,
     SBX_INIT_KILL_ALL = 3,
     SBX_INIT_READY = 10,
     SBX_INIT_STARTED = 11,

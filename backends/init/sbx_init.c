@@ -540,6 +540,23 @@ s_spawn (s_spawn_t *spawn)
     return pid;
 }
 
+//  SIGNAL: `sig` to running command `pid` (its group while it leads one).
+static void
+s_signal (pid_t pid, const char *payload, uint32_t length)
+{
+    int32_t sig;
+    if (length != sizeof sig)
+        return;
+    memcpy (&sig, payload, sizeof sig);
+    for (size_t i = 0; i < s_command_count; i++) {
+        if (s_commands [i].pid != pid)
+            continue;
+        if (getpgid (pid) != pid || kill (-pid, sig) != 0)
+            kill (pid, sig);
+        return;
+    }
+}
+
 static void
 s_run (uint32_t id, char *payload, uint32_t length, int *fds, int nfds)
 {
@@ -626,6 +643,9 @@ s_handle_control (void)
         }
     }
     switch (msg.type) {
+        case SBX_INIT_SIGNAL:
+            s_signal (msg.value, payload, msg.length);
+            break;
         case SBX_INIT_RUN:
             s_run (msg.id, payload, msg.length, fds, nfds);
             nfds = 0;

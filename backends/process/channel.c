@@ -13,6 +13,13 @@
 #define S_SEND_TIMEOUT_MS 10000     //  room on the socket for a request
 #define S_EXIT_TIMEOUT_MS 10000     //  sbx-init gone after EOF
 
+//  A watched command (sbx_process_channel_watch) and its exit, once known.
+typedef struct {
+    uint32_t id;
+    bool exited;
+    int status;
+} s_watch_t;
+
 struct sbx_process_channel_t {
     char *id;                   //  sandbox id, for messages and logs
     char *name;                 //  what runs: "sbx-init" or "bwrap/sbx-init"
@@ -23,6 +30,8 @@ struct sbx_process_channel_t {
     char in [sizeof (sbx_init_msg_t)];
     size_t in_fill;
     uint32_t next_id;
+    s_watch_t *watches;         //  long-lived commands whose exit is kept
+    size_t watch_count;
 };
 
 sbx_process_channel_t *
@@ -45,6 +54,7 @@ sbx_process_channel_destroy (sbx_process_channel_t **self_p)
         sbx_process_child_end (self->pid, 0, NULL);
     sbx_process_child_close (&self->ctl);
     sbx_process_child_close (&self->errfd);
+    free (self->watches);
     free (self->id);
     free (self->name);
     free (self);
@@ -286,7 +296,46 @@ sbx_process_channel_recv (sbx_process_channel_t *self, sbx_init_msg_t *msg)
     }
     memcpy (msg, self->in, sizeof *msg);
     self->in_fill = 0;
+    if (msg->type == SBX_INIT_EXITED) {
+        for (size_t i = 0; i < self->watch_count; i++) {
+            if (self->watches [i].id == msg->id) {
+                self->watches [i].exited = true;
+                self->watches [i].status = msg->value;
+            }
+        }
+    }
     return msg->length == 0 ? 1 : -1;
+}
+
+void
+sbx_process_channel_watch (sbx_process_channel_t *self, uint32_t id)
+{
+    self->watches = (s_watch_t *) realloc (self->watches, (self->watch_count + 1) * sizeof (s_watch_t));
+    assert (self->watches);
+    self->watches [self->watch_count++] = (s_watch_t) {id, false, 0};
+}
+
+bool
+sbx_process_channel_exited (sbx_process_channel_t *self, uint32_t id, int *status_p)
+{
+    for (size_t i = 0; i < self->watch_count; i++) {
+        if (self->watches [i].id == id && self->watches [i].exited) {
+            *status_p = self->watches [i].status;
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+sbx_process_channel_unwatch (sbx_process_channel_t *self, uint32_t id)
+{
+    for (size_t i = 0; i < self->watch_count; i++) {
+        if (self->watches [i].id == id) {
+            self->watches [i] = self->watches [--self->watch_count];
+            return;
+        }
+    }
 }
 
 int

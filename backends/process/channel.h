@@ -117,6 +117,23 @@ int
 sbx_error_t *
     sbx_process_channel_broken (sbx_process_channel_t *self, const char *what);
 
+//  Watches command `id` (a long-lived one: resident.h): its EXITED answer
+//  is kept when it arrives, whoever reads the socket then (another
+//  command's loop, a wait for some other answer), until
+//  sbx_process_channel_unwatch. Never blocks.
+void
+    sbx_process_channel_watch (sbx_process_channel_t *self, uint32_t id);
+
+//  True once watched command `id` has exited, with its wait status in
+//  *status_p; false while it runs or when it is not watched. Reads
+//  nothing: sbx_process_channel_recv keeps what arrives.
+bool
+    sbx_process_channel_exited (sbx_process_channel_t *self, uint32_t id, int *status_p);
+
+//  Stops watching command `id` and forgets its exit.
+void
+    sbx_process_channel_unwatch (sbx_process_channel_t *self, uint32_t id);
+
 //  Kills every process below sbx-init and waits until none is left
 //  (blocks; a few ms, SBX_PROCESS_KILL_TIMEOUT_MS at most). NULL or a
 //  SandboxStateError.

@@ -314,3 +314,15 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
     result->duration_ms = (double) ((ended ? ended : zclock_usecs ()) - started) / 1000.0;
     return NULL;
 }
+
+void *
+sbx_process_command_payload (const sbx_process_run_t *run, uint32_t *length_p)
+{
+    return s_payload (run, length_p);
+}
+
+sbx_error_t *
+sbx_process_command_start_error (int32_t value, const char *cwd)
+{
+    return s_start_error (value, cwd);
+}

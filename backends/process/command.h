@@ -29,4 +29,15 @@ sbx_error_t *
     sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t *run,
                              sbx_process_result_t *result);
 
+//  For other ways to start a command (resident.h): the RUN payload of
+//  run->argv, env and cwd (protocol.h), or NULL when it is too large
+//  (caller frees it)...
+void *
+    sbx_process_command_payload (const sbx_process_run_t *run, uint32_t *length_p);
+
+//  ...and the user error that a STARTED value < 0 stands for (cwd as
+//  given to RUN). Caller owns it.
+sbx_error_t *
+    sbx_process_command_start_error (int32_t value, const char *cwd);
+
 #endif

@@ -282,6 +282,22 @@ sbx_process_run (sbx_process_t *self, const sbx_process_run_t *run, sbx_process_
     return sbx_process_command_run (self->channel, run, result);
 }
 
+sbx_process_channel_t *
+sbx_process_channel (sbx_process_t *self)
+{
+    return self->channel;
+}
+
+sbx_error_t *
+sbx_process_ready (sbx_process_t *self)
+{
+    if (!sbx_process_channel_ready (self->channel))
+        return sbx_process_channel_gone (self->channel);
+    if (!s_dir_present (self, false))
+        return s_dir_gone (self);
+    return NULL;
+}
+
 void
 sbx_process_result_free (sbx_process_result_t *result)
 {
@@ -306,6 +322,7 @@ const sbx_sandbox_kind_t sbx_sandbox_process = {
     .ping = s_ping,
     .methods = s_methods,
     //  the socket to sbx-init, the directory handle, the uid lock, and
-    //  while a command runs its three pipes (both ends) and the exec pipe
-    .fds = 12
+    //  while a command runs its three pipes (both ends) and the exec pipe;
+    //  a long-lived command's socket and pipes (resident.h)
+    .fds = 15
 };

@@ -24,6 +24,8 @@
       tree.h      making and removing directory trees, links never followed
       channel.h   sbx-init and its control socket
       command.h   running one command
+      resident.h  a long-lived command (an interpreter) that stays
+                  running across calls, talked to over a socket
       child.h     starting sbxd's children, and waiting for them with a
                   deadline
       argv.h      argument vectors
@@ -127,6 +129,18 @@ void
 //  (blocks; a few ms). NULL or a SandboxStateError.
 sbx_error_t *
     sbx_process_kill_all (sbx_process_t *self);
+
+//  For this folder's classes (resident.h): the channel to the sandbox's
+//  init process (channel.h), valid between start and shutdown...
+typedef struct sbx_process_channel_t sbx_process_channel_t;
+sbx_process_channel_t *
+    sbx_process_channel (sbx_process_t *self);
+
+//  ...and NULL when a command may start now, else the SandboxStateError
+//  that says why not (the init process or the directory is gone). Caller
+//  owns it.
+sbx_error_t *
+    sbx_process_ready (sbx_process_t *self);
 
 //  Brings the sandbox back to a clean state between sessions: kills every
 //  process (sbx_process_kill_all), then removes everything in the sandbox

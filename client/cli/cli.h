@@ -2,8 +2,8 @@
 
         sbx [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]
 
-    The tool is one file per command (run.c, shell.c, call.c, cp.c,
-    session.c for open and close, events.c, status.c for status and
+    The tool is one file per command (run.c, shell.c, python.c, call.c,
+    cp.c, session.c for open and close, events.c, status.c for status and
     stats, top.c), one option parser (options.h), the JSON forms
     (json.h), session handles (handle.h), and main.c, which parses the
     global options, picks the command by name and returns its exit code.
@@ -53,14 +53,15 @@ struct sbx_cli_args_t {
                                 //  or NULL; "-": none (run, cp, call, shell)
     const char *session_id;     //  --session-id: the new session's name
                                 //  (run, call, shell, open)
-    const char *feature;        //  --feature (run, shell)
+    const char *feature;        //  --feature (run, shell, python)
     const char *sandbox;        //  --sandbox (call)
     const char *token;          //  --token (call)
     const char *cwd;            //  --cwd (run)
     sbx_cli_list_t env;         //  --env (run)
     double wait_s;              //  --wait; < 0: not given (run, shell,
                                 //  call, open, cp)
-    double command_timeout_s;   //  --command-timeout; < 0: not given (shell)
+    double command_timeout_s;   //  --command-timeout; < 0: not given (shell,
+                                //  python)
     bool no_stdin;              //  --no-stdin (run)
     bool no_stream;             //  --no-stream (run)
     bool compact;               //  --compact (call)
@@ -76,6 +77,7 @@ struct sbx_cli_args_t {
 //  The commands, each in its own file.
 extern const sbx_cli_command_t sbx_cli_run;
 extern const sbx_cli_command_t sbx_cli_shell;
+extern const sbx_cli_command_t sbx_cli_python;
 extern const sbx_cli_command_t sbx_cli_call;
 extern const sbx_cli_command_t sbx_cli_cp;
 extern const sbx_cli_command_t sbx_cli_open;

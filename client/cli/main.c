@@ -2,9 +2,9 @@
 
         sbx [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]
 
-    Commands: run, shell, call, cp, open, close, events, status, stats,
-    top (docs/cli.md, man/sbx.1). Global options, accepted before or after
-    the command name:
+    Commands: run, shell, python, call, cp, open, close, events, status,
+    stats, top (docs/cli.md, man/sbx.1). Global options, accepted before or
+    after the command name:
         --endpoint EP         request endpoint(s), comma-separated
                               (default $SBX_ENDPOINT, else tcp://127.0.0.1:5555)
         --events-endpoint EP  event endpoint (default $SBX_EVENTS, else
@@ -98,6 +98,7 @@ static const sbx_cli_command_t s_sbx = {
         "Commands:\n"
         "  run -- CMD...        run one command in a fresh sandbox session\n"
         "  shell                an interactive session: one command per line\n"
+        "  python               an interactive Python session (the python feature)\n"
         "  call F.METHOD [JSON] call any method, JSON in, JSON out\n"
         "  cp SRC DST           copy a file into or out of a session\n"
         "  open                 open a session for later commands (eval $(sbx open))\n"
@@ -114,6 +115,7 @@ static const sbx_cli_command_t s_sbx = {
 
 static const sbx_cli_command_t *s_commands [] = {
     &sbx_cli_run, &sbx_cli_shell, &sbx_cli_call, &sbx_cli_cp, &sbx_cli_open, &sbx_cli_close,
+    &sbx_cli_python,
     &sbx_cli_events,
     &sbx_cli_status, &sbx_cli_stats, &sbx_cli_top
 };

@@ -120,6 +120,15 @@ sbx_cli_reader_destroy (sbx_cli_reader_t **self_p)
     *self_p = NULL;
 }
 
+void
+sbx_cli_reader_set_prompt (sbx_cli_reader_t *self, const char *prompt)
+{
+    if (streq (self->prompt, prompt ? prompt : ""))
+        return;
+    free (self->prompt);
+    self->prompt = strdup (prompt ? prompt : "");
+}
+
 bool
 sbx_cli_reader_terminal (const sbx_cli_reader_t *self)
 {

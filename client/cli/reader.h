@@ -1,4 +1,4 @@
-/*  reader - where `sbx shell` reads its lines.
+/*  reader - where `sbx shell` and `sbx python` read their lines.
 
     On a terminal, an editable line with history (libedit, emacs keys by
     default, ~/.editrc applies): arrows, Ctrl-R searches, and the history
@@ -26,6 +26,11 @@ sbx_cli_reader_t *
 //  Frees the reader (the terminal is back as it was) and nulls *self_p.
 void
     sbx_cli_reader_destroy (sbx_cli_reader_t **self_p);
+
+//  Shows `prompt` (copied) from the next line on (sbx python's ">>> " and
+//  "... ").
+void
+    sbx_cli_reader_set_prompt (sbx_cli_reader_t *self, const char *prompt);
 
 //  True when stdin is a terminal (and the line is editable).
 bool

@@ -14,6 +14,7 @@ static const sbx_feature_kind_t *const s_feature_kinds [] = {
     &sbx_feature_testing,
     &sbx_feature_shell,
     &sbx_feature_fs,
+    &sbx_feature_python,
     NULL
 };
 

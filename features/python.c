@@ -36,6 +36,7 @@
 */
 #include "backends/process/process.h"
 #include "features/features.h"
+#include "features/kit.h"
 #include "features/python_interp.h"
 #include "messages/mp.h"
 #include "runtime/core/log.h"
@@ -46,15 +47,12 @@
 #include <sys/wait.h>
 
 #define S_ERROR "ConfigError"
-#define S_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 typedef struct {
+    sbx_kit_options_t run;      //  max_output_bytes, timeout_ms, max_timeout_ms, env
     char *interpreter;
     char *startup;              //  NULL: none
-    int64_t timeout_ms, max_timeout_ms, grace_ms;
-    size_t max_output;
-    char **env;                 //  "NAME=value" over the defaults; "NAME" alone removes
-    size_t env_count;
+    int64_t grace_ms;
 } s_config_t;
 
 typedef struct {
@@ -72,60 +70,27 @@ s_config_destroy (void **config_p)
     s_config_t *config = (s_config_t *) *config_p;
     if (!config)
         return;
-    for (size_t i = 0; i < config->env_count; i++)
-        free (config->env [i]);
-    free (config->env);
+    sbx_kit_options_free (&config->run);
     free (config->interpreter);
     free (config->startup);
     free (config);
     *config_p = NULL;
 }
 
-static sbx_error_t *
-s_integer_option (const json_t *value, const char *path, const char *key, int64_t low, int64_t high,
-                  int64_t *out)
-{
-    if (!json_is_integer (value) || json_integer_value (value) < low || json_integer_value (value) > high)
-        return sbx_error_new (S_ERROR, "%s.%s: must be an integer in [%lld, %lld]", path, key,
-                              (long long) low, (long long) high);
-    *out = json_integer_value (value);
-    return NULL;
-}
-
-static sbx_error_t *
-s_env_option (s_config_t *config, const json_t *value, const char *path)
-{
-    if (!json_is_object (value))
-        return sbx_error_new (S_ERROR, "%s.env: must be an object {NAME: value or null}", path);
-    config->env = (char **) zmalloc ((json_object_size (value) + 1) * sizeof (char *));
-    const char *name;
-    json_t *item;
-    json_object_foreach ((json_t *) value, name, item) {
-        if (!*name || strchr (name, '=') || (!json_is_string (item) && !json_is_null (item)))
-            return sbx_error_new (S_ERROR, "%s.env.%s: must be a name without '=' with a string value, "
-                                  "or null to remove it", path, name);
-        config->env [config->env_count++] = json_is_null (item)
-            ? strdup (name) : zsys_sprintf ("%s=%s", name, json_string_value (item));
-    }
-    return NULL;
-}
-
 static void *
 s_config_new (const json_t *options, const char *path, sbx_error_t **error_p)
 {
     s_config_t *config = (s_config_t *) zmalloc (sizeof (s_config_t));
+    sbx_kit_options_init (&config->run);
     config->interpreter = strdup ("python3");
-    config->timeout_ms = 60000;
-    config->max_timeout_ms = 3600000;
     config->grace_ms = 2000;
-    config->max_output = 1024 * 1024;
     sbx_error_t *error = NULL;
     const char *key;
     json_t *value;
     json_object_foreach ((json_t *) options, key, value) {
-        int64_t number = 0;
-        if (streq (key, "kind"))
-            continue;
+        if (streq (key, "kind") || sbx_kit_option (&config->run, path, key, value, &error))
+            ;
+        else
         if (streq (key, "interpreter") || streq (key, "startup")) {
             if (!json_is_string (value) || (streq (key, "interpreter") && !*json_string_value (value))
             ||  strlen (json_string_value (value)) != json_string_length (value)) {
@@ -138,22 +103,8 @@ s_config_new (const json_t *options, const char *path, sbx_error_t **error_p)
             *field = strdup (json_string_value (value));
         }
         else
-        if (streq (key, "timeout_ms"))
-            error = s_integer_option (value, path, key, 1, 86400000, &config->timeout_ms);
-        else
-        if (streq (key, "max_timeout_ms"))
-            error = s_integer_option (value, path, key, 1, 86400000, &config->max_timeout_ms);
-        else
         if (streq (key, "grace_ms"))
-            error = s_integer_option (value, path, key, 1, 600000, &config->grace_ms);
-        else
-        if (streq (key, "max_output_bytes")) {
-            error = s_integer_option (value, path, key, 0, 1024LL * 1024 * 1024, &number);
-            config->max_output = (size_t) number;
-        }
-        else
-        if (streq (key, "env"))
-            error = s_env_option (config, value, path);
+            error = sbx_kit_integer_option (value, path, key, 1, 600000, &config->grace_ms);
         else
             error = sbx_error_new (S_ERROR, "%s.%s: unknown option of the python feature (it takes "
                                    "interpreter, startup, timeout_ms, max_timeout_ms, grace_ms, "
@@ -161,9 +112,8 @@ s_config_new (const json_t *options, const char *path, sbx_error_t **error_p)
         if (error)
             break;
     }
-    if (!error && config->timeout_ms > config->max_timeout_ms)
-        error = sbx_error_new (S_ERROR, "%s.timeout_ms: must be <= max_timeout_ms (%lld)", path,
-                               (long long) config->max_timeout_ms);
+    if (!error)
+        error = sbx_kit_options_check (&config->run, path);
     if (error) {
         void *p = config;
         s_config_destroy (&p);
@@ -196,45 +146,12 @@ s_instance_destroy (void **instance_p)
 
 //  --- Starting an interpreter --------------------------------------------------
 
-//  The environment: "NAME=value" strings, owned, NULL-terminated.
-typedef struct {
-    char **items;
-    size_t count;
-} s_env_t;
-
-//  Sets (or, with no '=', removes) one variable.
-static void
-s_env_put (s_env_t *env, const char *entry)
-{
-    size_t name_length = strcspn (entry, "=");
-    for (size_t i = 0; i < env->count; i++) {
-        if (strncmp (env->items [i], entry, name_length) == 0 && env->items [i][name_length] == '=') {
-            free (env->items [i]);
-            env->items [i] = env->items [--env->count];
-            break;
-        }
-    }
-    env->items = (char **) realloc (env->items, (env->count + 2) * sizeof (char *));
-    assert (env->items);
-    if (entry [name_length] == '=')
-        env->items [env->count++] = strdup (entry);
-    env->items [env->count] = NULL;
-}
-
-static void
-s_env_free (s_env_t *env)
-{
-    for (size_t i = 0; i < env->count; i++)
-        free (env->items [i]);
-    free (env->items);
-}
-
 //  The interpreter's path: as configured when it holds a '/', else the
 //  first executable file of that name on the environment's PATH (the
 //  sandbox sees the host's files, read-only under bwrap). Caller frees;
 //  NULL when there is none.
 static char *
-s_resolve (const char *name, const s_env_t *env)
+s_resolve (const char *name, const sbx_kit_env_t *env)
 {
     if (strchr (name, '/'))
         return strdup (name);
@@ -261,14 +178,8 @@ static sbx_error_t *
 s_start (s_instance_t *self, sbx_process_t *process)
 {
     const s_config_t *config = self->config;
-    s_env_t env = {NULL, 0};
-    s_env_put (&env, S_PATH);
-    char *home = zsys_sprintf ("HOME=%s", sbx_process_workspace (process));
-    s_env_put (&env, home);
-    zstr_free (&home);
-    s_env_put (&env, "LANG=C.UTF-8");
-    for (size_t i = 0; i < config->env_count; i++)
-        s_env_put (&env, config->env [i]);
+    sbx_kit_env_t env;
+    sbx_kit_env_start (&env, &config->run, sbx_process_workspace (process));
     char *path = s_resolve (config->interpreter, &env);
     sbx_error_t *error = NULL;
     if (!path)
@@ -277,7 +188,7 @@ s_start (s_instance_t *self, sbx_process_t *process)
     else
         error = sbx_python_interp_start (process, path, (const char *const *) env.items, &self->interp);
     free (path);
-    s_env_free (&env);
+    sbx_kit_env_free (&env);
     return error;
 }
 
@@ -353,7 +264,7 @@ s_prepare (s_instance_t *self, sbx_ctx_t *ctx, sbx_process_t *process, bool *res
         return NULL;
     //  Its "ready", then the startup code.
     sbx_python_request_t request = {
-        .op = NULL, .max_output = 64 * 1024, .timeout_ms = config->timeout_ms, .grace_ms = config->grace_ms,
+        .op = NULL, .max_output = 64 * 1024, .timeout_ms = config->run.timeout_ms, .grace_ms = config->grace_ms,
         .cancel_fd = sbx_ctx_shutdown_fd (ctx)
     };
     sbx_error_t *error = NULL;
@@ -434,45 +345,13 @@ s_teardown (void *instance, sbx_ctx_t *ctx)
 
 //  --- Methods -------------------------------------------------------------------
 
-static void
-s_stream_output (void *arg, int stream, const char *data, size_t size)
-{
-    sbx_ctx_stream ((sbx_ctx_t *) arg, stream == 0 ? "stdout" : "stderr", data, size);
-}
-
-//  Output as str when it is UTF-8 (a sequence cut by truncation is
-//  dropped), else as bin.
-static void
-s_pack_output (msgpack_packer *pk, const char *data, size_t size, bool truncated)
-{
-    const uint8_t *bytes = (const uint8_t *) data;
-    for (size_t cut = 0; cut <= (truncated ? 3 : 0) && cut <= size; cut++) {
-        if (sbx_mp_utf8_valid (bytes, size - cut)) {
-            sbx_mp_pack_strn (pk, data, size - cut);
-            return;
-        }
-    }
-    msgpack_pack_bin (pk, size);
-    msgpack_pack_bin_body (pk, data, size);
-}
-
-static void
-s_pack_bool (msgpack_packer *pk, const char *key, bool value)
-{
-    sbx_mp_pack_str (pk, key);
-    if (value)
-        msgpack_pack_true (pk);
-    else
-        msgpack_pack_false (pk);
-}
-
 //  Reads {code, timeout_ms?} (`check` takes code alone).
 static sbx_error_t *
 s_arguments (const s_config_t *config, const char *method, const msgpack_object *args, bool timeout_allowed,
              const msgpack_object **code_p, int64_t *timeout_ms_p)
 {
     *code_p = NULL;
-    *timeout_ms_p = config->timeout_ms;
+    *timeout_ms_p = config->run.timeout_ms;
     for (uint32_t i = 0; i < args->via.map.size; i++) {
         const msgpack_object *key = &args->via.map.ptr [i].key;
         const msgpack_object *value = &args->via.map.ptr [i].val;
@@ -480,13 +359,9 @@ s_arguments (const s_config_t *config, const char *method, const msgpack_object 
             *code_p = value;
         else
         if (timeout_allowed && sbx_mp_str_eq (key, "timeout_ms")) {
-            if (value->type == MSGPACK_OBJECT_NIL)
-                continue;
-            if (value->type != MSGPACK_OBJECT_POSITIVE_INTEGER || value->via.u64 == 0
-            ||  value->via.u64 > (uint64_t) config->max_timeout_ms)
-                return sbx_error_new ("ValueError", "%s: 'timeout_ms' must be an integer in [1, %lld]", method,
-                                      (long long) config->max_timeout_ms);
-            *timeout_ms_p = (int64_t) value->via.u64;
+            sbx_error_t *error = sbx_kit_timeout_arg (&config->run, method, value, timeout_ms_p);
+            if (error)
+                return error;
         }
         else {
             char *name = sbx_mp_strdup (key);
@@ -522,9 +397,9 @@ s_exec (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pack
     bool streaming = sbx_ctx_streaming (ctx);
     sbx_python_request_t request = {
         .op = "exec", .code = code->via.str.ptr, .code_size = code->via.str.size, .display = true,
-        .max_output = config->max_output, .timeout_ms = timeout_ms, .grace_ms = config->grace_ms,
+        .max_output = config->run.max_output, .timeout_ms = timeout_ms, .grace_ms = config->grace_ms,
         .cancel_fd = sbx_ctx_shutdown_fd (ctx),
-        .on_output = streaming ? s_stream_output : NULL, .on_output_arg = ctx
+        .on_output = streaming ? sbx_kit_stream_output : NULL, .on_output_arg = ctx
     };
     sbx_python_outcome_t outcome;
     error = sbx_python_interp_call (self->interp, &request, &outcome);
@@ -541,9 +416,9 @@ s_exec (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pack
     const json_t *raised = json_object_get (outcome.answer, "error");
     msgpack_pack_map (result, 9);
     sbx_mp_pack_str (result, "stdout");
-    s_pack_output (result, outcome.out, outcome.out_size, outcome.truncated);
+    sbx_kit_pack_output (result, outcome.out, outcome.out_size, outcome.truncated);
     sbx_mp_pack_str (result, "stderr");
-    s_pack_output (result, outcome.err, outcome.err_size, outcome.truncated);
+    sbx_kit_pack_output (result, outcome.err, outcome.err_size, outcome.truncated);
     sbx_mp_pack_str (result, "result");
     if (json_is_string (value))
         sbx_mp_pack_strn (result, json_string_value (value), json_string_length (value));
@@ -554,12 +429,12 @@ s_exec (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pack
         sbx_mp_from_json (result, raised);
     else
         msgpack_pack_nil (result);
-    s_pack_bool (result, "truncated", outcome.truncated || json_is_true (json_object_get (outcome.answer,
+    sbx_kit_pack_bool (result, "truncated", outcome.truncated || json_is_true (json_object_get (outcome.answer,
                                                                                        "truncated")));
-    s_pack_bool (result, "timed_out", outcome.interrupted);
-    s_pack_bool (result, "restarted", restarted);
+    sbx_kit_pack_bool (result, "timed_out", outcome.interrupted);
+    sbx_kit_pack_bool (result, "restarted", restarted);
     //  Streamed: stdout and stderr went ahead, as progress messages.
-    s_pack_bool (result, "streamed", streaming);
+    sbx_kit_pack_bool (result, "streamed", streaming);
     sbx_mp_pack_str (result, "duration_ms");
     msgpack_pack_double (result, outcome.duration_ms);
     sbx_python_outcome_free (&outcome);
@@ -582,7 +457,7 @@ s_check (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pac
         return error;
     sbx_python_request_t request = {
         .op = "check", .code = code->via.str.ptr, .code_size = code->via.str.size,
-        .max_output = self->config->max_output, .timeout_ms = timeout_ms, .grace_ms = self->config->grace_ms,
+        .max_output = self->config->run.max_output, .timeout_ms = timeout_ms, .grace_ms = self->config->grace_ms,
         .cancel_fd = sbx_ctx_shutdown_fd (ctx)
     };
     sbx_python_outcome_t outcome;

@@ -30,6 +30,7 @@
 */
 #include "backends/process/process.h"
 #include "features/features.h"
+#include "features/kit.h"
 #include "messages/mp.h"
 #include "runtime/core/alloc.h"
 
@@ -40,13 +41,7 @@
 
 #define S_ERROR "ConfigError"
 
-typedef struct {
-    size_t max_output;
-    int64_t timeout_ms;
-    int64_t max_timeout_ms;
-    char **env;                 //  "NAME=value" over the defaults; "NAME" alone removes
-    size_t env_count;
-} s_config_t;
+typedef sbx_kit_options_t s_config_t;
 
 
 static void
@@ -55,87 +50,28 @@ s_config_destroy (void **config_p)
     s_config_t *config = (s_config_t *) *config_p;
     if (!config)
         return;
-    for (size_t i = 0; i < config->env_count; i++)
-        free (config->env [i]);
-    free (config->env);
+    sbx_kit_options_free (config);
     free (config);
     *config_p = NULL;
-}
-
-static bool
-s_valid_env_name (const char *name, size_t length)
-{
-    if (length == 0)
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (name [i] == '=' || name [i] == 0)
-            return false;
-    return true;
-}
-
-static sbx_error_t *
-s_integer_option (const json_t *value, const char *path, const char *key, int64_t low, int64_t high,
-                  int64_t *out)
-{
-    if (!json_is_integer (value) || json_integer_value (value) < low || json_integer_value (value) > high)
-        return sbx_error_new (S_ERROR, "%s.%s: must be an integer in [%lld, %lld]", path, key,
-                              (long long) low, (long long) high);
-    *out = json_integer_value (value);
-    return NULL;
 }
 
 static void *
 s_config_new (const json_t *options, const char *path, sbx_error_t **error_p)
 {
     s_config_t *config = (s_config_t *) zmalloc (sizeof (s_config_t));
-    config->max_output = 1024 * 1024;
-    config->timeout_ms = 60000;
-    config->max_timeout_ms = 3600000;
+    sbx_kit_options_init (config);
     sbx_error_t *error = NULL;
     const char *key;
     json_t *value;
     json_object_foreach ((json_t *) options, key, value) {
-        int64_t number = 0;
-        if (streq (key, "kind"))
-            continue;
-        if (streq (key, "max_output_bytes")) {
-            error = s_integer_option (value, path, key, 0, 1024LL * 1024 * 1024, &number);
-            config->max_output = (size_t) number;
-        }
-        else
-        if (streq (key, "timeout_ms"))
-            error = s_integer_option (value, path, key, 1, 86400000, &config->timeout_ms);
-        else
-        if (streq (key, "max_timeout_ms"))
-            error = s_integer_option (value, path, key, 1, 86400000, &config->max_timeout_ms);
-        else
-        if (streq (key, "env")) {
-            if (!json_is_object (value)) {
-                error = sbx_error_new (S_ERROR, "%s.env: must be an object {NAME: value or null}", path);
-                break;
-            }
-            config->env = (char **) zmalloc ((json_object_size (value) + 1) * sizeof (char *));
-            const char *name;
-            json_t *item;
-            json_object_foreach (value, name, item) {
-                if (!s_valid_env_name (name, strlen (name)) || (!json_is_string (item) && !json_is_null (item))) {
-                    error = sbx_error_new (S_ERROR, "%s.env.%s: must be a name without '=' with a string "
-                                           "value, or null to remove it", path, name);
-                    break;
-                }
-                config->env [config->env_count++] = json_is_null (item)
-                    ? strdup (name) : zsys_sprintf ("%s=%s", name, json_string_value (item));
-            }
-        }
-        else
+        if (!streq (key, "kind") && !sbx_kit_option (config, path, key, value, &error))
             error = sbx_error_new (S_ERROR, "%s.%s: unknown option of the shell feature (it takes "
                                    "max_output_bytes, timeout_ms, max_timeout_ms, env)", path, key);
         if (error)
             break;
     }
-    if (!error && config->timeout_ms > config->max_timeout_ms)
-        error = sbx_error_new (S_ERROR, "%s.timeout_ms: must be <= max_timeout_ms (%lld)", path,
-                               (long long) config->max_timeout_ms);
+    if (!error)
+        error = sbx_kit_options_check (config, path);
     if (error) {
         void *p = config;
         s_config_destroy (&p);
@@ -161,62 +97,6 @@ s_teardown_session (void *instance, sbx_ctx_t *ctx)
 }
 
 //  --- run --------------------------------------------------------------------
-
-//  An environment under construction: "NAME=value" strings, owned.
-typedef struct {
-    char **items;
-    size_t count;
-} s_env_t;
-
-//  Sets (or with no '=', removes) one variable.
-static void
-s_env_put (s_env_t *env, const char *entry, size_t name_length)
-{
-    for (size_t i = 0; i < env->count; i++) {
-        if (strncmp (env->items [i], entry, name_length) == 0 && env->items [i][name_length] == '=') {
-            free (env->items [i]);
-            env->items [i] = env->items [--env->count];
-            break;
-        }
-    }
-    if (entry [name_length] == '=') {
-        env->items = (char **) sbx_realloc (env->items, (env->count + 2) * sizeof (char *));
-        env->items [env->count++] = strdup (entry);
-    }
-    env->items [env->count] = NULL;
-}
-
-static void
-s_env_free (s_env_t *env)
-{
-    for (size_t i = 0; i < env->count; i++)
-        free (env->items [i]);
-    free (env->items);
-}
-
-//  A streaming call's output, as the command writes it (sbx_process_run_t
-//  on_output).
-static void
-s_stream_output (void *arg, int stream, const char *data, size_t size)
-{
-    sbx_ctx_stream ((sbx_ctx_t *) arg, stream == 0 ? "stdout" : "stderr", data, size);
-}
-
-//  Output as str when it is UTF-8 (a sequence cut by truncation is
-//  dropped), else as bin.
-static void
-s_pack_output (msgpack_packer *pk, const char *data, size_t size, bool truncated)
-{
-    const uint8_t *bytes = (const uint8_t *) data;
-    for (size_t cut = 0; cut <= (truncated ? 3 : 0) && cut <= size; cut++) {
-        if (sbx_mp_utf8_valid (bytes, size - cut)) {
-            sbx_mp_pack_strn (pk, data, size - cut);
-            return;
-        }
-    }
-    msgpack_pack_bin (pk, size);
-    msgpack_pack_bin_body (pk, data, size);
-}
 
 static sbx_error_t *
 s_bad (const char *key, const char *what)
@@ -263,14 +143,10 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
         return s_bad ("cmd", "must be a string without NUL bytes");
 
     int64_t timeout_ms = config->timeout_ms;
-    if (timeout && timeout->type != MSGPACK_OBJECT_NIL) {
-        if (timeout->type != MSGPACK_OBJECT_POSITIVE_INTEGER || timeout->via.u64 == 0
-        ||  timeout->via.u64 > (uint64_t) config->max_timeout_ms) {
-            free (command);
-            return sbx_error_new ("ValueError", "run: 'timeout_ms' must be an integer in [1, %lld]",
-                                  (long long) config->max_timeout_ms);
-        }
-        timeout_ms = (int64_t) timeout->via.u64;
+    sbx_error_t *error = sbx_kit_timeout_arg (config, "run", timeout, &timeout_ms);
+    if (error) {
+        free (command);
+        return error;
     }
     const void *input_data = NULL;
     size_t input_size = 0;
@@ -294,15 +170,8 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
         return s_bad ("cwd", "must be a string (a directory relative to the sandbox directory)");
     }
 
-    s_env_t environment = {NULL, 0};
-    char *entry = zsys_sprintf ("HOME=%s", sbx_process_workspace (process));
-    s_env_put (&environment, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 4);
-    s_env_put (&environment, entry, 4);
-    s_env_put (&environment, "LANG=C.UTF-8", 4);
-    zstr_free (&entry);
-    for (size_t i = 0; i < config->env_count; i++)
-        s_env_put (&environment, config->env [i], strcspn (config->env [i], "="));
-    sbx_error_t *error = NULL;
+    sbx_kit_env_t environment;
+    sbx_kit_env_start (&environment, config, sbx_process_workspace (process));
     if (env && env->type != MSGPACK_OBJECT_NIL) {
         if (env->type != MSGPACK_OBJECT_MAP)
             error = s_bad ("env", "must be a map of strings to strings");
@@ -310,12 +179,12 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
             const msgpack_object *name = &env->via.map.ptr [i].key;
             const msgpack_object *value = &env->via.map.ptr [i].val;
             char *text = sbx_mp_strdup (value);
-            if (name->type != MSGPACK_OBJECT_STR || !s_valid_env_name (name->via.str.ptr, name->via.str.size)
+            if (name->type != MSGPACK_OBJECT_STR || !sbx_kit_env_name_ok (name->via.str.ptr, name->via.str.size)
             ||  !text)
                 error = s_bad ("env", "must map names (without '=' or NUL) to strings (without NUL)");
             else {
-                entry = zsys_sprintf ("%.*s=%s", (int) name->via.str.size, name->via.str.ptr, text);
-                s_env_put (&environment, entry, name->via.str.size);
+                char *entry = zsys_sprintf ("%.*s=%s", (int) name->via.str.size, name->via.str.ptr, text);
+                sbx_kit_env_put (&environment, entry);
                 zstr_free (&entry);
             }
             free (text);
@@ -330,7 +199,7 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
             .timeout_ms = timeout_ms,
             //  A shutdown does not wait for the command.
             .cancel_fd = sbx_ctx_shutdown_fd (ctx),
-            .on_output = streaming ? s_stream_output : NULL, .on_output_arg = ctx
+            .on_output = streaming ? sbx_kit_stream_output : NULL, .on_output_arg = ctx
         };
         sbx_process_result_t outcome;
         error = sbx_process_run (process, &run, &outcome);
@@ -348,36 +217,20 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
             else
                 msgpack_pack_nil (result);
             sbx_mp_pack_str (result, "stdout");
-            s_pack_output (result, outcome.out, outcome.out_size, outcome.truncated);
+            sbx_kit_pack_output (result, outcome.out, outcome.out_size, outcome.truncated);
             sbx_mp_pack_str (result, "stderr");
-            s_pack_output (result, outcome.err, outcome.err_size, outcome.truncated);
-            sbx_mp_pack_str (result, "timed_out");
-            if (outcome.timed_out)
-                msgpack_pack_true (result);
-            else
-                msgpack_pack_false (result);
-            sbx_mp_pack_str (result, "cancelled");
-            if (outcome.cancelled)
-                msgpack_pack_true (result);
-            else
-                msgpack_pack_false (result);
-            sbx_mp_pack_str (result, "truncated");
-            if (outcome.truncated)
-                msgpack_pack_true (result);
-            else
-                msgpack_pack_false (result);
+            sbx_kit_pack_output (result, outcome.err, outcome.err_size, outcome.truncated);
+            sbx_kit_pack_bool (result, "timed_out", outcome.timed_out);
+            sbx_kit_pack_bool (result, "cancelled", outcome.cancelled);
+            sbx_kit_pack_bool (result, "truncated", outcome.truncated);
             sbx_mp_pack_str (result, "duration_ms");
             msgpack_pack_double (result, outcome.duration_ms);
             //  Streamed: stdout and stderr went ahead, as progress messages.
-            sbx_mp_pack_str (result, "streamed");
-            if (streaming)
-                msgpack_pack_true (result);
-            else
-                msgpack_pack_false (result);
+            sbx_kit_pack_bool (result, "streamed", streaming);
             sbx_process_result_free (&outcome);
         }
     }
-    s_env_free (&environment);
+    sbx_kit_env_free (&environment);
     free (command);
     free (directory);
     return error;

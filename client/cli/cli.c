@@ -60,6 +60,48 @@ sbx_cli_attach (sbx_client_t *client, const sbx_cli_handle_t *handle)
                                       *handle->session_id ? handle->session_id : NULL);
 }
 
+int
+sbx_cli_session_begin (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
+                       bool *opened_p)
+{
+    sbx_cli_handle_t handle;
+    int code = -1;
+    *opened_p = false;
+    if (sbx_cli_held_session (args, &handle, &code)) {
+        *session_p = sbx_cli_attach (client, &handle);
+        return -1;
+    }
+    if (code >= 0)
+        return code;
+    sbx_error_t *error = NULL;
+    *session_p = sbx_client_session_open (client, args->session_id, &error);
+    if (!*session_p)
+        return sbx_cli_fail (sbx_cli_where (args, client), &error);
+    *opened_p = true;
+    return -1;
+}
+
+int
+sbx_cli_session_finish (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
+                        bool end, bool terminal, int code)
+{
+    if (!end) {
+        sbx_session_destroy (session_p);
+        return code;
+    }
+    //  A signal must not stop the clean end.
+    int signalled = sbx_cli_interrupted () ? sbx_cli_interrupted_code () : 0;
+    sbx_cli_interrupted_clear ();
+    sbx_error_t *error = NULL;
+    if (sbx_session_end (session_p, &error) != 0) {
+        code = sbx_cli_fail (sbx_cli_where (args, client), &error);
+        sbx_session_destroy (session_p);
+    }
+    else if (terminal)
+        fprintf (stderr, "sbx: session ended\n");
+    return signalled ? signalled : code;
+}
+
 const char *
 sbx_cli_where (const sbx_cli_args_t *args, const sbx_client_t *client)
 {

@@ -138,6 +138,22 @@ bool
 sbx_session_t *
     sbx_cli_attach (sbx_client_t *client, const sbx_cli_handle_t *handle);
 
+//  The session of an interactive command (sbx shell, sbx python): the
+//  held one of --session / $SBX_SESSION, attached, or a new one opened
+//  (*opened_p true). Returns -1 to go on, or an exit code after printing
+//  why.
+int
+    sbx_cli_session_begin (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
+                           bool *opened_p);
+
+//  Ends the session when `end` (one the command opened, on a connection
+//  that still works), saying so on a `terminal`; a held one stays open.
+//  Destroys *session_p. Returns the exit code: `code`, unless the end
+//  failed or a signal came.
+int
+    sbx_cli_session_finish (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
+                            bool end, bool terminal, int code);
+
 //  The endpoint that error lines name: the client's, or (NULL client)
 //  the first one tried.
 const char *

@@ -137,51 +137,6 @@ s_run (s_python_t *self, const char *code)
     return exit_code;
 }
 
-//  Opens the session, or attaches the one of --session / $SBX_SESSION.
-//  Returns -1 to go on, or an exit code.
-static int
-s_begin (s_python_t *self)
-{
-    sbx_cli_handle_t handle;
-    int code = -1;
-    if (sbx_cli_held_session (self->args, &handle, &code)) {
-        self->session = sbx_cli_attach (self->client, &handle);
-        return -1;
-    }
-    if (code >= 0)
-        return code;
-    sbx_error_t *error = NULL;
-    self->session = sbx_client_session_open (self->client, self->args->session_id, &error);
-    if (!self->session)
-        return sbx_cli_fail (sbx_cli_where (self->args, self->client), &error);
-    self->opened = true;
-    return -1;
-}
-
-//  Ends a session we opened (a handle's stays open). Returns the exit
-//  code, `code` unless the end failed.
-static int
-s_end (s_python_t *self, bool terminal, int code)
-{
-    if (self->broken || !self->opened) {
-        sbx_session_destroy (&self->session);
-        return code;
-    }
-    //  A signal must not stop the clean end.
-    int signalled = sbx_cli_interrupted () ? sbx_cli_interrupted_code () : 0;
-    sbx_cli_interrupted_clear ();
-    sbx_error_t *error = NULL;
-    if (sbx_session_end (&self->session, &error) != 0) {
-        code = sbx_cli_fail (sbx_cli_where (self->args, self->client), &error);
-        sbx_session_destroy (&self->session);
-    }
-    else if (terminal)
-        fprintf (stderr, "sbx: session ended\n");
-    return signalled ? signalled : code;
-}
-
-//  Reads statements until the end of input and runs each. Returns the
-//  exit code of the last one.
 static int
 s_loop (s_python_t *self, sbx_cli_reader_t *reader)
 {
@@ -249,7 +204,7 @@ s_python (sbx_cli_args_t *args)
         sbx_client_destroy (&self.client);
         return SBX_CLI_EXIT_ERROR;
     }
-    code = s_begin (&self);
+    code = sbx_cli_session_begin (self.args, self.client, &self.session, &self.opened);
     if (code >= 0) {
         sbx_client_destroy (&self.client);
         return code;
@@ -273,7 +228,8 @@ s_python (sbx_cli_args_t *args)
         code = sbx_cli_interrupted_code ();
     if (terminal && !self.broken)
         fputc ('\n', stderr);      //  after the prompt, or the ^C
-    code = s_end (&self, terminal, code);
+    code = sbx_cli_session_finish (self.args, self.client, &self.session, self.opened && !self.broken,
+                                   terminal, code);
     sbx_client_destroy (&self.client);
     return code;
 }

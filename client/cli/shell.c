@@ -152,49 +152,6 @@ s_run_line (s_shell_t *self, const char *line)
     return code;
 }
 
-//  Opens the session, or attaches the one of --session / $SBX_SESSION.
-//  Returns -1 to go on, or an exit code.
-static int
-s_begin (s_shell_t *self)
-{
-    sbx_cli_handle_t handle;
-    int code = -1;
-    if (sbx_cli_held_session (self->args, &handle, &code)) {
-        self->session = sbx_cli_attach (self->client, &handle);
-        return -1;
-    }
-    if (code >= 0)
-        return code;
-    sbx_error_t *error = NULL;
-    self->session = sbx_client_session_open (self->client, self->args->session_id, &error);
-    if (!self->session)
-        return sbx_cli_fail (sbx_cli_where (self->args, self->client), &error);
-    self->opened = true;
-    return -1;
-}
-
-//  Ends a session the shell opened (a handle's stays open). Returns the
-//  exit code, `code` unless the end failed.
-static int
-s_end (s_shell_t *self, bool terminal, int code)
-{
-    if (self->broken || !self->opened) {
-        sbx_session_destroy (&self->session);
-        return code;
-    }
-    //  A signal must not stop the clean end.
-    int signalled = sbx_cli_interrupted () ? sbx_cli_interrupted_code () : 0;
-    sbx_cli_interrupted_clear ();
-    sbx_error_t *error = NULL;
-    if (sbx_session_end (&self->session, &error) != 0) {
-        code = sbx_cli_fail (sbx_cli_where (self->args, self->client), &error);
-        sbx_session_destroy (&self->session);
-    }
-    else if (terminal)
-        fprintf (stderr, "sbx: session ended\n");
-    return signalled ? signalled : code;
-}
-
 static int
 s_shell (sbx_cli_args_t *args)
 {
@@ -223,7 +180,7 @@ s_shell (sbx_cli_args_t *args)
     self.started = s_daemon_started (self.client);
     //  Each command's output as it comes.
     sbx_client_set_output (self.client, sbx_cli_stream_output, NULL);
-    code = s_begin (&self);
+    code = sbx_cli_session_begin (self.args, self.client, &self.session, &self.opened);
     if (code >= 0) {
         sbx_client_destroy (&self.client);
         return code;
@@ -255,7 +212,8 @@ s_shell (sbx_cli_args_t *args)
         code = sbx_cli_interrupted_code ();
     if (terminal && !self.broken)
         fputc ('\n', stderr);      //  after the prompt, or the ^C
-    code = s_end (&self, terminal, code);
+    code = sbx_cli_session_finish (self.args, self.client, &self.session, self.opened && !self.broken,
+                                   terminal, code);
     sbx_client_destroy (&self.client);
     return code;
 }

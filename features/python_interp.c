@@ -1,6 +1,7 @@
 /*  sbx_python_interp - see python_interp.h */
 #include "features/python_interp.h"
 #include "backends/process/resident.h"
+#include "backends/process/sink.h"
 
 #include <czmq.h>
 #include <fcntl.h>
@@ -79,47 +80,10 @@ sbx_python_outcome_free (sbx_python_outcome_t *outcome)
 
 //  --- One call ----------------------------------------------------------------
 
-typedef struct {
-    char *data;
-    size_t size, capacity, max;
-    bool truncated;
-    const sbx_python_request_t *request;
-    int index;                  //  0 stdout, 1 stderr
-} s_sink_t;
-
-static void
-s_take (s_sink_t *sink, const char *data, size_t n)
-{
-    size_t room = sink->max - sink->size;
-    if (n > room) {
-        sink->truncated = true;
-        n = room;
-    }
-    if (!n)
-        return;
-    if (sink->request->on_output) {
-        sink->request->on_output (sink->request->on_output_arg, sink->index, data, n);
-        sink->size += n;
-        return;
-    }
-    if (sink->size + n > sink->capacity) {
-        size_t capacity = sink->capacity ? sink->capacity : 4096;
-        while (capacity < sink->size + n)
-            capacity *= 2;
-        if (capacity > sink->max)
-            capacity = sink->max;
-        sink->data = (char *) realloc (sink->data, capacity);
-        assert (sink->data);
-        sink->capacity = capacity;
-    }
-    memcpy (sink->data + sink->size, data, n);
-    sink->size += n;
-}
-
 //  Reads stream `index` into `sink` (NULL: drops it) until it has nothing
 //  more or `budget` bytes were read (0: no bound); closes it at EOF.
 static void
-s_drain (sbx_python_interp_t *self, int index, s_sink_t *sink, char *chunk, size_t budget)
+s_drain (sbx_python_interp_t *self, int index, sbx_sink_t *sink, char *chunk, size_t budget)
 {
     size_t total = 0;
     int fd;
@@ -127,7 +91,7 @@ s_drain (sbx_python_interp_t *self, int index, s_sink_t *sink, char *chunk, size
         ssize_t n = read (fd, chunk, S_CHUNK);
         if (n > 0) {
             if (sink)
-                s_take (sink, chunk, (size_t) n);
+                sbx_sink_take (sink, chunk, (size_t) n);
             total += (size_t) n;
             if (budget && total >= budget)
                 break;
@@ -182,7 +146,7 @@ typedef struct {
     sbx_python_interp_t *self;
     const sbx_python_request_t *request;
     sbx_python_outcome_t *outcome;
-    s_sink_t sinks [2];
+    sbx_sink_t sinks [2];
     char *chunk;
     char *frame;                //  to send
     size_t frame_size, sent;
@@ -282,7 +246,10 @@ sbx_python_interp_call (sbx_python_interp_t *self, const sbx_python_request_t *r
     outcome->status = -1;
     s_call_t call = {.self = self, .request = request, .outcome = outcome};
     for (int i = 0; i < 2; i++)
-        call.sinks [i] = (s_sink_t) {NULL, 0, 0, request->max_output, false, request, i};
+        call.sinks [i] = (sbx_sink_t) {
+            .max = request->max_output, .on_output = request->on_output,
+            .on_output_arg = request->on_output_arg, .index = i
+        };
     //  Answers hold the result, the message and the traceback, each cut at
     //  max_output by the driver, escaped in JSON.
     call.max_in = 8 * request->max_output + 1024 * 1024;

@@ -1,6 +1,7 @@
 /*  sbx_process_command - see command.h */
 #include "backends/process/command.h"
 #include "backends/process/child.h"
+#include "backends/process/sink.h"
 
 #include <czmq.h>
 #include <fcntl.h>
@@ -12,42 +13,8 @@
 
 typedef struct {
     int fd;
-    char *data;
-    size_t size, capacity, max;
-    bool truncated;
-    const sbx_process_run_t *run;   //  its on_output, when set
-    int index;                      //  0 stdout, 1 stderr
+    sbx_sink_t sink;
 } s_stream_t;
-
-static void
-s_take (s_stream_t *stream, const char *data, size_t n)
-{
-    size_t room = stream->max - stream->size;
-    if (n > room) {
-        stream->truncated = true;
-        n = room;
-    }
-    if (!n)
-        return;
-    if (stream->run->on_output) {
-        //  Passed on as it comes; only counted here, for the cap.
-        stream->run->on_output (stream->run->on_output_arg, stream->index, data, n);
-        stream->size += n;
-        return;
-    }
-    if (stream->size + n > stream->capacity) {
-        size_t capacity = stream->capacity ? stream->capacity : 4096;
-        while (capacity < stream->size + n)
-            capacity *= 2;
-        if (capacity > stream->max)
-            capacity = stream->max;
-        stream->data = (char *) realloc (stream->data, capacity);
-        assert (stream->data);
-        stream->capacity = capacity;
-    }
-    memcpy (stream->data + stream->size, data, n);
-    stream->size += n;
-}
 
 //  Reads from a stream at most `budget` bytes (0: one chunk); closes it at
 //  EOF. Returns the bytes read.
@@ -58,7 +25,7 @@ s_drain (s_stream_t *stream, char *chunk, size_t budget)
     while (stream->fd >= 0) {
         ssize_t n = read (stream->fd, chunk, S_CHUNK);
         if (n > 0) {
-            s_take (stream, chunk, (size_t) n);
+            sbx_sink_take (&stream->sink, chunk, (size_t) n);
             total += (size_t) n;
             if (total >= budget)
                 break;
@@ -219,8 +186,11 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
 
     int64_t started = zclock_usecs ();
     int64_t deadline = started + run->timeout_ms * 1000, kill_deadline = 0, ended = 0;
-    s_stream_t streams [2] = {{out [0], NULL, 0, 0, run->max_output, false, run, 0},
-                              {err [0], NULL, 0, 0, run->max_output, false, run, 1}};
+    s_stream_t streams [2];
+    for (int i = 0; i < 2; i++)
+        streams [i] = (s_stream_t) {i == 0 ? out [0] : err [0], {
+            .max = run->max_output, .on_output = run->on_output, .on_output_arg = run->on_output_arg, .index = i
+        }};
     size_t written = 0;
     bool exited = false, killed = false, kill_sent = false;
     char *chunk = (char *) malloc (S_CHUNK);
@@ -302,15 +272,15 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
     sbx_process_child_close (&streams [0].fd);
     sbx_process_child_close (&streams [1].fd);
     if (error) {
-        free (streams [0].data);
-        free (streams [1].data);
+        free (streams [0].sink.data);
+        free (streams [1].sink.data);
         return error;
     }
-    result->out = streams [0].data ? streams [0].data : strdup ("");
-    result->err = streams [1].data ? streams [1].data : strdup ("");
-    result->out_size = streams [0].data ? streams [0].size : 0;
-    result->err_size = streams [1].data ? streams [1].size : 0;
-    result->truncated = streams [0].truncated || streams [1].truncated;
+    result->out = streams [0].sink.data ? streams [0].sink.data : strdup ("");
+    result->err = streams [1].sink.data ? streams [1].sink.data : strdup ("");
+    result->out_size = streams [0].sink.data ? streams [0].sink.size : 0;
+    result->err_size = streams [1].sink.data ? streams [1].sink.size : 0;
+    result->truncated = streams [0].sink.truncated || streams [1].sink.truncated;
     result->duration_ms = (double) ((ended ? ended : zclock_usecs ()) - started) / 1000.0;
     return NULL;
 }

@@ -133,15 +133,27 @@ s_read_endpoints (sbx_test_daemon_t *self, int timeout_ms)
             return false;           //  exited before listening
         used += (size_t) n;
         buffer [used] = 0;
-        char *requests = strstr (buffer, "requests=");
-        char *events = strstr (buffer, " events=");
-        char *end = events ? strchr (events, '\n') : NULL;
-        if (requests && events && end) {
-            snprintf (self->requests, sizeof self->requests, "%.*s",
-                      (int) (events - requests - 9), requests + 9);
-            snprintf (self->events, sizeof self->events, "%.*s",
-                      (int) (end - events - 8), events + 8);
-            return true;
+        //  "... listening: requests=EP events=EP[ metrics=URL]": each value
+        //  ends at a space or the line's end; more fields may follow.
+        char *line = strstr (buffer, " listening: ");
+        char *end = line ? strchr (line, '\n') : NULL;
+        if (end) {
+            *end = 0;
+            const struct {
+                const char *key;
+                char *value;
+                size_t size;
+            } fields [] = {
+                {" requests=", self->requests, sizeof self->requests},
+                {" events=", self->events, sizeof self->events},
+                {" metrics=", self->metrics, sizeof self->metrics},
+            };
+            for (size_t i = 0; i < sizeof fields / sizeof fields [0]; i++) {
+                const char *at = strstr (line, fields [i].key);
+                at = at ? at + strlen (fields [i].key) : "";
+                snprintf (fields [i].value, fields [i].size, "%.*s", (int) strcspn (at, " "), at);
+            }
+            return *self->requests && *self->events;
         }
     }
     return false;
@@ -273,6 +285,9 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
         json_object_set_new (endpoints, "requests", json_string ("tcp://127.0.0.1:*"));
     if (!json_object_get (endpoints, "events"))
         json_object_set_new (endpoints, "events", json_string ("tcp://127.0.0.1:*"));
+    //  Never the default port: daemons of parallel tests would share it.
+    if (!json_object_get (endpoints, "metrics"))
+        json_object_set_new (endpoints, "metrics", json_string ("http://127.0.0.1:0/metrics"));
     json_t *environment = json_object_get (copy, "environment");
     if (!environment) {
         environment = json_object ();

@@ -32,6 +32,7 @@ typedef struct {
     size_t stderr_size;
     char requests [256];        //  bound endpoints, read from sbxd's stdout
     char events [256];
+    char metrics [256];         //  the metrics URL ("" when metrics are off)
     int stdout_fd;
     char bin_dir [256];         //  as another user: where sbxd and sbx-init were copied
 } sbx_test_daemon_t;
@@ -41,8 +42,8 @@ typedef struct {
 extern unsigned long sbx_test_nofile_soft;
 
 //  Starts build/sbxd on `config` (borrowed; endpoints set to
-//  tcp://127.0.0.1:* and root_dir to a fresh temp dir unless the config
-//  names them; `--event-log` set unless the config sets events.log itself). `extra` is a NULL-terminated list
+//  tcp://127.0.0.1:* (metrics: http://127.0.0.1:0/metrics) and root_dir to
+//  a fresh temp dir unless the config names them; `--event-log` set unless the config sets events.log itself). `extra` is a NULL-terminated list
 //  of extra arguments, or NULL. Waits (10 s at most) for the line that says
 //  where it listens. Returns NULL, after printing why, on failure.
 sbx_test_daemon_t *

@@ -99,10 +99,10 @@ sbx_metrics_http_new (sbx_metrics_t *metrics, const char *url, char **error_p)
     self->daemon = MHD_start_daemon (
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0),
         (uint16_t) self->endpoint.port, NULL, NULL, s_handle, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_log, NULL,
         MHD_OPTION_SOCK_ADDR, ipv6 ? (struct sockaddr *) &v6 : (struct sockaddr *) &v4,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) S_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_TIMEOUT_S,
-        MHD_OPTION_EXTERNAL_LOGGER, s_log, NULL,
         MHD_OPTION_END);
     if (!self->daemon) {
         *error_p = zsys_sprintf ("cannot bind metrics endpoint %s: %s", url,

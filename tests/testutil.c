@@ -3,6 +3,7 @@
 #include "messages/event.h"
 #include "messages/mp.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <grp.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <stdarg.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -679,4 +681,97 @@ sbx_test_dir_entries (const char *path)
             count++;
     closedir (dir);
     return count;
+}
+
+int
+sbx_test_http_get (const char *url, char **body_p, size_t *size_p, char *content_type,
+                   size_t type_size, int timeout_ms)
+{
+    *body_p = NULL;
+    *size_p = 0;
+    if (content_type && type_size)
+        *content_type = 0;
+    char host [128] = "", path [256] = "/";
+    unsigned port = 0;
+    const char *at = strncmp (url, "http://", 7) == 0 ? url + 7 : url;
+    if (*at == '[') {
+        if (sscanf (at, "[%127[^]]]:%u%255s", host, &port, path) < 2)
+            return 0;
+    }
+    else
+    if (sscanf (at, "%127[^:]:%u%255s", host, &port, path) < 2)
+        return 0;
+    struct sockaddr_storage address = {0};
+    socklen_t length;
+    struct sockaddr_in *v4 = (struct sockaddr_in *) &address;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) &address;
+    if (inet_pton (AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons ((uint16_t) port);
+        length = sizeof *v4;
+    }
+    else
+    if (inet_pton (AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons ((uint16_t) port);
+        length = sizeof *v6;
+    }
+    else
+        return 0;
+    int64_t deadline = s_now_ms () + timeout_ms;
+    int fd = socket (address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    //  A blocking connect on loopback: refused or accepted at once.
+    if (connect (fd, (struct sockaddr *) &address, length) != 0) {
+        close (fd);
+        return 0;
+    }
+    char request [512];
+    int n = snprintf (request, sizeof request, "GET %s HTTP/1.0\r\nHost: %s:%u\r\n\r\n", path, host, port);
+    if (write (fd, request, (size_t) n) != n) {
+        close (fd);
+        return 0;
+    }
+    size_t used = 0, capacity = 65536;
+    char *response = (char *) malloc (capacity + 1);
+    bool over = false;
+    while (!over) {
+        int64_t left = deadline - s_now_ms ();
+        struct pollfd item = {fd, POLLIN, 0};
+        if (left <= 0 || poll (&item, 1, (int) left) <= 0)
+            break;
+        if (used == capacity) {
+            capacity *= 2;
+            response = (char *) realloc (response, capacity + 1);
+        }
+        ssize_t got = read (fd, response + used, capacity - used);
+        if (got <= 0)
+            over = got == 0;
+        else
+            used += (size_t) got;
+    }
+    close (fd);
+    response [used] = 0;
+    char *body = over ? strstr (response, "\r\n\r\n") : NULL;
+    int status = 0;
+    if (!body || sscanf (response, "HTTP/%*s %d", &status) != 1) {
+        free (response);
+        return 0;
+    }
+    *body = 0;
+    if (content_type && type_size) {
+        const char *header = strcasestr (response, "\r\nContent-Type: ");
+        if (header) {
+            header += 16;
+            snprintf (content_type, type_size, "%.*s", (int) strcspn (header, "\r"), header);
+        }
+    }
+    body += 4;
+    *size_p = used - (size_t) (body - response);
+    *body_p = (char *) malloc (*size_p + 1);
+    memcpy (*body_p, body, *size_p);
+    (*body_p) [*size_p] = 0;
+    free (response);
+    return status;
 }

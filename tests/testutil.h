@@ -130,6 +130,16 @@ void
 bool
     sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeout_ms);
 
+//  GETs `url` (http://HOST:PORT/PATH, HOST an IP address, IPv6 in
+//  brackets) over HTTP/1.0, the way a scraper does. Returns the response's
+//  status code, or 0 when none came within timeout_ms; *body_p gets the
+//  body, NUL-terminated (caller frees; NULL on 0) and *size_p its size.
+//  When `content_type` is not NULL it gets the Content-Type header's value
+//  ("" when there is none).
+int
+    sbx_test_http_get (const char *url, char **body_p, size_t *size_p, char *content_type,
+                       size_t type_size, int timeout_ms);
+
 //  Counts the entries of `path` (a directory); -1 when it does not exist.
 int
     sbx_test_dir_entries (const char *path);

@@ -668,6 +668,38 @@ sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeo
     return found;
 }
 
+bool
+sbx_test_wait_log_events (sbx_test_daemon_t *self, size_t count, int timeout_ms)
+{
+    int watch = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
+    if (watch >= 0)
+        inotify_add_watch (watch, self->dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
+    int64_t deadline = s_now_ms () + timeout_ms;
+    bool found = false;
+    while (!found) {
+        size_t lines = 0;
+        FILE *file = fopen (self->log_path, "r");
+        int c;
+        while (file && (c = fgetc (file)) != EOF)
+            lines += c == '\n';
+        if (file)
+            fclose (file);
+        found = lines >= count;
+        int64_t left = deadline - s_now_ms ();
+        if (found || left <= 0 || watch < 0)
+            break;
+        struct pollfd item = {watch, POLLIN, 0};
+        if (poll (&item, 1, (int) left) > 0) {
+            char sink [4096];
+            while (read (watch, sink, sizeof sink) > 0)
+                ;
+        }
+    }
+    if (watch >= 0)
+        close (watch);
+    return found;
+}
+
 int
 sbx_test_dir_entries (const char *path)
 {

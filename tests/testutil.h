@@ -140,6 +140,10 @@ int
     sbx_test_http_get (const char *url, char **body_p, size_t *size_p, char *content_type,
                        size_t type_size, int timeout_ms);
 
+//  Waits until the event log holds at least `count` events.
+bool
+    sbx_test_wait_log_events (sbx_test_daemon_t *self, size_t count, int timeout_ms);
+
 //  Counts the entries of `path` (a directory); -1 when it does not exist.
 int
     sbx_test_dir_entries (const char *path);

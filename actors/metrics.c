@@ -140,6 +140,17 @@ static const char *const s_state_names [] = {"created", "online", "shutting_down
 
 typedef _Atomic uint64_t s_value_t;
 
+//  The environment's snapshot, in the order sbx_metrics_publish_stats
+//  stores it: its series are found once, at sbx_metrics_new.
+static const sbx_metric_t s_published [] = {
+    SBX_METRIC_SANDBOXES_REPLACED, SBX_METRIC_ACQUIRES_WAITED, SBX_METRIC_ACQUIRES_OVERLOADED,
+    SBX_METRIC_ACQUIRES_REFUSED, SBX_METRIC_CALLS_REFUSED, SBX_METRIC_LEASES_EXPIRED,
+    SBX_METRIC_BAD_REQUESTS, SBX_METRIC_REPLIES_DROPPED, SBX_METRIC_PEERS_DISCONNECTED,
+    SBX_METRIC_PEERS_REFUSED, SBX_METRIC_POOL_SIZE, SBX_METRIC_POOL_MIN, SBX_METRIC_POOL_MAX,
+    SBX_METRIC_ACQUIRES_WAITING, SBX_METRIC_PEERS_CONNECTED
+};
+#define S_PUBLISHED (sizeof s_published / sizeof s_published [0])
+
 struct sbx_metrics_t {
     const sbx_config_t *config;
     size_t sizes [S_DIMS];                  //  values per dimension
@@ -150,6 +161,9 @@ struct sbx_metrics_t {
     const char **method_name;
     size_t *feature_methods;                //  feature i's first method label; [count]: the sandbox's
     _Atomic (char *) errors [SBX_METRICS_ERROR_TYPES];
+    s_value_t *published [S_PUBLISHED];     //  the snapshot's series
+    s_value_t *sandboxes [SBX_STATUS_COUNT];
+    s_value_t *states [S_STATES];
 };
 
 static size_t
@@ -262,6 +276,13 @@ sbx_metrics_new (const sbx_config_t *config)
     }
     for (int e = 0; e < SBX_METRICS_ERROR_TYPES; e++)
         atomic_init (&self->errors [e], NULL);
+    sbx_metric_labels_t none = {0};
+    for (size_t i = 0; i < S_PUBLISHED; i++)
+        self->published [i] = s_cell (self, s_published [i], none);
+    for (int status = 0; status < SBX_STATUS_COUNT; status++)
+        self->sandboxes [status] = s_cell (self, SBX_METRIC_SANDBOXES, (sbx_metric_labels_t) {.status = status});
+    for (int state = 0; state < S_STATES; state++)
+        self->states [state] = s_cell (self, SBX_METRIC_ENVIRONMENT_STATUS, (sbx_metric_labels_t) {.status = state});
     return self;
 }
 
@@ -367,38 +388,23 @@ sbx_metrics_observe (sbx_metrics_t *self, sbx_metric_t family, sbx_metric_labels
     atomic_fetch_add_explicit (&cell [S_BUCKETS + 1], (uint64_t) duration_ns, memory_order_relaxed);
 }
 
+//  Called once per wake-up of the environment, on its hot path: plain
+//  stores into series found in advance (about 25 ns in all).
 void
 sbx_metrics_publish_stats (sbx_metrics_t *self, const sbx_stats_t *stats, int state)
 {
-    const struct {
-        sbx_metric_t family;
-        uint64_t value;
-    } figures [] = {
-        { SBX_METRIC_SANDBOXES_REPLACED,  stats->sandboxes_replaced },
-        { SBX_METRIC_ACQUIRES_WAITED,     stats->acquires_waited },
-        { SBX_METRIC_ACQUIRES_OVERLOADED, stats->acquires_overloaded },
-        { SBX_METRIC_ACQUIRES_REFUSED,    stats->acquires_refused },
-        { SBX_METRIC_CALLS_REFUSED,       stats->calls_refused },
-        { SBX_METRIC_LEASES_EXPIRED,      stats->leases_expired },
-        { SBX_METRIC_BAD_REQUESTS,        stats->bad_requests },
-        { SBX_METRIC_REPLIES_DROPPED,     stats->replies_dropped },
-        { SBX_METRIC_PEERS_DISCONNECTED,  stats->peers_disconnected },
-        { SBX_METRIC_PEERS_REFUSED,       stats->peers_refused },
-        { SBX_METRIC_POOL_SIZE,           stats->pool_size },
-        { SBX_METRIC_POOL_MIN,            stats->pool_min },
-        { SBX_METRIC_POOL_MAX,            stats->pool_max },
-        { SBX_METRIC_ACQUIRES_WAITING,    stats->acquires_waiting },
-        { SBX_METRIC_PEERS_CONNECTED,     stats->peers_connected },
+    const uint64_t values [S_PUBLISHED] = {
+        stats->sandboxes_replaced, stats->acquires_waited, stats->acquires_overloaded,
+        stats->acquires_refused, stats->calls_refused, stats->leases_expired, stats->bad_requests,
+        stats->replies_dropped, stats->peers_disconnected, stats->peers_refused, stats->pool_size,
+        stats->pool_min, stats->pool_max, stats->acquires_waiting, stats->peers_connected
     };
-    sbx_metric_labels_t none = {0};
-    for (size_t i = 0; i < sizeof figures / sizeof figures [0]; i++)
-        sbx_metrics_set (self, figures [i].family, none, figures [i].value);
+    for (size_t i = 0; i < S_PUBLISHED; i++)
+        atomic_store_explicit (self->published [i], values [i], memory_order_relaxed);
     for (int status = 0; status < SBX_STATUS_COUNT; status++)
-        sbx_metrics_set (self, SBX_METRIC_SANDBOXES, (sbx_metric_labels_t) {.status = status},
-                         stats->sandbox [status]);
+        atomic_store_explicit (self->sandboxes [status], stats->sandbox [status], memory_order_relaxed);
     for (int s = 0; s < S_STATES; s++)
-        sbx_metrics_set (self, SBX_METRIC_ENVIRONMENT_STATUS, (sbx_metric_labels_t) {.status = s},
-                         s == state);
+        atomic_store_explicit (self->states [s], s == state, memory_order_relaxed);
 }
 
 //  --- Reading -----------------------------------------------------------------------

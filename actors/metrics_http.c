@@ -16,7 +16,7 @@ struct sbx_metrics_http_t {
     sbx_metrics_t *metrics;
     struct MHD_Daemon *daemon;
     sbx_http_endpoint_t endpoint;
-    char url [320];
+    char url [600];
 };
 
 static void

@@ -137,6 +137,7 @@ static const char *const s_state_names [] = {"created", "online", "shutting_down
 #define S_STATES 4
 #define S_ERRORS (SBX_METRICS_ERROR_TYPES + 2)     //  none, the types, other
 #define S_ERROR_OTHER (SBX_METRICS_ERROR_TYPES + 1)
+#define S_ERROR_NAME_MAX 64     //  bytes of an error type kept in its label
 
 typedef _Atomic uint64_t s_value_t;
 
@@ -313,7 +314,7 @@ sbx_metrics_error (sbx_metrics_t *self, const char *type)
 {
     if (!type)
         return 0;
-    char name [SBX_METRICS_ERROR_TYPES + 1];
+    char name [S_ERROR_NAME_MAX + 1];
     size_t length = 0;
     for (const char *c = type; *c && length < sizeof name - 1; c++)
         name [length++] = (char) ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')

@@ -116,7 +116,8 @@ void
     sbx_metrics_destroy (sbx_metrics_t **self_p);
 
 //  The error label of an error type (NULL: none, 0), interning it on first
-//  sight. Characters other than letters, digits and `_.:-` become `_`;
+//  sight. Characters other than letters, digits and `_.:-` become `_`, and
+//  the type is cut at 64 bytes;
 //  types beyond the first SBX_METRICS_ERROR_TYPES, and a type named
 //  `other`, share the label `other`. Any thread; lock-free.
 int

@@ -599,6 +599,8 @@ s_handle_local (self_t *self, sbx_job_t *job, int64_t now)
             sbx_stats_gauge_t gauges [SBX_METRIC_COUNT];
             if (self->metrics)
                 sbx_metrics_summarise (self->metrics, &stats, histograms, gauges);
+            if (self->metrics_http)
+                stats.metrics_endpoint = sbx_metrics_http_url (self->metrics_http);
             sbx_frontend_stats (self->frontend, &job, &stats);
             break;
         }

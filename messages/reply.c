@@ -235,7 +235,11 @@ sbx_reply_stats (msgpack_sbuffer *out, bool has_id, uint64_t id,
     if (!metrics)
         return;
     sbx_mp_pack_str (&pk, "metrics");
-    msgpack_pack_map (&pk, 2);
+    msgpack_pack_map (&pk, stats->metrics_endpoint ? 3 : 2);
+    if (stats->metrics_endpoint) {
+        sbx_mp_pack_str (&pk, "endpoint");
+        sbx_mp_pack_str (&pk, stats->metrics_endpoint);
+    }
     sbx_mp_pack_str (&pk, "histograms");
     msgpack_pack_map (&pk, stats->histogram_count);
     for (size_t i = 0; i < stats->histogram_count; i++) {

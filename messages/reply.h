@@ -64,6 +64,7 @@ typedef struct {
     size_t histogram_count;
     const sbx_stats_gauge_t *gauges;
     size_t gauge_count;
+    const char *metrics_endpoint;       //  where they are served (NULL: omitted)
 } sbx_stats_t;
 
 void sbx_reply_error (msgpack_sbuffer *out, bool has_id, uint64_t id,

@@ -285,7 +285,8 @@ Test (reply, stats_with_metrics)
     sbx_stats_gauge_t gauges [] = {{"subscribers", 2}};
     sbx_stats_t stats = {
         .pool_min = 1, .pool_max = 1, .pool_size = 1, .peers_refused = 3,
-        .histograms = histograms, .histogram_count = 1, .gauges = gauges, .gauge_count = 1
+        .histograms = histograms, .histogram_count = 1, .gauges = gauges, .gauge_count = 1,
+        .metrics_endpoint = "http://127.0.0.1:9555/metrics"
     };
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
@@ -293,7 +294,7 @@ Test (reply, stats_with_metrics)
     sbx_reply_t *reply = s_decode (&buffer);
     json_t *json = sbx_mp_to_json (sbx_reply_map (reply));
     char *text = json_dumps (json_object_get (json, "metrics"), JSON_COMPACT);
-    cr_assert_str_eq (text, "{\"histograms\":{\"call_duration_seconds\":{\"count\":4,\"sum_s\":0.5,"
+    cr_assert_str_eq (text, "{\"endpoint\":\"http://127.0.0.1:9555/metrics\",\"histograms\":{\"call_duration_seconds\":{\"count\":4,\"sum_s\":0.5,"
                       "\"p50_s\":0.125,\"p90_s\":0.25,\"p99_s\":0.375}},\"gauges\":{\"subscribers\":2}}");
     cr_assert_eq (json_integer_value (json_object_get (json_object_get (json, "counters"), "peers_refused")), 3);
     free (text);

@@ -213,6 +213,9 @@ Test (scrape, every_counter_agrees_with_the_event_log)
         free (after);
     }
     cr_assert (still, "the daemon never kept still");
+    //  The stats say where the metrics are served.
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (stats, "metrics"), "endpoint")),
+                      daemon->metrics);
     //  The bus logs an event just after recording it.
     cr_assert (sbx_test_wait_log_events (daemon, (size_t) s_total (text, "sbx_events_total"), S_WAIT));
     char scrape_path [400], stats_path [400];

@@ -91,6 +91,7 @@ s_print_stats (sbx_client_t *client, const json_t *stats)
     const json_t *metrics = json_object_get (stats, "metrics");
     if (!metrics)
         return;
+    printf ("\nmetrics at %s\n", sbx_cli_str (metrics, "endpoint", "?"));
     printf ("\n%-42s %8s %9s %9s %9s\n", "DURATION", "COUNT", "P50", "P90", "P99");
     json_object_foreach (json_object_get (metrics, "histograms"), key, value) {
         json_int_t count = json_integer_value (json_object_get (value, "count"));

@@ -60,6 +60,7 @@ Test (metrics, a_fresh_registry_shows_every_family_and_the_series_without_error)
     char *text = s_render (metrics);
     cr_assert_eq (s_count (text, "# TYPE "), SBX_METRIC_COUNT + 1, "%s", text);
     cr_assert_eq (s_count (text, "# HELP "), SBX_METRIC_COUNT + 1);
+    cr_assert_null (strstr (text, "(null)"), "a family without a name or help");
     cr_assert (strstr (text, "sbx_build_info{environment=\"testing-env\",version=\"" SBX_VERSION "\"} 1\n"));
     cr_assert_eq (s_sample (text, "sbx_calls_total{environment=\"testing-env\",feature=\"f\","
                                   "method=\"configure\",error=\"\"}"), 0);

@@ -14,6 +14,8 @@
 #include "actors/environment.h"
 #include "actors/eventbus.h"
 #include "actors/frontend.h"
+#include "actors/metrics.h"
+#include "actors/metrics_http.h"
 #include "actors/pool.h"
 #include "actors/proto.h"
 #include "actors/supervisor.h"
@@ -89,6 +91,10 @@ typedef struct {
     uint64_t sessions_started, sessions_ended, calls, calls_failed;
     uint64_t calls_refused;     //  their sandbox owed limits.queued_per_sandbox
     sbx_evbatch_t *events;      //  waiting for the bus, in order
+    sbx_metrics_t *metrics;     //  NULL: metrics off (docs/metrics.md)
+    sbx_metrics_http_t *metrics_http;
+    int64_t started_us;         //  zclock_usecs of START, and of the
+    int64_t stopping_us;        //  shutdown's beginning (0: none yet)
 } self_t;
 
 static void s_carry_out (self_t *self);
@@ -134,7 +140,11 @@ s_events_added (self_t *self)
 static void
 s_emit (self_t *self, sbx_event_kind_t kind, const sbx_error_t *error)
 {
-    sbx_event_t event = {.kind = kind, .environment = self->config->env_id, .error = error};
+    //  duration_ns: how long the start, or the shutdown, took.
+    int64_t since = kind == SBX_EV_ENVIRONMENT_START ? self->started_us : self->stopping_us;
+    int64_t duration = since ? (zclock_usecs () - since) * 1000 : 0;
+    sbx_event_t event = {.kind = kind, .environment = self->config->env_id, .error = error,
+                         .duration_ns = since ? (duration > 0 ? duration : 1) : 0};
     sbx_evbatch_add (self->events, &event);
     s_events_added (self);
 }
@@ -193,6 +203,8 @@ s_begin_shutdown (self_t *self, const char *message)
 {
     sbx_log_info (self->config->env_id, "environment shutting down");
     self->state = S_SHUTTING_DOWN;
+    if (!self->stopping_us)
+        self->stopping_us = zclock_usecs ();
     s_stopping (self);
     s_signal_shutdown (self);
     sbx_pool_close (self->pool, message);
@@ -358,6 +370,7 @@ s_spawn (self_t *self, sbx_slot_t *slot)
     sbx_spawn_t *spawn = sbx_spawn_new (self->config, index, sbx_slot_generation (slot),
                                         sbx_config_pooled (self->config),
                                         self->backend_endpoints [index % self->shards], self->shutdown_fd);
+    spawn->metrics = self->metrics;
     zsock_send (self->supervisor, "sp", "SPAWN", spawn);
     sbx_poller_touch (self->poller, S_ITEM_SUPERVISOR);
 }
@@ -557,6 +570,9 @@ s_fill_stats (self_t *self, sbx_stats_t *stats)
     stats->calls_refused = self->calls_refused;
     stats->replies_dropped = sbx_frontend_replies_dropped (self->frontend);
     stats->peers_disconnected = sbx_frontend_peers (self->frontend)->disconnected;
+    stats->peers_refused = sbx_frontend_peers (self->frontend)->refused;
+    stats->peers_connected = sbx_frontend_peers (self->frontend)->connected;
+    stats->acquires_waiting = sbx_pool_waiting (self->pool);
 }
 
 //  How long an acquire may wait (SPEC §6): its timeout_ms, else the outage
@@ -584,6 +600,12 @@ s_handle_local (self_t *self, sbx_job_t *job, int64_t now)
         case SBX_OP_STATS: {
             sbx_stats_t stats;
             s_fill_stats (self, &stats);
+            sbx_stats_histogram_t histograms [SBX_METRIC_COUNT];
+            sbx_stats_gauge_t gauges [SBX_METRIC_COUNT];
+            if (self->metrics)
+                sbx_metrics_summarise (self->metrics, &stats, histograms, gauges);
+            if (self->metrics_http)
+                stats.metrics_endpoint = sbx_metrics_http_url (self->metrics_http);
             sbx_frontend_stats (self->frontend, &job, &stats);
             break;
         }
@@ -749,6 +771,8 @@ s_start_children (self_t *self)
         if (zsock_bind (self->backends [i], "%s", self->backend_endpoints [i]) < 0)
             return zsys_sprintf ("cannot bind %s", self->backend_endpoints [i]);
     }
+    if (self->metrics)
+        zsock_send (self->eventbus, "sp", "METRICS", self->metrics);
     zstr_send (self->eventbus, "START");
     char *status = NULL, *detail = NULL;
     zsock_recv (self->eventbus, "ss", &status, &detail);
@@ -759,6 +783,8 @@ s_start_children (self_t *self)
     self->events_endpoint = detail;
     char *error = NULL;
     sbx_frontend_bind (self->frontend, &error);
+    if (!error && self->metrics)
+        self->metrics_http = sbx_metrics_http_new (self->metrics, config->metrics_endpoint, &error);
     return error;
 }
 
@@ -781,6 +807,7 @@ s_poll_all (self_t *self)
 static bool
 s_start (self_t *self)
 {
+    self->started_us = zclock_usecs ();
     char *error = s_start_children (self);
     if (!error && !s_poll_all (self))
         error = zsys_sprintf ("cannot poll the environment's sockets");
@@ -789,7 +816,8 @@ s_start (self_t *self)
         zstr_free (&error);
         return false;
     }
-    zsock_send (self->pipe, "sss", "OK", sbx_frontend_endpoint (self->frontend), self->events_endpoint);
+    zsock_send (self->pipe, "ssss", "OK", sbx_frontend_endpoint (self->frontend), self->events_endpoint,
+                self->metrics_http ? sbx_metrics_http_url (self->metrics_http) : "");
     self->started_at = zclock_mono ();
     self->next_lease_check = self->started_at + 100;
     self->next_timer = self->next_lease_check;
@@ -821,6 +849,8 @@ s_new (zsock_t *pipe, const sbx_config_t *config)
     for (unsigned i = 0; i < self->shards; i++)
         self->backend_endpoints [i] = zsys_sprintf ("inproc://sbx-backend-%p-%u", (void *) self, i);
     self->poller = sbx_poller_new (S_ITEM_BACKENDS + (int) self->shards);
+    if (config->metrics_endpoint)
+        self->metrics = sbx_metrics_new (config);
     return self;
 }
 
@@ -851,6 +881,9 @@ s_destroy (self_t **self_p)
     free (self->backend_endpoints);
     sbx_poller_destroy (&self->poller);
     zstr_free (&self->events_endpoint);
+    //  Last: every writer (its children) and reader (the scraper) is gone.
+    sbx_metrics_http_destroy (&self->metrics_http);
+    sbx_metrics_destroy (&self->metrics);
     free (self);
     *self_p = NULL;
 }
@@ -902,6 +935,16 @@ s_abort (self_t *self)
     sbx_poller_touch (self->poller, S_ITEM_EVENTBUS);
     zstr_sendx (self->pipe, "ABORTED", stuck, NULL);
     sbx_poller_touch (self->poller, S_ITEM_PIPE);
+}
+
+//  The environment's own figures, for the scraper: they change only in
+//  this thread, so a snapshot after each wake-up is as fresh as they are.
+static void
+s_publish_metrics (self_t *self)
+{
+    sbx_stats_t stats;
+    s_fill_stats (self, &stats);
+    sbx_metrics_publish_stats (self->metrics, &stats, (int) self->state);
 }
 
 //  A pipe command; true once the environment has started.
@@ -997,6 +1040,8 @@ sbx_environment_actor (zsock_t *pipe, void *args)
             s_handle_sockets (self);
         if (running)
             s_timers (self);
+        if (running && self->metrics)
+            s_publish_metrics (self);
     }
     s_destroy (&self);
 }

@@ -12,7 +12,8 @@
     must outlive the actor.
     Pipe commands:
         "START"     bind the endpoints and start the pool; answers
-                    "OK" <requests endpoint> <events endpoint>, or
+                    "OK" <requests endpoint> <events endpoint> <metrics
+                    URL, "" when metrics are off>, or
                     "ERROR" <message> (nothing is left running)
         "SHUTDOWN"  begin a graceful shutdown (as the `shutdown` op does)
         "ABORT"     the shutdown took too long: publish environment.shutdown

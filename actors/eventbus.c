@@ -2,6 +2,7 @@
 #include "actors/eventbus.h"
 #include "runtime/core/poller.h"
 #include "actors/proto.h"
+#include "actors/recorder.h"
 #include "messages/mp.h"
 #include "runtime/core/alloc.h"
 #include "messages/reply.h"
@@ -31,6 +32,8 @@ typedef struct {
     size_t capacity;            //  most `capacity` of them and, together,
     size_t count;               //  at most config->journal_bytes
     size_t bytes;
+    sbx_recorder_t *recorder;   //  metrics from the events; NULL: metrics off
+    void *monitor;              //  the recorder's watch on the XPUB (raw)
 } self_t;
 
 static self_t *
@@ -54,6 +57,7 @@ s_destroy (self_t **self_p)
     free (self->ring);
     if (self->log)
         fclose (self->log);
+    sbx_recorder_destroy (&self->recorder);     //  stops its monitor before the XPUB goes
     zsock_destroy (&self->xpub);
     free (self);
     *self_p = NULL;
@@ -76,6 +80,8 @@ s_start (self_t *self)
         zstr_free (&message);
         return;
     }
+    if (self->recorder)
+        self->monitor = sbx_recorder_watch (self->recorder, zsock_resolve (self->xpub));
     if (self->config->event_log) {
         //  Events name sessions and what they did: the log is its owner's.
         int fd = open (self->config->event_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -146,6 +152,10 @@ s_publish (self_t *self, sbx_evbatch_t *batch)
     while (sbx_evbatch_next (batch, &offset, &kind, &body, &size)) {
         uint64_t seq = self->next_seq++;
         sbx_event_patch_seq (body, seq);
+        //  Before the bus raises ts_ns: lifetimes are measured between
+        //  the times the events happened.
+        if (self->recorder)
+            sbx_recorder_event (self->recorder, kind, body, size);
         //  Events of different sandboxes reach the bus a little after they
         //  happened, in an order of their own: an event stamped before the
         //  one published last takes that one's time, so ts_ns never runs
@@ -167,6 +177,8 @@ s_publish (self_t *self, sbx_evbatch_t *batch)
             }
         }
     }
+    if (self->recorder)
+        sbx_recorder_journal (self->recorder, self->count, self->bytes);
 }
 
 static void
@@ -219,6 +231,8 @@ s_handle_pipe (self_t *self)
         self->terminated = true;
     else if (streq (command, "START"))
         s_start (self);
+    else if (streq (command, "METRICS") && ptr && !self->recorder)
+        self->recorder = sbx_recorder_new ((sbx_metrics_t *) ptr, self->config);
     else if (streq (command, "EVENTS") && ptr) {
         sbx_evbatch_t *batch = (sbx_evbatch_t *) ptr;
         s_publish (self, batch);
@@ -242,12 +256,14 @@ sbx_eventbus_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_new (pipe, (const sbx_config_t *) args);
     zsock_signal (pipe, 0);
-    sbx_poller_t *poller = sbx_poller_new (2);
+    sbx_poller_t *poller = sbx_poller_new (3);
     sbx_poller_add (poller, zsock_resolve (pipe));
-    bool polling_xpub = false;
+    bool polling_xpub = false, polling_monitor = false;
     while (!self->terminated) {
         if (self->xpub && !polling_xpub)
             polling_xpub = sbx_poller_add (poller, zsock_resolve (self->xpub)) == 1;
+        if (polling_xpub && self->monitor && !polling_monitor)
+            polling_monitor = sbx_poller_add (poller, self->monitor) == 2;
         if (sbx_poller_wait (poller, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -266,6 +282,11 @@ sbx_eventbus_actor (zsock_t *pipe, void *args)
             while (zmq_msg_recv (&part, zsock_resolve (self->xpub), ZMQ_DONTWAIT) >= 0)
                 ;
             zmq_msg_close (&part);
+        }
+        if (polling_monitor && sbx_poller_ready (poller, 2)) {
+            while (sbx_recorder_handle_monitor (self->recorder) == 0)
+                ;
+            sbx_poller_settle (poller, 2);
         }
     }
     sbx_poller_destroy (&poller);

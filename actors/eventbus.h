@@ -5,6 +5,9 @@
 
     Created by the environment: sbx_actor_new (sbx_eventbus_actor, config).
     Pipe commands (see actors/proto.h for the pointer messages):
+        "METRICS" [ptr metrics] record metrics from every event into this
+                                registry (actors/recorder.h), which outlives
+                                the bus; before START (no answer)
         "START"                 bind XPUB, open the log; answers
                                 "OK" <bound endpoint> or "ERROR" <message>
         "EVENTS" [ptr batch]    publish a batch, in order (no answer)

@@ -34,6 +34,7 @@ struct sbx_slot_t {
     sbx_job_t *waiter;          //  no pooling: the request it was made for
     bool for_waiter;            //  pooled: brought up because of a waiter
     bool shutdown_sent;
+    bool listed;                //  in by_id, counted in statuses
 };
 
 typedef enum { S_FILLING, S_OPEN, S_CLOSED } s_mode_t;
@@ -51,6 +52,7 @@ struct sbx_pool_t {
     unsigned next_index;        //  no pooling: the next sandbox's number
     zlistx_t *waiters;          //  sbx_job_t *, first come first served
     unsigned phases [SBX_PHASE_COUNT];  //  slots in each phase
+    uint64_t statuses [SBX_STATUS_COUNT];   //  slots in by_id, by status
     bool filled, drained;       //  FILLED, DRAINED said
     zlistx_t *actions;          //  sbx_pool_action_t *, in order
     sbx_pool_counters_t counters;
@@ -175,6 +177,34 @@ s_set_phase (sbx_pool_t *self, sbx_slot_t *slot, sbx_phase_t phase)
     s_sync (self, slot);
 }
 
+//  The one place that changes a status: the counts by status follow it.
+static void
+s_set_status (sbx_pool_t *self, sbx_slot_t *slot, sbx_status_t status)
+{
+    if (slot->listed) {
+        self->statuses [slot->status]--;
+        self->statuses [status]++;
+    }
+    slot->status = status;
+}
+
+//  A slot enters by_id (its actor is asked for) or leaves it (reaped).
+static void
+s_list (sbx_pool_t *self, sbx_slot_t *slot, bool listed)
+{
+    if (listed && !slot->listed)
+        zhashx_update (self->by_id, slot->id, slot);
+    if (!listed && slot->listed)
+        zhashx_delete (self->by_id, slot->id);
+    if (listed != slot->listed) {
+        if (listed)
+            self->statuses [slot->status]++;
+        else
+            self->statuses [slot->status]--;
+    }
+    slot->listed = listed;
+}
+
 //  Slots with an actor, or waiting to get one again.
 static unsigned
 s_live (sbx_pool_t *self)
@@ -195,6 +225,7 @@ sbx_pool_disown (sbx_pool_t *self, sbx_slot_t *slot)
 static void
 s_spawn (sbx_pool_t *self, sbx_slot_t *slot)
 {
+    s_list (self, slot, false);
     snprintf (slot->id, sizeof slot->id, "%s/%u:%u", self->config->env_id, slot->index, slot->generation);
     slot->status = SBX_STATUS_CREATED;
     slot->inflight = 0;
@@ -204,7 +235,7 @@ s_spawn (sbx_pool_t *self, sbx_slot_t *slot)
     slot->session_id = NULL;
     s_clear_errors (slot);
     sbx_pool_disown (self, slot);
-    zhashx_update (self->by_id, slot->id, slot);
+    s_list (self, slot, true);
     s_set_phase (self, slot, SBX_PHASE_SPAWNING);
     s_act (self, SBX_POOL_SPAWN, slot);
 }
@@ -518,10 +549,13 @@ sbx_pool_lookup (sbx_pool_t *self, const char *id)
 void
 sbx_pool_count_statuses (sbx_pool_t *self, uint64_t *counts)
 {
-    memset (counts, 0, SBX_STATUS_COUNT * sizeof (uint64_t));
-    for (sbx_slot_t *slot = (sbx_slot_t *) zhashx_first (self->by_id); slot;
-         slot = (sbx_slot_t *) zhashx_next (self->by_id))
-        counts [slot->status]++;
+    memcpy (counts, self->statuses, SBX_STATUS_COUNT * sizeof (uint64_t));
+}
+
+size_t
+sbx_pool_waiting (sbx_pool_t *self)
+{
+    return zlistx_size (self->waiters);
 }
 
 size_t
@@ -604,7 +638,7 @@ void
 sbx_pool_report (sbx_pool_t *self, sbx_slot_t *slot, sbx_status_t status,
                  char **session_p, zlistx_t *new_state_errors)
 {
-    slot->status = status;
+    s_set_status (self, slot, status);
     free (slot->session_id);
     slot->session_id = *session_p;
     *session_p = NULL;
@@ -718,7 +752,7 @@ static void
 s_finish (sbx_pool_t *self, sbx_slot_t *slot, int64_t now)
 {
     snprintf (s_act (self, SBX_POOL_REAP, NULL)->sandbox, sizeof slot->id, "%s", slot->id);
-    zhashx_delete (self->by_id, slot->id);
+    s_list (self, slot, false);
     sbx_pool_disown (self, slot);
     bool started = slot->phase == SBX_PHASE_LIVE;
     sbx_error_t *start_error = slot->start_error;
@@ -779,7 +813,7 @@ sbx_pool_spawn_failed (sbx_pool_t *self, unsigned index, sbx_error_t *error, int
         return;
     }
     slot->start_error = error;
-    slot->status = SBX_STATUS_OFFLINE;
+    s_set_status (self, slot, SBX_STATUS_OFFLINE);
     s_set_phase (self, slot, SBX_PHASE_FAILED);
     s_finish (self, slot, now);
 }

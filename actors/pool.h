@@ -133,9 +133,13 @@ sbx_slot_t *
 //  `size`), returns how many there are (which may be more than `size`).
 size_t
     sbx_pool_list (sbx_pool_t *self, sbx_slot_t **slots, size_t size);
-//  Sandboxes with an actor, by status (SBX_STATUS_COUNT entries).
+//  Sandboxes with an actor, by status (SBX_STATUS_COUNT entries). Kept as
+//  statuses change: no walk over the pool.
 void
     sbx_pool_count_statuses (sbx_pool_t *self, uint64_t *counts);
+//  Requests waiting for a sandbox now.
+size_t
+    sbx_pool_waiting (sbx_pool_t *self);
 //  Actors alive now (the `stats` op's pool.size).
 size_t
     sbx_pool_size (sbx_pool_t *self);

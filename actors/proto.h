@@ -138,6 +138,8 @@ typedef struct {
     int shutdown_fd;                //  the environment's eventfd, readable once
                                     //  it shuts down (borrowed: the environment
                                     //  closes it after every actor is joined)
+    struct sbx_metrics_t *metrics;  //  the metrics registry (actors/metrics.h),
+                                    //  NULL when off; borrowed, like shutdown_fd
 } sbx_spawn_t;
 
 sbx_spawn_t *

@@ -16,6 +16,7 @@
     change the same private struct; split, it would have to be exposed.
 */
 #include "actors/sandbox.h"
+#include "actors/metrics.h"
 #include "actors/proto.h"
 #include "messages/event.h"
 #include "messages/mp.h"
@@ -28,6 +29,7 @@
 #include <limits.h>
 #include <regex.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     const sbx_feature_conf_t *conf;
@@ -47,6 +49,7 @@ struct sbx_ctx_t {
     const char *id;
 
     sbx_status_t status;
+    int64_t status_since;       //  s_clock_ns when it entered `status`
     bool reusable;
     bool proactive;
     char *session_id;
@@ -96,13 +99,32 @@ s_online (const s_sandbox_t *self)
 
 //  --- Events and reports to the environment ---------------------------------
 
+//  The monotonic clock in ns: steps are timed with it (duration_ns).
+static int64_t
+s_clock_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+//  How long since `since` (s_clock_ns), for an event's duration_ns: at
+//  least 1, since 0 means "not timed".
+static int64_t
+s_duration (int64_t since)
+{
+    int64_t duration = s_clock_ns () - since;
+    return duration > 0 ? duration : 1;
+}
+
+//  Publishes the event that ends a step begun at `since` (s_clock_ns).
 static void
 s_emit (s_sandbox_t *self, sbx_event_kind_t kind, const char *feature,
-        const char *session, const sbx_error_t *error)
+        const char *session, const sbx_error_t *error, int64_t since)
 {
     sbx_event_t event = {
         .kind = kind, .environment = self->config->env_id, .sandbox = self->id,
-        .feature = feature, .session = session, .error = error
+        .feature = feature, .session = session, .error = error, .duration_ns = s_duration (since)
     };
     sbx_evbatch_add (self->events, &event);
 }
@@ -114,13 +136,15 @@ s_set_status (s_sandbox_t *self, sbx_status_t status)
     if (!(s_allowed [self->status] & S_TO (status)))
         sbx_log_bug (self->id, "transition %s -> %s is not in SPEC §3",
                      sbx_status_name (self->status), sbx_status_name (status));
+    //  duration_ns: the time spent in the old status.
     sbx_event_t event = {
         .kind = SBX_EV_SANDBOX_STATUS, .environment = self->config->env_id,
         .sandbox = self->id, .old_status = sbx_status_name (self->status),
-        .new_status = sbx_status_name (status)
+        .new_status = sbx_status_name (status), .duration_ns = s_duration (self->status_since)
     };
     sbx_evbatch_add (self->events, &event);
     self->status = status;
+    self->status_since = s_clock_ns ();
 }
 
 static void
@@ -269,6 +293,7 @@ static sbx_error_t *
 s_invoke (s_sandbox_t *self, const char *feature, const char *method,
           const void *args, size_t args_size, msgpack_sbuffer *result)
 {
+    int64_t since = s_clock_ns ();
     const sbx_method_t *entry = NULL;
     void *instance = NULL;
     if (feature) {
@@ -324,7 +349,7 @@ s_invoke (s_sandbox_t *self, const char *feature, const char *method,
         sbx_event_t event = {
             .kind = SBX_EV_SESSION_ACTIVITY, .environment = self->config->env_id,
             .sandbox = self->id, .session = self->session_id, .feature = feature,
-            .name = method, .error = error,
+            .name = method, .error = error, .duration_ns = s_duration (since),
             .args = summarise ? (const uint8_t *) summary.data : (const uint8_t *) args,
             .args_size = summarise ? summary.size : args_size
         };
@@ -351,8 +376,9 @@ s_setup_sessions (s_sandbox_t *self)
     for (size_t i = 0; i < self->feature_count; i++) {
         s_feature_t *f = &self->features [i];
         f->session_set_up = true;
+        int64_t since = s_clock_ns ();
         sbx_error_t *error = s_hook (self, f->conf->kind->setup_session, f->instance);
-        s_emit (self, SBX_EV_FEATURE_SETUP_SESSION, f->conf->name, self->session_id, error);
+        s_emit (self, SBX_EV_FEATURE_SETUP_SESSION, f->conf->name, self->session_id, error, since);
         if (error)
             return error;
     }
@@ -370,8 +396,9 @@ s_teardown_sessions (s_sandbox_t *self)
         if (!f->session_set_up)
             continue;
         f->session_set_up = false;
+        int64_t since = s_clock_ns ();
         sbx_error_t *error = s_hook (self, f->conf->kind->teardown_session, f->instance);
-        s_emit (self, SBX_EV_FEATURE_TEARDOWN_SESSION, f->conf->name, self->session_id, error);
+        s_emit (self, SBX_EV_FEATURE_TEARDOWN_SESSION, f->conf->name, self->session_id, error, since);
         if (error) {
             s_record (self, error);
             if (!errors)
@@ -409,6 +436,7 @@ s_schedule_housekeeping (s_sandbox_t *self)
 static sbx_error_t *
 s_close (s_sandbox_t *self)
 {
+    int64_t since = s_clock_ns ();
     s_set_status (self, SBX_STATUS_SHUTTING_DOWN);
     self->housekeeping = false;
     //  A session set up proactively and never used.
@@ -421,8 +449,9 @@ s_close (s_sandbox_t *self)
         if (!f->set_up)
             continue;
         f->set_up = false;
+        int64_t hook = s_clock_ns ();
         sbx_error_t *error = s_hook (self, f->conf->kind->teardown, f->instance);
-        s_emit (self, SBX_EV_FEATURE_TEARDOWN, f->conf->name, NULL, error);
+        s_emit (self, SBX_EV_FEATURE_TEARDOWN, f->conf->name, NULL, error, hook);
         if (error) {
             s_record (self, error);
             if (!errors)
@@ -437,7 +466,7 @@ s_close (s_sandbox_t *self)
         s_record (self, backend);
     }
     s_set_status (self, SBX_STATUS_OFFLINE);
-    s_emit (self, SBX_EV_SANDBOX_SHUTDOWN, NULL, NULL, errors ? errors : backend);
+    s_emit (self, SBX_EV_SANDBOX_SHUTDOWN, NULL, NULL, errors ? errors : backend, since);
 
     sbx_error_t *returned = NULL;
     if (sbx_error_has_user (errors))
@@ -459,28 +488,30 @@ s_close (s_sandbox_t *self)
 static sbx_error_t *
 s_start (s_sandbox_t *self)
 {
+    int64_t since = s_clock_ns ();
     s_set_status (self, SBX_STATUS_SETTING_UP);
     sbx_error_t *error = s_hook (self, self->backend_kind->start, self->backend);
     self->backend_started = true;
     for (size_t i = 0; !error && i < self->feature_count; i++) {
         s_feature_t *f = &self->features [i];
         f->set_up = true;
+        int64_t hook = s_clock_ns ();
         error = s_hook (self, f->conf->kind->setup, f->instance);
-        s_emit (self, SBX_EV_FEATURE_SETUP, f->conf->name, NULL, error);
+        s_emit (self, SBX_EV_FEATURE_SETUP, f->conf->name, NULL, error, hook);
     }
     if (!error && self->proactive)
         error = s_setup_sessions (self);
     if (error) {
         s_record (self, error);
         sbx_error_set_sandbox (error, self->id);
-        s_emit (self, SBX_EV_SANDBOX_START, NULL, NULL, error);
+        s_emit (self, SBX_EV_SANDBOX_START, NULL, NULL, error, since);
         sbx_error_t *closed = s_close (self);
         sbx_error_destroy (&closed);
         return error;
     }
     s_schedule_housekeeping (self);
     s_set_status (self, SBX_STATUS_READY);
-    s_emit (self, SBX_EV_SANDBOX_START, NULL, NULL, NULL);
+    s_emit (self, SBX_EV_SANDBOX_START, NULL, NULL, NULL, since);
     return NULL;
 }
 
@@ -488,6 +519,7 @@ s_start (s_sandbox_t *self)
 static sbx_error_t *
 s_start_session (s_sandbox_t *self, const char *session_id)
 {
+    int64_t since = s_clock_ns ();
     s_set_status (self, SBX_STATUS_SETTING_UP);
     s_set_session (self, session_id);
     bool prepared = false;
@@ -497,7 +529,7 @@ s_start_session (s_sandbox_t *self, const char *session_id)
     if (error) {
         s_record (self, error);
         sbx_error_set_sandbox (error, self->id);
-        s_emit (self, SBX_EV_SESSION_START, NULL, self->session_id, error);
+        s_emit (self, SBX_EV_SESSION_START, NULL, self->session_id, error, since);
         sbx_error_t *ignored = s_teardown_sessions (self);
         sbx_error_destroy (&ignored);
         //  The session id stays set until the shutdown is over.
@@ -508,7 +540,7 @@ s_start_session (s_sandbox_t *self, const char *session_id)
     }
     s_set_status (self, SBX_STATUS_IN_SESSION);
     self->sessions_started++;
-    s_emit (self, SBX_EV_SESSION_START, NULL, self->session_id, NULL);
+    s_emit (self, SBX_EV_SESSION_START, NULL, self->session_id, NULL, since);
     return NULL;
 }
 
@@ -519,12 +551,13 @@ s_start_session (s_sandbox_t *self, const char *session_id)
 static sbx_error_t *
 s_end_session (s_sandbox_t *self, bool shutdown, const sbx_error_t *reason)
 {
+    int64_t since = s_clock_ns ();
     sbx_error_t *errors = s_teardown_sessions (self);
     if (!sbx_error_has_user (errors))
         sbx_error_destroy (&errors);        //  state errors alone are swallowed
     self->sessions_ended++;
     const sbx_error_t *broken = (const sbx_error_t *) zlistx_first (self->state_errors);
-    s_emit (self, SBX_EV_SESSION_END, NULL, self->session_id, broken ? broken : reason);
+    s_emit (self, SBX_EV_SESSION_END, NULL, self->session_id, broken ? broken : reason, since);
     s_set_session (self, NULL);
     if (!broken && self->reusable && !shutdown && self->proactive) {
         //  The caller need not wait for the next session's setup.
@@ -765,13 +798,31 @@ s_next_deadline (s_sandbox_t *self)
     return next == INT64_MAX ? -1 : next;
 }
 
+//  A housekeeping run ended, begun at `since` (s_clock_ns); `error` is the
+//  type of the first error it met ("" when none). Counted where it ran: it
+//  is no event (docs/metrics.md).
+static void
+s_housekept (s_sandbox_t *self, int64_t since, const char *error)
+{
+    sbx_metrics_t *metrics = self->spawn->metrics;
+    if (!metrics)
+        return;
+    sbx_metric_labels_t labels = {.error = sbx_metrics_error (metrics, *error ? error : NULL)};
+    sbx_metrics_add (metrics, SBX_METRIC_SANDBOX_HOUSEKEEP, labels, 1);
+    sbx_metrics_observe (metrics, SBX_METRIC_SANDBOX_HOUSEKEEP_SECONDS, labels, s_duration (since));
+}
+
 static void
 s_housekeep (s_sandbox_t *self)
 {
+    int64_t since = s_clock_ns ();
+    char run_error [128] = "";
     int64_t now = zclock_mono ();
     sbx_error_t *broken = NULL;
     if (self->next_ping && now >= self->next_ping) {
         sbx_error_t *error = s_hook (self, self->backend_kind->ping, self->backend);
+        if (error)
+            snprintf (run_error, sizeof run_error, "%s", sbx_error_type (error));
         if (sbx_error_is_state (error))
             broken = error, error = NULL;
         else
@@ -784,8 +835,11 @@ s_housekeep (s_sandbox_t *self)
         s_feature_t *f = &self->features [i];
         if (!f->next_housekeep || now < f->next_housekeep)
             continue;
+        int64_t hook = s_clock_ns ();
         sbx_error_t *error = s_hook (self, f->conf->kind->housekeep, f->instance);
-        s_emit (self, SBX_EV_FEATURE_HOUSEKEEP, f->conf->name, NULL, error);
+        s_emit (self, SBX_EV_FEATURE_HOUSEKEEP, f->conf->name, NULL, error, hook);
+        if (error && !*run_error)
+            snprintf (run_error, sizeof run_error, "%s", sbx_error_type (error));
         if (sbx_error_is_state (error))
             broken = error, error = NULL;
         sbx_error_destroy (&error);
@@ -798,6 +852,7 @@ s_housekeep (s_sandbox_t *self)
         sbx_error_t *ignored = s_shutdown (self);
         sbx_error_destroy (&ignored);
     }
+    s_housekept (self, since, run_error);
     s_notice (self);
 }
 
@@ -893,6 +948,7 @@ s_new (void *pipe, sbx_spawn_t *spawn)
     self->config = spawn->config;
     self->id = spawn->sandbox_id;
     self->status = SBX_STATUS_CREATED;
+    self->status_since = s_clock_ns ();
     self->reusable = spawn->reusable;
     self->proactive = spawn->reusable && self->config->proactive_session_setup;
     self->state_errors = zlistx_new ();

@@ -43,7 +43,8 @@ def start_daemon(build, workdir):
                         "root_dir": os.path.join(workdir, "root")},
         "sandbox": {"kind": "testing"},
         "features": {},
-        "endpoints": {"requests": "tcp://127.0.0.1:*", "events": "tcp://127.0.0.1:*"},
+        "endpoints": {"requests": "tcp://127.0.0.1:*", "events": "tcp://127.0.0.1:*",
+                      "metrics": "http://127.0.0.1:0/metrics"},
     }
     path = os.path.join(workdir, "config.json")
     with open(path, "w") as out:

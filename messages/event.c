@@ -91,7 +91,9 @@ sbx_event_encode (const sbx_event_t *event, msgpack_sbuffer *out)
     size_t count = 5;           //  seq, ts_ns, event, environment, error
     for (unsigned bit = keys; bit; bit &= bit - 1)
         count++;
-    //  At most 12 keys: always a fixmap, so `seq` and `ts_ns` land at fixed
+    if (event->duration_ns > 0)
+        count++;
+    //  At most 13 keys: always a fixmap, so `seq` and `ts_ns` land at fixed
     //  offsets (1 byte map + 4 bytes "seq" + 0xcf = SBX_EVENT_SEQ_OFFSET;
     //  + 8 + 6 bytes "ts_ns" + 0xd3 = SBX_EVENT_TS_OFFSET).
     msgpack_pack_map (&pk, count);
@@ -127,6 +129,10 @@ sbx_event_encode (const sbx_event_t *event, msgpack_sbuffer *out)
             msgpack_sbuffer_write (out, (const char *) event->args, event->args_size);
         else
             msgpack_pack_map (&pk, 0);
+    }
+    if (event->duration_ns > 0) {
+        sbx_mp_pack_str (&pk, "duration_ns");
+        msgpack_pack_int64 (&pk, event->duration_ns);
     }
     sbx_mp_pack_str (&pk, "error");
     sbx_mp_pack_error (&pk, event->error);
@@ -321,6 +327,13 @@ s_decode (const msgpack_object *root, s_event_t *self)
             event->args_size = buffer.size;
             self->args = (uint8_t *) msgpack_sbuffer_release (&buffer);
         }
+    }
+    o = sbx_mp_map_get (root, "duration_ns");
+    if (!sbx_mp_absent (o)) {
+        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > (uint64_t) INT64_MAX)
+            return sbx_error_new (SBX_BAD_REQUEST, "key 'duration_ns' must be a positive integer, got %s",
+                                  sbx_mp_type_name (o));
+        event->duration_ns = (int64_t) o->via.u64;
     }
     o = sbx_mp_map_get (root, "error");
     if (!sbx_mp_absent (o)) {

@@ -7,7 +7,8 @@
     and keep the times in order without re-encoding the body
     (sbx_event_patch_seq, sbx_event_stamp_ts). Keys: seq, ts_ns, event, environment, then the
     kind's own keys (sandbox, old, new, feature, session, name, args), then
-    error (nil when none).
+    duration_ns when the step was timed (docs/protocol.md), then error (nil
+    when none).
 */
 #ifndef SBX_EVENT_H
 #define SBX_EVENT_H

@@ -213,7 +213,8 @@ sbx_reply_stats (msgpack_sbuffer *out, bool has_id, uint64_t id,
                  const sbx_stats_t *stats)
 {
     msgpack_packer pk;
-    s_begin (&pk, out, 3, has_id, id, true);
+    bool metrics = stats->histogram_count || stats->gauge_count;
+    s_begin (&pk, out, metrics ? 4 : 3, has_id, id, true);
     sbx_mp_pack_str (&pk, "sandbox");
     msgpack_pack_map (&pk, SBX_STATUS_COUNT);
     for (size_t i = 0; i < SBX_STATUS_COUNT; i++)
@@ -243,12 +244,43 @@ sbx_reply_stats (msgpack_sbuffer *out, bool has_id, uint64_t id,
         { "calls_refused",       stats->calls_refused },
         { "replies_dropped",     stats->replies_dropped },
         { "peers_disconnected",  stats->peers_disconnected },
+        { "peers_refused",       stats->peers_refused },
     };
     size_t n = sizeof counters / sizeof counters [0];
     sbx_mp_pack_str (&pk, "counters");
     msgpack_pack_map (&pk, n);
     for (size_t i = 0; i < n; i++)
         s_pack_uint (&pk, counters [i].key, counters [i].value);
+    if (!metrics)
+        return;
+    sbx_mp_pack_str (&pk, "metrics");
+    msgpack_pack_map (&pk, stats->metrics_endpoint ? 3 : 2);
+    if (stats->metrics_endpoint) {
+        sbx_mp_pack_str (&pk, "endpoint");
+        sbx_mp_pack_str (&pk, stats->metrics_endpoint);
+    }
+    sbx_mp_pack_str (&pk, "histograms");
+    msgpack_pack_map (&pk, stats->histogram_count);
+    for (size_t i = 0; i < stats->histogram_count; i++) {
+        const sbx_stats_histogram_t *h = &stats->histograms [i];
+        sbx_mp_pack_str (&pk, h->name);
+        msgpack_pack_map (&pk, 5);
+        s_pack_uint (&pk, "count", h->count);
+        const struct {
+            const char *key;
+            double value;
+        } figures [] = {
+            { "sum_s", h->sum_s }, { "p50_s", h->p50_s }, { "p90_s", h->p90_s }, { "p99_s", h->p99_s }
+        };
+        for (size_t f = 0; f < sizeof figures / sizeof figures [0]; f++) {
+            sbx_mp_pack_str (&pk, figures [f].key);
+            msgpack_pack_double (&pk, figures [f].value);
+        }
+    }
+    sbx_mp_pack_str (&pk, "gauges");
+    msgpack_pack_map (&pk, stats->gauge_count);
+    for (size_t i = 0; i < stats->gauge_count; i++)
+        s_pack_uint (&pk, stats->gauges [i].name, stats->gauges [i].value);
 }
 
 void

@@ -30,6 +30,20 @@ typedef struct {
     size_t state_error_count;
 } sbx_sandbox_info_t;
 
+//  One histogram summary of the `stats` reply's `metrics` map: every
+//  series of a family together, quantiles estimated from its buckets.
+typedef struct {
+    const char *name;
+    uint64_t count;
+    double sum_s, p50_s, p90_s, p99_s;
+} sbx_stats_histogram_t;
+
+//  One gauge of the `stats` reply's `metrics` map.
+typedef struct {
+    const char *name;
+    uint64_t value;
+} sbx_stats_gauge_t;
+
 typedef struct {
     uint64_t sandbox [SBX_STATUS_COUNT];    //  count per status, SPEC order
     uint64_t pool_min, pool_max, pool_size;
@@ -42,6 +56,15 @@ typedef struct {
     uint64_t calls_refused;             //  a sandbox owed limits.queued_per_sandbox
     uint64_t replies_dropped;           //  a client's queue was full (limits.client_hwm)
     uint64_t peers_disconnected;        //  connections closed, by either side
+    uint64_t peers_refused;             //  handshakes that failed
+    uint64_t acquires_waiting;          //  now
+    uint64_t peers_connected;           //  now
+    //  With metrics on: the `metrics` map (docs/metrics.md); borrowed.
+    const sbx_stats_histogram_t *histograms;
+    size_t histogram_count;
+    const sbx_stats_gauge_t *gauges;
+    size_t gauge_count;
+    const char *metrics_endpoint;       //  where they are served (NULL: omitted)
 } sbx_stats_t;
 
 void sbx_reply_error (msgpack_sbuffer *out, bool has_id, uint64_t id,

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs="libzmq3-dev libczmq-dev libmsgpack-dev libcriterion-dev libjansson-dev
 libncurses-dev libedit-dev bubblewrap pkg-config cmake clang python3-zmq python3-msgpack
-python3-pytest"
+python3-pytest libmicrohttpd-dev prometheus python3-prometheus-client"
 missing=""
 for p in $pkgs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

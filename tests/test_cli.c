@@ -605,6 +605,10 @@ Test (cli, status_and_stats_tables_and_json)
     cr_assert_eq (result.code, 0, "%s", result.err);
     cr_assert_not_null (strstr (result.out, "pool        min 1  max 2  size 1"), "%s", result.out);
     cr_assert_not_null (strstr (result.out, "sessions_started"));
+    //  The metrics' durations and gauges (docs/metrics.md).
+    cr_assert_not_null (strstr (result.out, "\nDURATION "), "%s", result.out);
+    cr_assert_not_null (strstr (result.out, "\nsandbox_start_duration_seconds "), "%s", result.out);
+    cr_assert_not_null (strstr (result.out, "\ngauges      subscribers "), "%s", result.out);
     s_result_free (&result);
 
     result = s_sbx (NULL, "stats", "--json");

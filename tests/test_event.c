@@ -502,6 +502,36 @@ Test (event, json_form)
     free (text);
 }
 
+//  duration_ns (an sbx extension) comes before error when the step was
+//  timed, in every form, and stays out when it was not.
+Test (event, duration_ns_is_kept_when_timed)
+{
+    for (int kind = 0; kind < SBX_EV_COUNT; kind++) {
+        sbx_event_t event = s_make ((sbx_event_kind_t) kind, NULL);
+        event.duration_ns = 1234567;
+        sbx_event_t *back = s_round_trip (&event);
+        cr_assert_eq (back->duration_ns, 1234567, "%s", sbx_event_kind_name ((sbx_event_kind_t) kind));
+        sbx_event_destroy (&back);
+        char *text = s_json_text (&event);
+        cr_assert (strstr (text, ",\"duration_ns\":1234567,\"error\":null}"), "%s", text);
+        free (text);
+        event.duration_ns = 0;
+        back = s_round_trip (&event);
+        cr_assert_eq (back->duration_ns, 0);
+        sbx_event_destroy (&back);
+        text = s_json_text (&event);
+        cr_assert_null (strstr (text, "duration_ns"), "%s", text);
+        free (text);
+    }
+    json_t *json = json_loads ("{\"seq\": 1, \"ts_ns\": 2, \"event\": \"environment.start\", "
+                               "\"environment\": \"e\", \"duration_ns\": \"slow\"}", 0, NULL);
+    sbx_error_t *error = NULL;
+    cr_assert_null (sbx_event_from_json (json, &error));
+    cr_assert (strstr (sbx_error_message (error), "duration_ns"), "%s", sbx_error_message (error));
+    sbx_error_destroy (&error);
+    json_decref (json);
+}
+
 Test (event, json_round_trip_every_kind)
 {
     for (int kind = 0; kind < SBX_EV_COUNT; kind++)

@@ -101,7 +101,8 @@ cat >"$work/sbxd.json" <<EOF
                  "keepalive_interval_s": null, "stats_report_interval_s": null},
  "sandbox": {"kind": "process"},
  "features": {"shell": {"kind": "shell"}, "fs": {"kind": "fs"}},
- "endpoints": {"requests": "tcp://127.0.0.1:*", "events": "tcp://127.0.0.1:*"}}
+ "endpoints": {"requests": "tcp://127.0.0.1:*", "events": "tcp://127.0.0.1:*",
+               "metrics": "http://127.0.0.1:0/metrics"}}
 EOF
 "$prefix/bin/sbxd" --check -c "$work/sbxd.json" >/dev/null || fail "sbxd --check"
 mkfifo "$work/sbxd.out"

@@ -49,7 +49,7 @@ def read_endpoints(proc, timeout_s):
         if not chunk:
             break
         buffer += chunk
-        match = re.search(rb"sbxd: environment '([^']*)' listening: requests=(\S+) events=(\S+)\n", buffer)
+        match = re.search(rb"sbxd: environment '([^']*)' listening: requests=(\S+) events=(\S+)[ \n]", buffer)
         if match:
             return [part.decode() for part in match.groups()]
     raise RuntimeError("sbxd did not say where it listens: %r" % buffer)
@@ -108,7 +108,8 @@ def main():
         },
         "sandbox": {"kind": "testing"},
         "features": {"f": {"kind": "testing"}},
-        "endpoints": {"requests": "tcp://127.0.0.1:*", "events": "tcp://127.0.0.1:*"},
+        "endpoints": {"requests": "tcp://127.0.0.1:*", "events": "tcp://127.0.0.1:*",
+                      "metrics": "http://127.0.0.1:0/metrics"},
     }
     config_path = os.path.join(workdir, "config.json")
     with open(config_path, "w") as out:

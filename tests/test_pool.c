@@ -437,3 +437,49 @@ Test (pool, closing_fails_waiters_shuts_sandboxes_down_and_drains)
     s_none (f);
     s_fixture_destroy (&f);
 }
+
+//  The counts by status (the `stats` reply, the metrics' sbx_sandboxes)
+//  follow every report, spawn and reap; and the waiting requests are
+//  counted.
+static void
+s_assert_statuses (s_fixture_t *self, const uint64_t expected [SBX_STATUS_COUNT])
+{
+    uint64_t counts [SBX_STATUS_COUNT];
+    sbx_pool_count_statuses (self->pool, counts);
+    for (int i = 0; i < SBX_STATUS_COUNT; i++)
+        cr_assert_eq (counts [i], expected [i], "%s: %llu, expected %llu", sbx_status_name ((sbx_status_t) i),
+                      (unsigned long long) counts [i], (unsigned long long) expected [i]);
+}
+
+Test (pool, counts_statuses_and_waiting_requests)
+{
+    s_fixture_t *f = s_fixture (2, 2, 10, 1);
+    sbx_pool_fill (f->pool, 0);
+    s_take (f, SBX_POOL_SPAWN, "env/0:0");
+    s_take (f, SBX_POOL_SPAWN, "env/1:0");
+    s_assert_statuses (f, (uint64_t []) {2, 0, 0, 0, 0, 0, 0});
+    s_start (f, "env/0:0", NULL, 0);
+    s_start (f, "env/1:0", NULL, 0);
+    s_take (f, SBX_POOL_FILLED, NULL);
+    s_assert_statuses (f, (uint64_t []) {0, 0, 2, 0, 0, 0, 0});
+    sbx_pool_open (f->pool, 0);
+    sbx_pool_acquire (f->pool, s_job (1), 1000, 0);
+    s_given (f, 1, "env/0:0");
+    sbx_pool_acquire (f->pool, s_job (2), 1000, 0);
+    s_given (f, 2, "env/1:0");
+    sbx_pool_acquire (f->pool, s_job (3), 1000, 0);
+    cr_assert_eq (sbx_pool_waiting (f->pool), 1);
+    s_report (f, "env/0:0", SBX_STATUS_IN_SESSION, true, 1);
+    s_report (f, "env/1:0", SBX_STATUS_ACQUIRED, true, 1);
+    s_assert_statuses (f, (uint64_t []) {0, 0, 0, 1, 1, 0, 0});
+    //  A sandbox goes offline: counted there until it is reaped, and its
+    //  replacement counts as created.
+    s_report (f, "env/1:0", SBX_STATUS_OFFLINE, false, 2);
+    s_take (f, SBX_POOL_REAP, "env/1:0");
+    s_take (f, SBX_POOL_SPAWN, "env/1:1");
+    s_assert_statuses (f, (uint64_t []) {1, 0, 0, 0, 1, 0, 0});
+    sbx_pool_close (f->pool, "going away");
+    s_failed (f, 3, SBX_OUTAGE_ERROR);
+    cr_assert_eq (sbx_pool_waiting (f->pool), 0);
+    s_fixture_destroy (&f);
+}

@@ -272,7 +272,33 @@ Test (reply, stats)
         "\"calls_failed\":13,\"sandboxes_started\":14,\"sandboxes_replaced\":15,"
         "\"acquires_waited\":16,\"acquires_overloaded\":17,\"leases_expired\":18,"
         "\"bad_requests\":19,\"acquires_refused\":0,\"calls_refused\":0,\"replies_dropped\":0,"
-        "\"peers_disconnected\":0}}");
+        "\"peers_disconnected\":0,\"peers_refused\":0}}");
+    sbx_reply_destroy (&reply);
+}
+
+//  With metrics on, the histogram summaries and gauges follow (docs/metrics.md).
+Test (reply, stats_with_metrics)
+{
+    sbx_stats_histogram_t histograms [] = {
+        {"call_duration_seconds", 4, 0.5, 0.125, 0.25, 0.375},
+    };
+    sbx_stats_gauge_t gauges [] = {{"subscribers", 2}};
+    sbx_stats_t stats = {
+        .pool_min = 1, .pool_max = 1, .pool_size = 1, .peers_refused = 3,
+        .histograms = histograms, .histogram_count = 1, .gauges = gauges, .gauge_count = 1,
+        .metrics_endpoint = "http://127.0.0.1:9555/metrics"
+    };
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    sbx_reply_stats (&buffer, false, 0, &stats);
+    sbx_reply_t *reply = s_decode (&buffer);
+    json_t *json = sbx_mp_to_json (sbx_reply_map (reply));
+    char *text = json_dumps (json_object_get (json, "metrics"), JSON_COMPACT);
+    cr_assert_str_eq (text, "{\"endpoint\":\"http://127.0.0.1:9555/metrics\",\"histograms\":{\"call_duration_seconds\":{\"count\":4,\"sum_s\":0.5,"
+                      "\"p50_s\":0.125,\"p90_s\":0.25,\"p99_s\":0.375}},\"gauges\":{\"subscribers\":2}}");
+    cr_assert_eq (json_integer_value (json_object_get (json_object_get (json, "counters"), "peers_refused")), 3);
+    free (text);
+    json_decref (json);
     sbx_reply_destroy (&reply);
 }
 

@@ -3,6 +3,7 @@
 #include "messages/event.h"
 #include "messages/mp.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <grp.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <stdarg.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -133,15 +135,27 @@ s_read_endpoints (sbx_test_daemon_t *self, int timeout_ms)
             return false;           //  exited before listening
         used += (size_t) n;
         buffer [used] = 0;
-        char *requests = strstr (buffer, "requests=");
-        char *events = strstr (buffer, " events=");
-        char *end = events ? strchr (events, '\n') : NULL;
-        if (requests && events && end) {
-            snprintf (self->requests, sizeof self->requests, "%.*s",
-                      (int) (events - requests - 9), requests + 9);
-            snprintf (self->events, sizeof self->events, "%.*s",
-                      (int) (end - events - 8), events + 8);
-            return true;
+        //  "... listening: requests=EP events=EP[ metrics=URL]": each value
+        //  ends at a space or the line's end; more fields may follow.
+        char *line = strstr (buffer, " listening: ");
+        char *end = line ? strchr (line, '\n') : NULL;
+        if (end) {
+            *end = 0;
+            const struct {
+                const char *key;
+                char *value;
+                size_t size;
+            } fields [] = {
+                {" requests=", self->requests, sizeof self->requests},
+                {" events=", self->events, sizeof self->events},
+                {" metrics=", self->metrics, sizeof self->metrics},
+            };
+            for (size_t i = 0; i < sizeof fields / sizeof fields [0]; i++) {
+                const char *at = strstr (line, fields [i].key);
+                at = at ? at + strlen (fields [i].key) : "";
+                snprintf (fields [i].value, fields [i].size, "%.*s", (int) strcspn (at, " "), at);
+            }
+            return *self->requests && *self->events;
         }
     }
     return false;
@@ -273,6 +287,9 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
         json_object_set_new (endpoints, "requests", json_string ("tcp://127.0.0.1:*"));
     if (!json_object_get (endpoints, "events"))
         json_object_set_new (endpoints, "events", json_string ("tcp://127.0.0.1:*"));
+    //  Never the default port: daemons of parallel tests would share it.
+    if (!json_object_get (endpoints, "metrics"))
+        json_object_set_new (endpoints, "metrics", json_string ("http://127.0.0.1:0/metrics"));
     json_t *environment = json_object_get (copy, "environment");
     if (!environment) {
         environment = json_object ();
@@ -651,6 +668,38 @@ sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeo
     return found;
 }
 
+bool
+sbx_test_wait_log_events (sbx_test_daemon_t *self, size_t count, int timeout_ms)
+{
+    int watch = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
+    if (watch >= 0)
+        inotify_add_watch (watch, self->dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
+    int64_t deadline = s_now_ms () + timeout_ms;
+    bool found = false;
+    while (!found) {
+        size_t lines = 0;
+        FILE *file = fopen (self->log_path, "r");
+        int c;
+        while (file && (c = fgetc (file)) != EOF)
+            lines += c == '\n';
+        if (file)
+            fclose (file);
+        found = lines >= count;
+        int64_t left = deadline - s_now_ms ();
+        if (found || left <= 0 || watch < 0)
+            break;
+        struct pollfd item = {watch, POLLIN, 0};
+        if (poll (&item, 1, (int) left) > 0) {
+            char sink [4096];
+            while (read (watch, sink, sizeof sink) > 0)
+                ;
+        }
+    }
+    if (watch >= 0)
+        close (watch);
+    return found;
+}
+
 int
 sbx_test_dir_entries (const char *path)
 {
@@ -664,4 +713,97 @@ sbx_test_dir_entries (const char *path)
             count++;
     closedir (dir);
     return count;
+}
+
+int
+sbx_test_http_get (const char *url, char **body_p, size_t *size_p, char *content_type,
+                   size_t type_size, int timeout_ms)
+{
+    *body_p = NULL;
+    *size_p = 0;
+    if (content_type && type_size)
+        *content_type = 0;
+    char host [128] = "", path [256] = "/";
+    unsigned port = 0;
+    const char *at = strncmp (url, "http://", 7) == 0 ? url + 7 : url;
+    if (*at == '[') {
+        if (sscanf (at, "[%127[^]]]:%u%255s", host, &port, path) < 2)
+            return 0;
+    }
+    else
+    if (sscanf (at, "%127[^:]:%u%255s", host, &port, path) < 2)
+        return 0;
+    struct sockaddr_storage address = {0};
+    socklen_t length;
+    struct sockaddr_in *v4 = (struct sockaddr_in *) &address;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) &address;
+    if (inet_pton (AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons ((uint16_t) port);
+        length = sizeof *v4;
+    }
+    else
+    if (inet_pton (AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons ((uint16_t) port);
+        length = sizeof *v6;
+    }
+    else
+        return 0;
+    int64_t deadline = s_now_ms () + timeout_ms;
+    int fd = socket (address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    //  A blocking connect on loopback: refused or accepted at once.
+    if (connect (fd, (struct sockaddr *) &address, length) != 0) {
+        close (fd);
+        return 0;
+    }
+    char request [512];
+    int n = snprintf (request, sizeof request, "GET %s HTTP/1.0\r\nHost: %s:%u\r\n\r\n", path, host, port);
+    if (write (fd, request, (size_t) n) != n) {
+        close (fd);
+        return 0;
+    }
+    size_t used = 0, capacity = 65536;
+    char *response = (char *) malloc (capacity + 1);
+    bool over = false;
+    while (!over) {
+        int64_t left = deadline - s_now_ms ();
+        struct pollfd item = {fd, POLLIN, 0};
+        if (left <= 0 || poll (&item, 1, (int) left) <= 0)
+            break;
+        if (used == capacity) {
+            capacity *= 2;
+            response = (char *) realloc (response, capacity + 1);
+        }
+        ssize_t got = read (fd, response + used, capacity - used);
+        if (got <= 0)
+            over = got == 0;
+        else
+            used += (size_t) got;
+    }
+    close (fd);
+    response [used] = 0;
+    char *body = over ? strstr (response, "\r\n\r\n") : NULL;
+    int status = 0;
+    if (!body || sscanf (response, "HTTP/%*s %d", &status) != 1) {
+        free (response);
+        return 0;
+    }
+    *body = 0;
+    if (content_type && type_size) {
+        const char *header = strcasestr (response, "\r\nContent-Type: ");
+        if (header) {
+            header += 16;
+            snprintf (content_type, type_size, "%.*s", (int) strcspn (header, "\r"), header);
+        }
+    }
+    body += 4;
+    *size_p = used - (size_t) (body - response);
+    *body_p = (char *) malloc (*size_p + 1);
+    memcpy (*body_p, body, *size_p);
+    (*body_p) [*size_p] = 0;
+    free (response);
+    return status;
 }

@@ -32,6 +32,7 @@ typedef struct {
     size_t stderr_size;
     char requests [256];        //  bound endpoints, read from sbxd's stdout
     char events [256];
+    char metrics [256];         //  the metrics URL ("" when metrics are off)
     int stdout_fd;
     char bin_dir [256];         //  as another user: where sbxd and sbx-init were copied
 } sbx_test_daemon_t;
@@ -41,8 +42,8 @@ typedef struct {
 extern unsigned long sbx_test_nofile_soft;
 
 //  Starts build/sbxd on `config` (borrowed; endpoints set to
-//  tcp://127.0.0.1:* and root_dir to a fresh temp dir unless the config
-//  names them; `--event-log` set unless the config sets events.log itself). `extra` is a NULL-terminated list
+//  tcp://127.0.0.1:* (metrics: http://127.0.0.1:0/metrics) and root_dir to
+//  a fresh temp dir unless the config names them; `--event-log` set unless the config sets events.log itself). `extra` is a NULL-terminated list
 //  of extra arguments, or NULL. Waits (10 s at most) for the line that says
 //  where it listens. Returns NULL, after printing why, on failure.
 sbx_test_daemon_t *
@@ -128,6 +129,20 @@ void
 //  Waits until the text form of the log holds `line` at least `nth` times.
 bool
     sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeout_ms);
+
+//  GETs `url` (http://HOST:PORT/PATH, HOST an IP address, IPv6 in
+//  brackets) over HTTP/1.0, the way a scraper does. Returns the response's
+//  status code, or 0 when none came within timeout_ms; *body_p gets the
+//  body, NUL-terminated (caller frees; NULL on 0) and *size_p its size.
+//  When `content_type` is not NULL it gets the Content-Type header's value
+//  ("" when there is none).
+int
+    sbx_test_http_get (const char *url, char **body_p, size_t *size_p, char *content_type,
+                       size_t type_size, int timeout_ms);
+
+//  Waits until the event log holds at least `count` events.
+bool
+    sbx_test_wait_log_events (sbx_test_daemon_t *self, size_t count, int timeout_ms);
 
 //  Counts the entries of `path` (a directory); -1 when it does not exist.
 int

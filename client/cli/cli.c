@@ -227,6 +227,21 @@ sbx_cli_duration (char *buffer, size_t size, double seconds)
         snprintf (buffer, size, "%dd%02dh", (int) (seconds / 86400), ((int) seconds % 86400) / 3600);
 }
 
+void
+sbx_cli_seconds (char *buffer, size_t size, double seconds)
+{
+    if (seconds < 0)
+        snprintf (buffer, size, "-");
+    else if (seconds < 0.001)
+        snprintf (buffer, size, "%.0fus", seconds * 1e6);
+    else if (seconds < 1)
+        snprintf (buffer, size, "%.1fms", seconds * 1e3);
+    else if (seconds < 60)
+        snprintf (buffer, size, "%.2fs", seconds);
+    else
+        sbx_cli_duration (buffer, size, seconds);
+}
+
 const char *
 sbx_cli_str (const json_t *object, const char *key, const char *otherwise)
 {

@@ -205,6 +205,11 @@ void
 void
     sbx_cli_duration (char *buffer, size_t size, double seconds);
 
+//  Formats a short duration for the metrics' figures: "85us", "1.2ms",
+//  "3.40s", then as sbx_cli_duration; "-" when < 0.
+void
+    sbx_cli_seconds (char *buffer, size_t size, double seconds);
+
 //  The string at `key` of a JSON object, or `otherwise`.
 const char *
     sbx_cli_str (const json_t *object, const char *key, const char *otherwise);

@@ -86,6 +86,25 @@ s_print_stats (sbx_client_t *client, const json_t *stats)
         printf ("%-25s  %s\n", key, text ? text : "?");
         free (text);
     }
+    //  With metrics on: the durations measured so far, and the gauges
+    //  (docs/metrics.md). Durations nobody measured yet are left out.
+    const json_t *metrics = json_object_get (stats, "metrics");
+    if (!metrics)
+        return;
+    printf ("\nmetrics at %s\n", sbx_cli_str (metrics, "endpoint", "?"));
+    printf ("\n%-42s %8s %9s %9s %9s\n", "DURATION", "COUNT", "P50", "P90", "P99");
+    json_object_foreach (json_object_get (metrics, "histograms"), key, value) {
+        json_int_t count = json_integer_value (json_object_get (value, "count"));
+        if (count == 0)
+            continue;
+        char p50 [32], p90 [32], p99 [32];
+        sbx_cli_seconds (p50, sizeof p50, json_number_value (json_object_get (value, "p50_s")));
+        sbx_cli_seconds (p90, sizeof p90, json_number_value (json_object_get (value, "p90_s")));
+        sbx_cli_seconds (p99, sizeof p99, json_number_value (json_object_get (value, "p99_s")));
+        printf ("%-42s %8lld %9s %9s %9s\n", key, (long long) count, p50, p90, p99);
+    }
+    printf ("\n");
+    s_print_pairs ("gauges", json_object_get (metrics, "gauges"));
 }
 
 //  --- Both ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /*  sbx top - a live full-screen view of the environment (ncurses): one
     status and one stats at start, the event journal for the times and
-    rates, then the live events; it never polls the sandboxes
-    (docs/cli.md). */
+    rates, then the live events; it never polls the sandboxes. With the
+    daemon's metrics on, it asks for the stats every few seconds: the
+    rates and percentiles it shows are then the metrics' (docs/cli.md). */
 #include "cli.h"
 
 #include <czmq.h>
@@ -11,6 +12,7 @@
 
 #define S_RATE_WINDOW 10        //  seconds
 #define S_BUCKETS 16
+#define S_STATS_MS 2000         //  how often the stats (the metrics) are asked for
 
 typedef struct {
     char *id;
@@ -42,6 +44,12 @@ typedef struct {
     uint64_t history_seq;       //  events up to here were history at start
     uint64_t events_seen;
     char *problem;              //  last error talking to the daemon
+    json_t *histograms;         //  the last stats' metrics (NULL: metrics off)
+    double calls_counted;       //  their calls and session starts counted, at
+    double sessions_counted;
+    int64_t counted_at;         //  this zclock_mono
+    double call_rate, session_rate;     //  between the last two stats; < 0: none yet
+    int64_t next_stats;
 } s_top_t;
 
 static void
@@ -99,6 +107,51 @@ s_rate (const s_bucket_t *buckets, int64_t now_ns)
         if (buckets [i].second > now - S_RATE_WINDOW && buckets [i].second <= now)
             total += buckets [i].count;
     return (double) total / S_RATE_WINDOW;
+}
+
+//  The count of a histogram of the metrics.
+static double
+s_metric_count (const json_t *histograms, const char *name)
+{
+    return (double) json_integer_value (json_object_get (json_object_get (histograms, name), "count"));
+}
+
+//  Takes the figures of one stats reply: the pool, and with metrics on the
+//  histograms and the rates since the stats before.
+static void
+s_top_stats (s_top_t *self, const json_t *stats)
+{
+    json_decref (self->pool);
+    self->pool = json_incref (json_object_get (stats, "pool"));
+    const json_t *histograms = json_object_get (json_object_get (stats, "metrics"), "histograms");
+    if (!histograms)
+        return;
+    int64_t now = zclock_mono ();
+    double calls = s_metric_count (histograms, "call_duration_seconds");
+    double sessions = s_metric_count (histograms, "session_start_duration_seconds");
+    if (self->histograms && now > self->counted_at) {
+        self->call_rate = (calls - self->calls_counted) * 1000.0 / (double) (now - self->counted_at);
+        self->session_rate = (sessions - self->sessions_counted) * 1000.0 / (double) (now - self->counted_at);
+    }
+    json_decref (self->histograms);
+    self->histograms = json_incref ((json_t *) histograms);
+    self->calls_counted = calls;
+    self->sessions_counted = sessions;
+    self->counted_at = now;
+}
+
+//  "name p50 X p99 Y" of a histogram of the metrics, into `text`.
+static void
+s_percentiles (char *text, size_t size, const json_t *histograms, const char *name, const char *label)
+{
+    const json_t *histogram = json_object_get (histograms, name);
+    char p50 [32], p99 [32];
+    sbx_cli_seconds (p50, sizeof p50, json_integer_value (json_object_get (histogram, "count"))
+                     ? json_number_value (json_object_get (histogram, "p50_s")) : -1);
+    sbx_cli_seconds (p99, sizeof p99, json_integer_value (json_object_get (histogram, "count"))
+                     ? json_number_value (json_object_get (histogram, "p99_s")) : -1);
+    size_t used = strlen (text);
+    snprintf (text + used, size - used, "%s%s p50 %s p99 %s", used ? "   " : "", label, p50, p99);
 }
 
 //  Seeds the model from one status.
@@ -244,15 +297,26 @@ s_top_draw (s_top_t *self)
     if ((int) strlen (text) + 10 <= width)
         mvaddstr (0, width - 8, "q: quit");
     size_t size = zhashx_size (self->rows);
+    //  The metrics' rates once there are two stats to compare, else the
+    //  events' over the last S_RATE_WINDOW seconds.
+    bool measured = self->histograms && self->call_rate >= 0;
     snprintf (text, sizeof text, "pool: min %lld max %lld size %zu   sessions/s %.1f   calls/s %.1f   seq %llu",
               (long long) json_integer_value (json_object_get (self->pool, "min")),
               (long long) json_integer_value (json_object_get (self->pool, "max")), size,
-              s_rate (self->sessions, now_ns), s_rate (self->calls, now_ns),
+              measured ? self->session_rate : s_rate (self->sessions, now_ns),
+              measured ? self->call_rate : s_rate (self->calls, now_ns),
               (unsigned long long) self->last_seq);
     s_line (1, text, false);
+    if (self->histograms) {
+        *text = 0;
+        s_percentiles (text, sizeof text, self->histograms, "call_duration_seconds", "call");
+        s_percentiles (text, sizeof text, self->histograms, "session_start_duration_seconds", "session start");
+        s_percentiles (text, sizeof text, self->histograms, "sandbox_start_duration_seconds", "sandbox start");
+        s_line (2, text, false);
+    }
     if (self->problem) {
         snprintf (text, sizeof text, "daemon: %s", self->problem);
-        s_line (2, text, false);
+        s_line (3, text, false);
     }
     s_row_t **rows = (s_row_t **) zmalloc ((size + 1) * sizeof (s_row_t *));
     size_t n = 0;
@@ -284,6 +348,7 @@ static void
 s_top_free (s_top_t *self)
 {
     json_decref (self->pool);
+    json_decref (self->histograms);
     zhashx_destroy (&self->rows);
     free (self->env_id);
     free (self->env_status);
@@ -307,7 +372,9 @@ s_top_start (s_top_t *self, const sbx_cli_args_t *args, sbx_error_t **error_p)
     if (sbx_client_replay (self->client, INT64_MAX, 1, &none, &none_count, &self->history_seq, NULL, error_p) == 0
     &&  (stats = sbx_client_stats (self->client, error_p))
     &&  (status = sbx_client_status (self->client, NULL, error_p))) {
-        self->pool = json_incref (json_object_get (stats, "pool"));
+        self->call_rate = self->session_rate = -1;
+        s_top_stats (self, stats);
+        self->next_stats = zclock_mono () + S_STATS_MS;
         s_top_seed (self, status);
     }
     sbx_events_free (&none, none_count);
@@ -359,6 +426,15 @@ s_top_run (s_top_t *self, sbx_events_t *events)
             dirty = true;
         }
         s_top_refresh (self);
+        if (self->histograms && zclock_mono () >= self->next_stats) {
+            json_t *stats = sbx_client_stats (self->client, &error);
+            if (stats)
+                s_top_stats (self, stats);
+            json_decref (stats);
+            sbx_error_destroy (&error);     //  the events say when the daemon is gone
+            self->next_stats = zclock_mono () + S_STATS_MS;
+            dirty = true;
+        }
         int key;
         while ((key = getch ()) != ERR)
             if (key == 'q' || key == 'Q')

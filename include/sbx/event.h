@@ -55,6 +55,10 @@ typedef struct {
     const uint8_t *args;        //  session.activity: raw msgpack map
     size_t args_size;
     const sbx_error_t *error;   //  NULL: no error
+    int64_t duration_ns;        //  how long the step the event ends took, on
+                                //  the monotonic clock where it ran (the
+                                //  `duration_ns` key, an sbx extension); 0:
+                                //  not measured (a measured step takes >= 1)
 } sbx_event_t;
 
 //  The JSON-lines form: same keys as the body, `error` null when none.

@@ -2,6 +2,7 @@
 #include "runtime/core/config.h"
 
 #include <czmq.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -71,6 +72,7 @@ sbx_config_destroy (sbx_config_t **self_p)
     free (self->root_dir);
     free (self->requests_endpoint);
     free (self->events_endpoint);
+    free (self->metrics_endpoint);
     free (self->event_log);
     free (self);
     *self_p = NULL;
@@ -372,6 +374,76 @@ sbx_config_check_endpoint (const char *endpoint, const char *path)
                           "or *), ipc://PATH or inproc://NAME", path, endpoint);
 }
 
+//  True when `host` (an IP address without brackets, or a name) is the
+//  loopback interface.
+static bool
+s_loopback (const char *host)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (streq (host, "localhost"))
+        return true;
+    if (inet_pton (AF_INET, host, &v4) == 1)
+        return (ntohl (v4.s_addr) >> 24) == 127;
+    if (inet_pton (AF_INET6, host, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK (&v6)
+            || (IN6_IS_ADDR_V4MAPPED (&v6) && v6.s6_addr [12] == 127);
+    return false;
+}
+
+sbx_error_t *
+sbx_config_check_metrics (const char *url, const char *path, sbx_http_endpoint_t *parts)
+{
+    sbx_http_endpoint_t local;
+    if (!parts)
+        parts = &local;
+    memset (parts, 0, sizeof *parts);
+    const char *host = strncmp (url, "http://", 7) == 0 ? url + 7 : NULL;
+    const char *slash = host ? strchr (host, '/') : NULL;
+    const char *end = slash ? slash : host ? host + strlen (host) : NULL;
+    const char *colon = NULL;
+    if (host)
+        for (const char *c = host; c < end; c++)
+            if (*c == ':')
+                colon = c;
+    bool ok = colon && colon > host && colon + 1 < end && (size_t) (colon - host) < sizeof parts->host;
+    if (ok) {
+        //  An IPv6 address is in brackets: [::1]:9555.
+        const char *from = host, *to = colon;
+        if (*from == '[') {
+            ok = to [-1] == ']' && to - from > 2;
+            from++, to--;
+        }
+        snprintf (parts->host, sizeof parts->host, "%.*s", (int) (to - from), from);
+        char port [8] = "";
+        ok = ok && end - colon - 1 < (int) sizeof port;
+        if (ok)
+            snprintf (port, sizeof port, "%.*s", (int) (end - colon - 1), colon + 1);
+        if (ok && streq (port, "*"))
+            parts->port = 0;
+        else {
+            for (const char *c = port; ok && *c; c++)
+                ok = *c >= '0' && *c <= '9';
+            ok = ok && *port && strlen (port) <= 5 && strtol (port, NULL, 10) <= 65535;
+            parts->port = ok ? (unsigned) strtol (port, NULL, 10) : 0;
+        }
+        snprintf (parts->path, sizeof parts->path, "%s", slash && slash [1] ? slash : "/metrics");
+        for (const char *c = parts->path; ok && *c; c++)
+            ok = (unsigned char) *c > 0x20 && *c != 0x7f && *c != '?' && *c != '#';
+        ok = ok && (!slash || strlen (slash) < sizeof parts->path);
+    }
+    if (!ok)
+        return sbx_error_new (S_ERROR, "%s: '%s' is not a metrics endpoint: expected http://HOST:PORT/PATH "
+                              "(HOST an IP address or localhost, PORT a number or *)", path, url);
+    //  Where a security section may one day allow more, this is the place
+    //  to ask it; for now metrics stay on the machine.
+    if (!s_loopback (parts->host))
+        return sbx_error_new (S_ERROR, "%s: '%s' is not a loopback address: the metrics endpoint has no "
+                              "authentication, so sbxd serves it on 127.0.0.1, ::1 or localhost only "
+                              "(scrape it there, or through a proxy that authenticates)", path, url);
+    return NULL;
+}
+
 static sbx_error_t *
 s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
 {
@@ -389,7 +461,7 @@ s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
     if (!error && (part = s_object (root, "features", "", &error)) && !error)
         error = s_features (self, kinds, part);
     if (!error && (part = s_object (root, "endpoints", "", &error)) && !error) {
-        static const char *const endpoint_keys [] = {"requests", "events", NULL};
+        static const char *const endpoint_keys [] = {"requests", "events", "metrics", NULL};
         error = s_check_keys (part, "endpoints", endpoint_keys);
         if (!error)
             error = s_string (part, "requests", "endpoints", false, &self->requests_endpoint);
@@ -399,6 +471,10 @@ s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
             error = s_string (part, "events", "endpoints", false, &self->events_endpoint);
         if (!error)
             error = sbx_config_check_endpoint (self->events_endpoint, "endpoints.events");
+        if (!error)
+            error = s_string (part, "metrics", "endpoints", true, &self->metrics_endpoint);
+        if (!error && self->metrics_endpoint)
+            error = sbx_config_check_metrics (self->metrics_endpoint, "endpoints.metrics", NULL);
     }
     if (!error && (part = s_object (root, "events", "", &error)) && !error) {
         static const char *const event_keys [] = {
@@ -476,6 +552,7 @@ s_new_defaults (void)
     self->root_dir = zsys_sprintf ("%s/sbx", tmp && *tmp ? tmp : "/tmp");
     self->requests_endpoint = strdup ("tcp://127.0.0.1:5555");
     self->events_endpoint = strdup ("tcp://127.0.0.1:5556");
+    self->metrics_endpoint = strdup ("http://127.0.0.1:9555/metrics");
     self->journal = 65536;
     self->journal_bytes = 64u << 20;
     self->replay_bytes = 512u << 10;

@@ -39,6 +39,7 @@ typedef struct {
     size_t feature_count;
     char *requests_endpoint;
     char *events_endpoint;
+    char *metrics_endpoint;             //  http://HOST:PORT/PATH; NULL: metrics off
     char *event_log;                    //  NULL: none
     size_t journal;                     //  events kept for events.replay
     size_t journal_bytes;               //  ... and the bytes they may take
@@ -82,6 +83,21 @@ sbx_config_t *
 //  checked: binding may still fail (a port in use).
 sbx_error_t *
     sbx_config_check_endpoint (const char *endpoint, const char *path);
+
+//  The parts of a metrics endpoint, http://HOST:PORT/PATH.
+typedef struct {
+    char host [256];                    //  IPv6 without its brackets
+    unsigned port;                      //  0 (or `*`): any free port
+    char path [256];                    //  "/metrics" when the URL has none
+} sbx_http_endpoint_t;
+
+//  NULL when `url` is a metrics endpoint sbxd may serve, with `parts`
+//  (when not NULL) filled in: http://HOST:PORT[/PATH], HOST an IP address
+//  or `localhost`, PORT 0-65535 or `*`. Only loopback addresses are
+//  allowed (docs/metrics.md, "Security"). Else a ConfigError whose
+//  message starts with `path`.
+sbx_error_t *
+    sbx_config_check_metrics (const char *url, const char *path, sbx_http_endpoint_t *parts);
 
 //  Applies a `--pool MIN:MAX` override; -1 with *error_p on a bad value.
 int

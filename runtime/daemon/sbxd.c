@@ -349,22 +349,24 @@ main (int argc, char *argv [])
     }
     zsock_t *environment = sbx_actor_pipe (actor);
     zstr_send (environment, "START");
-    char *status = NULL, *endpoint = NULL, *events_endpoint = NULL;
-    zsock_recv (environment, "sss", &status, &endpoint, &events_endpoint);
+    char *status = NULL, *endpoint = NULL, *events_endpoint = NULL, *metrics = NULL;
+    zsock_recv (environment, "ssss", &status, &endpoint, &events_endpoint, &metrics);
     int code = 1;
     if (!status || !streq (status, "OK")) {
         fprintf (stderr, "sbxd: cannot start environment %s: %s\n", config->env_id,
                  endpoint ? endpoint : "unknown error");
     }
     else {
-        printf ("sbxd: environment '%s' listening: requests=%s events=%s\n",
-                config->env_id, endpoint, events_endpoint);
+        printf ("sbxd: environment '%s' listening: requests=%s events=%s%s%s\n",
+                config->env_id, endpoint, events_endpoint, metrics && *metrics ? " metrics=" : "",
+                metrics && *metrics ? metrics : "");
         fflush (stdout);
         code = s_run (environment, signal_fd, config);
     }
     zstr_free (&status);
     zstr_free (&endpoint);
     zstr_free (&events_endpoint);
+    zstr_free (&metrics);
     sbx_actor_destroy (&actor);
     close (signal_fd);
     zsys_shutdown ();

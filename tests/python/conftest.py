@@ -67,7 +67,8 @@ class Daemon:
             "outage_grace_period_s": 0, "outage_retry_interval_s": 0,
             "root_dir": os.path.join(self.workdir, "root"),
         }, **(environment or {}))
-        config["endpoints"] = {"requests": "tcp://127.0.0.1:*", "events": "tcp://127.0.0.1:*"}
+        config["endpoints"] = {"requests": "tcp://127.0.0.1:*", "events": "tcp://127.0.0.1:*",
+                               "metrics": "http://127.0.0.1:0/metrics"}
         self.config = config
         path = os.path.join(self.workdir, "config.json")
         with open(path, "w") as out:
@@ -93,7 +94,7 @@ class Daemon:
             if ready and not chunk:
                 break
             buffer += chunk
-            match = re.search(rb"sbxd: environment '([^']*)' listening: requests=(\S+) events=(\S+)\n",
+            match = re.search(rb"sbxd: environment '([^']*)' listening: requests=(\S+) events=(\S+)[ \n]",
                               buffer)
             if match:
                 assert match.group(1).decode() == self.env_id

@@ -224,6 +224,7 @@ sbx_reply_stats (msgpack_sbuffer *out, bool has_id, uint64_t id,
         { "calls_refused",       stats->calls_refused },
         { "replies_dropped",     stats->replies_dropped },
         { "peers_disconnected",  stats->peers_disconnected },
+        { "peers_refused",       stats->peers_refused },
     };
     size_t n = sizeof counters / sizeof counters [0];
     sbx_mp_pack_str (&pk, "counters");

@@ -42,6 +42,7 @@ typedef struct {
     uint64_t calls_refused;             //  a sandbox owed limits.queued_per_sandbox
     uint64_t replies_dropped;           //  a client's queue was full (limits.client_hwm)
     uint64_t peers_disconnected;        //  connections closed, by either side
+    uint64_t peers_refused;             //  handshakes refused: a key not listed, no CURVE
 } sbx_stats_t;
 
 void sbx_reply_error (msgpack_sbuffer *out, bool has_id, uint64_t id,

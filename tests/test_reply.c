@@ -272,7 +272,7 @@ Test (reply, stats)
         "\"calls_failed\":13,\"sandboxes_started\":14,\"sandboxes_replaced\":15,"
         "\"acquires_waited\":16,\"acquires_overloaded\":17,\"leases_expired\":18,"
         "\"bad_requests\":19,\"acquires_refused\":0,\"calls_refused\":0,\"replies_dropped\":0,"
-        "\"peers_disconnected\":0}}");
+        "\"peers_disconnected\":0,\"peers_refused\":0}}");
     sbx_reply_destroy (&reply);
 }
 

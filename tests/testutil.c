@@ -280,6 +280,15 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
     }
     if (!json_object_get (environment, "root_dir"))
         json_object_set_new (environment, "root_dir", json_string (self->root_dir));
+    //  Where sbxd puts its admin endpoint (docs/security.md).
+    const json_t *admin = json_object_get (endpoints, "admin");
+    const char *env_id = json_string_value (json_object_get (environment, "id"));
+    if (json_is_string (admin))
+        snprintf (self->admin, sizeof self->admin, "%s", json_string_value (admin));
+    else
+    if (!admin)
+        snprintf (self->admin, sizeof self->admin, "ipc://%s/%s.admin",
+                  json_string_value (json_object_get (environment, "root_dir")), env_id ? env_id : "default");
     int rc = json_dump_file (copy, self->config_path, JSON_INDENT (1));
     json_decref (copy);
     if (rc != 0)
@@ -508,6 +517,15 @@ sbx_test_connect (sbx_test_daemon_t *self)
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
     zsock_set_linger (dealer, 0);
     zsock_connect (dealer, "%s", self->requests);
+    return dealer;
+}
+
+zsock_t *
+sbx_test_connect_admin (sbx_test_daemon_t *self)
+{
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (dealer, 0);
+    zsock_connect (dealer, "%s", self->admin);
     return dealer;
 }
 

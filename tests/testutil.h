@@ -32,6 +32,7 @@ typedef struct {
     size_t stderr_size;
     char requests [256];        //  bound endpoints, read from sbxd's stdout
     char events [256];
+    char admin [400];           //  the admin endpoint, from the config ("": none)
     int stdout_fd;
     char bin_dir [256];         //  as another user: where sbxd and sbx-init were copied
 } sbx_test_daemon_t;
@@ -93,6 +94,9 @@ void
 //  A DEALER connected to the daemon's request endpoint. Caller destroys.
 zsock_t *
     sbx_test_connect (sbx_test_daemon_t *self);
+//  A DEALER connected to its admin endpoint. Caller destroys.
+zsock_t *
+    sbx_test_connect_admin (sbx_test_daemon_t *self);
 
 //  Sends one request given as JSON text (converted to msgpack as it is) and
 //  waits for its reply (timeout_ms). Returns NULL on timeout. Caller

@@ -133,6 +133,14 @@ void
 bool
     sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeout_ms);
 
+//  Runs the program argv [0] with `argv` and our environment without its
+//  SBX_* variables, plus `env` (NAME=value, NULL-terminated; may be NULL);
+//  stdin is /dev/null. Collects stdout and stderr together into `output`
+//  (NUL-terminated, truncated to `size`). Returns the exit code, 128+N
+//  for signal N, or -1 when it ran past 30 s (it is then killed).
+int
+    sbx_test_run (const char *const *argv, const char *const *env, char *output, size_t size);
+
 //  Counts the entries of `path` (a directory); -1 when it does not exist.
 int
     sbx_test_dir_entries (const char *path);

@@ -1,0 +1,303 @@
+/*  A daemon without keys (docs/security.md): `shutdown` only on the admin
+    endpoint (a socket file of mode 0600, gone after the exit) and through
+    `sbx shutdown`; endpoints beyond loopback refused unless
+    security.insecure says so; what hello announces for a wildcard bind;
+    and code in a sandbox that tries to stop the daemon. */
+#include "sandbox_util.h"
+
+#include <ftw.h>
+#include <sys/stat.h>
+
+#define S_WAIT 20000
+
+TestSuite (admin, .init = s_become_reaper, .fini = s_fini, .timeout = 120);
+
+static sbx_reply_t *
+s_expect (zsock_t *dealer, const char *type, const char *request)
+{
+    sbx_reply_t *reply = sbx_test_request (dealer, request, S_WAIT);
+    cr_assert_str_eq (sbx_test_reply_type (reply), type, "%s -> %s", request, s_why (reply));
+    return reply;
+}
+
+static void
+s_check (zsock_t *dealer, const char *type, const char *request)
+{
+    sbx_reply_t *reply = s_expect (dealer, type, request);
+    sbx_reply_destroy (&reply);
+}
+
+//  A daemon of the testing kinds, with `more` (JSON members) added.
+static sbx_test_daemon_t *
+s_testing_daemon (const char *more)
+{
+    char config [2048];
+    snprintf (config, sizeof config,
+              "{\"environment\": {\"id\": \"adm\", \"pool\": {\"min\": 1, \"max\": 1},"
+              " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
+              " \"sandbox\": {\"kind\": \"testing\"}%s%s}", more ? ", " : "", more ? more : "");
+    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
+    cr_assert_not_null (daemon, "sbxd did not start: %s", sbx_test_daemon_failure ());
+    s_running = daemon;
+    return daemon;
+}
+
+//  The port of tcp://HOST:PORT.
+static const char *
+s_port (const char *endpoint)
+{
+    const char *colon = strrchr (endpoint, ':');
+    cr_assert_not_null (colon, "%s", endpoint);
+    return colon + 1;
+}
+
+//  --- The admin endpoint ---------------------------------------------------------
+
+//  Without keys, the request socket refuses `shutdown` and says where to
+//  send it; the admin endpoint, a 0600 socket file of the daemon's user,
+//  takes it (from sbx shutdown here) and is gone after the exit.
+Test (admin, shutdown_goes_to_the_admin_endpoint)
+{
+    sbx_test_daemon_t *daemon = s_testing_daemon (NULL);
+    zsock_t *client = sbx_test_connect (daemon);
+    sbx_reply_t *reply = s_expect (client, "Unauthorized", "{\"op\": \"shutdown\"}");
+    cr_assert (strstr (s_why (reply), "docs/security.md"), "%s", s_why (reply));
+    cr_assert (strstr (s_why (reply), daemon->admin), "%s does not name %s", s_why (reply), daemon->admin);
+    sbx_reply_destroy (&reply);
+    s_check (client, "ok", "{\"op\": \"hello\"}");
+
+    const char *path = daemon->admin + 6;
+    struct stat st;
+    cr_assert_eq (stat (path, &st), 0, "no admin socket %s", path);
+    cr_assert (S_ISSOCK (st.st_mode));
+    cr_assert_eq (st.st_mode & 0777, 0600, "mode %o", (unsigned) (st.st_mode & 0777));
+    cr_assert_eq (st.st_uid, getuid ());
+
+    //  It takes hello, status and stats too, and nothing else.
+    zsock_t *admin = sbx_test_connect_admin (daemon);
+    s_check (admin, "ok", "{\"op\": \"hello\"}");
+    s_check (admin, "ok", "{\"op\": \"status\"}");
+    s_check (admin, "ok", "{\"op\": \"stats\"}");
+    reply = s_expect (admin, "Unauthorized", "{\"op\": \"session.open\"}");
+    cr_assert (strstr (s_why (reply), "admin endpoint takes"), "%s", s_why (reply));
+    sbx_reply_destroy (&reply);
+    zsock_destroy (&admin);
+
+    //  sbx shutdown, the endpoint from $SBX_ADMIN.
+    char variable [450], output [4096];
+    snprintf (variable, sizeof variable, "SBX_ADMIN=%s", daemon->admin);
+    const char *argv [] = {SBX_BUILD_DIR "/sbx", "shutdown", NULL};
+    const char *env [] = {variable, NULL};
+    int code = sbx_test_run (argv, env, output, sizeof output);
+    cr_assert_eq (code, 0, "sbx shutdown: %s", output);
+    cr_assert (strstr (output, "environment adm: shutting down"), "%s", output);
+    cr_assert_eq (sbx_test_daemon_wait (daemon, S_WAIT), 0);
+    cr_assert (sbx_test_wait_stderr (daemon, "shutdown asked by the admin endpoint", 1000));
+    cr_assert_neq (stat (path, &st), 0, "the admin socket outlived sbxd");
+    zsock_destroy (&client);
+    s_running = NULL;
+    sbx_test_daemon_destroy (&daemon);
+
+    //  With no daemon there, sbx says so.
+    snprintf (variable, sizeof variable, "ipc://%s", path);
+    const char *none [] = {SBX_BUILD_DIR "/sbx", "shutdown", "--admin", variable, NULL};
+    code = sbx_test_run (none, NULL, output, sizeof output);
+    cr_assert_eq (code, 3, "%s", output);
+    cr_assert (strstr (output, "no admin endpoint there"), "%s", output);
+}
+
+//  endpoints.admin: another path, or none at all.
+Test (admin, admin_endpoint_is_configurable)
+{
+    char dir [] = "/tmp/sbx-admin-XXXXXX";
+    cr_assert_not_null (mkdtemp (dir));
+    char more [256];
+    snprintf (more, sizeof more, "\"endpoints\": {\"admin\": \"ipc://%s/my.admin\"}", dir);
+    sbx_test_daemon_t *daemon = s_testing_daemon (more);
+    cr_assert (strstr (daemon->admin, "/my.admin"));
+    zsock_t *admin = sbx_test_connect_admin (daemon);
+    s_check (admin, "ok", "{\"op\": \"shutdown\"}");
+    cr_assert_eq (sbx_test_daemon_wait (daemon, S_WAIT), 0);
+    zsock_destroy (&admin);
+    s_running = NULL;
+    sbx_test_daemon_destroy (&daemon);
+    cr_assert_eq (rmdir (dir), 0, "%s is not empty after the exit", dir);
+
+    daemon = s_testing_daemon ("\"endpoints\": {\"admin\": null}");
+    zsock_t *client = sbx_test_connect (daemon);
+    sbx_reply_t *reply = s_expect (client, "Unauthorized", "{\"op\": \"shutdown\"}");
+    cr_assert (strstr (s_why (reply), "endpoints.admin is null"), "%s", s_why (reply));
+    sbx_reply_destroy (&reply);
+    zsock_destroy (&client);
+    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0);
+    s_running = NULL;
+    sbx_test_daemon_destroy (&daemon);
+}
+
+//  --- Exposure -------------------------------------------------------------------
+
+//  Runs sbxd on `config` (written to a file of its own) with `flag`
+//  (NULL: none); its exit code, its output in `output`.
+static int
+s_sbxd (const char *config, const char *flag, char *output, size_t size)
+{
+    char dir [] = "/tmp/sbx-exposed-XXXXXX", path [64];
+    cr_assert_not_null (mkdtemp (dir));
+    snprintf (path, sizeof path, "%s/config.json", dir);
+    FILE *file = fopen (path, "w");
+    cr_assert_not_null (file);
+    fputs (config, file);
+    fclose (file);
+    const char *argv [] = {SBX_BUILD_DIR "/sbxd", "-c", path, flag, NULL};
+    int code = sbx_test_run (argv, NULL, output, size);
+    unlink (path);
+    rmdir (dir);
+    return code;
+}
+
+//  Without keys, an endpoint beyond loopback stops sbxd (and --check) with
+//  exit code 2, naming it.
+Test (admin, exposed_endpoint_without_keys_exits_2)
+{
+    const char *configs [][2] = {
+        {"{\"sandbox\": {\"kind\": \"testing\"}, \"environment\": {\"root_dir\": \"/tmp/sbx-never\"},"
+         " \"endpoints\": {\"requests\": \"tcp://0.0.0.0:5999\", \"events\": \"tcp://127.0.0.1:*\"}}",
+         "endpoints.requests: tcp://0.0.0.0:5999 is not a loopback address"},
+        {"{\"sandbox\": {\"kind\": \"testing\"}, \"environment\": {\"root_dir\": \"/tmp/sbx-never\"},"
+         " \"endpoints\": {\"requests\": \"ipc:///tmp/sbx-never.ipc\", \"events\": \"tcp://*:*\"}}",
+         "endpoints.events: tcp://*:* is not a loopback address"},
+    };
+    char output [4096];
+    for (size_t i = 0; i < sizeof configs / sizeof configs [0]; i++) {
+        const char *flags [] = {"--check", NULL};
+        for (size_t f = 0; f < 2; f++) {
+            int code = s_sbxd (configs [i][0], flags [f], output, sizeof output);
+            cr_assert_eq (code, 2, "sbxd %s: exit %d: %s", flags [f] ? flags [f] : "", code, output);
+            cr_assert (strstr (output, configs [i][1]), "%s", output);
+            cr_assert (strstr (output, "docs/security.md"), "%s", output);
+        }
+    }
+    //  Flags count as the file does.
+    const char *argv [] = {SBX_BUILD_DIR "/sbxd", "--requests", "tcp://10.1.2.3:5999", "--check", NULL};
+    cr_assert_eq (sbx_test_run (argv, NULL, output, sizeof output), 2, "%s", output);
+    cr_assert (strstr (output, "tcp://10.1.2.3:5999"), "%s", output);
+    //  Loopback of every form is fine.
+    const char *local [] = {SBX_BUILD_DIR "/sbxd", "--requests", "tcp://localhost:5999", "--events",
+                            "tcp://[::1]:5998", "--check", NULL};
+    cr_assert_eq (sbx_test_run (local, NULL, output, sizeof output), 0, "%s", output);
+}
+
+//  security.insecure lets a wildcard bind start, with a warning naming the
+//  endpoints; hello then names an events endpoint a client connects to
+//  (the host name for `*` and 0.0.0.0), and a SUB there hears events.
+Test (admin, insecure_wildcard_warns_and_announces_a_connectable_endpoint)
+{
+    sbx_test_daemon_t *daemon = s_testing_daemon (
+        "\"endpoints\": {\"requests\": \"tcp://*:*\", \"events\": \"tcp://0.0.0.0:*\"},"
+        " \"security\": {\"insecure\": true}");
+    char needle [300];
+    snprintf (needle, sizeof needle, "security.insecure: requests=%s and events=", daemon->requests);
+    cr_assert (sbx_test_wait_stderr (daemon, needle, S_WAIT), "no warning '%s'", needle);
+    char host [256] = "";
+    gethostname (host, sizeof host - 1);
+    char expected [400];
+    snprintf (expected, sizeof expected, "tcp://%s:%s", host, s_port (daemon->events));
+    cr_assert_str_eq (daemon->events, expected, "sbxd printed %s", daemon->events);
+
+    char endpoint [300];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%s", s_port (daemon->requests));
+    zsock_t *client = zsock_new_dealer (endpoint);
+    sbx_reply_t *reply = s_expect (client, "ok", "{\"op\": \"hello\"}");
+    const char *announced = sbx_reply_get_str (reply, "events_endpoint");
+    cr_assert_str_eq (announced, expected);
+    zsock_t *sub = zsock_new_sub (announced, "");
+    sbx_reply_destroy (&reply);
+    //  Events, until one reaches the subscriber.
+    zpoller_t *poller = zpoller_new (sub, NULL);
+    bool heard = false;
+    for (int i = 0; i < 100 && !heard; i++) {
+        s_check (client, "ok", "{\"op\": \"call\", \"method\": \"shell\", \"args\": {\"code\": \"x\"}}");
+        if (zpoller_wait (poller, 100) == sub) {
+            char *topic = zstr_recv (sub);
+            heard = topic && strchr (topic, '.');
+            zstr_free (&topic);
+        }
+    }
+    zpoller_destroy (&poller);
+    cr_assert (heard, "nothing published on %s reached a SUB", announced);
+    zsock_destroy (&sub);
+    zsock_destroy (&client);
+    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0);
+    s_running = NULL;
+    sbx_test_daemon_destroy (&daemon);
+}
+
+//  endpoints.advertise_host names the host instead.
+Test (admin, advertise_host_is_announced)
+{
+    sbx_test_daemon_t *daemon = s_testing_daemon (
+        "\"endpoints\": {\"events\": \"tcp://*:*\", \"advertise_host\": \"localhost\"},"
+        " \"security\": {\"insecure\": true}");
+    char expected [300];
+    snprintf (expected, sizeof expected, "tcp://localhost:%s", s_port (daemon->events));
+    zsock_t *client = sbx_test_connect (daemon);
+    sbx_reply_t *reply = s_expect (client, "ok", "{\"op\": \"hello\"}");
+    cr_assert_str_eq (sbx_reply_get_str (reply, "events_endpoint"), expected);
+    sbx_reply_destroy (&reply);
+    zsock_destroy (&client);
+    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0);
+    s_running = NULL;
+    sbx_test_daemon_destroy (&daemon);
+}
+
+//  --- From inside a sandbox --------------------------------------------------------
+
+//  A command in a `none` sandbox reaches the loopback request endpoint, but
+//  its `shutdown` is refused, and the admin socket file is not its to
+//  open: the daemon goes on.
+Test (admin, sandbox_code_cannot_shut_the_daemon_down)
+{
+    sbx_test_daemon_t *daemon = s_daemon ("{\"kind\": \"process\", \"isolation\": \"none\"}", NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    const char *script =
+        "import socket, sys, msgpack, zmq\n"
+        "dealer = zmq.Context().socket(zmq.DEALER)\n"
+        "dealer.linger = 0\n"
+        "dealer.connect(sys.argv[1])\n"
+        "dealer.send(msgpack.packb({'op': 'shutdown', 'id': 1}))\n"
+        "reply = msgpack.unpackb(dealer.recv()) if dealer.poll(20000) else {}\n"
+        "print('shutdown:', (reply.get('error') or {}).get('type', reply.get('ok')))\n"
+        "unix = socket.socket(socket.AF_UNIX)\n"
+        "try:\n"
+        "    unix.connect(sys.argv[2])\n"
+        "    print('admin: connected')\n"
+        "except OSError as e:\n"
+        "    print('admin:', type(e).__name__)\n";
+    char cmd [1024];
+    snprintf (cmd, sizeof cmd, "/usr/bin/python3 - %s %s", daemon->requests, daemon->admin + 6);
+    json_t *args = json_pack ("{s:s, s:s, s:i}", "cmd", cmd, "stdin", script, "timeout_ms", 60000);
+    char *text = json_dumps (args, JSON_COMPACT);
+    json_decref (args);
+    sbx_reply_t *reply = s_call (dealer, &session, "shell", "run", "%s", text);
+    free (text);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    char out [2048], err [2048];
+    s_result_text (reply, "stdout", out, sizeof out, NULL);
+    s_result_text (reply, "stderr", err, sizeof err, NULL);
+    cr_assert_eq (s_result_int (reply, "exit_code"), 0, "%s%s", out, err);
+    cr_assert (strstr (out, "shutdown: Unauthorized"), "%s%s", out, err);
+    cr_assert (strstr (out, "admin: PermissionError"), "%s%s", out, err);
+    sbx_reply_destroy (&reply);
+    //  The daemon serves on.
+    reply = s_expect (dealer, "ok", "{\"op\": \"status\"}");
+    const msgpack_object *environment = sbx_reply_get (reply, "environment");
+    const msgpack_object *status = environment ? sbx_mp_map_get (environment, "status") : NULL;
+    cr_assert (status && status->type == MSGPACK_OBJECT_STR && status->via.str.size == 6
+               && memcmp (status->via.str.ptr, "online", 6) == 0);
+    sbx_reply_destroy (&reply);
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}

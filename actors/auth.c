@@ -11,11 +11,24 @@
 #define S_LOG_BURST 20          //  refusals logged per S_LOG_WINDOW_MS
 #define S_LOG_WINDOW_MS 60000
 
+//  The public keys of one directory, in a czmq certificate store held in
+//  memory and loaded here: zcertstore's own loader aborts the process on
+//  two files with the same key, which a copy left in the directory would
+//  be. Reloaded, as zcertstore does, when the directory changed.
+typedef struct {
+    const char *dir;            //  the config's
+    const char *name;           //  its key, for logs: "security.clients"
+    zcertstore_t *store;
+    time_t modified;            //  the directory as loaded
+    size_t count;
+    off_t size;
+} s_keys_t;
+
 struct sbx_auth_t {
     const sbx_config_t *config;
     zsock_t *rep;
-    zcertstore_t *clients;
-    zcertstore_t *admins;       //  NULL: no admin keys
+    s_keys_t clients;
+    s_keys_t admins;            //  dir NULL: no admin keys
     uint64_t refused;
     int64_t window_start;       //  refusals logged in this window
     unsigned logged;
@@ -42,21 +55,74 @@ sbx_auth_destroy (sbx_auth_t **self_p)
     if (!self)
         return;
     zsock_destroy (&self->rep);
-    zcertstore_destroy (&self->clients);
-    zcertstore_destroy (&self->admins);
+    zcertstore_destroy (&self->clients.store);
+    zcertstore_destroy (&self->admins.store);
     free (self);
     *self_p = NULL;
+}
+
+//  (Re)loads the keys of `keys->dir` when it changed since the last load:
+//  every certificate file but NAME_secret ones (zcert_load reads those for
+//  NAME), each key once. False when the directory cannot be read.
+static bool
+s_keys_load (sbx_auth_t *self, s_keys_t *keys)
+{
+    zdir_t *dir = zdir_new (keys->dir, NULL);
+    if (!dir)
+        return false;
+    if (keys->store && keys->modified == zdir_modified (dir) && keys->count == zdir_count (dir)
+    &&  keys->size == zdir_cursize (dir)) {
+        zdir_destroy (&dir);
+        return true;
+    }
+    zcertstore_destroy (&keys->store);
+    keys->store = zcertstore_new (NULL);
+    zfile_t **files = zdir_flatten (dir);
+    size_t loaded = 0;
+    for (size_t i = 0; files && files [i]; i++) {
+        const char *path = zfile_filename (files [i], NULL);
+        size_t length = strlen (path);
+        if (!zfile_is_regular (files [i]) || (length >= 7 && streq (path + length - 7, "_secret")))
+            continue;
+        zcert_t *cert = zcert_load (path);
+        if (cert && zcertstore_lookup (keys->store, zcert_public_txt (cert)))
+            sbx_log_warning (self->config->env_id, "%s: %s holds a key listed already", keys->name, path);
+        else
+        if (cert) {
+            zcertstore_insert (keys->store, &cert);
+            loaded++;
+        }
+        zcert_destroy (&cert);
+    }
+    zdir_flatten_free (&files);
+    keys->modified = zdir_modified (dir);
+    keys->count = zdir_count (dir);
+    keys->size = zdir_cursize (dir);
+    zdir_destroy (&dir);
+    sbx_log_info (self->config->env_id, "%s: %zu keys in %s", keys->name, loaded, keys->dir);
+    return true;
+}
+
+//  True when `key` is in `keys` (reloaded first when its directory changed).
+static bool
+s_keys_have (sbx_auth_t *self, s_keys_t *keys, const char *key)
+{
+    if (!keys->dir)
+        return false;
+    if (!s_keys_load (self, keys) && !keys->store)
+        return false;
+    return zcertstore_lookup (keys->store, key) != NULL;
 }
 
 int
 sbx_auth_bind (sbx_auth_t *self, char **error_p)
 {
-    self->clients = zcertstore_new (self->config->clients_dir);
-    if (self->config->admins_dir)
-        self->admins = zcertstore_new (self->config->admins_dir);
-    if (!self->clients || (self->config->admins_dir && !self->admins)) {
-        *error_p = zsys_sprintf ("cannot read the certificates in %s",
-                                 !self->clients ? self->config->clients_dir : self->config->admins_dir);
+    self->clients = (s_keys_t) {.dir = self->config->clients_dir, .name = "security.clients"};
+    self->admins = (s_keys_t) {.dir = self->config->admins_dir, .name = "security.admins"};
+    s_keys_t *unread = !s_keys_load (self, &self->clients) ? &self->clients
+                     : self->admins.dir && !s_keys_load (self, &self->admins) ? &self->admins : NULL;
+    if (unread) {
+        *error_p = zsys_sprintf ("cannot read the certificates in %s (%s)", unread->dir, unread->name);
         return -1;
     }
     if (zsock_bind (self->rep, S_ZAP_ENDPOINT) < 0) {
@@ -126,7 +192,7 @@ s_log_refusal (sbx_auth_t *self, const char *key, const char *address, const cha
     if (self->logged++ < S_LOG_BURST)
         sbx_log_warning (self->config->env_id, "refused a handshake on the %s socket from %s: key %.8s... "
                          "is not in security.clients%s", streq (domain, SBX_AUTH_EVENTS) ? "events" : "requests",
-                         address, key, self->admins ? " or security.admins" : "");
+                         address, key, self->admins.dir ? " or security.admins" : "");
     else
         self->unlogged++;
 }
@@ -187,10 +253,10 @@ sbx_auth_handle (sbx_auth_t *self)
         bool ours = streq (domain, SBX_AUTH_REQUESTS) || streq (domain, SBX_AUTH_EVENTS);
         if (ours && s_is (&frames [5], "CURVE") && count == 7 && zmq_msg_size (&frames [6]) == 32) {
             zmq_z85_encode (key, (const uint8_t *) zmq_msg_data (&frames [6]), 32);
-            if (self->admins && zcertstore_lookup (self->admins, key))
+            if (s_keys_have (self, &self->admins, key))
                 role = "admin";
             else
-            if (zcertstore_lookup (self->clients, key))
+            if (s_keys_have (self, &self->clients, key))
                 role = "worker";
             ok = role != NULL;
             if (!ok) {

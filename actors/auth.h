@@ -17,8 +17,10 @@
     role and key on the job (sbx_auth_peer), to bind tokens to keys and
     to allow admin ops.
 
-    The directories are czmq zcertstores: a certificate added or removed
-    there counts from the next handshake on, without a restart.
+    Each directory's keys are held in a czmq zcertstore, loaded here and
+    reloaded when the directory changed (as zcertstore does with its own
+    directory, whose loader aborts on a key found twice): a certificate
+    added or removed counts from the next handshake on, without a restart.
 
     Part of the environment actor: used from its thread only, never
     blocks. It must be bound before any CURVE socket of the process is:

@@ -42,6 +42,16 @@ s_fini_keys (void)
 
 TestSuite (security, .init = s_become_reaper, .fini = s_fini_keys, .timeout = 120);
 
+static const char *
+s_path (const char *name)
+{
+    static char paths [4][160];
+    static int next;
+    char *path = paths [next++ % 4];
+    snprintf (path, sizeof paths [0], "%s/%s", s_keys.dir, name);
+    return path;
+}
+
 //  Writes NAME and NAME_secret; a copy of the public one into `listed`
 //  when not NULL.
 static void
@@ -72,16 +82,12 @@ s_make_keys (void)
     s_cert ("bob", s_keys.clients);
     s_cert ("admin", s_keys.admins);
     s_cert ("rogue", NULL);
-}
-
-static const char *
-s_path (const char *name)
-{
-    static char paths [4][160];
-    static int next;
-    char *path = paths [next++ % 4];
-    snprintf (path, sizeof paths [0], "%s/%s", s_keys.dir, name);
-    return path;
+    //  A key listed twice is listed.
+    char copy [160];
+    snprintf (copy, sizeof copy, "%s/alice.copy", s_keys.clients);
+    zcert_t *alice = zcert_load (s_path ("alice"));
+    cr_assert_eq (zcert_save_public (alice, copy), 0);
+    zcert_destroy (&alice);
 }
 
 //  A daemon of the testing kinds; `security` is the JSON of its security
@@ -270,6 +276,15 @@ Test (security, unlisted_key_is_refused_on_both_sockets)
     zpoller_destroy (&poller);
     zsock_destroy (&rogue);
     zsock_destroy (&sub);
+    //  Listed now, the key is taken from its next handshake on.
+    char listed [160];
+    snprintf (listed, sizeof listed, "%s/rogue", s_keys.clients);
+    zcert_t *cert = zcert_load (s_path ("rogue"));
+    cr_assert_eq (zcert_save_public (cert, listed), 0);
+    zcert_destroy (&cert);
+    rogue = s_socket (ZMQ_DEALER, daemon->requests, "rogue");
+    s_check (rogue, "ok", "{\"op\": \"hello\"}");
+    zsock_destroy (&rogue);
     zsock_destroy (&alice);
     s_finish (&daemon);
 }

@@ -25,6 +25,7 @@
 #include "runtime/core/poller.h"
 
 #include <limits.h>
+#include <malloc.h>
 #include <sys/eventfd.h>
 #include <string.h>
 
@@ -88,6 +89,7 @@ typedef struct {
     int64_t next_stats;
     int64_t next_timer;         //  earliest of the timers
     int64_t flush_at;           //  when waiting events go to the bus (0: none)
+    int64_t next_trim;          //  malloc_trim after a client went, not before
     uint64_t sessions_started, sessions_ended, calls, calls_failed;
     uint64_t calls_refused;     //  their sandbox owed limits.queued_per_sandbox
     sbx_evbatch_t *events;      //  waiting for the bus, in order
@@ -468,13 +470,16 @@ s_handle_sandbox (self_t *self, zsock_t *backend)
         sbx_job_destroy (&job);
         return true;
     }
+    if (job->kind == SBX_JOB_PROGRESS)
+        sbx_frontend_send (self->frontend, job, &job->result);
+    else
     if (job->kind != SBX_JOB_START && job->kind != SBX_JOB_NOTICE)
         sbx_pool_answered (self->pool, slot);
     //  The lease runs from the owner's last answer: the time the sandbox
     //  spent on the request is not the client's silence.
-    if (job->envelope && sbx_slot_owned (slot))
+    if (job->envelope && job->kind != SBX_JOB_PROGRESS && sbx_slot_owned (slot))
         sbx_pool_renew (slot, s_lease_deadline (self, now));
-    bool kept = job->envelope && s_answer (self, slot, job, now);
+    bool kept = job->envelope && job->kind != SBX_JOB_PROGRESS && s_answer (self, slot, job, now);
     //  The sandbox's events go out before anything done about them.
     s_forward_events (self, job);
     sbx_pool_report (self->pool, slot, job->status, &job->current_session, job->new_state_errors);
@@ -973,10 +978,18 @@ s_handle_sockets (self_t *self)
         }
     if (sbx_poller_ready (self->poller, S_ITEM_MONITOR)) {
         int n = 0;
+        uint64_t gone = sbx_frontend_peers (self->frontend)->disconnected;
         while (n < S_DRAIN && sbx_frontend_handle_monitor (self->frontend) == 0)
             n++;
         if (n < S_DRAIN)
             sbx_poller_settle (self->poller, S_ITEM_MONITOR);
+        //  What a client that went made the daemon hold is free now: give
+        //  it back to the system (at most once a second).
+        int64_t now = zclock_mono ();
+        if (sbx_frontend_peers (self->frontend)->disconnected > gone && now >= self->next_trim) {
+            malloc_trim (0);
+            self->next_trim = now + 1000;
+        }
     }
     if (self->auth && sbx_poller_ready (self->poller, self->item_auth)) {
         int n = 0;

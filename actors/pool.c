@@ -1,4 +1,9 @@
-/*  sbx_pool - see pool.h; SPEC §4 and §4.3. */
+/*  sbx_pool - see pool.h; SPEC §4 and §4.3.
+
+    Over 800 lines on purpose: one table and the rules that change it
+    (filling, acquiring, growing, owners, bring-up failures, refills,
+    closing), which share its private slot struct and the one function
+    that sets a phase; split, the struct would have to be exposed. */
 #include "actors/pool.h"
 #include "runtime/core/log.h"
 

@@ -71,6 +71,8 @@ typedef enum {
     SBX_JOB_START,              //  sandbox -> env: result of its own start
     SBX_JOB_NOTICE,             //  sandbox -> env: unsolicited report
     SBX_JOB_LOCAL,              //  a request the environment answers itself
+    SBX_JOB_PROGRESS,           //  sandbox -> env: a streaming call's output, in
+                                //  `result`, for the client of `envelope`
     SBX_JOB_ACQUIRE,            //  ready -> acquired
     SBX_JOB_SESSION_START,      //  acquired -> in_session
     SBX_JOB_SESSION_OPEN,       //  ready -> acquired -> in_session

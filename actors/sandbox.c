@@ -10,11 +10,16 @@
 
     The struct below is the plugin-facing sbx_ctx_t too: hooks and methods
     receive the sandbox itself and reach it only through sbx_ctx_*.
+
+    Over 800 lines on purpose: one state machine - its two tables, the
+    SPEC's steps, the service calls and the plugin context all read and
+    change the same private struct; split, it would have to be exposed.
 */
 #include "actors/sandbox.h"
 #include "actors/proto.h"
 #include "messages/event.h"
 #include "messages/mp.h"
+#include "messages/reply.h"
 #include "runtime/core/log.h"
 #include "runtime/core/poller.h"
 
@@ -834,6 +839,26 @@ sbx_ctx_sandbox_instance (sbx_ctx_t *ctx)
     return ctx->backend;
 }
 
+bool
+sbx_ctx_streaming (sbx_ctx_t *ctx)
+{
+    return ctx->job && ctx->job->request.stream && ctx->job->envelope;
+}
+
+int
+sbx_ctx_stream (sbx_ctx_t *ctx, const char *stream, const void *data, size_t size)
+{
+    if (!sbx_ctx_streaming (ctx))
+        return -1;
+    //  On the same socket as the reply, so it arrives before it.
+    sbx_job_t *progress = sbx_job_new (SBX_JOB_PROGRESS);
+    progress->envelope = zmsg_dup (ctx->job->envelope);
+    sbx_reply_progress (&progress->result, ctx->job->request.has_id, ctx->job->request.id,
+                        stream, data, size);
+    s_send (ctx, progress);
+    return 0;
+}
+
 sbx_error_t *
 sbx_ctx_call (sbx_ctx_t *ctx, const char *feature, const char *method,
               const void *args, size_t args_size, msgpack_sbuffer *result)
@@ -880,15 +905,17 @@ s_new (void *pipe, sbx_spawn_t *spawn)
         .root_dir = self->config->root_dir
     };
     self->backend_kind = self->config->sandbox_kind;
-    if (self->backend_kind->instance_new)
-        self->backend = self->backend_kind->instance_new (self->config->sandbox_config, &params);
+    self->backend = self->backend_kind->instance_new
+                  ? self->backend_kind->instance_new (self->config->sandbox_config, &params)
+                  : self->config->sandbox_config;
     self->feature_count = self->config->feature_count;
     self->features = (s_feature_t *) zmalloc ((self->feature_count + 1) * sizeof (s_feature_t));
     for (size_t i = 0; i < self->feature_count; i++) {
         s_feature_t *f = &self->features [i];
         f->conf = &self->config->features [i];
-        if (f->conf->kind->instance_new)
-            f->instance = f->conf->kind->instance_new (f->conf->kind_config, f->conf->name);
+        f->instance = f->conf->kind->instance_new
+                    ? f->conf->kind->instance_new (f->conf->kind_config, f->conf->name)
+                    : f->conf->kind_config;
     }
     return self;
 }

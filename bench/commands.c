@@ -2,6 +2,7 @@
 #include "bench/commands.h"
 #include "bench/clients.h"
 #include "bench/baselines.h"
+#include "messages/mp.h"
 
 //  --- A process sandbox with the shell feature, in an open session ----------
 
@@ -9,6 +10,7 @@ typedef struct {
     sbx_test_daemon_t *daemon;
     bench_clients_t *clients;
     msgpack_sbuffer args;       //  {"cmd": "echo hi"}
+    bool stream;                //  calls ask for their output as it comes
 } s_shell_t;
 
 static void
@@ -24,7 +26,7 @@ s_shell_destroy (s_shell_t **self_p)
 }
 
 static s_shell_t *
-s_shell_new (const char *isolation)
+s_shell_new (const char *isolation, bool stream)
 {
     char config [512];
     snprintf (config, sizeof config,
@@ -34,6 +36,7 @@ s_shell_new (const char *isolation)
         " \"features\": {\"shell\": {\"kind\": \"shell\"}}, \"events\": {\"log\": null}}",
         isolation);
     s_shell_t *self = (s_shell_t *) zmalloc (sizeof (s_shell_t));
+    self->stream = stream;
     msgpack_sbuffer_init (&self->args);
     bench_args_pack (&self->args, "cmd", "echo hi");
     self->daemon = bench_daemon_start (config, 30000);
@@ -49,7 +52,8 @@ s_shell_new (const char *isolation)
 
 //  --- What is timed ------------------------------------------------------------
 
-//  One `shell.run echo hi` in the sandbox's session.
+//  One `shell.run echo hi` in the sandbox's session; streamed, its output
+//  comes as a progress message before the reply.
 static bool
 s_shell_run (void *args)
 {
@@ -58,12 +62,35 @@ s_shell_run (void *args)
         .op = SBX_OP_CALL, .feature = (char *) "shell", .method = (char *) "run",
         .sandbox = (char *) bench_clients_sandbox (self->clients, 0),
         .token = (char *) bench_clients_token (self->clients, 0),
-        .args = (uint8_t *) self->args.data, .args_size = self->args.size
+        .args = (uint8_t *) self->args.data, .args_size = self->args.size, .stream = self->stream
     };
-    sbx_reply_t *reply = bench_request (bench_clients_dealer (self->clients, 0), &call, 30000);
-    bool ok = reply && sbx_reply_is_ok (reply);
-    sbx_reply_destroy (&reply);
-    return ok;
+    zsock_t *dealer = bench_clients_dealer (self->clients, 0);
+    if (!self->stream) {
+        sbx_reply_t *reply = bench_request (dealer, &call, 30000);
+        bool ok = reply && sbx_reply_is_ok (reply);
+        sbx_reply_destroy (&reply);
+        return ok;
+    }
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    sbx_request_encode (&call, &body);
+    zmq_send (zsock_resolve (dealer), body.data, body.size, 0);
+    msgpack_sbuffer_destroy (&body);
+    //  Progress messages (no `ok`), then the reply.
+    while (bench_readable (dealer, 30000)) {
+        zframe_t *frame = zframe_recv (dealer);
+        msgpack_unpacked unpacked;
+        msgpack_unpacked_init (&unpacked);
+        bool parsed = frame && msgpack_unpack_next (&unpacked, (const char *) zframe_data (frame),
+                                                    zframe_size (frame), NULL) == MSGPACK_UNPACK_SUCCESS;
+        const msgpack_object *ok = parsed ? sbx_mp_map_get (&unpacked.data, "ok") : NULL;
+        bool done = !parsed || ok, succeeded = ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean;
+        msgpack_unpacked_destroy (&unpacked);
+        zframe_destroy (&frame);
+        if (done)
+            return succeeded;
+    }
+    return false;
 }
 
 static char *s_echo_argv [] = {"/bin/sh", "-c", "echo hi", NULL};
@@ -159,20 +186,24 @@ bench_commands_run (void)
 {
     printf ("\n6. real commands (`echo hi` through shell.run vs spawning it directly)\n");
     int rounds = bench_quick () ? 10 : 50;
-    s_shell_t *shell_none = s_shell_new ("none");
-    s_shell_t *shell_bwrap = s_shell_new ("bwrap");
+    s_shell_t *shell_none = s_shell_new ("none", false);
+    s_shell_t *shell_bwrap = s_shell_new ("bwrap", false);
+    s_shell_t *stream_none = s_shell_new ("none", true);
+    s_shell_t *stream_bwrap = s_shell_new ("bwrap", true);
     bench_resident_t *resident = bench_resident_new ();
     //  For scale: what any remote command pays before it runs, a round
     //  trip through an echo server with one actor hop.
     s_hop_t *hop = s_hop_new ();
     if (!shell_none || !shell_bwrap || !resident)
         fprintf (stderr, "bench: commands: a sandbox or the resident namespace did not start\n");
-    enum { SPAWN, NONE, RESIDENT, BWRAP, HOP, FRESH, MEASURES };
+    enum { SPAWN, NONE, NONE_S, RESIDENT, BWRAP, BWRAP_S, HOP, FRESH, MEASURES };
     s_measure_t measures [MEASURES] = {
         [SPAWN]    = {s_spawn, s_echo_argv, 1, 10},
         [NONE]     = {s_shell_run, shell_none, 1, 10},
+        [NONE_S]   = {s_shell_run, stream_none, 1, 10},
         [RESIDENT] = {s_resident, resident, 1, 10},
         [BWRAP]    = {s_shell_run, shell_bwrap, 1, 10},
+        [BWRAP_S]  = {s_shell_run, stream_bwrap, 1, 10},
         [HOP]      = {s_hop_run, hop, 1, 10},
         [FRESH]    = {s_spawn, s_bwrap_argv, 5, 1},
     };
@@ -184,6 +215,8 @@ bench_commands_run (void)
     bench_resident_destroy (&resident);
     s_shell_destroy (&shell_none);
     s_shell_destroy (&shell_bwrap);
+    s_shell_destroy (&stream_none);
+    s_shell_destroy (&stream_bwrap);
     s_hop_destroy (&hop);
     double p50 [MEASURES];
     for (int m = 0; m < MEASURES; m++) {
@@ -198,4 +231,18 @@ bench_commands_run (void)
                "  for scale: a fresh bwrap per command: p50");
     bench_row ("us", p50 [HOP], p50 [SPAWN], NULL, false,
                "  for scale: echo round trip, one hop: p50");
+    //  What sbx adds to the spawn itself, beside what any remote command
+    //  pays for its round trip.
+    const struct {
+        int measure, spawn;
+        const char *what;
+    } over [] = {
+        {NONE, SPAWN, "none"}, {NONE_S, SPAWN, "none, streamed"},
+        {BWRAP, RESIDENT, "bwrap"}, {BWRAP_S, RESIDENT, "bwrap, streamed"},
+    };
+    for (size_t i = 0; i < sizeof over / sizeof over [0]; i++) {
+        double added = p50 [over [i].measure] - p50 [over [i].spawn];
+        bench_row ("us", added, p50 [HOP], "<= 1.5x echo round trip", added <= 1.5 * p50 [HOP],
+                   "shell.run over the spawn, %s: p50", over [i].what);
+    }
 }

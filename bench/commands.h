@@ -5,7 +5,9 @@
     alternating in rounds of 10 commands. Rows: the p50 of each (targets
     <= 1.15x posix_spawn, <= 1.3x spawn in namespace) and, for scale, a
     fresh bwrap per command and the echo round trip with one hop that any
-    remote command pays before it runs.
+    remote command pays before it runs; then what sbx adds over the spawn
+    (shell.run p50 minus the spawn's), streamed and not, beside that echo
+    round trip (target <= 1.5x).
 */
 #ifndef BENCH_COMMANDS_H
 #define BENCH_COMMANDS_H

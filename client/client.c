@@ -18,6 +18,8 @@
 struct sbx_client_t {
     sbx_link_t *link;
     sbx_curve_t *curve;             //  NULL: no CURVE
+    sbx_output_fn *output;          //  sbx_client_set_output's, kept for a
+    void *output_arg;               //  new link (sbx_client_set_curve)
     sbx_client_options_t options;
     sbx_actor_t *heartbeat;         //  started with the first session
     char *last_sandbox;
@@ -148,6 +150,7 @@ sbx_client_set_curve (sbx_client_t *self, const char *server_cert, const char *c
     sbx_curve_destroy (&self->curve);
     self->link = link;
     self->curve = curve;
+    sbx_link_set_output (self->link, self->output, self->output_arg);
     //  The heartbeats go over the new keys too: a new actor, told every
     //  session again.
     if (self->heartbeat) {
@@ -334,6 +337,20 @@ sbx_client_call_json (sbx_client_t *self, const char *feature, const char *metho
     msgpack_sbuffer_destroy (&packed);
     msgpack_sbuffer_destroy (&result);
     return json;
+}
+
+void
+sbx_client_set_output (sbx_client_t *self, sbx_output_fn *fn, void *arg)
+{
+    self->output = fn;
+    self->output_arg = arg;
+    sbx_link_set_output (self->link, fn, arg);
+}
+
+bool
+sbx_client_can_stream (const sbx_client_t *self)
+{
+    return sbx_link_can (self->link, "stream");
 }
 
 const char *

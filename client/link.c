@@ -10,7 +10,37 @@ struct sbx_link_t {
     char *endpoint;
     json_t *hello;
     uint64_t next_id;
+    sbx_output_fn *output;      //  progress messages of streaming calls go here
+    void *output_arg;
 };
+
+//  A progress message of a streaming call - {id, stream, data}, no `ok` -
+//  for request `id`: handed to the link's output. False when the message
+//  is something else (a reply).
+static bool
+s_progress (sbx_link_t *self, const void *data, size_t size, uint64_t id)
+{
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    bool progress = false;
+    if (msgpack_unpack_next (&unpacked, (const char *) data, size, NULL) == MSGPACK_UNPACK_SUCCESS
+    &&  unpacked.data.type == MSGPACK_OBJECT_MAP && sbx_mp_absent (sbx_mp_map_get (&unpacked.data, "ok"))) {
+        const msgpack_object *stream = sbx_mp_map_get (&unpacked.data, "stream");
+        const msgpack_object *chunk = sbx_mp_map_get (&unpacked.data, "data");
+        const msgpack_object *of = sbx_mp_map_get (&unpacked.data, "id");
+        progress = stream && stream->type == MSGPACK_OBJECT_STR;
+        if (progress && self->output && of && of->type == MSGPACK_OBJECT_POSITIVE_INTEGER
+        &&  of->via.u64 == id && chunk && (chunk->type == MSGPACK_OBJECT_BIN || chunk->type == MSGPACK_OBJECT_STR)) {
+            char name [32];
+            snprintf (name, sizeof name, "%.*s", (int) stream->via.str.size, stream->via.str.ptr);
+            self->output (self->output_arg, name,
+                          chunk->type == MSGPACK_OBJECT_BIN ? chunk->via.bin.ptr : chunk->via.str.ptr,
+                          chunk->type == MSGPACK_OBJECT_BIN ? chunk->via.bin.size : chunk->via.str.size);
+        }
+    }
+    msgpack_unpacked_destroy (&unpacked);
+    return progress;
+}
 
 //  A DEALER that drops what it still holds when it is closed, and does
 //  not queue requests for an endpoint that never answered (nor, with
@@ -42,7 +72,7 @@ s_left (int64_t deadline)
 
 //  Waits for the reply with `id`; NULL with *error_p on failure.
 static sbx_reply_t *
-s_wait_reply (zsock_t *dealer, const char *endpoint, uint64_t id, int timeout_ms,
+s_wait_reply (sbx_link_t *self, zsock_t *dealer, const char *endpoint, uint64_t id, int timeout_ms,
               sbx_error_t **error_p)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : zclock_mono () + timeout_ms;
@@ -66,6 +96,10 @@ s_wait_reply (zsock_t *dealer, const char *endpoint, uint64_t id, int timeout_ms
         //  A reply is one body frame (a REQ-style empty delimiter is
         //  tolerated: the body is the last frame).
         zframe_t *body = zmsg_last (msg);
+        if (body && self && s_progress (self, zframe_data (body), zframe_size (body), id)) {
+            zmsg_destroy (&msg);
+            continue;
+        }
         sbx_error_t *problem = NULL;
         sbx_reply_t *reply = body ? sbx_reply_decode (zframe_data (body), zframe_size (body), &problem)
                                   : NULL;
@@ -84,8 +118,8 @@ s_wait_reply (zsock_t *dealer, const char *endpoint, uint64_t id, int timeout_ms
 }
 
 static sbx_reply_t *
-s_request (zsock_t *dealer, const char *endpoint, sbx_request_t *request, int timeout_ms,
-           sbx_error_t **error_p)
+s_request (sbx_link_t *self, zsock_t *dealer, const char *endpoint, sbx_request_t *request,
+           int timeout_ms, sbx_error_t **error_p)
 {
     msgpack_sbuffer body;
     msgpack_sbuffer_init (&body);
@@ -124,7 +158,7 @@ s_request (zsock_t *dealer, const char *endpoint, sbx_request_t *request, int ti
             return NULL;
         }
     }
-    return s_wait_reply (dealer, endpoint, request->id, timeout_ms, error_p);
+    return s_wait_reply (self, dealer, endpoint, request->id, timeout_ms, error_p);
 }
 
 json_t *
@@ -165,7 +199,7 @@ sbx_link_new (const char *endpoints, int connect_timeout_ms, const sbx_curve_t *
         }
         sbx_request_t hello = {.op = SBX_OP_HELLO, .has_id = true, .id = 1};
         sbx_error_t *error = NULL;
-        sbx_reply_t *reply = s_request (dealer, endpoint, &hello, connect_timeout_ms, &error);
+        sbx_reply_t *reply = s_request (NULL, dealer, endpoint, &hello, connect_timeout_ms, &error);
         if (reply && !sbx_reply_is_ok (reply))
             error = sbx_error_dup (sbx_reply_get_error (reply));
         if (error) {
@@ -238,7 +272,8 @@ sbx_link_request (sbx_link_t *self, sbx_request_t *request, int timeout_ms, sbx_
     request->has_id = true;
     request->id = self->next_id++;
     sbx_error_t *error = NULL;
-    sbx_reply_t *reply = s_request (self->dealer, self->endpoint, request, timeout_ms, &error);
+    request->stream = request->op == SBX_OP_CALL && self->output && sbx_link_can (self, "stream");
+    sbx_reply_t *reply = s_request (self, self->dealer, self->endpoint, request, timeout_ms, &error);
     if (error) {
         if (error_p)
             *error_p = error;
@@ -246,6 +281,25 @@ sbx_link_request (sbx_link_t *self, sbx_request_t *request, int timeout_ms, sbx_
             sbx_error_destroy (&error);
     }
     return reply;
+}
+
+void
+sbx_link_set_output (sbx_link_t *self, sbx_output_fn *fn, void *arg)
+{
+    self->output = fn;
+    self->output_arg = arg;
+}
+
+bool
+sbx_link_can (const sbx_link_t *self, const char *capability)
+{
+    const json_t *list = self->hello ? json_object_get (self->hello, "capabilities") : NULL;
+    size_t index;
+    json_t *item;
+    json_array_foreach (list, index, item)
+        if (json_is_string (item) && streq (json_string_value (item), capability))
+            return true;
+    return false;
 }
 
 sbx_reply_t *

@@ -50,6 +50,16 @@ sbx_reply_t *
     sbx_link_request (sbx_link_t *self, sbx_request_t *request, int timeout_ms,
                       sbx_error_t **error_p);
 
+//  From now on, calls (op `call`) ask to stream when the daemon can
+//  (sbx_link_can "stream"), and their progress messages go to `fn` as they
+//  arrive, while the call waits for its reply. NULL: calls do not stream.
+void
+    sbx_link_set_output (sbx_link_t *self, sbx_output_fn *fn, void *arg);
+
+//  True when the daemon's hello lists `capability` ("stream", ...).
+bool
+    sbx_link_can (const sbx_link_t *self, const char *capability);
+
 //  Like sbx_link_request, and turns an error reply into *error_p (a copy
 //  of the server's error): returns a successful reply or NULL.
 sbx_reply_t *

@@ -47,9 +47,6 @@ typedef struct {
     size_t max_entries;
 } s_config_t;
 
-typedef struct {
-    const s_config_t *config;
-} s_instance_t;
 
 static void
 s_config_destroy (void **config_p)
@@ -94,21 +91,6 @@ s_config_new (const json_t *options, const char *path, sbx_error_t **error_p)
         return NULL;
     }
     return config;
-}
-
-static void *
-s_instance_new (const void *config, const char *feature_name)
-{
-    s_instance_t *self = (s_instance_t *) zmalloc (sizeof (s_instance_t));
-    self->config = (const s_config_t *) config;
-    return self;
-}
-
-static void
-s_instance_destroy (void **instance_p)
-{
-    free (*instance_p);
-    *instance_p = NULL;
 }
 
 static sbx_error_t *
@@ -294,7 +276,7 @@ static sbx_error_t *
 s_read (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packer *result)
 {
     static const char *const keys [] = {"path", "offset", "length", NULL};
-    const s_config_t *config = ((s_instance_t *) instance)->config;
+    const s_config_t *config = (const s_config_t *) instance;
     sbx_error_t *error = s_check_keys ("read", args, keys);
     uint64_t offset = 0, length = 0;
     bool has_offset, has_length;
@@ -415,7 +397,7 @@ static sbx_error_t *
 s_write (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packer *result)
 {
     static const char *const keys [] = {"path", "data", "append", NULL};
-    const s_config_t *config = ((s_instance_t *) instance)->config;
+    const s_config_t *config = (const s_config_t *) instance;
     sbx_error_t *error = s_check_keys ("write", args, keys);
     bool append = false;
     if (!error)
@@ -499,7 +481,7 @@ static sbx_error_t *
 s_list (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packer *result)
 {
     static const char *const keys [] = {"path", NULL};
-    const s_config_t *config = ((s_instance_t *) instance)->config;
+    const s_config_t *config = (const s_config_t *) instance;
     sbx_error_t *error = s_check_keys ("list", args, keys);
     sbx_process_t *process = error ? NULL : s_process (ctx, &error);
     char *path = error ? NULL : s_path ("list", args, &error);
@@ -656,8 +638,6 @@ const sbx_feature_kind_t sbx_feature_fs = {
     .name = "fs",
     .config_new = s_config_new,
     .config_destroy = s_config_destroy,
-    .instance_new = s_instance_new,
-    .instance_destroy = s_instance_destroy,
     .setup = s_setup,
     .teardown_session = s_teardown_session,
     .methods = s_methods

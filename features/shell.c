@@ -3,7 +3,12 @@
 
     run {cmd, timeout_ms?, stdin?, env?, cwd?}
       -> {exit_code, signal, stdout, stderr, timed_out, cancelled, truncated,
-          duration_ms}
+          duration_ms, streamed}
+
+    A call with `stream: true` (docs/protocol.md "Streaming") gets stdout
+    and stderr as they come, in progress messages ahead of the reply
+    (within max_output_bytes per stream, as always); its result then has
+    them empty and `streamed` true.
 
     The command runs in the sandbox directory (or `cwd` beneath it) with a
     clean environment: PATH, HOME (the sandbox directory), LANG, then the
@@ -43,9 +48,6 @@ typedef struct {
     size_t env_count;
 } s_config_t;
 
-typedef struct {
-    const s_config_t *config;
-} s_instance_t;
 
 static void
 s_config_destroy (void **config_p)
@@ -143,21 +145,6 @@ s_config_new (const json_t *options, const char *path, sbx_error_t **error_p)
     return config;
 }
 
-static void *
-s_instance_new (const void *config, const char *feature_name)
-{
-    s_instance_t *self = (s_instance_t *) zmalloc (sizeof (s_instance_t));
-    self->config = (const s_config_t *) config;
-    return self;
-}
-
-static void
-s_instance_destroy (void **instance_p)
-{
-    free (*instance_p);
-    *instance_p = NULL;
-}
-
 static sbx_error_t *
 s_setup (void *instance, sbx_ctx_t *ctx)
 {
@@ -207,6 +194,14 @@ s_env_free (s_env_t *env)
     free (env->items);
 }
 
+//  A streaming call's output, as the command writes it (sbx_process_run_t
+//  on_output).
+static void
+s_stream_output (void *arg, int stream, const char *data, size_t size)
+{
+    sbx_ctx_stream ((sbx_ctx_t *) arg, stream == 0 ? "stdout" : "stderr", data, size);
+}
+
 //  Output as str when it is UTF-8 (a sequence cut by truncation is
 //  dropped), else as bin.
 static void
@@ -232,8 +227,7 @@ s_bad (const char *key, const char *what)
 static sbx_error_t *
 s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packer *result)
 {
-    s_instance_t *self = (s_instance_t *) instance;
-    const s_config_t *config = self->config;
+    const s_config_t *config = (const s_config_t *) instance;
     sbx_process_t *process = sbx_process_of (ctx);
     if (!process)
         return sbx_error_new ("ValueError", "the shell feature needs a 'process' sandbox");
@@ -329,12 +323,14 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
     }
     if (!error) {
         const char *argv [] = {"/bin/sh", "-c", command, NULL};
+        bool streaming = sbx_ctx_streaming (ctx);
         sbx_process_run_t run = {
             .argv = argv, .env = (const char *const *) environment.items, .cwd = directory,
             .input = input_data, .input_size = input_size, .max_output = config->max_output,
             .timeout_ms = timeout_ms,
             //  A shutdown does not wait for the command.
-            .cancel_fd = sbx_ctx_shutdown_fd (ctx)
+            .cancel_fd = sbx_ctx_shutdown_fd (ctx),
+            .on_output = streaming ? s_stream_output : NULL, .on_output_arg = ctx
         };
         sbx_process_result_t outcome;
         error = sbx_process_run (process, &run, &outcome);
@@ -343,7 +339,7 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
             int exit_code = outcome.timed_out || outcome.cancelled ? -1
                           : WIFEXITED (status) ? WEXITSTATUS (status)
                           : WIFSIGNALED (status) ? 128 + WTERMSIG (status) : -1;
-            msgpack_pack_map (result, 8);
+            msgpack_pack_map (result, 9);
             sbx_mp_pack_str (result, "exit_code");
             msgpack_pack_int (result, exit_code);
             sbx_mp_pack_str (result, "signal");
@@ -372,6 +368,12 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
                 msgpack_pack_false (result);
             sbx_mp_pack_str (result, "duration_ms");
             msgpack_pack_double (result, outcome.duration_ms);
+            //  Streamed: stdout and stderr went ahead, as progress messages.
+            sbx_mp_pack_str (result, "streamed");
+            if (streaming)
+                msgpack_pack_true (result);
+            else
+                msgpack_pack_false (result);
             sbx_process_result_free (&outcome);
         }
     }
@@ -390,8 +392,6 @@ const sbx_feature_kind_t sbx_feature_shell = {
     .name = "shell",
     .config_new = s_config_new,
     .config_destroy = s_config_destroy,
-    .instance_new = s_instance_new,
-    .instance_destroy = s_instance_destroy,
     .setup = s_setup,
     .teardown_session = s_teardown_session,
     .methods = s_methods

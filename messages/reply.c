@@ -77,7 +77,7 @@ sbx_reply_hello (msgpack_sbuffer *out, bool has_id, uint64_t id,
                  const char *const *sandbox_methods)
 {
     msgpack_packer pk;
-    s_begin (&pk, out, 7, has_id, id, true);
+    s_begin (&pk, out, 8, has_id, id, true);
     s_pack_uint (&pk, "protocol", 1);
     s_pack_kv (&pk, "version", version);
     s_pack_kv (&pk, "environment", environment);
@@ -94,6 +94,25 @@ sbx_reply_hello (msgpack_sbuffer *out, bool has_id, uint64_t id,
     }
     sbx_mp_pack_str (&pk, "sandbox_methods");
     s_pack_str_array (&pk, sandbox_methods);
+    //  What this daemon does beyond PROTOCOL.md version 1.
+    static const char *const capabilities [] = {"stream", NULL};
+    sbx_mp_pack_str (&pk, "capabilities");
+    s_pack_str_array (&pk, capabilities);
+}
+
+void
+sbx_reply_progress (msgpack_sbuffer *out, bool has_id, uint64_t id,
+                    const char *stream, const void *data, size_t size)
+{
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, out, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, has_id ? 3 : 2);
+    if (has_id)
+        s_pack_uint (&pk, "id", id);
+    s_pack_kv (&pk, "stream", stream);
+    sbx_mp_pack_str (&pk, "data");
+    msgpack_pack_bin (&pk, size);
+    msgpack_pack_bin_body (&pk, data, size);
 }
 
 void

@@ -56,6 +56,10 @@ void sbx_reply_hello (msgpack_sbuffer *out, bool has_id, uint64_t id,
                       const char *status, const char *events_endpoint,
                       const sbx_feature_info_t *features, size_t feature_count,
                       const char *const *sandbox_methods);
+//  A progress message of a streaming call (docs/protocol.md "Streaming"):
+//  {id, stream, data} - no `ok`: it is not the reply, which comes after.
+void sbx_reply_progress (msgpack_sbuffer *out, bool has_id, uint64_t id,
+                         const char *stream, const void *data, size_t size);
 void sbx_reply_acquire (msgpack_sbuffer *out, bool has_id, uint64_t id,
                         const char *sandbox, const char *token);
 void sbx_reply_session_start (msgpack_sbuffer *out, bool has_id, uint64_t id,

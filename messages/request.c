@@ -25,7 +25,8 @@ enum {
     K_ARGS       = 1 << 5,
     K_TIMEOUT    = 1 << 6,
     K_SINCE      = 1 << 7,
-    K_MAX        = 1 << 8
+    K_MAX        = 1 << 8,
+    K_STREAM     = 1 << 9
 };
 
 static const struct {
@@ -37,7 +38,7 @@ static const struct {
     [SBX_OP_SESSION_START] = { K_SANDBOX | K_TOKEN | K_SESSION_ID, K_SANDBOX },
     [SBX_OP_SESSION_OPEN]  = { K_SESSION_ID | K_TIMEOUT, 0 },
     [SBX_OP_CALL]          = { K_SANDBOX | K_TOKEN | K_FEATURE | K_METHOD | K_ARGS
-                             | K_SESSION_ID | K_TIMEOUT, K_METHOD },
+                             | K_SESSION_ID | K_TIMEOUT | K_STREAM, K_METHOD },
     [SBX_OP_SESSION_END]   = { K_SANDBOX | K_TOKEN, K_SANDBOX },
     [SBX_OP_HEARTBEAT]     = { K_SANDBOX | K_TOKEN, K_SANDBOX },
     [SBX_OP_STATUS]        = { K_SANDBOX, 0 },
@@ -198,6 +199,13 @@ s_decode (const msgpack_object *root, sbx_request_t *req)
         if (error)
             return error;
     }
+    const msgpack_object *stream = (uses & K_STREAM) ? sbx_mp_map_get (root, "stream") : NULL;
+    if (!sbx_mp_absent (stream)) {
+        if (stream->type != MSGPACK_OBJECT_BOOLEAN)
+            return sbx_error_new (SBX_BAD_REQUEST, "key 'stream' must be true or false, got %s",
+                                  sbx_mp_type_name (stream));
+        req->stream = stream->via.boolean;
+    }
     unsigned missing = s_op_keys [req->op].requires & ~present;
     for (size_t i = 0; missing && i < sizeof strings / sizeof strings [0]; i++)
         if (missing & strings [i].flag)
@@ -295,7 +303,7 @@ sbx_request_encode (const sbx_request_t *req, msgpack_sbuffer *out)
         { "max",        req->has_max,     req->max },
     };
     bool has_args = req->args && req->args_size > 0;
-    size_t count = 1 + (req->has_id ? 1 : 0) + (has_args ? 1 : 0);
+    size_t count = 1 + (req->has_id ? 1 : 0) + (has_args ? 1 : 0) + (req->stream ? 1 : 0);
     for (size_t i = 0; i < sizeof strings / sizeof strings [0]; i++)
         count += strings [i].value ? 1 : 0;
     for (size_t i = 0; i < sizeof uints / sizeof uints [0]; i++)
@@ -322,4 +330,8 @@ sbx_request_encode (const sbx_request_t *req, msgpack_sbuffer *out)
             sbx_mp_pack_str (&pk, uints [i].key);
             msgpack_pack_uint64 (&pk, uints [i].value);
         }
+    if (req->stream) {
+        sbx_mp_pack_str (&pk, "stream");
+        msgpack_pack_true (&pk);
+    }
 }

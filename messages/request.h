@@ -61,6 +61,7 @@ typedef struct {
     uint64_t since;
     bool has_max;
     uint64_t max;
+    bool stream;                //  call: send progress messages before the reply
 } sbx_request_t;
 
 //  Decodes one request body into `req` (zeroed first). Returns NULL on

@@ -687,41 +687,14 @@ Test (cli, run_needs_a_shell_feature)
     s_stop ();
 }
 
-//  The real shell feature on process sandboxes: skipped while sbxd does
-//  not know those kinds.
+//  The real shell feature on process sandboxes.
 #define S_PROCESS_CONFIG                                                           \
     "{\"environment\": {\"id\": \"process-env\", \"pool\": {\"min\": 1, \"max\": 2}},"  \
     " \"sandbox\": {\"kind\": \"process\"},"                                        \
     " \"features\": {\"shell\": {\"kind\": \"shell\"}}}"
 
-static bool
-s_kinds_registered (void)
-{
-    char path [] = "/tmp/sbx-cli-check-XXXXXX";
-    int fd = mkstemp (path);
-    cr_assert_geq (fd, 0);
-    cr_assert_eq (write (fd, S_PROCESS_CONFIG, strlen (S_PROCESS_CONFIG)), (ssize_t) strlen (S_PROCESS_CONFIG));
-    close (fd);
-    const char *argv [] = {SBX_BUILD_DIR "/sbxd", "--check", "-q", "-c", path, NULL};
-    int null = open ("/dev/null", O_WRONLY | O_CLOEXEC);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, null, 1);
-    posix_spawn_file_actions_adddup2 (&actions, null, 2);
-    pid_t pid;
-    int rc = posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environ);
-    posix_spawn_file_actions_destroy (&actions);
-    close (null);
-    cr_assert_eq (rc, 0);
-    int code = s_wait_pid (pid, S_WAIT);
-    unlink (path);
-    return code == 0;
-}
-
 Test (cli, run_gives_the_right_streams_and_exit_code)
 {
-    if (!s_kinds_registered ())
-        cr_skip ("sbxd does not know the `process` sandbox and `shell` feature kinds yet");
     s_start_env (S_PROCESS_CONFIG, "process-env");
     const json_t *features = NULL;
     sbx_client_t *client = sbx_client_new (s_daemon->requests, NULL, NULL);
@@ -748,7 +721,46 @@ Test (cli, run_gives_the_right_streams_and_exit_code)
     s_stop ();
 }
 
-//  --- Issue 15: stdin, env, cwd, timeouts, cp, open/close, shell, events --
+//  `sbx run` prints what the command writes as it comes: the command
+//  writes a line, then waits for the test; the line is on sbx's stdout
+//  before the test lets the command go on.
+Test (cli, run_streams_output_as_it_comes)
+{
+    s_start_env (S_PROCESS_CONFIG, "process-env");
+    const char *dir = s_make_temp_dir ("stream");
+    chmod (dir, 0711);          //  the sandbox's own user looks in
+    char release [300], script [600];
+    snprintf (release, sizeof release, "%s/release", dir);
+    snprintf (script, sizeof script, "echo first; while [ ! -e %s ]; do sleep 0.01; done; echo second", release);
+    int out [2];
+    cr_assert_eq (pipe2 (out, O_CLOEXEC), 0);
+    int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+    s_child = s_spawn_with (null, out [1], null, (const char *const []) {"run", "--", "sh", "-c", script, NULL});
+    close (out [1]);
+    close (null);
+    char *text = NULL;
+    size_t size = 0;
+    cr_assert (s_read_until (out [0], &text, &size, "first\n", S_WAIT), "nothing streamed: '%s'",
+               text ? text : "");
+    cr_assert_null (strstr (text, "second"));
+    FILE *file = fopen (release, "w");
+    cr_assert_not_null (file);
+    fclose (file);
+    cr_assert (s_read_until (out [0], &text, &size, "second\n", S_WAIT), "got '%s'", text ? text : "");
+    cr_assert_eq (s_wait_pid (s_child, S_WAIT), 0);
+    s_child = -1;
+    free (text);
+    close (out [0]);
+    //  --no-stream prints it at the end, all the same.
+    s_result_t result = s_sbx (NULL, "run", "--no-stream", "--", "sh", "-c", "echo a; echo b >&2");
+    cr_assert_eq (result.code, 0, "%s", result.err);
+    cr_assert_str_eq (result.out, "a\n");
+    cr_assert_str_eq (result.err, "b\n");
+    s_result_free (&result);
+    s_stop ();
+}
+
+//  --- stdin, env, cwd, timeouts, cp, open/close, shell, events -------------
 
 #define S_TOOL_CONFIG                                                              \
     "{\"environment\": {\"id\": \"tool-env\", \"pool\": {\"min\": 1, \"max\": 2}},"    \

@@ -130,7 +130,7 @@ Test (reply, hello)
         "\"features\":{\"feature1\":{\"kind\":\"testing\","
         "\"methods\":[\"shell\",\"num_shell_calls\"]},"
         "\"feature2\":{\"kind\":\"testing\",\"methods\":[]}},"
-        "\"sandbox_methods\":[\"shell\"]}");
+        "\"sandbox_methods\":[\"shell\"],\"capabilities\":[\"stream\"]}");
     cr_assert_str_eq (sbx_reply_get_str (reply, "status"), "online");
     sbx_reply_destroy (&reply);
 

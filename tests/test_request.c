@@ -101,6 +101,7 @@ s_assert_req_eq (const sbx_request_t *a, const sbx_request_t *b)
     cr_assert_eq (a->since, b->since);
     cr_assert_eq (a->has_max, b->has_max);
     cr_assert_eq (a->max, b->max);
+    cr_assert_eq (a->stream, b->stream);
 }
 
 static char *
@@ -149,6 +150,7 @@ s_fill (sbx_request_t *req, sbx_op_t op, bool full)
                 req->session_id = s_strdup ("s");
                 req->has_timeout = true;
                 req->timeout_ms = UINT64_MAX;
+                req->stream = true;
                 //  {"code": "echo \"hello\"", "n": [1, -2, 0.5, null, true]}
                 static const char args [] =
                     "\x82\xa4" "code" "\xac" "echo \"hello\"" "\xa1n"
@@ -431,6 +433,8 @@ Test (request, bad_key_types)
           "key 'max' must be a non-negative integer, got boolean" },
         { "{\"op\": \"hello\", \"id\": \"7\"}",
           "key 'id' must be a non-negative integer, got string" },
+        { "{\"op\": \"call\", \"method\": \"m\", \"stream\": 1}",
+          "key 'stream' must be true or false, got integer" },
         { "{\"op\": \"hello\", \"id\": -7}",
           "key 'id' must be a non-negative integer, got negative integer" },
     };

@@ -76,8 +76,8 @@ sbx_process_channel_start (sbx_process_channel_t *self, char *const argv [], con
     sbx_error_t *error = NULL;
     if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0
     ||  pipe2 (err, O_CLOEXEC) != 0)
-        error = sbx_error_new (SBX_STATE_ERROR, "sandbox %s: cannot create the control socket: %s",
-                               self->id, strerror (errno));
+        error = sbx_error_new (sbx_process_shortage (errno), "sandbox %s: cannot create the control "
+                               "socket: %s", self->id, strerror (errno));
     else {
         posix_spawn_file_actions_t actions;
         posix_spawn_file_actions_init (&actions);
@@ -90,7 +90,7 @@ sbx_process_channel_start (sbx_process_channel_t *self, char *const argv [], con
         posix_spawn_file_actions_destroy (&actions);
         if (rc != 0) {
             self->pid = 0;
-            error = sbx_error_new (SBX_STATE_ERROR, "sandbox %s: cannot start %s: %s", self->id,
+            error = sbx_error_new (sbx_process_shortage (rc), "sandbox %s: cannot start %s: %s", self->id,
                                    argv [0], strerror (rc));
         }
     }

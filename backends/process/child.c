@@ -2,6 +2,7 @@
 #include "backends/process/child.h"
 
 #include <czmq.h>
+#include <sbx/error.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -115,4 +116,11 @@ sbx_process_child_close (int *fd_p)
     if (*fd_p >= 0)
         close (*fd_p);
     *fd_p = -1;
+}
+
+const char *
+sbx_process_shortage (int error)
+{
+    return error == EMFILE || error == ENFILE || error == ENOMEM || error == EAGAIN
+         ? SBX_OVERLOAD_ERROR : SBX_STATE_ERROR;
 }

@@ -67,4 +67,11 @@ void
 void
     sbx_process_child_close (int *fd_p);
 
+//  The error type for a failure of sbxd's own with errno `error`: when sbxd
+//  is short of descriptors or memory (EMFILE, ENFILE, ENOMEM, EAGAIN) it is
+//  the daemon's state, not the sandbox's - EnvironmentOverloadError, which
+//  a bring-up retries - else SandboxStateError.
+const char *
+    sbx_process_shortage (int error);
+
 #endif

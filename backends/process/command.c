@@ -15,6 +15,8 @@ typedef struct {
     char *data;
     size_t size, capacity, max;
     bool truncated;
+    const sbx_process_run_t *run;   //  its on_output, when set
+    int index;                      //  0 stdout, 1 stderr
 } s_stream_t;
 
 static void
@@ -27,6 +29,12 @@ s_take (s_stream_t *stream, const char *data, size_t n)
     }
     if (!n)
         return;
+    if (stream->run->on_output) {
+        //  Passed on as it comes; only counted here, for the cap.
+        stream->run->on_output (stream->run->on_output_arg, stream->index, data, n);
+        stream->size += n;
+        return;
+    }
     if (stream->size + n > stream->capacity) {
         size_t capacity = stream->capacity ? stream->capacity : 4096;
         while (capacity < stream->size + n)
@@ -211,8 +219,8 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
 
     int64_t started = zclock_usecs ();
     int64_t deadline = started + run->timeout_ms * 1000, kill_deadline = 0, ended = 0;
-    s_stream_t streams [2] = {{out [0], NULL, 0, 0, run->max_output, false},
-                              {err [0], NULL, 0, 0, run->max_output, false}};
+    s_stream_t streams [2] = {{out [0], NULL, 0, 0, run->max_output, false, run, 0},
+                              {err [0], NULL, 0, 0, run->max_output, false, run, 1}};
     size_t written = 0;
     bool exited = false, killed = false, kill_sent = false;
     char *chunk = (char *) malloc (S_CHUNK);
@@ -300,8 +308,8 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
     }
     result->out = streams [0].data ? streams [0].data : strdup ("");
     result->err = streams [1].data ? streams [1].data : strdup ("");
-    result->out_size = streams [0].size;
-    result->err_size = streams [1].size;
+    result->out_size = streams [0].data ? streams [0].size : 0;
+    result->err_size = streams [1].data ? streams [1].size : 0;
     result->truncated = streams [0].truncated || streams [1].truncated;
     result->duration_ms = (double) ((ended ? ended : zclock_usecs ()) - started) / 1000.0;
     return NULL;

@@ -1,6 +1,7 @@
 /*  The process sandbox kind - see process.h and docs/sandboxes.md */
 #include "backends/process/process.h"
 #include "backends/process/channel.h"
+#include "backends/process/child.h"
 #include "backends/process/command.h"
 #include "backends/process/config.h"
 #include "backends/process/tree.h"
@@ -158,12 +159,12 @@ s_make_dir (sbx_process_t *self)
             break;
     }
     if (rc != 0)
-        return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: cannot create %s: %s", self->id, self->dir,
-                              strerror (-rc));
+        return sbx_error_new (sbx_process_shortage (-rc), "sandbox %s: cannot create %s: %s", self->id,
+                              self->dir, strerror (-rc));
     self->dirfd = open (self->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (self->dirfd < 0)
-        return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: cannot open %s: %s", self->id, self->dir,
-                              strerror (errno));
+        return sbx_error_new (sbx_process_shortage (errno), "sandbox %s: cannot open %s: %s", self->id,
+                              self->dir, strerror (errno));
     return NULL;
 }
 

@@ -83,6 +83,11 @@ typedef struct {
     int64_t timeout_ms;             //  > 0
     int cancel_fd;                  //  once readable, the command is killed as at
                                     //  its timeout and reported cancelled; -1: none
+    //  When set, output goes here as it is read (stream 0 stdout, 1 stderr,
+    //  still within max_output per stream) and the result's out and err
+    //  stay empty.
+    void (*on_output) (void *arg, int stream, const char *data, size_t size);
+    void *on_output_arg;
 } sbx_process_run_t;
 
 typedef struct {

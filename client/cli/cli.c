@@ -138,6 +138,12 @@ sbx_cli_write_chunk (FILE *out, const void *data, size_t size)
 }
 
 void
+sbx_cli_stream_output (void *arg, const char *stream, const void *data, size_t size)
+{
+    sbx_cli_write_chunk (streq (stream, "stderr") ? stderr : stdout, data, size);
+}
+
+void
 sbx_cli_write_bytes (FILE *out, const msgpack_object *object)
 {
     if (object && object->type == MSGPACK_OBJECT_STR)

@@ -64,6 +64,7 @@ struct sbx_cli_args_t {
                                 //  call, open, cp)
     double command_timeout_s;   //  --command-timeout; < 0: not given (shell)
     bool no_stdin;              //  --no-stdin (run)
+    bool no_stream;             //  --no-stream (run)
     bool compact;               //  --compact (call)
     bool follow;                //  --follow (events)
     bool json;                  //  --json (events, status, stats)
@@ -177,6 +178,10 @@ void
 //  through here, whether it came whole in a result or, streamed, in parts.
 void
     sbx_cli_write_chunk (FILE *out, const void *data, size_t size);
+//  An sbx_output_fn (sbx/client.h): a command's streamed output to our
+//  stdout or stderr, as it comes.
+void
+    sbx_cli_stream_output (void *arg, const char *stream, const void *data, size_t size);
 
 //  Writes a msgpack str or bin object's bytes with sbx_cli_write_chunk.
 void

@@ -250,6 +250,9 @@ s_run (sbx_cli_args_t *args)
     const char *feature = client ? sbx_cli_shell_feature (client, args->feature, false) : NULL;
     if (client && !feature)
         code = SBX_CLI_EXIT_ERROR;
+    //  Output as it comes, unless told otherwise (or the daemon cannot).
+    if (feature && !args->no_stream)
+        sbx_client_set_output (client, sbx_cli_stream_output, NULL);
     if (feature) {
         sbx_cli_run_t run = {
             .cmd = cmd, .timeout_s = limit, .input = input, .input_size = input_size,
@@ -305,6 +308,8 @@ static const sbx_cli_option_t s_options [] = {
      "run CMD in DIR, relative to the sandbox directory"},
     {"no-stdin", 'n', NULL, SBX_CLI_FLAG, SBX_CLI_FIELD (no_stdin),
      "do not send stdin to CMD (it reads nothing)"},
+    {"no-stream", 0, NULL, SBX_CLI_FLAG, SBX_CLI_FIELD (no_stream),
+     "print CMD's output when it ends, not as it comes"},
     {"feature", 0, "NAME", SBX_CLI_TEXT, SBX_CLI_FIELD (feature),
      "the shell feature to use (default: the first of kind\n"
      "`shell`)"},
@@ -317,8 +322,9 @@ const sbx_cli_command_t sbx_cli_run = {
     .about =
         "Runs CMD once (one call of the shell feature's `run`): in a fresh session, or in\n"
         "the session of --session / $SBX_SESSION. Prints its stdout and stderr to yours\n"
-        "and exits with its exit code (124 when it timed out, like timeout(1)). When\n"
-        "stdin is not a terminal, CMD reads what it holds (up to 16 MiB). CMD and its\n"
+        "as it comes, and exits with its exit code (124 when it timed out, like\n"
+        "timeout(1)). When stdin is not a terminal, CMD reads what it holds (up to\n"
+        "16 MiB, sent with the request). CMD and its\n"
         "arguments are quoted for the shell, so they arrive as given; use `sh -c '...'`\n"
         "for pipes and redirection.",
     .options = s_options,

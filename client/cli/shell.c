@@ -221,6 +221,8 @@ s_shell (sbx_cli_args_t *args)
         return SBX_CLI_EXIT_ERROR;
     }
     self.started = s_daemon_started (self.client);
+    //  Each command's output as it comes.
+    sbx_client_set_output (self.client, sbx_cli_stream_output, NULL);
     code = s_begin (&self);
     if (code >= 0) {
         sbx_client_destroy (&self.client);

@@ -204,6 +204,24 @@ json_t *
     sbx_client_call_json (sbx_client_t *self, const char *feature, const char *method,
                           const json_t *args, const char *session_id, sbx_error_t **error_p);
 
+//  Streamed output (docs/protocol.md "Streaming"): one chunk of a call's
+//  output, as it arrives - `stream` names it ("stdout", "stderr", or what
+//  a feature calls it), `data` is `size` bytes (borrowed, valid during the
+//  call only).
+typedef void (sbx_output_fn) (void *arg, const char *stream, const void *data, size_t size);
+
+//  From now on, the client's calls (ephemeral, and in its sessions) ask
+//  for their output as it comes, when the daemon can stream (its hello
+//  lists "stream"), and hand it to `fn` while the call waits for its
+//  result; the result then holds no output (for shell.run, `streamed` is
+//  true). NULL turns it off. `fn` runs in the calling thread.
+void
+    sbx_client_set_output (sbx_client_t *self, sbx_output_fn *fn, void *arg);
+
+//  True when the daemon can stream output (see sbx_client_set_output).
+bool
+    sbx_client_can_stream (const sbx_client_t *self);
+
 //  The sandbox and session id of the last successful ephemeral call (owned
 //  by the client, valid until the next call), or NULL.
 const char *

@@ -1,7 +1,8 @@
 /*  sbx plugin API - sandbox kinds and feature kinds (DESIGN.md "Plugins").
 
     A kind is a static vtable; every member but `name` may be NULL (no
-    options: only `kind` is allowed; no instance: hooks get NULL; no hook:
+    options: only `kind` is allowed; no instance_new: hooks and methods get
+    the kind's config as their instance, read-only and shared; no hook:
     nothing to do at that step). Config time: `config_new` validates the
     kind's options (a JSON object; the `kind` key is the runtime's) and
     returns a config shared, read-only, by every sandbox made from it (use
@@ -128,6 +129,18 @@ const sbx_sandbox_kind_t *
     sbx_ctx_sandbox_kind (sbx_ctx_t *ctx);
 void *
     sbx_ctx_sandbox_instance (sbx_ctx_t *ctx);
+
+//  Streaming (docs/protocol.md): true when the call being served asked for
+//  its output as it comes (`stream: true`). Then the method sends its
+//  output with sbx_ctx_stream as it has it, and leaves it out of its
+//  result.
+bool
+    sbx_ctx_streaming (sbx_ctx_t *ctx);
+//  Sends `size` bytes of the named output ("stdout", "stderr", ...) to the
+//  caller now, ahead of the call's reply. 0, or -1 (nothing sent) when the
+//  call is not streaming.
+int
+    sbx_ctx_stream (sbx_ctx_t *ctx, const char *stream, const void *data, size_t size);
 
 //  Calls a service of this same sandbox (feature NULL: a sandbox service),
 //  synchronously, in this thread: a nested call (SPEC §3.6). `args` is a

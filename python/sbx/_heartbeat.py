@@ -19,6 +19,11 @@ from .errors import DaemonUnavailable, NotFound, Unauthorized, error_from
 #  so that the environment learns soon that it is back.
 DOWN_INTERVAL = 1.0
 
+#  Notified whenever a session's ``renewals`` or ``lost`` changes, so that a
+#  caller can wait for a renewal instead of polling for it:
+#  ``with CHANGED: CHANGED.wait_for(lambda: sb.renewals >= 1, timeout)``.
+CHANGED = threading.Condition()
+
 
 class Heartbeat(threading.Thread):
     """Sends ``heartbeat`` for every session added, at first at once (to
@@ -134,12 +139,16 @@ class Heartbeat(threading.Thread):
                 lease = reply.get("lease_ms")
                 if isinstance(lease, int) and lease > 0:
                     self.lease_ms = session.lease_ms = lease
-                session.renewals += 1
+                with CHANGED:
+                    session.renewals += 1
+                    CHANGED.notify_all()
                 with self._lock:
                     if session in self._due:
                         self._due[session] = sent + self._interval()
                 continue
             error = error_from(reply.get("error") or {}, session.id)
             if isinstance(error, (NotFound, Unauthorized)):
-                session.lost = error
+                with CHANGED:
+                    session.lost = error
+                    CHANGED.notify_all()
                 self.remove(session)

@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(REPO, "python"))
 sys.path.insert(0, HERE)
 
 import sbx  # noqa: E402
+from sbx._heartbeat import CHANGED  # noqa: E402
 
 _prctl = ctypes.CDLL(None, use_errno=True).prctl
 PR_SET_PDEATHSIG = 1
@@ -197,13 +198,12 @@ def process_env(process_daemon):
 
 
 def wait_until(condition, timeout=10.0, what="condition"):
-    """Polls `condition` (a state this process updates from another thread)
-    until true, within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
+    """Waits until `condition` - on a session's ``renewals`` or ``lost``,
+    which the heartbeat thread changes and announces - is true, within
+    `timeout`."""
+    with CHANGED:
+        if not CHANGED.wait_for(condition, timeout):
             raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.005)
 
 
 def next_event(events, predicate, what="event"):

@@ -483,7 +483,7 @@ s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
         if (!error && admin && !self->admin_off)
             error = s_string (part, "admin", "endpoints", false, &self->admin_endpoint);
         if (!error)
-            error = s_string (part, "advertise_host", "endpoints", false, &self->advertise_host);
+            error = s_string (part, "advertise_host", "endpoints", true, &self->advertise_host);
         if (!error && self->advertise_host && !s_host_ok (self->advertise_host))
             error = sbx_error_new (S_ERROR, "endpoints.advertise_host: '%s' must be a host name or an "
                                    "IPv4 address (an IPv6 address in brackets: [fd00::1])",

@@ -99,7 +99,7 @@ s_versus (const s_keys_t *keys, int clients, int64_t duration_us, uint64_t max_o
 void
 bench_curve_run (void)
 {
-    printf ("\n9. CURVE (the same load with keys and without, alternating rounds)\n");
+    printf ("\n10. CURVE (the same load with keys and without, alternating rounds)\n");
     s_keys_t keys;
     memset (&keys, 0, sizeof keys);
     if (!s_keys_make (&keys)) {

@@ -1,4 +1,4 @@
-/*  bench_curve - section 9, CURVE (docs/security.md): the same load on
+/*  bench_curve - section 10, CURVE (docs/security.md): the same load on
     two daemons of the same configuration, one with `security` (CURVE on
     its sockets, one listed client key) and one without, in alternating
     rounds, so that the cost of the encryption and the ZAP check shows as

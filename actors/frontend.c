@@ -14,6 +14,7 @@ struct sbx_frontend_t {
     const sbx_config_t *config;
     sbx_frontend_role_t role;
     const char *endpoint;       //  to bind (the config's)
+    bool curve;                 //  a CURVE server: its peers' User-Id is ZAP's
     zsock_t *router;
     sbx_limits_t limits;
     sbx_poller_t *poller;       //  the environment's, to mark sends
@@ -34,6 +35,7 @@ sbx_frontend_new (const sbx_config_t *config, sbx_frontend_role_t role)
     self->config = config;
     self->role = role;
     self->endpoint = role == SBX_FRONTEND_ADMIN ? config->admin_endpoint : config->requests_endpoint;
+    self->curve = role == SBX_FRONTEND_REQUESTS && sbx_config_curve (config);
     self->router = router;
     self->item = -1;
     self->limits.max_body_bytes = config->max_body_bytes;
@@ -128,7 +130,7 @@ sbx_frontend_bind (sbx_frontend_t *self, char **error_p)
 {
     if (self->role == SBX_FRONTEND_ADMIN)
         return s_bind_admin (self, error_p);
-    if (sbx_config_curve (self->config) && s_curve_server (self, error_p) != 0)
+    if (self->curve && s_curve_server (self, error_p) != 0)
         return -1;
     if (zsock_bind (self->router, "%s", self->endpoint) >= 0)
         return 0;
@@ -514,8 +516,11 @@ s_classify (sbx_frontend_t *self, sbx_job_t *job)
 //  --- Reading ---------------------------------------------------------------------
 
 //  One multipart message, or NULL when none is waiting (no blocking, no
-//  extra poll per message). `user_id` gets the User-Id the ZAP handler gave
-//  its connection ("" when none: no CURVE).
+//  extra poll per message). On a CURVE socket `user_id` gets the User-Id
+//  the ZAP handler gave its connection. Only there: without CURVE nobody
+//  asks ZAP, and a peer may name any property it likes in its handshake's
+//  metadata, a "User-Id" among them (libzmq puts ZAP's properties before
+//  the peer's, so that on a CURVE socket ZAP's is the one read).
 static zmsg_t *
 s_recv_message (sbx_frontend_t *self, char *user_id, size_t size)
 {
@@ -532,7 +537,7 @@ s_recv_message (sbx_frontend_t *self, char *user_id, size_t size)
         bool more = zmq_msg_more (&part);
         //  The frames from the peer carry its connection's properties (the
         //  routing id frame, made by the ROUTER, may not).
-        const char *property = user_id [0] ? NULL : zmq_msg_gets (&part, "User-Id");
+        const char *property = !self->curve || user_id [0] ? NULL : zmq_msg_gets (&part, "User-Id");
         if (property)
             snprintf (user_id, size, "%s", property);
         zmsg_append (msg, &(zframe_t *) {zframe_new (zmq_msg_data (&part), zmq_msg_size (&part))});

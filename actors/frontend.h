@@ -12,7 +12,8 @@
     - SBX_FRONTEND_REQUESTS, the request endpoint: every op; with
       security.server_cert a CURVE server (ZAP domain SBX_AUTH_REQUESTS,
       actors/auth.h) whose jobs carry the client's key and role, read
-      from each request's User-Id. `shutdown` is refused (Unauthorized)
+      from each request's User-Id (trusted there only: without CURVE a
+      peer may send a User-Id of its own). `shutdown` is refused (Unauthorized)
       unless the key is an admin's; a token is good only over a
       connection with the key that opened its session.
     - SBX_FRONTEND_ADMIN, the admin endpoint (endpoints.admin): an ipc://

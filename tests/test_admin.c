@@ -5,7 +5,10 @@
     and code in a sandbox that tries to stop the daemon. */
 #include "sandbox_util.h"
 
+#include <arpa/inet.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #define S_WAIT 20000
@@ -300,4 +303,89 @@ Test (admin, sandbox_code_cannot_shut_the_daemon_down)
     s_close_session (dealer, &session);
     zsock_destroy (&dealer);
     s_shutdown_clean (&daemon);
+}
+
+//  --- A forged User-Id -----------------------------------------------------------
+
+//  Appends a ZMTP 3.0 frame: flags, short or long size, body.
+static size_t
+s_zmtp_frame (uint8_t *out, uint8_t flags, const void *body, size_t size)
+{
+    size_t used = 0;
+    if (size < 256) {
+        out [used++] = flags;
+        out [used++] = (uint8_t) size;
+    }
+    else {
+        out [used++] = flags | 0x02;
+        for (int shift = 56; shift >= 0; shift -= 8)
+            out [used++] = (uint8_t) ((uint64_t) size >> shift);
+    }
+    memcpy (out + used, body, size);
+    return used + size;
+}
+
+//  Appends one metadata property of a READY command.
+static size_t
+s_zmtp_property (uint8_t *out, const char *name, const char *value)
+{
+    size_t used = 0, name_size = strlen (name), value_size = strlen (value);
+    out [used++] = (uint8_t) name_size;
+    memcpy (out + used, name, name_size);
+    used += name_size;
+    for (int shift = 24; shift >= 0; shift -= 8)
+        out [used++] = (uint8_t) (value_size >> shift);
+    memcpy (out + used, value, value_size);
+    return used + value_size;
+}
+
+//  Without CURVE there is no ZAP, and a peer's READY may carry any
+//  property it likes: a raw ZMTP client that calls itself "User-Id:
+//  admin:..." is no admin for that.
+Test (admin, a_forged_user_id_is_no_admin)
+{
+    sbx_test_daemon_t *daemon = s_testing_daemon (NULL);
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) atoi (s_port (daemon->requests)))};
+    inet_pton (AF_INET, "127.0.0.1", &address.sin_addr);
+    cr_assert_eq (connect (fd, (struct sockaddr *) &address, sizeof address), 0);
+    struct timeval timeout = {20, 0};
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    //  Greeting: signature, then version 3.0, mechanism NULL, as-server 0
+    //  once the daemon's signature came (libzmq reads the greeting in
+    //  those two steps).
+    uint8_t out [1024] = {0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0, 'N', 'U', 'L', 'L'};
+    uint8_t in [4096];
+    cr_assert_eq (write (fd, out, 10), 10);
+    cr_assert_eq (read (fd, in, 10), 10);
+    cr_assert_eq (write (fd, out + 10, 54), 54);
+    uint8_t ready [512];
+    size_t size = 0, used = 0;
+    memcpy (ready, "\5READY", 6);
+    size = 6;
+    size += s_zmtp_property (ready + size, "Socket-Type", "DEALER");
+    size += s_zmtp_property (ready + size, "User-Id", "admin:0123456789012345678901234567890123456789");
+    used += s_zmtp_frame (out + used, 0x04, ready, size);
+    const char body [] = "\x81\xa2op\xa8shutdown";          //  {"op": "shutdown"}
+    used += s_zmtp_frame (out + used, 0x00, body, sizeof body - 1);
+    cr_assert_eq (write (fd, out, used), (ssize_t) used);
+    //  The rest of the daemon's greeting, its READY, then the reply.
+    size_t got = 0;
+    bool answered = false;
+    while (!answered && got < sizeof in) {
+        ssize_t n = read (fd, in + got, sizeof in - got);
+        if (n <= 0)
+            break;
+        got += (size_t) n;
+        answered = memmem (in, got, "Unauthorized", 12) || memmem (in, got, "\xa2ok\xc3", 4);
+    }
+    close (fd);
+    cr_assert (answered, "no reply to the forged shutdown");
+    cr_assert (memmem (in, got, "Unauthorized", 12), "a forged User-Id shut the daemon down");
+    zsock_t *client = sbx_test_connect (daemon);
+    s_check (client, "ok", "{\"op\": \"hello\"}");
+    zsock_destroy (&client);
+    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0);
+    s_running = NULL;
+    sbx_test_daemon_destroy (&daemon);
 }

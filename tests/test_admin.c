@@ -69,7 +69,8 @@ Test (admin, shutdown_goes_to_the_admin_endpoint)
     sbx_reply_destroy (&reply);
     s_check (client, "ok", "{\"op\": \"hello\"}");
 
-    const char *path = daemon->admin + 6;
+    char path [400];
+    snprintf (path, sizeof path, "%s", daemon->admin + 6);
     struct stat st;
     cr_assert_eq (stat (path, &st), 0, "no admin socket %s", path);
     cr_assert (S_ISSOCK (st.st_mode));

@@ -12,6 +12,7 @@
     batches.
 */
 #include "actors/environment.h"
+#include "actors/auth.h"
 #include "actors/eventbus.h"
 #include "actors/frontend.h"
 #include "actors/metrics.h"
@@ -66,6 +67,9 @@ typedef struct {
     int64_t started_at;
 
     sbx_frontend_t *frontend;
+    sbx_frontend_t *admin;      //  the admin endpoint, or NULL
+    sbx_auth_t *auth;           //  the ZAP handler, with keys only
+    int item_admin, item_auth;  //  their poller items (-1: none)
     sbx_pool_t *pool;
     sbx_ids_t *ids;
     zsock_t **backends;         //  ROUTERs, sandbox actors: slot i talks to
@@ -445,7 +449,7 @@ s_answer (self_t *self, sbx_slot_t *slot, sbx_job_t *job, int64_t now)
     char token [33] = "";
     if (acquiring && !job->error) {
         sbx_ids_token (self->ids, token);
-        sbx_pool_own (self->pool, slot, token, s_lease_deadline (self, now));
+        sbx_pool_own (self->pool, slot, token, job->key, s_lease_deadline (self, now));
     }
     sbx_frontend_answer (self->frontend, job, sbx_slot_id (slot), token);
     //  After these the sandbox is nobody's.
@@ -570,7 +574,8 @@ s_fill_stats (self_t *self, sbx_stats_t *stats)
     stats->calls_refused = self->calls_refused;
     stats->replies_dropped = sbx_frontend_replies_dropped (self->frontend);
     stats->peers_disconnected = sbx_frontend_peers (self->frontend)->disconnected;
-    stats->peers_refused = sbx_frontend_peers (self->frontend)->refused;
+    stats->peers_refused = sbx_frontend_peers (self->frontend)->refused
+                         + (self->auth ? sbx_auth_refused (self->auth) : 0);
     stats->peers_connected = sbx_frontend_peers (self->frontend)->connected;
     stats->acquires_waiting = sbx_pool_waiting (self->pool);
 }
@@ -585,16 +590,17 @@ s_wait_ms (self_t *self, const sbx_job_t *job)
     return (int64_t) (wait > INT32_MAX ? INT32_MAX : wait);
 }
 
+//  An op answered here, on the socket it came from (`frontend`).
 static void
-s_handle_local (self_t *self, sbx_job_t *job, int64_t now)
+s_handle_local (self_t *self, sbx_frontend_t *frontend, sbx_job_t *job, int64_t now)
 {
     const sbx_request_t *request = &job->request;
     switch (request->op) {
         case SBX_OP_HELLO:
-            sbx_frontend_hello (self->frontend, &job, s_state_names [self->state], self->events_endpoint);
+            sbx_frontend_hello (frontend, &job, s_state_names [self->state], self->events_endpoint);
             break;
         case SBX_OP_STATUS:
-            sbx_frontend_status (self->frontend, &job, self->pool, s_state_names [self->state],
+            sbx_frontend_status (frontend, &job, self->pool, s_state_names [self->state],
                                  (double) (now - self->started_at) / 1000.0);
             break;
         case SBX_OP_STATS: {
@@ -606,20 +612,23 @@ s_handle_local (self_t *self, sbx_job_t *job, int64_t now)
                 sbx_metrics_summarise (self->metrics, &stats, histograms, gauges);
             if (self->metrics_http)
                 stats.metrics_endpoint = sbx_metrics_http_url (self->metrics_http);
-            sbx_frontend_stats (self->frontend, &job, &stats);
+            sbx_frontend_stats (frontend, &job, &stats);
             break;
         }
         case SBX_OP_SHUTDOWN:
-            sbx_frontend_ok (self->frontend, &job);
+            //  The frontend let it through from an admin only.
+            sbx_log_info (self->config->env_id, "shutdown asked by %s", frontend == self->admin
+                          ? "the admin endpoint" : "an admin key");
+            sbx_frontend_ok (frontend, &job);
             s_execute (self, E_SHUTDOWN, NULL);
             break;
         case SBX_OP_HEARTBEAT:
-            if (sbx_frontend_owner (self->frontend, self->pool, &job, s_lease_deadline (self, now))) {
+            if (sbx_frontend_owner (frontend, self->pool, &job, s_lease_deadline (self, now))) {
                 msgpack_sbuffer body;
                 msgpack_sbuffer_init (&body);
                 sbx_reply_heartbeat (&body, request->has_id, request->id,
                                      (uint64_t) s_ms (self->config->session_lease_s));
-                sbx_frontend_send (self->frontend, job, &body);
+                sbx_frontend_send (frontend, job, &body);
                 msgpack_sbuffer_destroy (&body);
                 sbx_job_destroy (&job);
             }
@@ -657,7 +666,7 @@ s_handle_request (self_t *self, sbx_job_t *job)
     sbx_slot_t *slot = NULL;
     switch (job->kind) {
         case SBX_JOB_LOCAL:
-            s_handle_local (self, job, now);
+            s_handle_local (self, self->frontend, job, now);
             break;
         case SBX_JOB_REPLAY:
             s_flush_events (self);
@@ -753,7 +762,19 @@ static char *
 s_start_children (self_t *self)
 {
     const sbx_config_t *config = self->config;
-    self->frontend = sbx_frontend_new (config);
+    char *error = NULL;
+    //  The ZAP handler first: libzmq lets a CURVE handshake through
+    //  unchecked while none is bound.
+    if (sbx_config_curve (config)) {
+        self->auth = sbx_auth_new (config);
+        if (!self->auth)
+            return zsys_sprintf ("cannot create the environment's sockets (socket limit?)");
+        if (sbx_auth_bind (self->auth, &error) != 0)
+            return error;
+    }
+    self->frontend = sbx_frontend_new (config, SBX_FRONTEND_REQUESTS);
+    if (config->admin_endpoint && !(self->admin = sbx_frontend_new (config, SBX_FRONTEND_ADMIN)))
+        return zsys_sprintf ("cannot create the environment's sockets (socket limit?)");
     self->eventbus_actor = sbx_actor_new (sbx_eventbus_actor, (void *) config);
     self->supervisor_actor = sbx_actor_new (sbx_supervisor_actor, NULL);
     self->eventbus = self->eventbus_actor ? sbx_actor_pipe (self->eventbus_actor) : NULL;
@@ -780,9 +801,11 @@ s_start_children (self_t *self)
     zstr_free (&status);
     if (!ok)
         return detail;
-    self->events_endpoint = detail;
-    char *error = NULL;
-    sbx_frontend_bind (self->frontend, &error);
+    //  What hello announces: a wildcard bind is no address to connect to.
+    self->events_endpoint = sbx_config_advertised (config, detail);
+    zstr_free (&detail);
+    if (sbx_frontend_bind (self->frontend, &error) == 0 && self->admin)
+        sbx_frontend_bind (self->admin, &error);
     if (!error && self->metrics)
         self->metrics_http = sbx_metrics_http_new (self->metrics, config->metrics_endpoint, &error);
     return error;
@@ -798,6 +821,13 @@ s_poll_all (self_t *self)
            && sbx_poller_add (self->poller, zsock_resolve (self->eventbus)) == S_ITEM_EVENTBUS;
     for (unsigned i = 0; ok && i < self->shards; i++)
         ok = sbx_poller_add (self->poller, zsock_resolve (self->backends [i])) == S_ITEM_BACKENDS + (int) i;
+    if (ok && self->admin) {
+        self->item_admin = sbx_poller_add (self->poller, sbx_frontend_socket (self->admin));
+        sbx_frontend_attach (self->admin, self->poller, self->item_admin);
+        ok = self->item_admin >= 0;
+    }
+    if (ok && self->auth)
+        ok = (self->item_auth = sbx_poller_add (self->poller, sbx_auth_socket (self->auth))) >= 0;
     sbx_frontend_attach (self->frontend, self->poller, S_ITEM_FRONTEND);
     return ok;
 }
@@ -839,6 +869,7 @@ s_new (zsock_t *pipe, const sbx_config_t *config)
     self->ids = sbx_ids_new (config->has_random_seed, config->random_seed);
     self->events = sbx_evbatch_new ();
     self->shutdown_fd = -1;
+    self->item_admin = self->item_auth = -1;
     self->next_timer = INT64_MAX;
     bool pooled = sbx_config_pooled (config);
     self->shards = pooled ? (config->pool_max + S_SHARD - 1) / S_SHARD : 16;
@@ -848,7 +879,7 @@ s_new (zsock_t *pipe, const sbx_config_t *config)
     self->backend_endpoints = (char **) zmalloc (self->shards * sizeof (char *));
     for (unsigned i = 0; i < self->shards; i++)
         self->backend_endpoints [i] = zsys_sprintf ("inproc://sbx-backend-%p-%u", (void *) self, i);
-    self->poller = sbx_poller_new (S_ITEM_BACKENDS + (int) self->shards);
+    self->poller = sbx_poller_new (S_ITEM_BACKENDS + (int) self->shards + 2);
     if (config->metrics_endpoint)
         self->metrics = sbx_metrics_new (config);
     return self;
@@ -873,6 +904,8 @@ s_destroy (self_t **self_p)
     sbx_error_destroy (&self->shutdown_error);
     sbx_evbatch_destroy (&self->events);
     sbx_frontend_destroy (&self->frontend);
+    sbx_frontend_destroy (&self->admin);
+    sbx_auth_destroy (&self->auth);     //  after every CURVE socket
     for (unsigned i = 0; i < self->shards; i++) {
         zsock_destroy (&self->backends [i]);
         zstr_free (&self->backend_endpoints [i]);
@@ -999,6 +1032,23 @@ s_handle_sockets (self_t *self)
             malloc_trim (0);
             self->next_trim = now + 1000;
         }
+    }
+    if (self->auth && sbx_poller_ready (self->poller, self->item_auth)) {
+        int n = 0;
+        while (n < S_DRAIN && sbx_auth_handle (self->auth) == 0)
+            n++;
+        if (n < S_DRAIN)
+            sbx_poller_settle (self->poller, self->item_auth);
+    }
+    if (self->admin && sbx_poller_ready (self->poller, self->item_admin)) {
+        sbx_job_t *job;
+        int n = 0, rc = 0;
+        while (n++ < S_DRAIN && (rc = sbx_frontend_recv (self->admin, &job)) == 0)
+            if (job)
+                s_handle_local (self, self->admin, job, zclock_mono ());
+        if (rc < 0)
+            sbx_poller_settle (self->poller, self->item_admin);
+        s_carry_out (self);
     }
     if (sbx_poller_ready (self->poller, S_ITEM_SUPERVISOR))
         s_handle_supervisor (self);

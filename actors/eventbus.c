@@ -1,5 +1,6 @@
 /*  sbx_eventbus - see eventbus.h */
 #include "actors/eventbus.h"
+#include "actors/auth.h"
 #include "runtime/core/poller.h"
 #include "actors/proto.h"
 #include "actors/recorder.h"
@@ -73,6 +74,21 @@ s_start (self_t *self)
     }
     zsock_set_sndhwm (self->xpub, self->config->events_hwm);
     zsock_set_linger (self->xpub, 0);
+    //  With keys, a subscriber is a CURVE client whose key the environment's
+    //  ZAP handler knows (actors/auth.h); the options count from the bind.
+    if (sbx_config_curve (self->config)) {
+        zcert_t *cert = zcert_load (self->config->server_cert);
+        if (!cert) {
+            char *message = zsys_sprintf ("cannot load security.server_cert %s", self->config->server_cert);
+            zsock_send (self->pipe, "ss", "ERROR", message);
+            zstr_free (&message);
+            return;
+        }
+        zcert_apply (cert, self->xpub);
+        zcert_destroy (&cert);
+        zsock_set_curve_server (self->xpub, 1);
+        zsock_set_zap_domain (self->xpub, SBX_AUTH_EVENTS);
+    }
     if (zsock_bind (self->xpub, "%s", self->config->events_endpoint) < 0) {
         char *message = zsys_sprintf ("cannot bind events endpoint %s: %s",
                                       self->config->events_endpoint, zmq_strerror (zmq_errno ()));

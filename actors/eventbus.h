@@ -3,6 +3,10 @@
     XPUB endpoint as [topic][body], and appends it to the JSON-lines event
     log (flushed per event).
 
+    With security.server_cert the XPUB is a CURVE server (ZAP domain
+    SBX_AUTH_EVENTS): the environment's ZAP handler (actors/auth.h), bound
+    before START, decides who subscribes.
+
     Created by the environment: sbx_actor_new (sbx_eventbus_actor, config).
     Pipe commands (see actors/proto.h for the pointer messages):
         "METRICS" [ptr metrics] record metrics from every event into this

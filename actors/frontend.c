@@ -1,15 +1,20 @@
 /*  sbx_frontend - see frontend.h; PROTOCOL.md "Requests and replies". */
 #include "actors/frontend.h"
+#include "actors/auth.h"
 #include "messages/mp.h"
 #include "runtime/core/log.h"
 
 #include <string.h>
+#include <sys/stat.h>
 
 #define S_MAX_ENVELOPE 16       //  frames before the body
 #define S_SESSION_ID_MAX 128
 
 struct sbx_frontend_t {
     const sbx_config_t *config;
+    sbx_frontend_role_t role;
+    const char *endpoint;       //  to bind (the config's)
+    bool curve;                 //  a CURVE server: its peers' User-Id is ZAP's
     zsock_t *router;
     sbx_limits_t limits;
     sbx_poller_t *poller;       //  the environment's, to mark sends
@@ -21,13 +26,16 @@ struct sbx_frontend_t {
 };
 
 sbx_frontend_t *
-sbx_frontend_new (const sbx_config_t *config)
+sbx_frontend_new (const sbx_config_t *config, sbx_frontend_role_t role)
 {
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     if (!router)
         return NULL;
     sbx_frontend_t *self = (sbx_frontend_t *) zmalloc (sizeof (sbx_frontend_t));
     self->config = config;
+    self->role = role;
+    self->endpoint = role == SBX_FRONTEND_ADMIN ? config->admin_endpoint : config->requests_endpoint;
+    self->curve = role == SBX_FRONTEND_REQUESTS && sbx_config_curve (config);
     self->router = router;
     self->item = -1;
     self->limits.max_body_bytes = config->max_body_bytes;
@@ -45,14 +53,17 @@ sbx_frontend_new (const sbx_config_t *config)
     zmq_setsockopt (zsock_resolve (router), ZMQ_MAXMSGSIZE, &max_message, sizeof max_message);
     zsock_set_handshake_ivl (router, 10000);
     zsock_set_linger (router, 0);
+    if (role == SBX_FRONTEND_ADMIN)
+        return self;
     //  Its connections, as libzmq reports them (sbx_frontend_handle_monitor).
+    //  A key refused is the ZAP handler's to count.
     char endpoint [64];
     snprintf (endpoint, sizeof endpoint, "inproc://sbx-frontend-monitor-%p", (void *) self);
     self->monitor = zmq_socket (zsys_init (), ZMQ_PAIR);
     if (!self->monitor
     ||  zmq_socket_monitor (zsock_resolve (router), endpoint, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0
     ||  zmq_connect (self->monitor, endpoint) != 0) {
         sbx_frontend_destroy (&self);
         return NULL;
@@ -75,12 +86,55 @@ sbx_frontend_destroy (sbx_frontend_t **self_p)
     *self_p = NULL;
 }
 
+//  A CURVE server with the daemon's secret key, asking the ZAP handler
+//  (actors/auth.h) about each client. 0, or -1 with *error_p.
+static int
+s_curve_server (sbx_frontend_t *self, char **error_p)
+{
+    zcert_t *cert = zcert_load (self->config->server_cert);
+    if (!cert) {
+        *error_p = zsys_sprintf ("cannot load security.server_cert %s", self->config->server_cert);
+        return -1;
+    }
+    zcert_apply (cert, self->router);
+    zcert_destroy (&cert);
+    zsock_set_curve_server (self->router, 1);
+    zsock_set_zap_domain (self->router, SBX_AUTH_REQUESTS);
+    return 0;
+}
+
+//  The admin socket file: made with no permission for others (a umask
+//  while it is bound, so nobody connects in between), then 0600 for
+//  certain. Nothing else of the daemon makes files while it starts.
+static int
+s_bind_admin (sbx_frontend_t *self, char **error_p)
+{
+    const char *path = self->endpoint + 6;
+    mode_t mask = umask (0077);
+    int rc = zsock_bind (self->router, "%s", self->endpoint);
+    int error = zmq_errno ();
+    umask (mask);
+    if (rc < 0) {
+        *error_p = zsys_sprintf ("cannot bind admin endpoint %s: %s", self->endpoint, zmq_strerror (error));
+        return -1;
+    }
+    if (chmod (path, 0600) != 0) {
+        *error_p = zsys_sprintf ("cannot make admin endpoint %s private: %s", self->endpoint, strerror (errno));
+        return -1;
+    }
+    return 0;
+}
+
 int
 sbx_frontend_bind (sbx_frontend_t *self, char **error_p)
 {
-    if (zsock_bind (self->router, "%s", self->config->requests_endpoint) >= 0)
+    if (self->role == SBX_FRONTEND_ADMIN)
+        return s_bind_admin (self, error_p);
+    if (self->curve && s_curve_server (self, error_p) != 0)
+        return -1;
+    if (zsock_bind (self->router, "%s", self->endpoint) >= 0)
         return 0;
-    *error_p = zsys_sprintf ("cannot bind requests endpoint %s: %s", self->config->requests_endpoint,
+    *error_p = zsys_sprintf ("cannot bind requests endpoint %s: %s", self->endpoint,
                              zmq_strerror (zmq_errno ()));
     return -1;
 }
@@ -361,6 +415,14 @@ sbx_frontend_owner (sbx_frontend_t *self, sbx_pool_t *pool, sbx_job_t **job_p, i
                            "(it is not yours, or its lease lapsed)", sbx_slot_id (slot)));
         return NULL;
     }
+    //  A token is good on the key that opened its session only: one that
+    //  leaked to another worker is of no use to it.
+    if (!streq (sbx_slot_owner_key (slot), (*job_p)->key)) {
+        sbx_frontend_fail (self, job_p, sbx_error_new (SBX_UNAUTHORIZED, "the token of sandbox %s "
+                           "belongs to another key: it works only over a connection with the key "
+                           "that opened the session", sbx_slot_id (slot)));
+        return NULL;
+    }
     sbx_pool_renew (slot, lease_deadline);
     return slot;
 }
@@ -394,19 +456,38 @@ s_check_session_id (const char *id)
                                       "characters without '/', got '%.40s'", id);
 }
 
+//  `shutdown` needs an admin: an admin key, or the admin endpoint.
+static sbx_error_t *
+s_check_admin (sbx_frontend_t *self, const sbx_job_t *job)
+{
+    if (job->admin)
+        return NULL;
+    const char *admin = self->config->admin_endpoint;
+    return sbx_error_new (SBX_UNAUTHORIZED, "%s is an admin op: send it to the admin endpoint%s%s%s "
+                          "(sbx shutdown), or with a key in security.admins; see docs/security.md",
+                          sbx_op_name (job->request.op), admin ? " " : "", admin ? admin : "",
+                          admin ? "" : " (none: endpoints.admin is null)");
+}
+
 //  What the request asks, as a job kind; its checks' error, if any.
 static sbx_error_t *
 s_classify (sbx_frontend_t *self, sbx_job_t *job)
 {
     const sbx_request_t *request = &job->request;
+    if (self->role == SBX_FRONTEND_ADMIN && request->op != SBX_OP_HELLO && request->op != SBX_OP_STATUS
+    &&  request->op != SBX_OP_STATS && request->op != SBX_OP_SHUTDOWN)
+        return sbx_error_new (SBX_UNAUTHORIZED, "the admin endpoint takes hello, status, stats and "
+                              "shutdown only: send %s to the request endpoint", sbx_op_name (request->op));
     switch (request->op) {
         case SBX_OP_HELLO:
         case SBX_OP_STATUS:
         case SBX_OP_STATS:
         case SBX_OP_HEARTBEAT:
-        case SBX_OP_SHUTDOWN:
             job->kind = SBX_JOB_LOCAL;
             return NULL;
+        case SBX_OP_SHUTDOWN:
+            job->kind = SBX_JOB_LOCAL;
+            return s_check_admin (self, job);
         case SBX_OP_EVENTS_REPLAY:
             job->kind = SBX_JOB_REPLAY;
             return NULL;
@@ -435,13 +516,18 @@ s_classify (sbx_frontend_t *self, sbx_job_t *job)
 //  --- Reading ---------------------------------------------------------------------
 
 //  One multipart message, or NULL when none is waiting (no blocking, no
-//  extra poll per message).
+//  extra poll per message). On a CURVE socket `user_id` gets the User-Id
+//  the ZAP handler gave its connection. Only there: without CURVE nobody
+//  asks ZAP, and a peer may name any property it likes in its handshake's
+//  metadata, a "User-Id" among them (libzmq puts ZAP's properties before
+//  the peer's, so that on a CURVE socket ZAP's is the one read).
 static zmsg_t *
-s_recv_message (sbx_frontend_t *self)
+s_recv_message (sbx_frontend_t *self, char *user_id, size_t size)
 {
     void *socket = zsock_resolve (self->router);
     zmq_msg_t part;
     zmq_msg_init (&part);
+    user_id [0] = 0;
     if (zmq_msg_recv (&part, socket, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close (&part);
         return NULL;
@@ -449,6 +535,11 @@ s_recv_message (sbx_frontend_t *self)
     zmsg_t *msg = zmsg_new ();
     while (true) {
         bool more = zmq_msg_more (&part);
+        //  The frames from the peer carry its connection's properties (the
+        //  routing id frame, made by the ROUTER, may not).
+        const char *property = !self->curve || user_id [0] ? NULL : zmq_msg_gets (&part, "User-Id");
+        if (property)
+            snprintf (user_id, size, "%s", property);
         zmsg_append (msg, &(zframe_t *) {zframe_new (zmq_msg_data (&part), zmq_msg_size (&part))});
         zmq_msg_close (&part);
         if (!more)
@@ -466,10 +557,14 @@ int
 sbx_frontend_recv (sbx_frontend_t *self, sbx_job_t **job_p)
 {
     *job_p = NULL;
-    zmsg_t *msg = s_recv_message (self);
+    char user_id [64];
+    zmsg_t *msg = s_recv_message (self, user_id, sizeof user_id);
     if (!msg)
         return -1;
     sbx_job_t *job = sbx_job_new (SBX_JOB_LOCAL);
+    sbx_auth_peer (user_id, job->key, &job->admin);
+    if (self->role == SBX_FRONTEND_ADMIN)
+        job->admin = true;
     zframe_t *body = zmsg_last (msg);
     zmsg_remove (msg, body);
     job->envelope = msg;

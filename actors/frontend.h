@@ -8,6 +8,19 @@
     the envelope its request came with; a token is checked against the
     pool here too.
 
+    Two roles (docs/security.md):
+    - SBX_FRONTEND_REQUESTS, the request endpoint: every op; with
+      security.server_cert a CURVE server (ZAP domain SBX_AUTH_REQUESTS,
+      actors/auth.h) whose jobs carry the client's key and role, read
+      from each request's User-Id (trusted there only: without CURVE a
+      peer may send a User-Id of its own). `shutdown` is refused (Unauthorized)
+      unless the key is an admin's; a token is good only over a
+      connection with the key that opened its session.
+    - SBX_FRONTEND_ADMIN, the admin endpoint (endpoints.admin): an ipc://
+      socket file of mode 0600, so only the daemon's user can connect.
+      It takes `hello`, `status`, `stats` and `shutdown` (others are
+      Unauthorized), and its jobs are an admin's.
+
     Part of the environment actor: used from its thread only; it never
     blocks (every send is ZMQ_DONTWAIT).
 */
@@ -21,14 +34,20 @@
 
 typedef struct sbx_frontend_t sbx_frontend_t;
 
-//  A frontend for `config` (borrowed, outlives it); NULL when its socket
-//  cannot be made (socket limit).
+typedef enum {
+    SBX_FRONTEND_REQUESTS,      //  config->requests_endpoint
+    SBX_FRONTEND_ADMIN          //  config->admin_endpoint
+} sbx_frontend_role_t;
+
+//  A frontend for `config` (borrowed, outlives it) in `role`; NULL when
+//  its socket cannot be made (socket limit).
 sbx_frontend_t *
-    sbx_frontend_new (const sbx_config_t *config);
+    sbx_frontend_new (const sbx_config_t *config, sbx_frontend_role_t role);
 void
     sbx_frontend_destroy (sbx_frontend_t **self_p);
 
-//  Binds config->requests_endpoint. 0, or -1 with *error_p (caller frees).
+//  Binds its endpoint (an admin socket file with mode 0600, replacing a
+//  file left there). 0, or -1 with *error_p (caller frees).
 int
     sbx_frontend_bind (sbx_frontend_t *self, char **error_p);
 //  The endpoint as bound (a port chosen for `*` filled in).
@@ -61,11 +80,14 @@ typedef struct {
                                 //  libzmq closed for a body over twice
                                 //  max_body_bytes, or a handshake not done
                                 //  within 10 s
-    uint64_t refused;           //  handshakes that failed
+    uint64_t refused;           //  handshakes that failed, but for a key
+                                //  refused (the ZAP handler counts those):
+                                //  a client without CURVE, say
 } sbx_frontend_peers_t;
 
 //  A raw PAIR that gets libzmq's events about the connections (to poll);
 //  then sbx_frontend_handle_monitor reads one: 0, or -1 when none waits.
+//  The admin role has none (NULL).
 void *
     sbx_frontend_monitor_socket (sbx_frontend_t *self);
 int
@@ -97,9 +119,10 @@ void
 void
     sbx_frontend_stats (sbx_frontend_t *self, sbx_job_t **job_p, const sbx_stats_t *stats);
 
-//  The slot the job's `sandbox` names when the job's token is its owner's,
-//  its lease renewed to `lease_deadline`. Else the job is answered
-//  (NotFound, Unauthorized) and destroyed, and NULL returned.
+//  The slot the job's `sandbox` names when the job's token is its owner's
+//  and came with the key that opened it, its lease renewed to
+//  `lease_deadline`. Else the job is answered (NotFound, Unauthorized) and
+//  destroyed, and NULL returned.
 sbx_slot_t *
     sbx_frontend_owner (sbx_frontend_t *self, sbx_pool_t *pool, sbx_job_t **job_p,
                         int64_t lease_deadline);

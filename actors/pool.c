@@ -24,6 +24,7 @@ struct sbx_slot_t {
     sbx_error_t *start_error;   //  FAILED: why
     bool owned;
     char token [33];
+    char owner_key [41];        //  the opener's CURVE key ("" without CURVE)
     int64_t lease_deadline;
     char *session_id;
     zlistx_t *state_errors;     //  sbx_error_t *
@@ -218,6 +219,7 @@ sbx_pool_disown (sbx_pool_t *self, sbx_slot_t *slot)
 {
     slot->owned = false;
     slot->token [0] = 0;
+    slot->owner_key [0] = 0;
     s_sync (self, slot);
 }
 
@@ -573,10 +575,12 @@ sbx_pool_counters (sbx_pool_t *self)
 //  --- Owners and leases ---------------------------------------------------------------
 
 void
-sbx_pool_own (sbx_pool_t *self, sbx_slot_t *slot, const char *token, int64_t lease_deadline)
+sbx_pool_own (sbx_pool_t *self, sbx_slot_t *slot, const char *token, const char *key,
+              int64_t lease_deadline)
 {
     slot->owned = true;
     snprintf (slot->token, sizeof slot->token, "%s", token);
+    snprintf (slot->owner_key, sizeof slot->owner_key, "%s", key ? key : "");
     slot->lease_deadline = lease_deadline;
     s_sync (self, slot);
 }
@@ -937,6 +941,12 @@ bool
 sbx_slot_owned (const sbx_slot_t *slot)
 {
     return slot->owned;
+}
+
+const char *
+sbx_slot_owner_key (const sbx_slot_t *slot)
+{
+    return slot->owner_key;
 }
 
 int

@@ -148,10 +148,12 @@ const sbx_pool_counters_t *
 
 //  --- Owners and leases -------------------------------------------------
 
-//  The slot now belongs to whoever holds `token` (32 hex characters) until
-//  `lease_deadline`.
+//  The slot now belongs to whoever holds `token` (32 hex characters) over
+//  a connection authenticated with `key` (the opener's CURVE key, Z85;
+//  "" or NULL without CURVE), until `lease_deadline`.
 void
-    sbx_pool_own (sbx_pool_t *self, sbx_slot_t *slot, const char *token, int64_t lease_deadline);
+    sbx_pool_own (sbx_pool_t *self, sbx_slot_t *slot, const char *token, const char *key,
+                  int64_t lease_deadline);
 void
     sbx_pool_disown (sbx_pool_t *self, sbx_slot_t *slot);
 //  True when `token` is the slot's owner's (compared in constant time).
@@ -218,6 +220,9 @@ zlistx_t *
     sbx_slot_state_errors (const sbx_slot_t *slot);
 bool
     sbx_slot_owned (const sbx_slot_t *slot);
+//  The key its owner opened it with ("" without CURVE, or when not owned).
+const char *
+    sbx_slot_owner_key (const sbx_slot_t *slot);
 //  Jobs sent to it and not yet answered.
 int
     sbx_slot_inflight (const sbx_slot_t *slot);

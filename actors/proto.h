@@ -98,6 +98,9 @@ typedef struct {
     //  Routing, owned by the environment; the sandbox leaves them alone.
     zmsg_t *envelope;           //  client frames to echo (NULL: internal)
     sbx_request_t request;      //  the decoded request
+    char key [41];              //  the client's CURVE key (Z85; "" without CURVE)
+    bool admin;                 //  it may use admin ops (an admin key, or
+                                //  the admin endpoint)
 
     //  Input (environment -> sandbox).
     char *session_id;           //  session to start (SESSION_*, EPHEMERAL)

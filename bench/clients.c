@@ -25,8 +25,8 @@ struct bench_clients_t {
     s_client_t *client;
 };
 
-bench_clients_t *
-bench_clients_new (int count, bool shared, bool echo, const char *endpoint)
+static bench_clients_t *
+s_new (int count, bool shared, bool echo, const char *endpoint, zcert_t *cert, const char *server_key)
 {
     assert (count > 0 && count <= S_MAX_CLIENTS);
     bench_clients_t *self = (bench_clients_t *) zmalloc (sizeof (bench_clients_t));
@@ -43,10 +43,27 @@ bench_clients_new (int count, bool shared, bool echo, const char *endpoint)
         zsock_set_linger (dealer, 0);
         zsock_set_rcvhwm (dealer, 0);
         zsock_set_sndhwm (dealer, 0);
+        if (cert) {
+            zcert_apply (cert, dealer);
+            zsock_set_curve_serverkey (dealer, server_key);
+        }
         zsock_connect (dealer, "%s", endpoint);
         self->client [i].dealer = dealer;
     }
     return self;
+}
+
+bench_clients_t *
+bench_clients_new (int count, bool shared, bool echo, const char *endpoint)
+{
+    return s_new (count, shared, echo, endpoint, NULL, NULL);
+}
+
+bench_clients_t *
+bench_clients_new_curve (int count, bool shared, const char *endpoint, zcert_t *cert,
+                         const char *server_key)
+{
+    return s_new (count, shared, false, endpoint, cert, server_key);
 }
 
 void

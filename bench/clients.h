@@ -43,6 +43,12 @@ typedef struct bench_clients_t bench_clients_t;
 //  is the echo baseline.
 bench_clients_t *
     bench_clients_new (int count, bool shared, bool echo, const char *endpoint);
+//  Same, for sbxd with CURVE: each DEALER a CURVE client with `cert` (a
+//  key the daemon lists, with its secret) of the daemon whose public key
+//  is `server_key` (Z85).
+bench_clients_t *
+    bench_clients_new_curve (int count, bool shared, const char *endpoint, zcert_t *cert,
+                             const char *server_key);
 //  Closes their sockets, frees them, nulls *self_p. Safe on NULL.
 void
     bench_clients_destroy (bench_clients_t **self_p);

@@ -229,11 +229,13 @@ bench_rss_kib (pid_t pid)
 
 //  --- Daemons under test ---------------------------------------------------
 
-//  Asks `hello` until the environment answers "online", up to timeout_ms.
+//  Asks `hello` until the environment answers "online", up to timeout_ms:
+//  on the admin endpoint when there is one (it speaks no CURVE, whatever
+//  the request endpoint does).
 static bool
 s_online (sbx_test_daemon_t *daemon, int timeout_ms)
 {
-    zsock_t *dealer = sbx_test_connect (daemon);
+    zsock_t *dealer = daemon->admin [0] ? sbx_test_connect_admin (daemon) : sbx_test_connect (daemon);
     int64_t deadline = bench_now_us () + (int64_t) timeout_ms * 1000;
     sbx_request_t hello = {.op = SBX_OP_HELLO};
     bool online = false;

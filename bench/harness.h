@@ -98,8 +98,8 @@ long
 #define BENCH_JOURNAL_DEFAULT 65536
 
 //  Starts build/sbxd on the JSON config text (quiet, endpoints on free
-//  loopback ports) and asks `hello` until the environment answers
-//  "online", up to timeout_ms. Returns NULL, after saying why and
+//  loopback ports) and asks `hello` (on the admin endpoint, when it has
+//  one) until the environment answers "online", up to timeout_ms. Returns NULL, after saying why and
 //  stopping it, when it does not start or come online.
 sbx_test_daemon_t *
     bench_daemon_start (const char *config, int timeout_ms);

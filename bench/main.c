@@ -2,12 +2,12 @@
     the same run on the same machine, and the ratio (docs/benchmarks.md).
 
     usage: bench_sbx [--quick] [SECTION...]
-    sections: rtt concurrency sessions events commands growth limits python metrics scale
+    sections: rtt concurrency sessions events commands growth limits python metrics curve scale
 
     The daemon under test is a real build/sbxd started per configuration
     (bench/harness.h); the baselines are bench/baselines.h, the echo
     among them running as `bench_sbx --echo-server WORKERS`. Each section
-    is a file of its own; they run in this order, scale last.
+    is a file of its own; they run in this order, scale and curve last.
 */
 #include "bench/harness.h"
 #include "bench/baselines.h"
@@ -21,6 +21,7 @@
 #include "bench/scale.h"
 #include "bench/limits.h"
 #include "bench/interpreter.h"
+#include "bench/curve.h"
 
 int
 main (int argc, char *argv [])
@@ -40,7 +41,7 @@ main (int argc, char *argv [])
         {"sessions", bench_sessions_run}, {"events", bench_events_run},
         {"commands", bench_commands_run}, {"growth", bench_growth_run},
         {"limits", bench_limits_run}, {"python", bench_interpreter_run}, {"metrics", bench_metrics_run},
-        {"scale", bench_scale_run}
+        {"curve", bench_curve_run}, {"scale", bench_scale_run}
     };
     for (size_t s = 0; s < sizeof sections / sizeof sections [0]; s++)
         if (bench_wanted (sections [s].name))

@@ -17,6 +17,9 @@
 
 struct sbx_client_t {
     sbx_link_t *link;
+    sbx_curve_t *curve;             //  NULL: no CURVE
+    sbx_output_fn *output;          //  sbx_client_set_output's, kept for a
+    void *output_arg;               //  new link (sbx_client_set_curve)
     sbx_client_options_t options;
     sbx_actor_t *heartbeat;         //  started with the first session
     char *last_sandbox;
@@ -30,6 +33,8 @@ struct sbx_session_t {
     char *token;
     char *session_id;
 };
+
+static void s_renew (sbx_client_t *self, sbx_session_t *session);
 
 static void
 s_set_error (sbx_error_t **error_p, sbx_error_t *error)
@@ -59,11 +64,20 @@ sbx_client_new (const char *endpoints, const sbx_client_options_t *options, sbx_
         settings.connect_timeout_ms = S_CONNECT_TIMEOUT_MS;
     if (settings.timeout_ms == 0)
         settings.timeout_ms = S_TIMEOUT_MS;
-    sbx_link_t *link = sbx_link_new (endpoints, settings.connect_timeout_ms, error_p);
-    if (!link)
+    sbx_curve_t *curve = NULL;
+    if ((settings.server_cert || settings.cert)
+    &&  !(curve = sbx_curve_load (settings.server_cert, settings.cert, error_p)))
         return NULL;
+    sbx_link_t *link = sbx_link_new (endpoints, settings.connect_timeout_ms, curve, error_p);
+    if (!link) {
+        sbx_curve_destroy (&curve);
+        return NULL;
+    }
     sbx_client_t *self = (sbx_client_t *) zmalloc (sizeof (sbx_client_t));
     self->link = link;
+    self->curve = curve;
+    //  The paths are the caller's: only the keys are kept.
+    settings.server_cert = settings.cert = NULL;
     self->options = settings;
     self->sessions = zlistx_new ();
     return self;
@@ -82,6 +96,7 @@ sbx_client_destroy (sbx_client_t **self_p)
     zlistx_destroy (&self->sessions);
     sbx_actor_destroy (&self->heartbeat);
     sbx_link_destroy (&self->link);
+    sbx_curve_destroy (&self->curve);
     free (self->last_sandbox);
     free (self->last_session_id);
     free (self);
@@ -116,6 +131,35 @@ sbx_client_feature_of_kind (const sbx_client_t *self, const char *kind)
             return name;
     }
     return NULL;
+}
+
+int
+sbx_client_set_curve (sbx_client_t *self, const char *server_cert, const char *cert,
+                      sbx_error_t **error_p)
+{
+    sbx_error_t *error = NULL;
+    sbx_curve_t *curve = sbx_curve_load (server_cert, cert, &error);
+    sbx_link_t *link = curve ? sbx_link_new (sbx_link_endpoint (self->link),
+                                             self->options.connect_timeout_ms, curve, &error) : NULL;
+    if (!link) {
+        sbx_curve_destroy (&curve);
+        s_set_error (error_p, error);
+        return -1;
+    }
+    sbx_link_destroy (&self->link);
+    sbx_curve_destroy (&self->curve);
+    self->link = link;
+    self->curve = curve;
+    sbx_link_set_output (self->link, self->output, self->output_arg);
+    //  The heartbeats go over the new keys too: a new actor, told every
+    //  session again.
+    if (self->heartbeat) {
+        sbx_actor_destroy (&self->heartbeat);
+        for (sbx_session_t *session = (sbx_session_t *) zlistx_first (self->sessions); session;
+             session = (sbx_session_t *) zlistx_next (self->sessions))
+            s_renew (self, session);
+    }
+    return 0;
 }
 
 void
@@ -298,6 +342,8 @@ sbx_client_call_json (sbx_client_t *self, const char *feature, const char *metho
 void
 sbx_client_set_output (sbx_client_t *self, sbx_output_fn *fn, void *arg)
 {
+    self->output = fn;
+    self->output_arg = arg;
     sbx_link_set_output (self->link, fn, arg);
 }
 
@@ -400,8 +446,10 @@ s_renew (sbx_client_t *self, sbx_session_t *session)
 {
     if (self->options.no_heartbeat)
         return;
-    if (!self->heartbeat)
-        self->heartbeat = sbx_actor_new (sbx_heartbeat_actor, (void *) sbx_link_endpoint (self->link));
+    if (!self->heartbeat) {
+        sbx_heartbeat_args_t args = {sbx_link_endpoint (self->link), self->curve};
+        self->heartbeat = sbx_actor_new (sbx_heartbeat_actor, &args);
+    }
     if (self->heartbeat)
         zstr_sendx (sbx_actor_pipe (self->heartbeat), "ADD", session->sandbox, session->token, NULL);
 }

@@ -89,9 +89,15 @@ sbx_events_new (const sbx_events_options_t *options, sbx_error_t **error_p)
         settings.connect_timeout_ms = S_CONNECT_TIMEOUT_MS;
     if (settings.timeout_ms == 0)
         settings.timeout_ms = S_TIMEOUT_MS;
-    sbx_link_t *link = sbx_link_new (settings.endpoints, settings.connect_timeout_ms, error_p);
-    if (!link)
+    sbx_curve_t *curve = NULL;
+    if ((settings.server_cert || settings.cert)
+    &&  !(curve = sbx_curve_load (settings.server_cert, settings.cert, error_p)))
         return NULL;
+    sbx_link_t *link = sbx_link_new (settings.endpoints, settings.connect_timeout_ms, curve, error_p);
+    if (!link) {
+        sbx_curve_destroy (&curve);
+        return NULL;
+    }
     //  Given, else the one the daemon's hello names, else the default.
     const char *announced = json_string_value (json_object_get (sbx_link_hello (link), "events_endpoint"));
     const char *events_endpoint = settings.events_endpoint && *settings.events_endpoint
@@ -118,7 +124,9 @@ sbx_events_new (const sbx_events_options_t *options, sbx_error_t **error_p)
         zsock_set_rcvhwm (self->sub, S_RCVHWM);
         zsock_set_linger (self->sub, 0);
         zsock_set_subscribe (self->sub, "");
+        sbx_curve_apply (curve, self->sub);
     }
+    sbx_curve_destroy (&curve);
     if (!self->sub || zsock_connect (self->sub, "%s", events_endpoint) != 0) {
         s_set_error (error_p, sbx_error_new (SBX_UNREACHABLE, "cannot connect to events endpoint %s: %s",
                                              events_endpoint, zmq_strerror (zmq_errno ())));

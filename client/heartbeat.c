@@ -147,10 +147,12 @@ sbx_heartbeat_actor (zsock_t *pipe, void *args)
     self_t self = {.pipe = pipe, .next_id = 1};
     self.leases = zhashx_new ();
     zhashx_set_destructor (self.leases, s_lease_destroy);
+    const sbx_heartbeat_args_t *settings = (const sbx_heartbeat_args_t *) args;
     self.dealer = zsock_new (ZMQ_DEALER);
     if (self.dealer) {
         zsock_set_linger (self.dealer, 0);
-        zsock_connect (self.dealer, "%s", (const char *) args);
+        sbx_curve_apply (settings->curve, self.dealer);
+        zsock_connect (self.dealer, "%s", settings->endpoint);
     }
     zsock_signal (pipe, 0);
 

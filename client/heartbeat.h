@@ -2,10 +2,12 @@
     leases of a client's open sessions alive (PROTOCOL.md "Lease").
 
     Created by the client on its first session:
-        sbx_actor_new (sbx_heartbeat_actor, (void *) endpoint)
-    `endpoint` is copied before the handshake. The actor has its own DEALER
-    to that endpoint and blocks every signal, so a Ctrl-C reaches the
-    program's own thread.
+        sbx_heartbeat_args_t args = {endpoint, curve};
+        sbx_actor_new (sbx_heartbeat_actor, &args)
+    The args are read before the handshake (borrowed until it). The actor
+    has its own DEALER to that endpoint - a CURVE client with the client's
+    keys when `curve` is not NULL - and blocks every signal, so a Ctrl-C
+    reaches the program's own thread.
 
     For each session it sends a `heartbeat` at once (to learn `lease_ms`),
     then every lease_ms / 3. A reply of NotFound or Unauthorized means the
@@ -21,6 +23,12 @@
 #define SBX_HEARTBEAT_H
 
 #include <czmq.h>
+#include "client/curve.h"
+
+typedef struct {
+    const char *endpoint;
+    const sbx_curve_t *curve;   //  NULL: no CURVE
+} sbx_heartbeat_args_t;
 
 void
     sbx_heartbeat_actor (zsock_t *pipe, void *args);

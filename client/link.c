@@ -43,15 +43,17 @@ s_progress (sbx_link_t *self, const void *data, size_t size, uint64_t id)
 }
 
 //  A DEALER that drops what it still holds when it is closed, and does
-//  not queue requests for an endpoint that never answered.
+//  not queue requests for an endpoint that never answered (nor, with
+//  CURVE, for one whose handshake was not done).
 static zsock_t *
-s_dealer (const char *endpoint)
+s_dealer (const char *endpoint, const sbx_curve_t *curve)
 {
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
     if (!dealer)
         return NULL;
     zsock_set_linger (dealer, 0);
     zsock_set_immediate (dealer, 1);
+    sbx_curve_apply (curve, dealer);
     if (zsock_connect (dealer, "%s", endpoint) != 0) {
         zsock_destroy (&dealer);
         return NULL;
@@ -173,7 +175,8 @@ sbx_link_reply_json (const sbx_reply_t *reply)
 }
 
 sbx_link_t *
-sbx_link_new (const char *endpoints, int connect_timeout_ms, sbx_error_t **error_p)
+sbx_link_new (const char *endpoints, int connect_timeout_ms, const sbx_curve_t *curve,
+              sbx_error_t **error_p)
 {
     if (!endpoints || !*endpoints)
         endpoints = SBX_DEFAULT_ENDPOINT;
@@ -187,7 +190,7 @@ sbx_link_new (const char *endpoints, int connect_timeout_ms, sbx_error_t **error
         char *more = zsys_sprintf ("%s%s%s", tried ? tried : "", tried ? ", " : "", endpoint);
         zstr_free (&tried);
         tried = more;
-        zsock_t *dealer = s_dealer (endpoint);
+        zsock_t *dealer = s_dealer (endpoint, curve);
         if (!dealer) {
             sbx_error_destroy (&last);
             last = sbx_error_new (SBX_UNREACHABLE, "bad endpoint '%s': %s", endpoint,
@@ -220,8 +223,11 @@ sbx_link_new (const char *endpoints, int connect_timeout_ms, sbx_error_t **error
             last = sbx_error_new (SBX_UNREACHABLE, "no endpoint given");
         else if (sbx_error_is (last, SBX_TIMEOUT) || sbx_error_is (last, SBX_UNREACHABLE)) {
             sbx_error_destroy (&last);
-            last = sbx_error_new (SBX_UNREACHABLE, "no sbx daemon answered at %s within %d ms",
-                                  tried ? tried : endpoints, connect_timeout_ms);
+            last = sbx_error_new (SBX_UNREACHABLE, "no sbx daemon answered at %s within %d ms%s",
+                                  tried ? tried : endpoints, connect_timeout_ms, curve
+                                  ? " (with CURVE: a daemon refuses keys it does not list, and "
+                                    "answers no client without keys; see docs/security.md)"
+                                  : "");
         }
         if (error_p)
             *error_p = last;

@@ -16,17 +16,20 @@
 #include <czmq.h>
 #include <jansson.h>
 #include <sbx/client.h>
+#include "client/curve.h"
 #include "messages/request.h"
 #include "messages/reply.h"
 
 typedef struct sbx_link_t sbx_link_t;
 
-//  Tries each endpoint of `endpoints` (comma-separated) in order: connect,
-//  send `hello`, wait `connect_timeout_ms` for its reply. The first one
-//  that answers is kept. Returns NULL with *error_p (Unreachable, or the
-//  hello's error) when none did. Caller owns the link.
+//  Tries each endpoint of `endpoints` (comma-separated) in order: connect
+//  (as a CURVE client with `curve`, unless NULL; borrowed), send `hello`,
+//  wait `connect_timeout_ms` for its reply. The first one that answers is
+//  kept. Returns NULL with *error_p (Unreachable, or the hello's error)
+//  when none did. Caller owns the link.
 sbx_link_t *
-    sbx_link_new (const char *endpoints, int connect_timeout_ms, sbx_error_t **error_p);
+    sbx_link_new (const char *endpoints, int connect_timeout_ms, const sbx_curve_t *curve,
+                  sbx_error_t **error_p);
 
 void
     sbx_link_destroy (sbx_link_t **self_p);

@@ -56,7 +56,8 @@ typedef struct {
     uint64_t calls_refused;             //  a sandbox owed limits.queued_per_sandbox
     uint64_t replies_dropped;           //  a client's queue was full (limits.client_hwm)
     uint64_t peers_disconnected;        //  connections closed, by either side
-    uint64_t peers_refused;             //  handshakes that failed
+    uint64_t peers_refused;             //  handshakes refused: a key not listed, no CURVE,
+                                        //  or a failed handshake
     uint64_t acquires_waiting;          //  now
     uint64_t peers_connected;           //  now
     //  With metrics on: the `metrics` map (docs/metrics.md); borrowed.

@@ -5,7 +5,9 @@ to a real sbxd (PROTOCOL.md). Usage: test_interop.py BUILD_DIR
 Starts BUILD_DIR/sbxd on a temp config (testing kinds, tcp://127.0.0.1:*),
 subscribes to its events, runs hello / session.open / call / session.end,
 checks the replies and the events of the session (live and replayed), then
-shuts it down and expects exit code 0. Every wait has a timeout.
+shuts it down - `shutdown` is refused on the request endpoint and taken on
+the admin endpoint, ipc://<root_dir>/<env>.admin - and expects exit code 0.
+Every wait has a timeout.
 """
 import json
 import os
@@ -213,8 +215,14 @@ def main():
         check(stats.get("counters", {}).get("sessions_ended") == warmups + 1,
               "sessions ended: %r" % stats.get("counters"))
 
-        done = client.request("shutdown")
-        check(done.get("ok") is True, "shutdown ok")
+        refused = client.request("shutdown")
+        check((refused.get("error") or {}).get("type") == "Unauthorized",
+              "shutdown refused on the request endpoint: %r" % refused)
+        admin = Client(context, "ipc://%s/%s.admin" % (config["environment"]["root_dir"],
+                                                       config["environment"]["id"]))
+        done = admin.request("shutdown")
+        admin.close()
+        check(done.get("ok") is True, "shutdown ok on the admin endpoint")
         code = proc.wait(timeout=30)
         check(code == 0, "sbxd exit code %r" % code)
     except Exception:

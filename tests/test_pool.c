@@ -380,7 +380,7 @@ Test (pool, an_owner_that_goes_silent_loses_the_sandbox)
     sbx_pool_acquire (f->pool, s_job (1), 1000, 0);
     s_given (f, 1, "env/0:0");
     sbx_slot_t *slot = s_report (f, "env/0:0", SBX_STATUS_IN_SESSION, true, 10);
-    sbx_pool_own (f->pool, slot, "0123456789abcdef0123456789abcdef", 310);
+    sbx_pool_own (f->pool, slot, "0123456789abcdef0123456789abcdef", "", 310);
     cr_assert (sbx_pool_owner_is (slot, "0123456789abcdef0123456789abcdef"));
     cr_assert_not (sbx_pool_owner_is (slot, "0123456789abcdef0123456789abcdee"));
     cr_assert_not (sbx_pool_owner_is (slot, "short"));

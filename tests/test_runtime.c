@@ -1977,10 +1977,12 @@ Test (runtime, shutdown_answers_waiting_clients, .timeout = 60)
         S_ENV (", \"pool\": {\"min\": 1, \"max\": 1}, \"session_lease_s\": 30"));
     zsock_t *holder = s_connect (daemon);
     zsock_t *waiter = s_connect (daemon);
-    zsock_t *admin = s_connect (daemon);
+    zsock_t *admin = sbx_test_connect_admin (daemon);
     s_session_t session = s_open (holder);
     s_sendf (waiter, "{\"op\": \"session.open\", \"id\": 9, \"timeout_ms\": 30000}");
     cr_assert (s_wait_stat (admin, "counters.acquires_waited", 1, S_WAIT));
+    //  An admin op: refused on the request socket, taken on the admin one.
+    s_check (holder, "Unauthorized", "{\"op\": \"shutdown\"}");
     s_check (admin, "ok", "{\"op\": \"shutdown\"}");
     sbx_reply_t *reply = s_recv (waiter, S_WAIT);
     cr_assert_str_eq (sbx_test_reply_type (reply), "EnvironmentOutageError");

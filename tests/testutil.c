@@ -297,6 +297,15 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
     }
     if (!json_object_get (environment, "root_dir"))
         json_object_set_new (environment, "root_dir", json_string (self->root_dir));
+    //  Where sbxd puts its admin endpoint (docs/security.md).
+    const json_t *admin = json_object_get (endpoints, "admin");
+    const char *env_id = json_string_value (json_object_get (environment, "id"));
+    if (json_is_string (admin))
+        snprintf (self->admin, sizeof self->admin, "%s", json_string_value (admin));
+    else
+    if (!admin)
+        snprintf (self->admin, sizeof self->admin, "ipc://%s/%s.admin",
+                  json_string_value (json_object_get (environment, "root_dir")), env_id ? env_id : "default");
     int rc = json_dump_file (copy, self->config_path, JSON_INDENT (1));
     json_decref (copy);
     if (rc != 0)
@@ -489,6 +498,64 @@ sbx_test_daemon_shutdown (sbx_test_daemon_t *self)
     return sbx_test_daemon_wait (self, 30000);
 }
 
+int
+sbx_test_run (const char *const *argv, const char *const *env, char *output, size_t size)
+{
+    char *environment [256];
+    size_t n = 0;
+    for (size_t i = 0; environ [i] && n < 200; i++)
+        if (strncmp (environ [i], "SBX_", 4) != 0)
+            environment [n++] = environ [i];
+    for (size_t i = 0; env && env [i] && n < 255; i++)
+        environment [n++] = (char *) env [i];
+    environment [n] = NULL;
+    output [0] = 0;
+    int out [2];
+    if (pipe2 (out, O_CLOEXEC) != 0)
+        return -1;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
+    posix_spawn_file_actions_adddup2 (&actions, out [1], 2);
+    pid_t pid;
+    int rc = posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environment);
+    posix_spawn_file_actions_destroy (&actions);
+    close (out [1]);
+    if (rc != 0) {
+        snprintf (output, size, "cannot run %s: %s", argv [0], strerror (rc));
+        close (out [0]);
+        return -1;
+    }
+    size_t used = 0;
+    int64_t deadline = s_now_ms () + 30000;
+    bool timed_out = false;
+    while (true) {
+        int64_t left = deadline - s_now_ms ();
+        struct pollfd item = {out [0], POLLIN, 0};
+        if (left <= 0 || poll (&item, 1, (int) left) <= 0) {
+            timed_out = left <= 0 || s_now_ms () >= deadline;
+            break;
+        }
+        char chunk [4096];
+        ssize_t got = read (out [0], chunk, sizeof chunk);
+        if (got <= 0)
+            break;
+        size_t keep = used + (size_t) got < size - 1 ? (size_t) got : size - 1 - used;
+        memcpy (output + used, chunk, keep);
+        used += keep;
+    }
+    output [used] = 0;
+    close (out [0]);
+    if (timed_out)
+        kill (pid, SIGKILL);
+    int status = 0;
+    waitpid (pid, &status, 0);
+    if (timed_out)
+        return -1;
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
 static int
 s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -525,6 +592,15 @@ sbx_test_connect (sbx_test_daemon_t *self)
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
     zsock_set_linger (dealer, 0);
     zsock_connect (dealer, "%s", self->requests);
+    return dealer;
+}
+
+zsock_t *
+sbx_test_connect_admin (sbx_test_daemon_t *self)
+{
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (dealer, 0);
+    zsock_connect (dealer, "%s", self->admin);
     return dealer;
 }
 

@@ -33,6 +33,7 @@ typedef struct {
     char requests [256];        //  bound endpoints, read from sbxd's stdout
     char events [256];
     char metrics [256];         //  the metrics URL ("" when metrics are off)
+    char admin [400];           //  the admin endpoint, from the config ("": none)
     int stdout_fd;
     char bin_dir [256];         //  as another user: where sbxd and sbx-init were copied
 } sbx_test_daemon_t;
@@ -94,6 +95,9 @@ void
 //  A DEALER connected to the daemon's request endpoint. Caller destroys.
 zsock_t *
     sbx_test_connect (sbx_test_daemon_t *self);
+//  A DEALER connected to its admin endpoint. Caller destroys.
+zsock_t *
+    sbx_test_connect_admin (sbx_test_daemon_t *self);
 
 //  Sends one request given as JSON text (converted to msgpack as it is) and
 //  waits for its reply (timeout_ms). Returns NULL on timeout. Caller
@@ -143,6 +147,13 @@ int
 //  Waits until the event log holds at least `count` events.
 bool
     sbx_test_wait_log_events (sbx_test_daemon_t *self, size_t count, int timeout_ms);
+//  Runs the program argv [0] with `argv` and our environment without its
+//  SBX_* variables, plus `env` (NAME=value, NULL-terminated; may be NULL);
+//  stdin is /dev/null. Collects stdout and stderr together into `output`
+//  (NUL-terminated, truncated to `size`). Returns the exit code, 128+N
+//  for signal N, or -1 when it ran past 30 s (it is then killed).
+int
+    sbx_test_run (const char *const *argv, const char *const *env, char *output, size_t size);
 
 //  Counts the entries of `path` (a directory); -1 when it does not exist.
 int

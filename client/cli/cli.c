@@ -30,7 +30,8 @@ sbx_cli_connect (const sbx_cli_args_t *args, int timeout_ms, int *code_p)
     //  awaited (libsbx's default), or 30 s when that is forever.
     sbx_client_options_t options = {
         .timeout_ms = timeout_ms,
-        .wait_ms = args->wait_s >= 0 || timeout_ms < 0 ? sbx_cli_wait_ms (args) : 0
+        .wait_ms = args->wait_s >= 0 || timeout_ms < 0 ? sbx_cli_wait_ms (args) : 0,
+        .server_cert = args->server_cert, .cert = args->cert
     };
     sbx_error_t *error = NULL;
     sbx_client_t *client = sbx_client_new (args->endpoint, &options, &error);
@@ -132,6 +133,7 @@ sbx_cli_fail (const char *where, sbx_error_t **error_p)
             *c = ' ';
     fprintf (stderr, "sbx: %s: %s\n", where, line);
     int code = sbx_error_is (error, SBX_INTERRUPTED) ? sbx_cli_interrupted_code ()
+             : sbx_error_is (error, SBX_CERTIFICATE_ERROR) ? SBX_CLI_EXIT_USAGE
              : sbx_error_is_local (error) ? SBX_CLI_EXIT_UNREACHABLE : SBX_CLI_EXIT_ERROR;
     sbx_error_destroy (error_p);
     return code;

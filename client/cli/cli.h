@@ -48,6 +48,8 @@ struct sbx_cli_args_t {
     const char *endpoint;       //  --endpoint, $SBX_ENDPOINT, or the default
     const char *events_endpoint;    //  --events-endpoint, $SBX_EVENTS, or NULL
     double timeout_s;           //  --timeout; < 0: not given
+    const char *server_cert;    //  --server-cert, $SBX_SERVER_CERT, or NULL
+    const char *cert;           //  --cert, $SBX_CERT, or NULL
     //  Command options
     const char *session;        //  --session HANDLE (handle.h), $SBX_SESSION,
                                 //  or NULL; "-": none (run, cp, call, shell)
@@ -69,6 +71,8 @@ struct sbx_cli_args_t {
     bool json;                  //  --json (events, status, stats)
     bool no_time;               //  --no-time (events)
     uint64_t since;             //  --since (events)
+    const char *admin;          //  --admin (shutdown): $SBX_ADMIN, or NULL
+    bool force;                 //  --force (keygen)
     //  The arguments after the options
     int argc;
     char **argv;
@@ -86,6 +90,8 @@ extern const sbx_cli_command_t sbx_cli_events;
 extern const sbx_cli_command_t sbx_cli_status;
 extern const sbx_cli_command_t sbx_cli_stats;
 extern const sbx_cli_command_t sbx_cli_top;
+extern const sbx_cli_command_t sbx_cli_shutdown;
+extern const sbx_cli_command_t sbx_cli_keygen;
 
 //  --- Signals (main.c) ------------------------------------------------------
 
@@ -121,7 +127,8 @@ int
 //  (< 0: forever). With --wait, the daemon waits that long for a free
 //  sandbox, and a reply that needed one is awaited that much longer;
 //  without it, it waits up to `timeout_ms` (30 s when that is forever).
-//  Returns the client (caller owns), or NULL after
+//  With --server-cert and --cert (or their variables) the client speaks
+//  CURVE. Returns the client (caller owns), or NULL after
 //  printing why, with *code_p set to the exit code. Blocks.
 sbx_client_t *
     sbx_cli_connect (const sbx_cli_args_t *args, int timeout_ms, int *code_p);
@@ -161,8 +168,9 @@ const char *
 
 //  Prints an error as one line (composite errors list their parts) and
 //  returns its exit code: 128 + the signal for Interrupted, 3 for the
-//  other errors libsbx makes itself, 1 for the daemon's. Takes
-//  ownership, nulls *error_p.
+//  other errors libsbx makes itself, 2 for a certificate it cannot use
+//  (CertificateError), 1 for the daemon's. Takes ownership, nulls
+//  *error_p.
 int
     sbx_cli_fail (const char *where, sbx_error_t **error_p);
 

@@ -89,7 +89,8 @@ s_follow (sbx_cli_args_t *args)
     sbx_events_options_t settings = {
         .endpoints = args->endpoint, .events_endpoint = args->events_endpoint,
         .since = args->since, .prefixes = args->argc ? prefixes : NULL,
-        .timeout_ms = sbx_cli_timeout_ms (args)
+        .timeout_ms = sbx_cli_timeout_ms (args),
+        .server_cert = args->server_cert, .cert = args->cert
     };
     sbx_error_t *error = NULL;
     sbx_events_t *events = sbx_events_new (&settings, &error);

@@ -3,13 +3,17 @@
         sbx [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]
 
     Commands: run, shell, python, call, cp, open, close, events, status,
-    stats, top (docs/cli.md, man/sbx.1). Global options, accepted before or
-    after the command name:
+    stats, top, shutdown, keygen (docs/cli.md, man/sbx.1). Global options,
+    accepted before or after the command name:
         --endpoint EP         request endpoint(s), comma-separated
                               (default $SBX_ENDPOINT, else tcp://127.0.0.1:5555)
         --events-endpoint EP  event endpoint (default $SBX_EVENTS, else
                               the one the daemon's hello announces)
         --timeout S           seconds to wait for a reply (default 30)
+        --server-cert FILE    the daemon's public certificate (CURVE;
+                              default $SBX_SERVER_CERT)
+        --cert FILE           this client's secret certificate (CURVE;
+                              default $SBX_CERT)
 
     Exit codes: 0 ok; 1 the daemon answered with an error; 2 bad usage;
     3 the daemon cannot be reached or did not answer in time; 124 the
@@ -107,6 +111,8 @@ static const sbx_cli_command_t s_sbx = {
         "  status [SANDBOX]     the environment and its sandboxes\n"
         "  stats                counters, pool size, sandboxes per status\n"
         "  top                  a live full-screen view\n"
+        "  shutdown             shut the daemon down (its admin endpoint)\n"
+        "  keygen NAME          make a CURVE certificate pair: NAME, NAME_secret\n"
         "\n"
         "`sbx COMMAND --help` tells more; docs/cli.md has it all.",
     .options = s_options,
@@ -117,7 +123,7 @@ static const sbx_cli_command_t *s_commands [] = {
     &sbx_cli_run, &sbx_cli_shell, &sbx_cli_call, &sbx_cli_cp, &sbx_cli_open, &sbx_cli_close,
     &sbx_cli_python,
     &sbx_cli_events,
-    &sbx_cli_status, &sbx_cli_stats, &sbx_cli_top
+    &sbx_cli_status, &sbx_cli_stats, &sbx_cli_top, &sbx_cli_shutdown, &sbx_cli_keygen
 };
 
 int
@@ -137,6 +143,10 @@ main (int argc, char *argv [])
     args.events_endpoint = getenv ("SBX_EVENTS");
     //  A session `sbx open` opened (eval $(sbx open)).
     args.session = getenv ("SBX_SESSION");
+    //  CURVE keys (docs/security.md), and where `sbx shutdown` goes.
+    args.server_cert = getenv ("SBX_SERVER_CERT");
+    args.cert = getenv ("SBX_CERT");
+    args.admin = getenv ("SBX_ADMIN");
 
     int code = sbx_cli_parse (&s_sbx, argc, argv, &args);
     if (code >= 0)

@@ -21,6 +21,12 @@ static const sbx_cli_option_t s_global [] = {
      "daemon announces)"},
     {"timeout", 0, "S", SBX_CLI_SECONDS, SBX_CLI_FIELD (timeout_s),
      "seconds to wait for a reply (default 30)"},
+    {"server-cert", 0, "FILE", SBX_CLI_TEXT, SBX_CLI_FIELD (server_cert),
+     "the daemon's public certificate: speak CURVE\n"
+     "(default $SBX_SERVER_CERT; docs/security.md)"},
+    {"cert", 0, "FILE", SBX_CLI_TEXT, SBX_CLI_FIELD (cert),
+     "this client's secret certificate, for CURVE\n"
+     "(default $SBX_CERT; sbx keygen makes one)"},
     {"help", 'h', NULL, SBX_CLI_HELP, 0, "this text"},
     {NULL}
 };

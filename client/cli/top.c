@@ -384,7 +384,8 @@ s_top_start (s_top_t *self, const sbx_cli_args_t *args, sbx_error_t **error_p)
         return NULL;
     sbx_events_options_t settings = {
         .endpoints = sbx_client_endpoint (self->client), .events_endpoint = args->events_endpoint,
-        .since = 0, .timeout_ms = sbx_cli_timeout_ms (args)
+        .since = 0, .timeout_ms = sbx_cli_timeout_ms (args),
+        .server_cert = args->server_cert, .cert = args->cert
     };
     return sbx_events_new (&settings, error_p);
 }

@@ -27,7 +27,18 @@
         SBX_UNREACHABLE  ("Unreachable")  no endpoint answered `hello`
         SBX_TIMEOUT      ("Timeout")      no reply within the timeout
         SBX_INTERRUPTED  ("Interrupted")  a signal interrupted a wait
-    (sbx_error_is_local tells them apart from a daemon's errors.)
+    (sbx_error_is_local tells them apart from a daemon's errors.) A
+    fourth, SBX_CERTIFICATE_ERROR ("CertificateError"), says that a CURVE
+    certificate file given to the library cannot be used.
+
+    CURVE. A daemon with `security` (docs/security.md) answers only
+    clients whose key it lists. Give the daemon's public certificate and
+    this client's secret certificate (czmq files, as `sbx keygen NAME`
+    writes them: NAME and NAME_secret) in the options `server_cert` and
+    `cert`; every socket the client or subscription opens (requests,
+    heartbeats, events) then speaks CURVE with that key. A daemon binds a
+    session's token to the key that opened it: hand a session on
+    (sbx_client_session_attach) only to a client with the same key.
 
     Blocking. Every function that talks to the daemon blocks until the
     reply arrives or its timeout passes; nothing else blocks. A signal
@@ -75,6 +86,7 @@ extern "C" {
 
 #define SBX_UNREACHABLE "Unreachable"
 #define SBX_INTERRUPTED "Interrupted"
+#define SBX_CERTIFICATE_ERROR "CertificateError"
 
 //  True for the three types libsbx makes itself: Unreachable, Timeout and
 //  Interrupted - the daemon's answer was not heard (a daemon may also
@@ -108,6 +120,10 @@ typedef struct {
     int wait_ms;
     //  Do not keep leases alive (see "Heartbeats").
     bool no_heartbeat;
+    //  CURVE (see "CURVE"): the daemon's public certificate file and this
+    //  client's secret certificate file; both NULL: no CURVE.
+    const char *server_cert;
+    const char *cert;
 } sbx_client_options_t;
 
 //  Connects to the first endpoint of `endpoints` that answers `hello`:
@@ -143,6 +159,17 @@ const json_t *
 //  Owned by the client.
 const char *
     sbx_client_feature_of_kind (const sbx_client_t *self, const char *kind);
+
+//  Switches the client to CURVE with these certificate files (as the
+//  options server_cert and cert): connects to its endpoint again with
+//  them and says hello, and renews its sessions' leases over the new
+//  connection. Blocks like sbx_client_new. 0; or -1 with *error_p, and the
+//  client keeps its old connection. Tokens stay bound to the key that
+//  opened their sessions: sessions opened with another key are refused
+//  (Unauthorized) from now on.
+int
+    sbx_client_set_curve (sbx_client_t *self, const char *server_cert, const char *cert,
+                          sbx_error_t **error_p);
 
 //  Changes the reply timeout of later requests (ms; < 0: forever).
 void
@@ -230,7 +257,10 @@ void
     sbx_events_free (sbx_event_t ***events_p, size_t count);
 
 //  `shutdown`: asks the daemon to shut down gracefully. Returns 0 once it
-//  has acknowledged, -1 otherwise.
+//  has acknowledged, -1 otherwise. An admin op (docs/security.md): a
+//  daemon takes it on its admin endpoint (connect a client there, e.g.
+//  ipc://<root_dir>/<env>.admin), or from a client with an admin key, and
+//  answers anyone else Unauthorized.
 int
     sbx_client_shutdown (sbx_client_t *self, sbx_error_t **error_p);
 
@@ -314,6 +344,9 @@ typedef struct {
     //  connect and replay timeouts (ms), as in sbx_client_options_t.
     int connect_timeout_ms;
     int timeout_ms;
+    //  CURVE for both sockets, as in sbx_client_options_t.
+    const char *server_cert;
+    const char *cert;
 } sbx_events_options_t;
 
 //  Subscribes (SUB to events_endpoint, plus its own request connection

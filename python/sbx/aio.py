@@ -85,9 +85,23 @@ class Environment:
     async def replay(self, since: int, max: Optional[int] = None) -> Dict[str, Any]:
         return await self.request("events.replay", since=since, **({"max": max} if max else {}))
 
-    async def shutdown(self) -> None:
-        """May be refused with :class:`~sbx.Unauthorized` (an admin op)."""
-        await self.request("shutdown")
+    async def shutdown(self, admin: Optional[str] = None) -> None:
+        """An admin op: see :meth:`sbx.Environment.shutdown` (``admin``, the
+        daemon's admin endpoint)."""
+        if admin is None:
+            await self.request("shutdown")
+            return
+        socket = self._context.socket(zmq.DEALER)      # the admin socket speaks no CURVE
+        socket.linger = 0
+        try:
+            socket.connect(admin)
+            await socket.send(pack({"op": "shutdown", "id": 1}))
+            if not await socket.poll(None if self.timeout is None else int(self.timeout * 1000)):
+                raise DaemonUnavailable("no reply to 'shutdown' from the admin endpoint %s within %g s"
+                                        % (admin, self.timeout))
+            checked(unpack(await socket.recv()))
+        finally:
+            socket.close(linger=0)
 
     # --- sandboxes and calls ---------------------------------------------
 

@@ -93,10 +93,27 @@ class Environment:
         """``events.replay``: {events, next, truncated} from the journal."""
         return self.request("events.replay", since=since, **({"max": max} if max else {}))
 
-    def shutdown(self) -> None:
+    def shutdown(self, admin: Optional[str] = None) -> None:
         """``shutdown``: asks the daemon to shut down gracefully. An admin
-        op: a daemon may refuse it with :class:`~sbx.Unauthorized`."""
-        self.request("shutdown")
+        op (docs/security.md): ``admin`` names the daemon's admin endpoint
+        (``ipc://<root_dir>/<env>.admin``, a socket file of the daemon's
+        user), where it is taken; without it, the request goes on this
+        connection, where the daemon takes it from an admin key (``curve``)
+        only and answers anyone else :class:`~sbx.Unauthorized`."""
+        if admin is None:
+            self.request("shutdown")
+            return
+        socket = self._context.socket(zmq.DEALER)      # the admin socket speaks no CURVE
+        socket.linger = 0
+        try:
+            socket.connect(admin)
+            socket.send(pack({"op": "shutdown", "id": 1}))
+            if not socket.poll(None if self.timeout is None else _ms(self.timeout)):
+                raise DaemonUnavailable("no reply to 'shutdown' from the admin endpoint %s within %g s"
+                                        % (admin, self.timeout))
+            checked(unpack(socket.recv()))
+        finally:
+            socket.close(linger=0)
 
     # --- sandboxes and calls ---------------------------------------------
 

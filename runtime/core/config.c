@@ -1,12 +1,13 @@
 /*  sbx_config - see config.h */
 #include "runtime/core/config.h"
+#include "runtime/core/endpoint.h"
 
 #include <czmq.h>
-#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #define S_ERROR "ConfigError"
 
@@ -73,6 +74,11 @@ sbx_config_destroy (sbx_config_t **self_p)
     free (self->requests_endpoint);
     free (self->events_endpoint);
     free (self->metrics_endpoint);
+    free (self->admin_endpoint);
+    free (self->advertise_host);
+    free (self->server_cert);
+    free (self->clients_dir);
+    free (self->admins_dir);
     free (self->event_log);
     free (self);
     *self_p = NULL;
@@ -374,23 +380,6 @@ sbx_config_check_endpoint (const char *endpoint, const char *path)
                           "or *), ipc://PATH or inproc://NAME", path, endpoint);
 }
 
-//  True when `host` (an IP address without brackets, or a name) is the
-//  loopback interface.
-static bool
-s_loopback (const char *host)
-{
-    struct in_addr v4;
-    struct in6_addr v6;
-    if (streq (host, "localhost"))
-        return true;
-    if (inet_pton (AF_INET, host, &v4) == 1)
-        return (ntohl (v4.s_addr) >> 24) == 127;
-    if (inet_pton (AF_INET6, host, &v6) == 1)
-        return IN6_IS_ADDR_LOOPBACK (&v6)
-            || (IN6_IS_ADDR_V4MAPPED (&v6) && v6.s6_addr [12] == 127);
-    return false;
-}
-
 sbx_error_t *
 sbx_config_check_metrics (const char *url, const char *path, sbx_http_endpoint_t *parts)
 {
@@ -437,10 +426,80 @@ sbx_config_check_metrics (const char *url, const char *path, sbx_http_endpoint_t
                               "(HOST an IP address or localhost, PORT a number or *)", path, url);
     //  Where a security section may one day allow more, this is the place
     //  to ask it; for now metrics stay on the machine.
-    if (!s_loopback (parts->host))
+    if (!sbx_endpoint_loopback_host (parts->host))
         return sbx_error_new (S_ERROR, "%s: '%s' is not a loopback address: the metrics endpoint has no "
                               "authentication, so sbxd serves it on 127.0.0.1, ::1 or localhost only "
                               "(scrape it there, or through a proxy that authenticates)", path, url);
+    return NULL;
+}
+
+//  A host for tcp://HOST:PORT that a client can connect to: a name or an
+//  IPv4 address, or an IPv6 address in brackets.
+static bool
+s_host_ok (const char *host)
+{
+    size_t length = strlen (host);
+    if (host [0] == '[')
+        return length > 2 && strchr (host, ']') == host + length - 1 && !strpbrk (host + 1, "[/@ \t");
+    return length > 0 && !strpbrk (host, "/:[]*@ \t");
+}
+
+//  A directory of certificates (security.clients, security.admins).
+static sbx_error_t *
+s_cert_dir (const json_t *security, const char *key, char **out)
+{
+    sbx_error_t *error = s_string (security, key, "security", false, out);
+    struct stat st;
+    if (!error && *out && stat (*out, &st) != 0)
+        error = sbx_error_new (S_ERROR, "security.%s: cannot read %s: %s", key, *out, strerror (errno));
+    else
+    if (!error && *out && !S_ISDIR (st.st_mode))
+        error = sbx_error_new (S_ERROR, "security.%s: %s is not a directory", key, *out);
+    return error;
+}
+
+//  docs/security.md: CURVE keys, or an explicit `insecure`.
+static sbx_error_t *
+s_security (sbx_config_t *self, const json_t *security)
+{
+    static const char *const keys [] = {"server_cert", "clients", "admins", "insecure", NULL};
+    sbx_error_t *error = s_check_keys (security, "security", keys);
+    if (!error)
+        error = s_string (security, "server_cert", "security", false, &self->server_cert);
+    if (!error)
+        error = s_cert_dir (security, "clients", &self->clients_dir);
+    if (!error)
+        error = s_cert_dir (security, "admins", &self->admins_dir);
+    const json_t *insecure = json_object_get (security, "insecure");
+    if (!error && insecure) {
+        if (!json_is_boolean (insecure))
+            error = sbx_error_new (S_ERROR, "security.insecure: must be true or false");
+        else
+            self->insecure = json_is_true (insecure);
+    }
+    if (error)
+        return error;
+    if (self->server_cert && !self->clients_dir)
+        return sbx_error_new (S_ERROR, "security.clients: required with server_cert (the directory "
+                              "of the workers' public certificates)");
+    if (!self->server_cert && (self->clients_dir || self->admins_dir))
+        return sbx_error_new (S_ERROR, "security.%s: needs server_cert (the daemon's secret certificate)",
+                              self->clients_dir ? "clients" : "admins");
+    if (self->server_cert && self->insecure)
+        return sbx_error_new (S_ERROR, "security.insecure: cannot go with server_cert (with keys, "
+                              "nothing is insecure to allow)");
+    if (self->server_cert) {
+        //  zcert_load reads PATH_secret when there is one, else PATH.
+        zcert_t *cert = zcert_load (self->server_cert);
+        bool secret = cert && strspn (zcert_secret_txt (cert), "0") != strlen (zcert_secret_txt (cert));
+        zcert_destroy (&cert);
+        if (!secret) {
+            struct stat st;
+            return sbx_error_new (S_ERROR, "security.server_cert: %s %s", self->server_cert,
+                                  stat (self->server_cert, &st) != 0 ? "cannot be read"
+                                  : "holds no secret key (give the NAME_secret file sbx keygen wrote)");
+        }
+    }
     return NULL;
 }
 
@@ -448,7 +507,7 @@ static sbx_error_t *
 s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
 {
     static const char *const keys [] = {
-        "environment", "sandbox", "features", "endpoints", "events", "limits", NULL
+        "environment", "sandbox", "features", "endpoints", "events", "limits", "security", NULL
     };
     if (!json_is_object (root))
         return sbx_error_new (S_ERROR, "(root): the configuration must be a JSON object");
@@ -461,7 +520,9 @@ s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
     if (!error && (part = s_object (root, "features", "", &error)) && !error)
         error = s_features (self, kinds, part);
     if (!error && (part = s_object (root, "endpoints", "", &error)) && !error) {
-        static const char *const endpoint_keys [] = {"requests", "events", "metrics", NULL};
+        static const char *const endpoint_keys [] = {
+            "requests", "events", "metrics", "admin", "advertise_host", NULL
+        };
         error = s_check_keys (part, "endpoints", endpoint_keys);
         if (!error)
             error = s_string (part, "requests", "endpoints", false, &self->requests_endpoint);
@@ -475,7 +536,19 @@ s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
             error = s_string (part, "metrics", "endpoints", true, &self->metrics_endpoint);
         if (!error && self->metrics_endpoint)
             error = sbx_config_check_metrics (self->metrics_endpoint, "endpoints.metrics", NULL);
+        const json_t *admin = json_object_get (part, "admin");
+        self->admin_off = admin && json_is_null (admin);
+        if (!error && admin && !self->admin_off)
+            error = s_string (part, "admin", "endpoints", false, &self->admin_endpoint);
+        if (!error)
+            error = s_string (part, "advertise_host", "endpoints", true, &self->advertise_host);
+        if (!error && self->advertise_host && !s_host_ok (self->advertise_host))
+            error = sbx_error_new (S_ERROR, "endpoints.advertise_host: '%s' must be a host name or an "
+                                   "IPv4 address (an IPv6 address in brackets: [fd00::1])",
+                                   self->advertise_host);
     }
+    if (!error && (part = s_object (root, "security", "", &error)) && !error)
+        error = s_security (self, part);
     if (!error && (part = s_object (root, "events", "", &error)) && !error) {
         static const char *const event_keys [] = {
             "log", "journal", "journal_bytes", "replay_bytes", "args", "hwm", NULL
@@ -535,6 +608,49 @@ s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
     return error;
 }
 
+static char *
+s_default_root_dir (void)
+{
+    const char *tmp = getenv ("TMPDIR");
+    return zsys_sprintf ("%s/sbx", tmp && *tmp ? tmp : "/tmp");
+}
+
+static char *
+s_admin_endpoint (const char *root_dir, const char *env_id)
+{
+    return zsys_sprintf ("ipc://%s/%s.admin", root_dir, env_id);
+}
+
+char *
+sbx_config_default_admin_endpoint (void)
+{
+    char *root_dir = s_default_root_dir ();
+    char *endpoint = s_admin_endpoint (root_dir, "default");
+    zstr_free (&root_dir);
+    return endpoint;
+}
+
+//  The admin socket is a file whose mode keeps everyone but the daemon's
+//  user out: ipc:// with a path (an abstract name has no mode), one that
+//  fits a Unix socket address.
+static sbx_error_t *
+s_check_admin (sbx_config_t *self)
+{
+    if (self->admin_off)
+        return NULL;
+    if (!self->admin_endpoint)
+        self->admin_endpoint = s_admin_endpoint (self->root_dir, self->env_id);
+    const char *path = self->admin_endpoint + 6;
+    if (strncmp (self->admin_endpoint, "ipc://", 6) != 0 || !*path || *path == '@')
+        return sbx_error_new (S_ERROR, "endpoints.admin: '%s' must be ipc://PATH (a socket file, "
+                              "which only the daemon's user may open), or null", self->admin_endpoint);
+    if (strlen (path) >= sizeof ((struct sockaddr_un *) 0)->sun_path)
+        return sbx_error_new (S_ERROR, "endpoints.admin: '%s' is longer than a Unix socket path may be "
+                              "(%zu bytes); set endpoints.admin, or a shorter root_dir", self->admin_endpoint,
+                              sizeof ((struct sockaddr_un *) 0)->sun_path - 1);
+    return NULL;
+}
+
 static sbx_config_t *
 s_new_defaults (void)
 {
@@ -548,8 +664,7 @@ s_new_defaults (void)
     self->outage_retry_interval_s = 10;
     self->keepalive_interval_s = 60;
     self->stats_report_interval_s = 60;
-    const char *tmp = getenv ("TMPDIR");
-    self->root_dir = zsys_sprintf ("%s/sbx", tmp && *tmp ? tmp : "/tmp");
+    self->root_dir = s_default_root_dir ();
     self->requests_endpoint = strdup ("tcp://127.0.0.1:5555");
     self->events_endpoint = strdup ("tcp://127.0.0.1:5556");
     self->metrics_endpoint = strdup ("http://127.0.0.1:9555/metrics");
@@ -580,6 +695,8 @@ sbx_config_load_json (const json_t *root, const sbx_kinds_t *kinds, sbx_error_t 
     json_decref (defaults);
     if (!error)
         error = s_apply (self, kinds, root);
+    if (!error)
+        error = s_check_admin (self);
     if (error) {
         sbx_config_destroy (&self);
         *error_p = error;
@@ -656,6 +773,35 @@ sbx_config_set_pool (sbx_config_t *self, const char *spec, sbx_error_t **error_p
     self->pool_min = min;
     self->pool_max = max;
     return 0;
+}
+
+bool
+sbx_config_curve (const sbx_config_t *self)
+{
+    return self->server_cert != NULL;
+}
+
+sbx_error_t *
+sbx_config_check_exposure (const sbx_config_t *self)
+{
+    if (sbx_config_curve (self) || self->insecure)
+        return NULL;
+    const char *const endpoints [] = {self->requests_endpoint, self->events_endpoint};
+    const char *const names [] = {"requests", "events"};
+    for (size_t i = 0; i < 2; i++)
+        if (!sbx_endpoint_local (endpoints [i]))
+            return sbx_error_new (S_ERROR, "endpoints.%s: %s is not a loopback address, and without "
+                                  "`security` anyone who reaches it may use the daemon: give keys "
+                                  "(security.server_cert, security.clients) or bind 127.0.0.1; "
+                                  "`\"security\": {\"insecure\": true}` allows it without keys "
+                                  "(see docs/security.md)", names [i], endpoints [i]);
+    return NULL;
+}
+
+char *
+sbx_config_advertised (const sbx_config_t *self, const char *endpoint)
+{
+    return sbx_endpoint_advertised (endpoint, self->advertise_host);
 }
 
 bool

@@ -40,6 +40,15 @@ typedef struct {
     char *requests_endpoint;
     char *events_endpoint;
     char *metrics_endpoint;             //  http://HOST:PORT/PATH; NULL: metrics off
+    char *admin_endpoint;               //  ipc://PATH of the admin socket; NULL: none
+    bool admin_off;                     //  endpoints.admin was null
+    char *advertise_host;               //  for a wildcard events bind; NULL: gethostname
+    //  security (docs/security.md): CURVE on the request and event sockets
+    //  when server_cert is set
+    char *server_cert;                  //  the daemon's secret certificate
+    char *clients_dir;                  //  public certificates of workers
+    char *admins_dir;                   //  ... of admins; NULL: none
+    bool insecure;                      //  no keys, and endpoints open anyway
     char *event_log;                    //  NULL: none
     size_t journal;                     //  events kept for events.replay
     size_t journal_bytes;               //  ... and the bytes they may take
@@ -98,6 +107,27 @@ typedef struct {
 //  message starts with `path`.
 sbx_error_t *
     sbx_config_check_metrics (const char *url, const char *path, sbx_http_endpoint_t *parts);
+//  True when the request and event sockets speak CURVE (security.server_cert).
+bool
+    sbx_config_curve (const sbx_config_t *self);
+
+//  NULL when the endpoints suit the security set-up: with CURVE anything
+//  goes; without it the request and event endpoints must be local
+//  (sbx_endpoint_local)
+//  unless security.insecure is true. Else a ConfigError that names the
+//  endpoint, where it came from, and docs/security.md. Called once every
+//  override is applied (sbxd, --check included).
+sbx_error_t *
+    sbx_config_check_exposure (const sbx_config_t *self);
+
+//  sbx_endpoint_advertised with endpoints.advertise_host. Caller frees.
+char *
+    sbx_config_advertised (const sbx_config_t *self, const char *endpoint);
+
+//  The admin endpoint of a daemon on the embedded default:
+//  ipc://$TMPDIR/sbx/default.admin (/tmp without TMPDIR). Caller frees.
+char *
+    sbx_config_default_admin_endpoint (void);
 
 //  Applies a `--pool MIN:MAX` override; -1 with *error_p on a bad value.
 int

@@ -1,6 +1,11 @@
 /*  sbxd - the sbx daemon: loads the configuration, starts the environment
     actor (which starts the event bus, the supervisor and the pool), prints
-    where it listens, and runs until the `shutdown` op, SIGINT or SIGTERM.
+    where it listens, and runs until the `shutdown` op (from an admin:
+    docs/security.md), SIGINT or SIGTERM.
+
+    It refuses to start (exit 2) when a request or event endpoint reaches
+    beyond this host and there are no keys (`security`), unless
+    security.insecure says so; then it warns.
 
     Exit codes: 0 after a graceful shutdown; 1 when the environment failed
     to start or went offline after an outage; 2 for a bad command line or
@@ -105,7 +110,9 @@ s_size_limits (const sbx_config_t *config)
 static void
 s_remove_ipc_files (const sbx_config_t *config)
 {
-    const char *const endpoints [] = {config->requests_endpoint, config->events_endpoint};
+    const char *const endpoints [] = {
+        config->requests_endpoint, config->events_endpoint, config->admin_endpoint
+    };
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints [0]; i++)
         if (endpoints [i] && strncmp (endpoints [i], "ipc://", 6) == 0 && endpoints [i][6] != '@')
             unlink (endpoints [i] + 6);
@@ -297,6 +304,12 @@ main (int argc, char *argv [])
         sbx_config_set_string (&config->requests_endpoint, requests);
     if (events)
         sbx_config_set_string (&config->events_endpoint, events);
+    if ((error = sbx_config_check_exposure (config))) {
+        fprintf (stderr, "sbxd: refusing to serve: %s\n", sbx_error_message (error));
+        sbx_error_destroy (&error);
+        sbx_config_destroy (&config);
+        return 2;
+    }
     if (check) {
         printf ("sbxd: configuration is valid\n");
         sbx_config_destroy (&config);
@@ -357,6 +370,12 @@ main (int argc, char *argv [])
                  endpoint ? endpoint : "unknown error");
     }
     else {
+        if (config->insecure)
+            sbx_log_warning (config->env_id, "security.insecure: requests=%s and events=%s take anyone "
+                             "who can reach them, with no keys (docs/security.md)", endpoint, events_endpoint);
+        if (config->admin_endpoint)
+            sbx_log_info (config->env_id, "admin endpoint %s (hello, status, stats, shutdown; "
+                          "mode 0600)", config->admin_endpoint);
         printf ("sbxd: environment '%s' listening: requests=%s events=%s%s%s\n",
                 config->env_id, endpoint, events_endpoint, metrics && *metrics ? " metrics=" : "",
                 metrics && *metrics ? metrics : "");

@@ -52,9 +52,10 @@ PROCESS = {"sandbox": {"kind": "process", "users": None},
 
 class Daemon:
     """One sbxd process. `requests` and `events` are its endpoints,
-    `env_id` its environment id."""
+    `admin` its admin endpoint, `env_id` its environment id. `security` is
+    the config's security section (docs/security.md), if any."""
 
-    def __init__(self, kinds, workdir, pool=(1, 2), environment=None, features=None):
+    def __init__(self, kinds, workdir, pool=(1, 2), environment=None, features=None, security=None):
         self.env_id = "py%d-%d" % (os.getpid(), next(_ids))
         self.workdir = tempfile.mkdtemp(prefix=self.env_id + "-", dir=workdir)
         config = json.loads(json.dumps(kinds))
@@ -69,6 +70,9 @@ class Daemon:
         }, **(environment or {}))
         config["endpoints"] = {"requests": "tcp://127.0.0.1:*", "events": "tcp://127.0.0.1:*",
                                "metrics": "http://127.0.0.1:0/metrics"}
+        if security is not None:
+            config["security"] = security
+        self.admin = "ipc://%s/%s.admin" % (config["environment"]["root_dir"], self.env_id)
         self.config = config
         path = os.path.join(self.workdir, "config.json")
         with open(path, "w") as out:

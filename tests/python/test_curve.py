@@ -1,6 +1,7 @@
 """CURVE: czmq certificate files are loaded and every socket (requests,
-heartbeats, events) uses them. sbxd's own CURVE support is tested where it
-lands; here a ROUTER guarded by pyzmq's ThreadAuthenticator stands in."""
+heartbeats, events) uses them - against a real sbxd with `security` (its
+keys in directories, docs/security.md), and against a stub guarded by
+pyzmq's ThreadAuthenticator for what the stub shows more plainly."""
 import ctypes.util
 import os
 import subprocess
@@ -14,7 +15,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 import sbx
 from sbx._core import load_curve
-from conftest import wait_until
+from conftest import TESTING, wait_until
 from stub import ENV_ID, Stub
 
 pytestmark = pytest.mark.skipif(not zmq.has("curve"), reason="libzmq without CURVE")
@@ -64,6 +65,69 @@ def test_load_what_czmq_writes(tmp_path):
     keys = load_curve((path, path + "_secret"))
     assert (keys.server_public, keys.public, keys.secret) == (public.encode(), public.encode(),
                                                               secret.encode())
+
+
+@pytest.fixture
+def curve_daemon(start_daemon, tmp_path):
+    """A real sbxd with CURVE on both sockets: a worker's key listed in
+    clients/, an admin's in admins/, a rogue's nowhere."""
+    server_public, server_secret = _certificates(tmp_path / "server", "server")
+    keys = {name: _certificates(tmp_path / name, name) for name in ("worker", "admin", "rogue")}
+    for directory, name in (("clients", "worker"), ("admins", "admin")):
+        os.makedirs(tmp_path / directory)
+        os.link(keys[name][0], tmp_path / directory / (name + ".key"))
+    daemon = start_daemon(TESTING, security={"server_cert": server_secret,
+                                             "clients": str(tmp_path / "clients"),
+                                             "admins": str(tmp_path / "admins")})
+    yield daemon, server_public, {name: secret for name, (_, secret) in keys.items()}
+
+
+def test_a_real_daemon_over_curve(curve_daemon):
+    daemon, server_public, secrets = curve_daemon
+    env = sbx.Environment(daemon.requests, curve=(server_public, secrets["worker"]), timeout=10)
+    try:
+        assert env.hello()["environment"] == daemon.env_id
+        with env.events(timeout=10) as events:
+            with env.sandbox() as sb:
+                assert sb.call("shell", code="x") == 'shell "x" succeeded'
+                sb.heartbeat()
+            # Sessions go on until one event came live over CURVE.
+            for _ in range(100):
+                next(events)
+                if events.received:
+                    break
+                env.call("shell", code="x")
+            assert events.received
+        with pytest.raises(sbx.Unauthorized, match="admin"):
+            env.shutdown()
+    finally:
+        env.close()
+
+
+def test_a_real_daemon_refuses_keys_it_does_not_list(curve_daemon):
+    daemon, server_public, secrets = curve_daemon
+    for curve in ((server_public, secrets["rogue"]), None):
+        env = sbx.Environment(daemon.requests, curve=curve, timeout=5, probe_timeout=0.5)
+        try:
+            with pytest.raises(sbx.DaemonUnavailable):
+                env.hello()
+        finally:
+            env.close()
+    env = sbx.Environment(daemon.requests, curve=(server_public, secrets["worker"]), timeout=10)
+    try:
+        assert env.stats()["counters"]["peers_refused"] >= 2
+    finally:
+        env.close()
+
+
+def test_an_admin_key_shuts_a_real_daemon_down(curve_daemon):
+    daemon, server_public, secrets = curve_daemon
+    env = sbx.Environment(daemon.requests, curve=(server_public, secrets["admin"]), timeout=10)
+    try:
+        env.shutdown()
+        assert daemon.wait() == 0
+    finally:
+        env.close()
 
 
 @pytest.fixture

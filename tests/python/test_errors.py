@@ -1,10 +1,12 @@
 """Every error class, provoked on a real sbxd with the testing kinds (SPEC §5)."""
+import asyncio
 import builtins
 import pickle
 
 import pytest
 
 import sbx
+import sbx.aio
 from conftest import TESTING, next_event
 
 
@@ -183,17 +185,30 @@ def test_nothing_there():
         env.close()
 
 
-def test_shutdown_is_done_or_refused(start_daemon):
+def test_shutdown_is_refused_here_and_done_on_the_admin_endpoint(start_daemon):
     daemon = start_daemon(TESTING)
     env = daemon.environment()
     try:
-        env.shutdown()
-    except sbx.Unauthorized:
+        with pytest.raises(sbx.Unauthorized, match="admin endpoint"):
+            env.shutdown()
         assert env.status()["environment"]["status"] == "online"
-    else:
+        env.shutdown(admin=daemon.admin)
         assert daemon.wait() == 0
     finally:
         env.close()
+
+
+async def _aio_shutdown(daemon):
+    async with sbx.aio.Environment(daemon.requests) as env:
+        with pytest.raises(sbx.Unauthorized):
+            await env.shutdown()
+        await env.shutdown(admin=daemon.admin)
+
+
+def test_aio_shutdown_on_the_admin_endpoint(start_daemon):
+    daemon = start_daemon(TESTING)
+    asyncio.run(_aio_shutdown(daemon))
+    assert daemon.wait() == 0
 
 
 def test_error_from_wire():

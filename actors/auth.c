@@ -33,6 +33,8 @@ struct sbx_auth_t {
     int64_t window_start;       //  refusals logged in this window
     unsigned logged;
     uint64_t unlogged;          //  ... and not logged
+    sbx_auth_full_fn *full;
+    void *full_arg;
 };
 
 sbx_auth_t *
@@ -114,12 +116,20 @@ s_keys_have (sbx_auth_t *self, s_keys_t *keys, const char *key)
     return zcertstore_lookup (keys->store, key) != NULL;
 }
 
+void
+sbx_auth_set_full (sbx_auth_t *self, sbx_auth_full_fn *full, void *arg)
+{
+    self->full = full;
+    self->full_arg = arg;
+}
+
 int
 sbx_auth_bind (sbx_auth_t *self, char **error_p)
 {
     self->clients = (s_keys_t) {.dir = self->config->clients_dir, .name = "security.clients"};
     self->admins = (s_keys_t) {.dir = self->config->admins_dir, .name = "security.admins"};
-    s_keys_t *unread = !s_keys_load (self, &self->clients) ? &self->clients
+    s_keys_t *unread = !sbx_config_curve (self->config) ? NULL
+                     : !s_keys_load (self, &self->clients) ? &self->clients
                      : self->admins.dir && !s_keys_load (self, &self->admins) ? &self->admins : NULL;
     if (unread) {
         *error_p = zsys_sprintf ("cannot read the certificates in %s (%s)", unread->dir, unread->name);
@@ -177,8 +187,10 @@ s_is (zmq_msg_t *frame, const char *text)
     return zmq_msg_size (frame) == strlen (text) && memcmp (zmq_msg_data (frame), text, strlen (text)) == 0;
 }
 
+//  Logs a refusal: `why` after "refused a handshake on the SOCKET socket
+//  from ADDRESS: ", at most S_LOG_BURST a minute.
 static void
-s_log_refusal (sbx_auth_t *self, const char *key, const char *address, const char *domain)
+s_log_refusal (sbx_auth_t *self, const char *address, const char *domain, const char *why)
 {
     int64_t now = zclock_mono ();
     if (now - self->window_start >= S_LOG_WINDOW_MS) {
@@ -190,9 +202,8 @@ s_log_refusal (sbx_auth_t *self, const char *key, const char *address, const cha
         self->unlogged = 0;
     }
     if (self->logged++ < S_LOG_BURST)
-        sbx_log_warning (self->config->env_id, "refused a handshake on the %s socket from %s: key %.8s... "
-                         "is not in security.clients%s", streq (domain, SBX_AUTH_EVENTS) ? "events" : "requests",
-                         address, key, self->admins.dir ? " or security.admins" : "");
+        sbx_log_warning (self->config->env_id, "refused a handshake on the %s socket from %s: %s",
+                         streq (domain, SBX_AUTH_EVENTS) ? "events" : "requests", address, why);
     else
         self->unlogged++;
 }
@@ -209,7 +220,7 @@ s_reply (sbx_auth_t *self, zmq_msg_t *id, bool ok, const char *user_id)
     else
         zmq_send (socket, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     const char *code = ok ? "200" : "400";
-    const char *text = ok ? "OK" : "key not allowed";
+    const char *text = ok ? "OK" : "refused";
     zmq_send (socket, code, 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send (socket, text, strlen (text), ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send (socket, user_id, strlen (user_id), ZMQ_SNDMORE | ZMQ_DONTWAIT);
@@ -251,27 +262,38 @@ sbx_auth_handle (sbx_auth_t *self)
         s_printable (&frames [2], domain, sizeof domain);
         s_printable (&frames [3], address, sizeof address);
         bool ours = streq (domain, SBX_AUTH_REQUESTS) || streq (domain, SBX_AUTH_EVENTS);
-        if (ours && s_is (&frames [5], "CURVE") && count == 7 && zmq_msg_size (&frames [6]) == 32) {
+        bool curve = sbx_config_curve (self->config);
+        char why [160] = "";
+        if (!ours)
+            snprintf (why, sizeof why, "domain '%s' is not one of this daemon's", domain);
+        else
+        if (self->full && self->full (self->full_arg))
+            snprintf (why, sizeof why, "limits.peers (%u) connections are open", self->config->peers);
+        else
+        if (curve && s_is (&frames [5], "CURVE") && count == 7 && zmq_msg_size (&frames [6]) == 32) {
             zmq_z85_encode (key, (const uint8_t *) zmq_msg_data (&frames [6]), 32);
             if (s_keys_have (self, &self->admins, key))
                 role = "admin";
             else
             if (s_keys_have (self, &self->clients, key))
                 role = "worker";
-            ok = role != NULL;
-            if (!ok) {
-                self->refused++;
-                s_log_refusal (self, key, address, domain);
-            }
+            else
+                snprintf (why, sizeof why, "key %.8s... is not in security.clients%s", key,
+                          self->admins.dir ? " or security.admins" : "");
         }
-        else {
+        else
+        if (!curve && s_is (&frames [5], "NULL"))
+            role = "";
+        else
+            snprintf (why, sizeof why, "not a %s handshake", curve ? "CURVE" : "NULL");
+        ok = role != NULL;
+        if (!ok) {
             self->refused++;
-            sbx_log_warning (self->config->env_id, "refused a handshake from %s: domain '%s', "
-                             "not a CURVE request of this daemon", address, domain);
+            s_log_refusal (self, address, domain, why);
         }
     }
     char user_id [64] = "";
-    if (ok)
+    if (ok && *role)
         snprintf (user_id, sizeof user_id, "%s:%s", role, key);
     s_reply (self, count >= 2 ? &frames [1] : NULL, ok, user_id);
     for (size_t i = 0; i < count; i++)

@@ -1,5 +1,12 @@
 /*  sbx_auth - the daemon's ZAP handler (ZeroMQ RFC 27): who may finish a
-    CURVE handshake on the request and event sockets, and as whom.
+    handshake on the request and event sockets, and as whom.
+
+    Both sockets always ask it (their ZAP domains, SBX_AUTH_REQUESTS and
+    SBX_AUTH_EVENTS): first, a connection past limits.peers is refused
+    (sbx_auth_set_full says when), so that connections held open cannot
+    take the descriptors the sandboxes need; the refusal is logged and
+    counted like a key's. Without keys (the NULL mechanism) any other
+    connection is accepted, with no User-Id.
 
     With security.server_cert set (docs/security.md) the request ROUTER
     and the event XPUB are CURVE servers, with the ZAP domains
@@ -47,7 +54,14 @@ sbx_auth_t *
 void
     sbx_auth_destroy (sbx_auth_t **self_p);
 
-//  Loads the certificate stores and binds inproc://zeromq.zap.01. 0, or
+//  What says that the sockets hold as many connections as they may:
+//  `full (arg)` is asked at each handshake on either socket. NULL (the
+//  default): never full.
+typedef bool (sbx_auth_full_fn) (void *arg);
+void
+    sbx_auth_set_full (sbx_auth_t *self, sbx_auth_full_fn *full, void *arg);
+
+//  Loads the certificate stores (with keys) and binds inproc://zeromq.zap.01. 0, or
 //  -1 with *error_p (caller frees).
 int
     sbx_auth_bind (sbx_auth_t *self, char **error_p);
@@ -60,7 +74,8 @@ void *
 int
     sbx_auth_handle (sbx_auth_t *self);
 
-//  Handshakes refused so far, on both sockets.
+//  Handshakes refused so far, on both sockets: keys not listed, and
+//  connections past the limit.
 uint64_t
     sbx_auth_refused (sbx_auth_t *self);
 

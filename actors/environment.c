@@ -68,7 +68,9 @@ typedef struct {
 
     sbx_frontend_t *frontend;
     sbx_frontend_t *admin;      //  the admin endpoint, or NULL
-    sbx_auth_t *auth;           //  the ZAP handler, with keys only
+    sbx_auth_t *auth;           //  the ZAP handler
+    sbx_peers_t subscribers;    //  the event socket's connections (counted by
+                                //  the bus, read here)
     int item_admin, item_auth;  //  their poller items (-1: none)
     sbx_pool_t *pool;
     sbx_ids_t *ids;
@@ -574,9 +576,9 @@ s_fill_stats (self_t *self, sbx_stats_t *stats)
     stats->calls_refused = self->calls_refused;
     stats->replies_dropped = sbx_frontend_replies_dropped (self->frontend);
     stats->peers_disconnected = sbx_frontend_peers (self->frontend)->disconnected;
-    stats->peers_refused = sbx_frontend_peers (self->frontend)->refused
+    stats->peers_refused = sbx_frontend_peers (self->frontend)->failed
                          + (self->auth ? sbx_auth_refused (self->auth) : 0);
-    stats->peers_connected = sbx_frontend_peers (self->frontend)->connected;
+    stats->peers_connected = atomic_load (&sbx_frontend_peers (self->frontend)->connected);
     stats->acquires_waiting = sbx_pool_waiting (self->pool);
 }
 
@@ -758,20 +760,33 @@ s_timers (self_t *self)
 
 //  --- Actor ----------------------------------------------------------------------------
 
+//  True when the request and event sockets hold limits.peers connections
+//  (or more: a count lags the handshakes a little), so the ZAP handler
+//  refuses the next one (actors/auth.h).
+static bool
+s_peers_full (void *arg)
+{
+    self_t *self = (self_t *) arg;
+    uint64_t limit = self->config->peers ? self->config->peers : 10000;
+    uint64_t open = atomic_load (&self->subscribers.connected)
+                  + (self->frontend ? atomic_load (&sbx_frontend_peers (self->frontend)->connected) : 0);
+    //  The connection asking is counted already, or about to be.
+    return open > limit;
+}
+
 static char *
 s_start_children (self_t *self)
 {
     const sbx_config_t *config = self->config;
     char *error = NULL;
-    //  The ZAP handler first: libzmq lets a CURVE handshake through
-    //  unchecked while none is bound.
-    if (sbx_config_curve (config)) {
-        self->auth = sbx_auth_new (config);
-        if (!self->auth)
-            return zsys_sprintf ("cannot create the environment's sockets (socket limit?)");
-        if (sbx_auth_bind (self->auth, &error) != 0)
-            return error;
-    }
+    //  The ZAP handler first: libzmq lets a handshake through unchecked
+    //  while none is bound.
+    self->auth = sbx_auth_new (config);
+    if (!self->auth)
+        return zsys_sprintf ("cannot create the environment's sockets (socket limit?)");
+    sbx_auth_set_full (self->auth, s_peers_full, self);
+    if (sbx_auth_bind (self->auth, &error) != 0)
+        return error;
     self->frontend = sbx_frontend_new (config, SBX_FRONTEND_REQUESTS);
     if (config->admin_endpoint && !(self->admin = sbx_frontend_new (config, SBX_FRONTEND_ADMIN)))
         return zsys_sprintf ("cannot create the environment's sockets (socket limit?)");
@@ -792,6 +807,7 @@ s_start_children (self_t *self)
         if (zsock_bind (self->backends [i], "%s", self->backend_endpoints [i]) < 0)
             return zsys_sprintf ("cannot bind %s", self->backend_endpoints [i]);
     }
+    zsock_send (self->eventbus, "sp", "PEERS", &self->subscribers);
     if (self->metrics)
         zsock_send (self->eventbus, "sp", "METRICS", self->metrics);
     zstr_send (self->eventbus, "START");
@@ -816,7 +832,7 @@ static bool
 s_poll_all (self_t *self)
 {
     bool ok = sbx_poller_add (self->poller, sbx_frontend_socket (self->frontend)) == S_ITEM_FRONTEND
-           && sbx_poller_add (self->poller, sbx_frontend_monitor_socket (self->frontend)) == S_ITEM_MONITOR
+           && sbx_poller_add (self->poller, sbx_frontend_peers (self->frontend)->monitor) == S_ITEM_MONITOR
            && sbx_poller_add (self->poller, zsock_resolve (self->supervisor)) == S_ITEM_SUPERVISOR
            && sbx_poller_add (self->poller, zsock_resolve (self->eventbus)) == S_ITEM_EVENTBUS;
     for (unsigned i = 0; ok && i < self->shards; i++)
@@ -1021,7 +1037,7 @@ s_handle_sockets (self_t *self)
     if (sbx_poller_ready (self->poller, S_ITEM_MONITOR)) {
         int n = 0;
         uint64_t gone = sbx_frontend_peers (self->frontend)->disconnected;
-        while (n < S_DRAIN && sbx_frontend_handle_monitor (self->frontend) == 0)
+        while (n < S_DRAIN && sbx_peers_handle (sbx_frontend_peers (self->frontend)) == 0)
             n++;
         if (n < S_DRAIN)
             sbx_poller_settle (self->poller, S_ITEM_MONITOR);

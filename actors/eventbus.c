@@ -4,6 +4,7 @@
 #include "runtime/core/poller.h"
 #include "actors/proto.h"
 #include "actors/recorder.h"
+#include "runtime/core/peers.h"
 #include "messages/mp.h"
 #include "runtime/core/alloc.h"
 #include "messages/reply.h"
@@ -34,7 +35,8 @@ typedef struct {
     size_t count;               //  at most config->journal_bytes
     size_t bytes;
     sbx_recorder_t *recorder;   //  metrics from the events; NULL: metrics off
-    void *monitor;              //  the recorder's watch on the XPUB (raw)
+    sbx_peers_t *peers;         //  the XPUB's connections (the environment's;
+                                //  NULL: not counted)
 } self_t;
 
 static self_t *
@@ -58,7 +60,9 @@ s_destroy (self_t **self_p)
     free (self->ring);
     if (self->log)
         fclose (self->log);
-    sbx_recorder_destroy (&self->recorder);     //  stops its monitor before the XPUB goes
+    sbx_recorder_destroy (&self->recorder);
+    if (self->peers)
+        sbx_peers_unwatch (self->peers);        //  before the XPUB goes
     zsock_destroy (&self->xpub);
     free (self);
     *self_p = NULL;
@@ -74,8 +78,11 @@ s_start (self_t *self)
     }
     zsock_set_sndhwm (self->xpub, self->config->events_hwm);
     zsock_set_linger (self->xpub, 0);
-    //  With keys, a subscriber is a CURVE client whose key the environment's
-    //  ZAP handler knows (actors/auth.h); the options count from the bind.
+    //  The environment's ZAP handler (actors/auth.h) decides who connects:
+    //  with keys, a CURVE client whose key it knows; always, within
+    //  limits.peers. The options count from the bind.
+    zsock_set_zap_domain (self->xpub, SBX_AUTH_EVENTS);
+    zsock_set_handshake_ivl (self->xpub, 10000);
     if (sbx_config_curve (self->config)) {
         zcert_t *cert = zcert_load (self->config->server_cert);
         if (!cert) {
@@ -87,7 +94,6 @@ s_start (self_t *self)
         zcert_apply (cert, self->xpub);
         zcert_destroy (&cert);
         zsock_set_curve_server (self->xpub, 1);
-        zsock_set_zap_domain (self->xpub, SBX_AUTH_EVENTS);
     }
     if (zsock_bind (self->xpub, "%s", self->config->events_endpoint) < 0) {
         char *message = zsys_sprintf ("cannot bind events endpoint %s: %s",
@@ -96,8 +102,8 @@ s_start (self_t *self)
         zstr_free (&message);
         return;
     }
-    if (self->recorder)
-        self->monitor = sbx_recorder_watch (self->recorder, zsock_resolve (self->xpub));
+    if (self->peers && sbx_peers_watch (self->peers, zsock_resolve (self->xpub)) != 0)
+        self->peers = NULL;
     if (self->config->event_log) {
         //  Events name sessions and what they did: the log is its owner's.
         int fd = open (self->config->event_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -247,6 +253,8 @@ s_handle_pipe (self_t *self)
         self->terminated = true;
     else if (streq (command, "START"))
         s_start (self);
+    else if (streq (command, "PEERS") && ptr && !self->xpub)
+        self->peers = (sbx_peers_t *) ptr;
     else if (streq (command, "METRICS") && ptr && !self->recorder)
         self->recorder = sbx_recorder_new ((sbx_metrics_t *) ptr, self->config);
     else if (streq (command, "EVENTS") && ptr) {
@@ -278,8 +286,8 @@ sbx_eventbus_actor (zsock_t *pipe, void *args)
     while (!self->terminated) {
         if (self->xpub && !polling_xpub)
             polling_xpub = sbx_poller_add (poller, zsock_resolve (self->xpub)) == 1;
-        if (polling_xpub && self->monitor && !polling_monitor)
-            polling_monitor = sbx_poller_add (poller, self->monitor) == 2;
+        if (polling_xpub && self->peers && !polling_monitor)
+            polling_monitor = sbx_poller_add (poller, self->peers->monitor) == 2;
         if (sbx_poller_wait (poller, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -300,9 +308,11 @@ sbx_eventbus_actor (zsock_t *pipe, void *args)
             zmq_msg_close (&part);
         }
         if (polling_monitor && sbx_poller_ready (poller, 2)) {
-            while (sbx_recorder_handle_monitor (self->recorder) == 0)
+            while (sbx_peers_handle (self->peers) == 0)
                 ;
             sbx_poller_settle (poller, 2);
+            if (self->recorder)
+                sbx_recorder_subscribers (self->recorder, atomic_load (&self->peers->connected));
         }
     }
     sbx_poller_destroy (&poller);

@@ -3,12 +3,16 @@
     XPUB endpoint as [topic][body], and appends it to the JSON-lines event
     log (flushed per event).
 
-    With security.server_cert the XPUB is a CURVE server (ZAP domain
-    SBX_AUTH_EVENTS): the environment's ZAP handler (actors/auth.h), bound
-    before START, decides who subscribes.
+    The XPUB asks the environment's ZAP handler (actors/auth.h, domain
+    SBX_AUTH_EVENTS), bound before START, who may subscribe: with
+    security.server_cert it is a CURVE server, and always the handler
+    keeps connections within limits.peers.
 
     Created by the environment: sbx_actor_new (sbx_eventbus_actor, config).
     Pipe commands (see actors/proto.h for the pointer messages):
+        "PEERS" [ptr peers]     count the XPUB's connections into this
+                                sbx_peers_t (runtime/core/peers.h), which
+                                outlives the bus; before START (no answer)
         "METRICS" [ptr metrics] record metrics from every event into this
                                 registry (actors/recorder.h), which outlives
                                 the bus; before START (no answer)

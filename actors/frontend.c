@@ -21,8 +21,7 @@ struct sbx_frontend_t {
     int item;
     uint64_t bad_requests;
     uint64_t replies_dropped;   //  to clients whose queue was full, or gone
-    void *monitor;              //  PAIR: the router's connection events
-    sbx_frontend_peers_t peers;
+    sbx_peers_t peers;
 };
 
 sbx_frontend_t *
@@ -55,16 +54,8 @@ sbx_frontend_new (const sbx_config_t *config, sbx_frontend_role_t role)
     zsock_set_linger (router, 0);
     if (role == SBX_FRONTEND_ADMIN)
         return self;
-    //  Its connections, as libzmq reports them (sbx_frontend_handle_monitor).
-    //  A key refused is the ZAP handler's to count.
-    char endpoint [64];
-    snprintf (endpoint, sizeof endpoint, "inproc://sbx-frontend-monitor-%p", (void *) self);
-    self->monitor = zmq_socket (zsys_init (), ZMQ_PAIR);
-    if (!self->monitor
-    ||  zmq_socket_monitor (zsock_resolve (router), endpoint, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0
-    ||  zmq_connect (self->monitor, endpoint) != 0) {
+    //  Its connections, as libzmq reports them (runtime/core/peers.h).
+    if (sbx_peers_watch (&self->peers, zsock_resolve (router)) != 0) {
         sbx_frontend_destroy (&self);
         return NULL;
     }
@@ -77,17 +68,13 @@ sbx_frontend_destroy (sbx_frontend_t **self_p)
     sbx_frontend_t *self = *self_p;
     if (!self)
         return;
-    if (self->monitor) {
-        zmq_socket_monitor (zsock_resolve (self->router), NULL, 0);
-        zmq_close (self->monitor);
-    }
+    sbx_peers_unwatch (&self->peers);
     zsock_destroy (&self->router);
     free (self);
     *self_p = NULL;
 }
 
-//  A CURVE server with the daemon's secret key, asking the ZAP handler
-//  (actors/auth.h) about each client. 0, or -1 with *error_p.
+//  A CURVE server with the daemon's secret key. 0, or -1 with *error_p.
 static int
 s_curve_server (sbx_frontend_t *self, char **error_p)
 {
@@ -99,7 +86,6 @@ s_curve_server (sbx_frontend_t *self, char **error_p)
     zcert_apply (cert, self->router);
     zcert_destroy (&cert);
     zsock_set_curve_server (self->router, 1);
-    zsock_set_zap_domain (self->router, SBX_AUTH_REQUESTS);
     return 0;
 }
 
@@ -130,6 +116,9 @@ sbx_frontend_bind (sbx_frontend_t *self, char **error_p)
 {
     if (self->role == SBX_FRONTEND_ADMIN)
         return s_bind_admin (self, error_p);
+    //  The ZAP handler (actors/auth.h) is asked about each client: its key
+    //  with CURVE, and always whether there is room for one more.
+    zsock_set_zap_domain (self->router, SBX_AUTH_REQUESTS);
     if (self->curve && s_curve_server (self, error_p) != 0)
         return -1;
     if (zsock_bind (self->router, "%s", self->endpoint) >= 0)
@@ -170,46 +159,7 @@ sbx_frontend_replies_dropped (sbx_frontend_t *self)
     return self->replies_dropped;
 }
 
-void *
-sbx_frontend_monitor_socket (sbx_frontend_t *self)
-{
-    return self->monitor;
-}
-
-int
-sbx_frontend_handle_monitor (sbx_frontend_t *self)
-{
-    zmq_msg_t frame;
-    zmq_msg_init (&frame);
-    if (zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close (&frame);
-        return -1;
-    }
-    uint16_t event = 0;
-    if (zmq_msg_size (&frame) >= 2)
-        memcpy (&event, zmq_msg_data (&frame), 2);
-    //  The second frame names the endpoint; drain it.
-    while (zmq_msg_more (&frame)) {
-        zmq_msg_close (&frame);
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, self->monitor, 0) < 0)
-            break;
-    }
-    zmq_msg_close (&frame);
-    if (event == ZMQ_EVENT_ACCEPTED)
-        self->peers.connected++;
-    else
-    if (event == ZMQ_EVENT_DISCONNECTED) {
-        if (self->peers.connected)
-            self->peers.connected--;
-        self->peers.disconnected++;
-    }
-    else
-        self->peers.refused++;
-    return 0;
-}
-
-const sbx_frontend_peers_t *
+sbx_peers_t *
 sbx_frontend_peers (sbx_frontend_t *self)
 {
     return &self->peers;

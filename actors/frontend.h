@@ -31,6 +31,7 @@
 #include "actors/proto.h"
 #include "messages/reply.h"
 #include "runtime/core/poller.h"
+#include "runtime/core/peers.h"
 
 typedef struct sbx_frontend_t sbx_frontend_t;
 
@@ -73,26 +74,13 @@ uint64_t
 uint64_t
     sbx_frontend_replies_dropped (sbx_frontend_t *self);
 
-//  The request socket's connections.
-typedef struct {
-    uint64_t connected;         //  open now (handshake done or not)
-    uint64_t disconnected;      //  closed, by either side - among them those
-                                //  libzmq closed for a body over twice
-                                //  max_body_bytes, or a handshake not done
-                                //  within 10 s
-    uint64_t refused;           //  handshakes that failed, but for a key
-                                //  refused (the ZAP handler counts those):
-                                //  a client without CURVE, say
-} sbx_frontend_peers_t;
-
-//  A raw PAIR that gets libzmq's events about the connections (to poll);
-//  then sbx_frontend_handle_monitor reads one: 0, or -1 when none waits.
-//  The admin role has none (NULL).
-void *
-    sbx_frontend_monitor_socket (sbx_frontend_t *self);
-int
-    sbx_frontend_handle_monitor (sbx_frontend_t *self);
-const sbx_frontend_peers_t *
+//  The request socket's connections (runtime/core/peers.h; its monitor
+//  is to poll, then sbx_peers_handle). Among the disconnected, those
+//  libzmq closed for a body over twice max_body_bytes, or a handshake not
+//  done within 10 s; among the failed, a client without CURVE on a CURVE
+//  socket (a key refused is the ZAP handler's to count). The admin role
+//  has no monitor.
+sbx_peers_t *
     sbx_frontend_peers (sbx_frontend_t *self);
 
 //  Sends `body` to the client of `job` (nothing when it has no client).

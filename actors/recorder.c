@@ -25,9 +25,6 @@ struct sbx_recorder_t {
     const sbx_config_t *config;
     zhashx_t *sandboxes;        //  sandbox id -> s_sandbox_t, until its sandbox.shutdown
     msgpack_zone zone;          //  for decoding bodies, cleared after each
-    void *xpub;                 //  watched (borrowed)
-    void *monitor;              //  PAIR: the XPUB's connection events
-    uint64_t subscribers;
 };
 
 sbx_recorder_t *
@@ -49,10 +46,6 @@ sbx_recorder_destroy (sbx_recorder_t **self_p)
     sbx_recorder_t *self = *self_p;
     if (!self)
         return;
-    if (self->monitor) {
-        zmq_socket_monitor (self->xpub, NULL, 0);
-        zmq_close (self->monitor);
-    }
     zhashx_destroy (&self->sandboxes);
     msgpack_zone_destroy (&self->zone);
     free (self);
@@ -235,50 +228,8 @@ sbx_recorder_journal (sbx_recorder_t *self, uint64_t events, uint64_t bytes)
 
 //  --- Subscribers ----------------------------------------------------------------------
 
-void *
-sbx_recorder_watch (sbx_recorder_t *self, void *xpub)
+void
+sbx_recorder_subscribers (sbx_recorder_t *self, uint64_t count)
 {
-    char endpoint [64];
-    snprintf (endpoint, sizeof endpoint, "inproc://sbx-events-monitor-%p", (void *) self);
-    void *monitor = zmq_socket (zsys_init (), ZMQ_PAIR);
-    if (!monitor)
-        return NULL;
-    if (zmq_socket_monitor (xpub, endpoint, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0
-    ||  zmq_connect (monitor, endpoint) != 0) {
-        zmq_socket_monitor (xpub, NULL, 0);
-        zmq_close (monitor);
-        return NULL;
-    }
-    self->xpub = xpub;
-    self->monitor = monitor;
-    return monitor;
-}
-
-int
-sbx_recorder_handle_monitor (sbx_recorder_t *self)
-{
-    zmq_msg_t frame;
-    zmq_msg_init (&frame);
-    if (!self->monitor || zmq_msg_recv (&frame, self->monitor, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close (&frame);
-        return -1;
-    }
-    uint16_t event = 0;
-    if (zmq_msg_size (&frame) >= 2)
-        memcpy (&event, zmq_msg_data (&frame), 2);
-    //  The second frame names the endpoint; drain it.
-    while (zmq_msg_more (&frame)) {
-        zmq_msg_close (&frame);
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, self->monitor, 0) < 0)
-            break;
-    }
-    zmq_msg_close (&frame);
-    if (event == ZMQ_EVENT_ACCEPTED)
-        self->subscribers++;
-    else
-    if (event == ZMQ_EVENT_DISCONNECTED && self->subscribers)
-        self->subscribers--;
-    sbx_metrics_set (self->metrics, SBX_METRIC_SUBSCRIBERS, (sbx_metric_labels_t) {0}, self->subscribers);
-    return 0;
+    sbx_metrics_set (self->metrics, SBX_METRIC_SUBSCRIBERS, (sbx_metric_labels_t) {0}, count);
 }

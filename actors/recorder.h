@@ -9,8 +9,8 @@
     with the event log by construction, and the request path pays nothing
     for them: the bus runs on its own thread.
 
-    It also counts the connections to the events endpoint (a socket
-    monitor on the XPUB) and keeps the journal's gauges.
+    It also keeps the gauges of the journal and of the connections to the
+    events endpoint (which the bus counts).
 
     Part of the event bus actor: its thread only.
 */
@@ -26,7 +26,7 @@ typedef struct sbx_recorder_t sbx_recorder_t;
 //  `config` (borrowed).
 sbx_recorder_t *
     sbx_recorder_new (sbx_metrics_t *metrics, const sbx_config_t *config);
-//  Stops the socket monitor, frees the recorder and nulls *self_p.
+//  Frees the recorder and nulls *self_p.
 void
     sbx_recorder_destroy (sbx_recorder_t **self_p);
 
@@ -38,13 +38,8 @@ void
 void
     sbx_recorder_journal (sbx_recorder_t *self, uint64_t events, uint64_t bytes);
 
-//  Watches the connections of `xpub` (a raw libzmq socket). Returns the
-//  raw socket to poll for them (owned by the recorder), or NULL when the
-//  monitor cannot be made (subscribers are then not counted).
-void *
-    sbx_recorder_watch (sbx_recorder_t *self, void *xpub);
-//  Handles what the monitor has; 0, or -1 when nothing was waiting.
-int
-    sbx_recorder_handle_monitor (sbx_recorder_t *self);
+//  The events endpoint has `count` connections now.
+void
+    sbx_recorder_subscribers (sbx_recorder_t *self, uint64_t count);
 
 #endif

@@ -226,8 +226,10 @@ sbx_link_new (const char *endpoints, int connect_timeout_ms, const sbx_curve_t *
             last = sbx_error_new (SBX_UNREACHABLE, "no sbx daemon answered at %s within %d ms%s",
                                   tried ? tried : endpoints, connect_timeout_ms, curve
                                   ? " (with CURVE: a daemon refuses keys it does not list, and "
-                                    "answers no client without keys; see docs/security.md)"
-                                  : "");
+                                    "answers no client without keys; see docs/security.md; it also "
+                                    "refuses connections past its limits.peers)"
+                                  : " (a daemon also refuses connections past its limits.peers, "
+                                    "and logs it)");
         }
         if (error_p)
             *error_p = last;

@@ -506,6 +506,59 @@ Test (limits, held_connections_do_not_starve_sandboxes, .timeout = 180)
     s_shutdown_clean (&daemon);
 }
 
+//  Past limits.peers connections to the request and event endpoints
+//  together, the next handshake is refused (logged, counted) on either
+//  socket, and those in are still served; once connections close, a new
+//  one gets in. (libzmq does not retry a connection whose handshake was
+//  refused: the client connects again.) The admin endpoint is not counted.
+Test (limits, connections_past_limits_peers_are_refused)
+{
+    sbx_test_daemon_t *daemon = s_started (S_TESTING ("", ", \"limits\": {\"peers\": 3}"));
+    zsock_t *admin = sbx_test_connect_admin (daemon);
+    cr_assert_not_null (admin);
+    zsock_t *clients [3];
+    for (int i = 0; i < 3; i++) {
+        clients [i] = sbx_test_connect (daemon);
+        s_ok (clients [i], "{\"op\": \"hello\"}");
+    }
+    zsock_t *subscriber = zsock_new_sub (daemon->events, "");
+    cr_assert_not_null (subscriber);
+    cr_assert (sbx_test_wait_stderr (daemon, "refused a handshake on the events socket from", S_WAIT),
+               "a fourth connection, to the events endpoint, was not refused");
+    zsock_t *late = sbx_test_connect (daemon);
+    msgpack_sbuffer hello;
+    msgpack_sbuffer_init (&hello);
+    sbx_request_t request = {.op = SBX_OP_HELLO, .has_id = true, .id = 7};
+    sbx_request_encode (&request, &hello);
+    cr_assert_eq (zmq_send (zsock_resolve (late), hello.data, hello.size, 0), (int) hello.size);
+    msgpack_sbuffer_destroy (&hello);
+    cr_assert (sbx_test_wait_stderr (daemon, "refused a handshake on the requests socket from", S_WAIT),
+               "a fourth connection, to the request endpoint, was not refused");
+    cr_assert (sbx_test_wait_stderr (daemon, "limits.peers (3) connections are open", S_WAIT));
+    cr_assert_geq (s_counter (admin, "peers_refused"), 2);
+    //  Those in are still served.
+    s_ok (clients [2], "{\"op\": \"status\"}");
+    cr_assert_null (sbx_test_reply_recv (late, 0), "the refused connection was answered");
+    zsock_destroy (&late);
+    zsock_destroy (&subscriber);
+    //  Room again: a new connection is served.
+    zsock_destroy (&clients [0]);
+    bool served = false;
+    for (int tries = 0; tries < 100 && !served; tries++) {
+        //  Until the daemon has seen the close, a new one may be refused.
+        zsock_t *again = sbx_test_connect (daemon);
+        sbx_reply_t *reply = sbx_test_request (again, "{\"op\": \"hello\"}", 100);
+        served = reply && streq (sbx_test_reply_type (reply), "ok");
+        sbx_reply_destroy (&reply);
+        zsock_destroy (&again);
+    }
+    cr_assert (served, "no new connection was served once one had closed");
+    zsock_destroy (&clients [1]);
+    zsock_destroy (&clients [2]);
+    zsock_destroy (&admin);
+    s_finish (&daemon);
+}
+
 //  ipc:// socket files go with the daemon.
 Test (limits, ipc_socket_files_are_removed)
 {

@@ -228,7 +228,8 @@ WATCHED = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 _REFUSALS = {
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "the handshake failed",
     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "the handshake failed (protocol error)",
-    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "the daemon refused this client's key",
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "the daemon refused this connection (a key it does not list, "
+                                     "or it holds limits.peers connections already)",
 }
 
 

@@ -583,11 +583,11 @@ s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
     }
     if (!error && (part = s_object (root, "limits", "", &error)) && !error) {
         static const char *const limit_keys [] = {
-            "max_body_bytes", "queued_per_sandbox", "waiting", "sandboxes", "client_hwm", NULL
+            "max_body_bytes", "queued_per_sandbox", "waiting", "sandboxes", "client_hwm", "peers", NULL
         };
         uint64_t max_body = self->max_body_bytes, queued = self->queued_per_sandbox;
         uint64_t waiting = self->waiting, client_hwm = (uint64_t) self->client_hwm;
-        uint64_t sandboxes = self->sandboxes;
+        uint64_t sandboxes = self->sandboxes, peers = self->peers;
         error = s_check_keys (part, "limits", limit_keys);
         if (!error)
             error = s_uint (part, "max_body_bytes", "limits", 1024, 1073741824, &max_body);
@@ -599,13 +599,25 @@ s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
             error = s_uint (part, "sandboxes", "limits", 1, 100000, &sandboxes);
         if (!error)
             error = s_uint (part, "client_hwm", "limits", 1, 1000000, &client_hwm);
+        if (!error)
+            error = s_uint (part, "peers", "limits", 1, 1000000, &peers);
         self->max_body_bytes = (size_t) max_body;
         self->queued_per_sandbox = (unsigned) queued;
         self->waiting = (unsigned) waiting;
         self->sandboxes = (unsigned) sandboxes;
         self->client_hwm = (int) client_hwm;
+        self->peers = (unsigned) peers;
     }
     return error;
+}
+
+void
+sbx_config_size_peers (sbx_config_t *self, uint64_t descriptors, uint64_t reserved)
+{
+    if (self->peers)
+        return;
+    uint64_t peers = descriptors > reserved ? (descriptors - reserved) / 2 : 0;
+    self->peers = (unsigned) (peers < 16 ? 16 : peers > 10000 ? 10000 : peers);
 }
 
 static char *

@@ -60,6 +60,9 @@ typedef struct {
     unsigned waiting;                   //  acquires that may wait for a sandbox
     unsigned sandboxes;                 //  without pooling: sandboxes at once
     int client_hwm;                     //  replies queued for one client
+    unsigned peers;                     //  connections to the request and event
+                                        //  endpoints at once; 0: sbxd sizes it from
+                                        //  RLIMIT_NOFILE (sbx_config_size_peers)
     double shutdown_timeout_s;          //  a graceful shutdown's limit
 } sbx_config_t;
 
@@ -128,6 +131,12 @@ char *
 //  ipc://$TMPDIR/sbx/default.admin (/tmp without TMPDIR). Caller frees.
 char *
     sbx_config_default_admin_endpoint (void);
+
+//  limits.peers when the configuration leaves it to sbxd: half the
+//  descriptors left of `descriptors` once the sandboxes have `reserved`,
+//  within [16, 10000]. A limit set in the file stays.
+void
+    sbx_config_size_peers (sbx_config_t *self, uint64_t descriptors, uint64_t reserved);
 
 //  Applies a `--pool MIN:MAX` override; -1 with *error_p on a bad value.
 int

@@ -61,10 +61,11 @@ s_usage (FILE *out)
 }
 
 //  Sizes czmq's socket limit from the pool and checks it against the file
-//  descriptor limit, raising the soft limit when it must. -1 when the pool
-//  cannot fit (with the reason printed).
+//  descriptor limit, raising the soft limit when it must; then sizes
+//  limits.peers from what the sandboxes leave (unless the file set it).
+//  -1 when the pool cannot fit (with the reason printed).
 static int
-s_size_limits (const sbx_config_t *config)
+s_size_limits (sbx_config_t *config)
 {
     struct rlimit limit;
     getrlimit (RLIMIT_NOFILE, &limit);
@@ -103,6 +104,9 @@ s_size_limits (const sbx_config_t *config)
         setrlimit (RLIMIT_NOFILE, &limit);
     }
     zsys_set_max_sockets (sockets);
+    //  Without pooling, room for limits.sandboxes of them.
+    size_t reserved = fds ? fds : S_SOCKETS_BASE + S_FDS_RESERVED + per_sandbox * config->sandboxes;
+    sbx_config_size_peers (config, limit.rlim_cur == RLIM_INFINITY ? UINT64_MAX : limit.rlim_cur, reserved);
     return 0;
 }
 

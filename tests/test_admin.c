@@ -212,10 +212,11 @@ Test (admin, insecure_wildcard_warns_and_announces_a_connectable_endpoint)
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%s", s_port (daemon->requests));
     zsock_t *client = zsock_new_dealer (endpoint);
     sbx_reply_t *reply = s_expect (client, "ok", "{\"op\": \"hello\"}");
-    const char *announced = sbx_reply_get_str (reply, "events_endpoint");
+    char announced [300];
+    snprintf (announced, sizeof announced, "%s", sbx_reply_get_str (reply, "events_endpoint"));
+    sbx_reply_destroy (&reply);
     cr_assert_str_eq (announced, expected);
     zsock_t *sub = zsock_new_sub (announced, "");
-    sbx_reply_destroy (&reply);
     //  Events, until one reaches the subscriber.
     zpoller_t *poller = zpoller_new (sub, NULL);
     bool heard = false;
@@ -367,11 +368,21 @@ Test (admin, a_forged_user_id_is_no_admin)
     size += s_zmtp_property (ready + size, "Socket-Type", "DEALER");
     size += s_zmtp_property (ready + size, "User-Id", "admin:0123456789012345678901234567890123456789");
     used += s_zmtp_frame (out + used, 0x04, ready, size);
-    const char body [] = "\x81\xa2op\xa8shutdown";          //  {"op": "shutdown"}
-    used += s_zmtp_frame (out + used, 0x00, body, sizeof body - 1);
     cr_assert_eq (write (fd, out, used), (ssize_t) used);
-    //  The rest of the daemon's greeting, its READY, then the reply.
+    //  The rest of the daemon's greeting, then its READY: a message sent
+    //  before the handshake ends (the daemon asks its ZAP handler first)
+    //  is a protocol error, as it would be from libzmq.
     size_t got = 0;
+    while (!memmem (in, got, "\5READY", 6) && got < sizeof in) {
+        ssize_t n = read (fd, in + got, sizeof in - got);
+        cr_assert_gt (n, 0, "the daemon closed the handshake");
+        got += (size_t) n;
+    }
+    const char body [] = "\x81\xa2op\xa8shutdown";          //  {"op": "shutdown"}
+    used = s_zmtp_frame (out, 0x00, body, sizeof body - 1);
+    cr_assert_eq (write (fd, out, used), (ssize_t) used);
+    //  Then the reply.
+    got = 0;
     bool answered = false;
     while (!answered && got < sizeof in) {
         ssize_t n = read (fd, in + got, sizeof in - got);

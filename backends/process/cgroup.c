@@ -1,0 +1,716 @@
+/*  sbx_process_cgroup - see cgroup.h */
+#include "backends/process/cgroup.h"
+
+#include <czmq.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#define S_KILL_PATIENCE_US 5000000
+#define S_RMDIR_PATIENCE_US 2000000
+#define S_TOP "sbx"
+
+static const struct {
+    unsigned bit;
+    const char *name;
+    const char *probe;          //  a file every v1 group of it has
+} s_controllers [] = {
+    {SBX_CGROUP_MEMORY, "memory", "memory.limit_in_bytes"},
+    {SBX_CGROUP_PIDS, "pids", "pids.max"},
+    {SBX_CGROUP_CPU, "cpu", "cpu.cfs_quota_us"},
+};
+#define S_CONTROLLERS (sizeof s_controllers / sizeof s_controllers [0])
+
+struct sbx_process_cgroups_t {
+    int version;                //  1 or 2
+    unsigned controllers;
+    size_t count;               //  hierarchies used
+    char *tops [SBX_CGROUP_MAX_HIERARCHIES];    //  <mount or base>/sbx
+    char *description;
+};
+
+struct sbx_process_cgroup_t {
+    const sbx_process_cgroups_t *layout;
+    char *env_dirs [SBX_CGROUP_MAX_HIERARCHIES];
+    char *paths [SBX_CGROUP_MAX_HIERARCHIES];
+};
+
+//  --- Files -------------------------------------------------------------------
+
+//  A reason, cut to `size` (it names long paths).
+static void
+s_say (char *why, size_t size, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (why, size, format, args);
+    va_end (args);
+}
+
+//  Writes `text` to `path` in one write. 0 or -errno.
+static int
+s_write (const char *path, const char *text)
+{
+    int fd = open (path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = write (fd, text, strlen (text));
+    int rc = n == (ssize_t) strlen (text) ? 0 : n < 0 ? -errno : -EIO;
+    close (fd);
+    return rc;
+}
+
+static int
+s_writef (const char *dir, const char *file, const char *format, long long value)
+{
+    char path [PATH_MAX], text [64];
+    snprintf (path, sizeof path, "%s/%s", dir, file);
+    snprintf (text, sizeof text, format, value);
+    return s_write (path, text);
+}
+
+//  Reads a whole small file into a fresh string (caller frees), or NULL.
+static char *
+s_read (const char *path)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t size = 0, capacity = 4096;
+    char *text = (char *) malloc (capacity);
+    ssize_t n;
+    while (text && (n = read (fd, text + size, capacity - size - 1)) > 0) {
+        size += (size_t) n;
+        if (size + 1 == capacity) {
+            capacity *= 2;
+            char *grown = (char *) realloc (text, capacity);
+            if (!grown)
+                free (text);
+            text = grown;
+        }
+    }
+    close (fd);
+    if (text)
+        text [size] = 0;
+    return text;
+}
+
+static bool
+s_exists (const char *dir, const char *file)
+{
+    char path [PATH_MAX];
+    snprintf (path, sizeof path, "%s/%s", dir, file);
+    return access (path, F_OK) == 0;
+}
+
+//  True when the space-separated `list` holds the word `word`.
+static bool
+s_has_word (const char *list, const char *word)
+{
+    size_t length = strlen (word);
+    for (const char *p = list; p && *p; ) {
+        p += strspn (p, " \n");
+        size_t n = strcspn (p, " \n");
+        if (n == length && strncmp (p, word, n) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+static int
+s_mkdir (const char *path)
+{
+    return mkdir (path, 0755) == 0 || errno == EEXIST ? 0 : -errno;
+}
+
+void
+sbx_process_cgroup_env_name (const char *root_dir, const char *env, char *name, size_t size)
+{
+    char real [PATH_MAX];
+    const char *path = realpath (root_dir, real) ? real : root_dir;
+    uint32_t hash = 2166136261u;
+    for (const char *c = path; *c; c++)
+        hash = (hash ^ (uint8_t) *c) * 16777619u;
+    snprintf (name, size, "%s@%08x", env, hash);
+}
+
+//  --- Where the hierarchies are -------------------------------------------------
+
+typedef struct {
+    char *v1 [S_CONTROLLERS];   //  mount point of each controller's hierarchy
+    char *v1_all [16];          //  every v1 mount point (for leftovers)
+    size_t v1_count;
+    char *v2;                   //  the cgroup2 mount point
+    char *v2_root;              //  ... and the group it shows as its top
+} s_mounts_t;
+
+static void
+s_mounts_free (s_mounts_t *mounts)
+{
+    for (size_t i = 0; i < S_CONTROLLERS; i++)
+        free (mounts->v1 [i]);
+    for (size_t i = 0; i < mounts->v1_count; i++)
+        free (mounts->v1_all [i]);
+    free (mounts->v2);
+    free (mounts->v2_root);
+    memset (mounts, 0, sizeof *mounts);
+}
+
+//  From /proc/self/mountinfo: "id parent maj:min root mountpoint options
+//  [optional...] - fstype source superoptions".
+static void
+s_mounts_find (s_mounts_t *mounts)
+{
+    memset (mounts, 0, sizeof *mounts);
+    FILE *file = fopen ("/proc/self/mountinfo", "re");
+    char *line = NULL;
+    size_t size = 0;
+    while (file && getline (&line, &size, file) > 0) {
+        char root [PATH_MAX], point [PATH_MAX];
+        const char *dash = strstr (line, " - ");
+        if (!dash || sscanf (line, "%*s %*s %*s %4095s %4095s", root, point) != 2)
+            continue;
+        char type [64], source [256], options [1024];
+        if (sscanf (dash + 3, "%63s %255s %1023s", type, source, options) != 3)
+            continue;
+        if (streq (type, "cgroup2") && !mounts->v2) {
+            mounts->v2 = strdup (point);
+            mounts->v2_root = strdup (root);
+        }
+        else
+        if (streq (type, "cgroup")) {
+            if (mounts->v1_count < sizeof mounts->v1_all / sizeof mounts->v1_all [0])
+                mounts->v1_all [mounts->v1_count++] = strdup (point);
+            //  "rw,cpu,cpuacct": the controllers are words of the options.
+            for (char *p = options; *p; p++)
+                if (*p == ',')
+                    *p = ' ';
+            for (size_t i = 0; i < S_CONTROLLERS; i++)
+                if (!mounts->v1 [i] && s_has_word (options, s_controllers [i].name))
+                    mounts->v1 [i] = strdup (point);
+        }
+    }
+    free (line);
+    if (file)
+        fclose (file);
+}
+
+//  This process's v2 group as a directory under the mount, or NULL.
+static char *
+s_v2_own (const s_mounts_t *mounts)
+{
+    char *text = mounts->v2 ? s_read ("/proc/self/cgroup") : NULL;
+    char *own = NULL;
+    for (char *line = text; line && *line && !own; ) {
+        char *end = strchr (line, '\n');
+        if (end)
+            *end = 0;
+        if (strncmp (line, "0::", 3) == 0) {
+            const char *path = line + 3, *root = mounts->v2_root;
+            size_t root_length = streq (root, "/") ? 0 : strlen (root);
+            if (strncmp (path, root, root_length) == 0
+            &&  (path [root_length] == '/' || path [root_length] == 0))
+                own = zsys_sprintf ("%s%s", mounts->v2, streq (path + root_length, "/") ? "" : path + root_length);
+        }
+        line = end ? end + 1 : NULL;
+    }
+    free (text);
+    return own;
+}
+
+//  The names of `mask`'s controllers, "memory, pids" (for messages).
+static void
+s_names (unsigned mask, char *text, size_t size)
+{
+    text [0] = 0;
+    for (size_t i = 0; i < S_CONTROLLERS; i++) {
+        if (!(mask & s_controllers [i].bit))
+            continue;
+        size_t used = strlen (text);
+        snprintf (text + used, size - used, "%s%s", used ? ", " : "", s_controllers [i].name);
+    }
+    if (!text [0])
+        snprintf (text, size, "none");
+}
+
+//  Enables `mask`'s controllers for the children of v2 group `dir`. 0 or
+//  -errno (EBUSY: `dir` holds processes and is not the top).
+static int
+s_v2_delegate (const char *dir, unsigned mask)
+{
+    char path [PATH_MAX];
+    snprintf (path, sizeof path, "%s/cgroup.subtree_control", dir);
+    char *enabled = s_read (path);
+    int rc = 0;
+    for (size_t i = 0; i < S_CONTROLLERS && rc == 0; i++) {
+        if (!(mask & s_controllers [i].bit) || s_has_word (enabled, s_controllers [i].name))
+            continue;
+        char word [32];
+        snprintf (word, sizeof word, "+%s", s_controllers [i].name);
+        rc = s_write (path, word);
+    }
+    free (enabled);
+    return rc;
+}
+
+//  v2 below `base`: 0 and base/sbx made, or -1 with the reason.
+static int
+s_try_v2 (const char *base, unsigned mask, char *why, size_t size)
+{
+    char path [PATH_MAX], names [64];
+    snprintf (path, sizeof path, "%s/cgroup.controllers", base);
+    char *offered = s_read (path);
+    unsigned missing = 0;
+    for (size_t i = 0; i < S_CONTROLLERS; i++)
+        if ((mask & s_controllers [i].bit) && !s_has_word (offered, s_controllers [i].name))
+            missing |= s_controllers [i].bit;
+    free (offered);
+    if (!offered) {
+        s_say (why, size, "cannot read %s: %s", path, strerror (errno));
+        return -1;
+    }
+    if (missing) {
+        s_names (missing, names, sizeof names);
+        s_say (why, size, "%s does not offer %s", base, names);
+        return -1;
+    }
+    if (access (base, W_OK) != 0) {
+        s_say (why, size, "%s is not writable: %s", base, strerror (errno));
+        return -1;
+    }
+    int rc = s_v2_delegate (base, mask);
+    if (rc == -EBUSY) {
+        s_say (why, size, "%s holds processes, so its controllers cannot go to sub-groups (give sbxd a "
+                  "group of its own below a delegated one, e.g. systemd's Delegate=yes with "
+                  "DelegateSubgroup=)", base);
+        return -1;
+    }
+    snprintf (path, sizeof path, "%s/" S_TOP, base);
+    if (rc == 0)
+        rc = s_mkdir (path);
+    if (rc == 0 && access (path, W_OK) != 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = s_v2_delegate (path, mask);
+    if (rc != 0) {
+        s_say (why, size, "cannot set up %s: %s", path, strerror (-rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_try_v1 (const s_mounts_t *mounts, unsigned mask, sbx_process_cgroups_t *self, char *why, size_t size)
+{
+    //  With no controller asked for, any of them holds the processes.
+    if (mask == 0) {
+        static const unsigned order [] = {SBX_CGROUP_PIDS, SBX_CGROUP_MEMORY, SBX_CGROUP_CPU};
+        for (size_t k = 0; k < 3 && !mask; k++)
+            for (size_t i = 0; i < S_CONTROLLERS; i++)
+                if (s_controllers [i].bit == order [k] && mounts->v1 [i])
+                    mask = order [k];
+        if (!mask) {
+            s_say (why, size, "no v1 memory, pids or cpu hierarchy is mounted");
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < S_CONTROLLERS; i++) {
+        if (!(mask & s_controllers [i].bit))
+            continue;
+        if (!mounts->v1 [i]) {
+            s_say (why, size, "no v1 %s hierarchy is mounted", s_controllers [i].name);
+            return -1;
+        }
+        char *top = zsys_sprintf ("%s/" S_TOP, mounts->v1 [i]);
+        int rc = s_mkdir (top);
+        if (rc == 0 && access (top, W_OK) != 0)
+            rc = -errno;
+        if (rc == 0 && !s_exists (top, s_controllers [i].probe))
+            rc = -ENOTSUP;
+        if (rc != 0) {
+            s_say (why, size, "cannot set up %s: %s", top, strerror (-rc));
+            free (top);
+            return -1;
+        }
+        self->tops [self->count++] = top;
+    }
+    self->controllers = mask;
+    return 0;
+}
+
+//  One attempt at `version` with `mask`; fills self or appends the reason.
+static bool
+s_attempt (sbx_process_cgroups_t *self, const s_mounts_t *mounts, int version, unsigned mask,
+           char *why, size_t size)
+{
+    char reason [1024] = "";
+    if (version == 2) {
+        char *own = s_v2_own (mounts);
+        if (!own)
+            s_say (reason, sizeof reason, "no cgroup v2 hierarchy holds sbxd");
+        //  Its own group, else its parent (sbxd's group holds processes).
+        for (int up = 0; own && up < 2; up++) {
+            if (s_try_v2 (own, mask, reason, sizeof reason) == 0) {
+                self->version = 2;
+                self->controllers = mask;
+                self->tops [self->count++] = zsys_sprintf ("%s/" S_TOP, own);
+                free (own);
+                return true;
+            }
+            char *slash = strrchr (own, '/');
+            if (up > 0 || streq (own, mounts->v2) || !slash)
+                break;
+            *slash = 0;
+            if (strlen (own) < strlen (mounts->v2))
+                break;
+        }
+        free (own);
+    }
+    else {
+        if (s_try_v1 (mounts, mask, self, reason, sizeof reason) == 0) {
+            self->version = 1;
+            return true;
+        }
+        for (size_t i = 0; i < self->count; i++)
+            zstr_free (&self->tops [i]);
+        self->count = 0;
+    }
+    size_t used = strlen (why);
+    snprintf (why + used, size - used, "%scgroup v%d: %s", used ? "; " : "", version, reason);
+    return false;
+}
+
+sbx_process_cgroups_t *
+sbx_process_cgroups_new (unsigned required, unsigned wanted, char **why_p)
+{
+    s_mounts_t mounts;
+    s_mounts_find (&mounts);
+    sbx_process_cgroups_t *self = (sbx_process_cgroups_t *) zmalloc (sizeof (sbx_process_cgroups_t));
+    char why [2048] = "";
+    bool found = false;
+    unsigned masks [2] = {required | wanted, required};
+    for (int m = 0; m < (wanted & ~required ? 2 : 1) && !found; m++)
+        for (int version = 2; version >= 1 && !found; version--)
+            found = s_attempt (self, &mounts, version, masks [m], why, sizeof why);
+    s_mounts_free (&mounts);
+    if (!found) {
+        *why_p = strdup (why);
+        sbx_process_cgroups_destroy (&self);
+        return NULL;
+    }
+    char names [64], tops [1024] = "";
+    s_names (self->controllers, names, sizeof names);
+    for (size_t i = 0; i < self->count; i++) {
+        size_t used = strlen (tops);
+        snprintf (tops + used, sizeof tops - used, "%s%s", i ? ", " : "", self->tops [i]);
+    }
+    self->description = zsys_sprintf ("cgroup v%d (%s) at %s", self->version, names, tops);
+    return self;
+}
+
+void
+sbx_process_cgroups_destroy (sbx_process_cgroups_t **self_p)
+{
+    sbx_process_cgroups_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->count; i++)
+        free (self->tops [i]);
+    free (self->description);
+    free (self);
+    *self_p = NULL;
+}
+
+unsigned
+sbx_process_cgroups_controllers (const sbx_process_cgroups_t *self)
+{
+    return self->controllers;
+}
+
+const char *
+sbx_process_cgroups_describe (const sbx_process_cgroups_t *self)
+{
+    return self->description;
+}
+
+//  --- Killing and removing -----------------------------------------------------
+
+//  SIGKILLs the processes listed in `dir`/cgroup.procs; returns how many
+//  were listed (-1: the group is gone).
+static int
+s_kill_listed (const char *dir)
+{
+    char path [PATH_MAX];
+    snprintf (path, sizeof path, "%s/cgroup.procs", dir);
+    char *text = s_read (path);
+    if (!text)
+        return -1;
+    int listed = 0;
+    for (char *p = text; *p; ) {
+        char *end;
+        long pid = strtol (p, &end, 10);
+        if (end == p)
+            break;
+        if (pid > 0) {
+            kill ((pid_t) pid, SIGKILL);
+            listed++;
+        }
+        p = end;
+    }
+    free (text);
+    return listed;
+}
+
+//  Empties the groups `dirs` [count]: v2's cgroup.kill where there is one,
+//  then SIGKILL pass after pass until no process is listed. Returns how
+//  many were still listed at the deadline.
+static int
+s_kill_dirs (char *const *dirs, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (s_exists (dirs [i], "cgroup.kill")) {
+            char path [PATH_MAX];
+            snprintf (path, sizeof path, "%s/cgroup.kill", dirs [i]);
+            s_write (path, "1");
+        }
+    int64_t give_up = zclock_usecs () + S_KILL_PATIENCE_US;
+    for (unsigned pass = 0; ; pass++) {
+        int listed = 0;
+        for (size_t i = 0; i < count; i++) {
+            int n = s_kill_listed (dirs [i]);
+            listed += n > 0 ? n : 0;
+        }
+        if (listed == 0 || zclock_usecs () > give_up)
+            return listed;
+        //  SIGKILL is delivered asynchronously; let the dying run.
+        struct timespec pause = {0, pass < 10 ? 100000 : 1000000};
+        nanosleep (&pause, NULL);
+    }
+}
+
+//  rmdir, waiting out EBUSY while the last processes finish exiting.
+static int
+s_rmdir (const char *dir)
+{
+    int64_t give_up = zclock_usecs () + S_RMDIR_PATIENCE_US;
+    while (rmdir (dir) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        if (errno != EBUSY || zclock_usecs () > give_up)
+            return -errno;
+        struct timespec pause = {0, 200000};
+        nanosleep (&pause, NULL);
+    }
+    return 0;
+}
+
+//  --- One sandbox's group ---------------------------------------------------------
+
+static void
+s_group_free (sbx_process_cgroup_t *self)
+{
+    for (size_t i = 0; i < SBX_CGROUP_MAX_HIERARCHIES; i++) {
+        free (self->env_dirs [i]);
+        free (self->paths [i]);
+    }
+    free (self);
+}
+
+static int
+s_limits (sbx_process_cgroup_t *self, const sbx_process_cgroup_limits_t *limits)
+{
+    const sbx_process_cgroups_t *layout = self->layout;
+    int rc = 0;
+    for (size_t i = 0; i < layout->count && rc == 0; i++) {
+        const char *dir = self->paths [i];
+        if (layout->version == 2) {
+            if (limits->memory_bytes >= 0) {
+                rc = s_writef (dir, "memory.max", "%lld", (long long) limits->memory_bytes);
+                if (rc == 0 && s_exists (dir, "memory.swap.max"))
+                    rc = s_writef (dir, "memory.swap.max", "%lld", 0);
+            }
+            if (rc == 0 && limits->pids >= 0)
+                rc = s_writef (dir, "pids.max", "%lld", (long long) limits->pids);
+            if (rc == 0 && limits->cpu_quota_us >= 0) {
+                char text [64];
+                snprintf (text, sizeof text, "%lld %d", (long long) limits->cpu_quota_us,
+                          SBX_CGROUP_CPU_PERIOD_US);
+                char path [PATH_MAX];
+                snprintf (path, sizeof path, "%s/cpu.max", dir);
+                rc = s_write (path, text);
+            }
+            continue;
+        }
+        if (s_exists (dir, "memory.limit_in_bytes") && limits->memory_bytes >= 0) {
+            rc = s_writef (dir, "memory.limit_in_bytes", "%lld", (long long) limits->memory_bytes);
+            //  No swapping past it either, where swap is accounted.
+            if (rc == 0 && s_exists (dir, "memory.memsw.limit_in_bytes"))
+                s_writef (dir, "memory.memsw.limit_in_bytes", "%lld", (long long) limits->memory_bytes);
+        }
+        if (rc == 0 && s_exists (dir, "pids.max") && limits->pids >= 0)
+            rc = s_writef (dir, "pids.max", "%lld", (long long) limits->pids);
+        if (rc == 0 && s_exists (dir, "cpu.cfs_quota_us") && limits->cpu_quota_us >= 0) {
+            rc = s_writef (dir, "cpu.cfs_period_us", "%lld", SBX_CGROUP_CPU_PERIOD_US);
+            if (rc == 0)
+                rc = s_writef (dir, "cpu.cfs_quota_us", "%lld", (long long) limits->cpu_quota_us);
+        }
+    }
+    return rc;
+}
+
+sbx_process_cgroup_t *
+sbx_process_cgroup_new (const sbx_process_cgroups_t *layout, const char *env, const char *name,
+                        const sbx_process_cgroup_limits_t *limits, char **why_p)
+{
+    sbx_process_cgroup_t *self = (sbx_process_cgroup_t *) zmalloc (sizeof (sbx_process_cgroup_t));
+    self->layout = layout;
+    int rc = 0;
+    size_t i = 0;
+    for (; i < layout->count && rc == 0; i++) {
+        self->env_dirs [i] = zsys_sprintf ("%s/%s", layout->tops [i], env);
+        self->paths [i] = zsys_sprintf ("%s/%s", self->env_dirs [i], name);
+        //  A stale group of this name: a crash left it.
+        if (access (self->paths [i], F_OK) == 0) {
+            s_kill_dirs (&self->paths [i], 1);
+            s_rmdir (self->paths [i]);
+        }
+        //  The environment's directory may vanish under us when its last
+        //  other group goes: try again.
+        for (int attempt = 0; attempt < 10; attempt++) {
+            rc = s_mkdir (self->env_dirs [i]);
+            if (rc == 0 && layout->version == 2)
+                rc = s_v2_delegate (self->env_dirs [i], layout->controllers);
+            if (rc == 0)
+                rc = mkdir (self->paths [i], 0755) == 0 ? 0 : -errno;
+            if (rc != -ENOENT)
+                break;
+        }
+    }
+    if (rc == 0)
+        rc = s_limits (self, limits);
+    if (rc != 0) {
+        *why_p = zsys_sprintf ("cannot set up the cgroup %s: %s", self->paths [i ? i - 1 : 0], strerror (-rc));
+        char *ignored = NULL;
+        sbx_process_cgroup_destroy (&self, &ignored);
+        free (ignored);
+        return NULL;
+    }
+    return self;
+}
+
+int
+sbx_process_cgroup_kill (sbx_process_cgroup_t *self)
+{
+    return s_kill_dirs (self->paths, self->layout->count);
+}
+
+int
+sbx_process_cgroup_destroy (sbx_process_cgroup_t **self_p, char **why_p)
+{
+    sbx_process_cgroup_t *self = *self_p;
+    if (!self)
+        return 0;
+    size_t count = 0;
+    while (count < SBX_CGROUP_MAX_HIERARCHIES && self->paths [count])
+        count++;
+    int survivors = s_kill_dirs (self->paths, count);
+    int rc = 0;
+    const char *failed = NULL;
+    for (size_t i = 0; i < count; i++) {
+        int removed = s_rmdir (self->paths [i]);
+        if (removed != 0 && rc == 0) {
+            rc = removed;
+            failed = self->paths [i];
+        }
+        //  The environment's directory goes with its last group.
+        rmdir (self->env_dirs [i]);
+    }
+    if (survivors)
+        *why_p = zsys_sprintf ("%d processes of cgroup %s survived SIGKILL", survivors, self->paths [0]);
+    else
+    if (rc != 0)
+        *why_p = zsys_sprintf ("cannot remove the cgroup %s: %s", failed, strerror (-rc));
+    s_group_free (self);
+    *self_p = NULL;
+    return survivors || rc ? -1 : 0;
+}
+
+int
+sbx_process_cgroup_open_procs (sbx_process_cgroup_t *self, int *fds)
+{
+    for (size_t i = 0; i < self->layout->count; i++) {
+        char path [PATH_MAX];
+        snprintf (path, sizeof path, "%s/cgroup.procs", self->paths [i]);
+        fds [i] = open (path, O_WRONLY | O_CLOEXEC);
+        if (fds [i] < 0) {
+            int error = errno;
+            while (i > 0)
+                close (fds [--i]);
+            errno = error;
+            return -1;
+        }
+    }
+    return (int) self->layout->count;
+}
+
+const char *
+sbx_process_cgroup_path (const sbx_process_cgroup_t *self)
+{
+    return self->paths [0];
+}
+
+//  --- Leftovers -----------------------------------------------------------------
+
+//  Removes every group in `env_dir` (a crashed run's), then env_dir.
+static void
+s_clean_env_dir (const char *env_dir, void (*report) (const char *, int, void *), void *arg)
+{
+    DIR *listing = opendir (env_dir);
+    if (!listing)
+        return;
+    //  Names first: never remove while reading a directory.
+    zlistx_t *names = zlistx_new ();
+    zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
+    struct dirent *entry;
+    while ((entry = readdir (listing)))
+        if (entry->d_type == DT_DIR && !streq (entry->d_name, ".") && !streq (entry->d_name, ".."))
+            zlistx_add_end (names, zsys_sprintf ("%s/%s", env_dir, entry->d_name));
+    closedir (listing);
+    for (char *path = (char *) zlistx_first (names); path; path = (char *) zlistx_next (names)) {
+        int survivors = s_kill_dirs (&path, 1);
+        int rc = s_rmdir (path);
+        report (path, survivors && !rc ? -EBUSY : rc, arg);
+    }
+    zlistx_destroy (&names);
+    rmdir (env_dir);
+}
+
+void
+sbx_process_cgroup_clean_env (const char *env, void (*report) (const char *path, int rc, void *arg),
+                              void *arg)
+{
+    s_mounts_t mounts;
+    s_mounts_find (&mounts);
+    for (size_t i = 0; i < mounts.v1_count; i++) {
+        char *dir = zsys_sprintf ("%s/" S_TOP "/%s", mounts.v1_all [i], env);
+        s_clean_env_dir (dir, report, arg);
+        free (dir);
+    }
+    //  v2: below sbxd's group or its parent (cgroup.h).
+    char *own = s_v2_own (&mounts);
+    for (int up = 0; own && up < 2; up++) {
+        char *dir = zsys_sprintf ("%s/" S_TOP "/%s", own, env);
+        s_clean_env_dir (dir, report, arg);
+        free (dir);
+        char *slash = strrchr (own, '/');
+        if (streq (own, mounts.v2) || !slash)
+            break;
+        *slash = 0;
+        if (strlen (own) < strlen (mounts.v2))
+            break;
+    }
+    free (own);
+    s_mounts_free (&mounts);
+}

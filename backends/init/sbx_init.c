@@ -20,7 +20,9 @@
     that this process, and everything it starts, is in the group before
     anything runs; with --exec it then becomes PROGRAM (bubblewrap, whose
     command is sbx-init again), so that bwrap is in the group too. --clean
-    and --clean-mqueue say what the CLEAN request cleans (clean.h).
+    and --clean-mqueue say what the CLEAN request cleans (clean.h). With
+    --oom-score-adj commands get N (1000: the OOM killer takes them
+    first), and sbx-init (and bwrap, with --exec) asks to be spared.
     Small on purpose: it spawns processes, sbxd never does.
 */
 #include "protocol.h"
@@ -81,6 +83,8 @@ static bool s_switch_user = false;
 static uid_t s_uid;
 static gid_t s_gid;
 static mode_t s_umask = 022;            //  of every command
+static bool s_oom_set = false;          //  commands get s_command_oom ...
+static char s_command_oom [16];         //  ... as their oom_score_adj
 static sbx_init_clean_t s_clean_what;   //  what CLEAN cleans
 static s_command_t *s_commands;         //  running commands' main processes
 static size_t s_command_count, s_command_capacity;
@@ -235,6 +239,13 @@ s_child (void *arg)
         struct rlimit limit = {s_limits [i].value, s_limits [i].value};
         if (setrlimit (s_limits [i].resource, &limit) != 0)
             goto failed;
+    }
+    //  Before the user changes: /proc/self is root's afterwards.
+    if (s_oom_set) {
+        int oom = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (oom < 0 || write (oom, s_command_oom, strlen (s_command_oom)) < 0)
+            goto failed;
+        close (oom);
     }
     if (s_switch_user) {
         if (syscall (S_SYS_SETGROUPS, 0, NULL) != 0 || syscall (S_SYS_SETGID, s_gid) != 0
@@ -432,10 +443,25 @@ static void
 s_usage (void)
 {
     fprintf (stderr, "usage: sbx-init [--join=FD]... --workspace DIR [--uid N --gid N] [--limit NAME=VALUE]...\n"
-                     "                [--umask OCTAL] [--clean DIR]... [--clean-mqueue]\n"
+                     "                [--umask OCTAL] [--clean DIR]... [--clean-mqueue] [--oom-score-adj N]\n"
                      "       sbx-init [--join=FD]... --exec PROGRAM [ARG]...\n"
                      "(started by sbxd for each process sandbox; fd 3 is its control socket)\n");
     exit (2);
+}
+
+//  Keeps the OOM killer away from this process (and what it becomes:
+//  bwrap, sbx-init): in a sandbox's full memory cgroup it would otherwise
+//  pick them once the commands are dead. Needs CAP_SYS_RESOURCE; without
+//  it nothing changes.
+static void
+s_protect (void)
+{
+    int fd = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    //  Not privileged: the kernel's choice stands.
+    if (fd >= 0 && write (fd, "-1000", 5) < 0)
+        errno = 0;
+    if (fd >= 0)
+        close (fd);
 }
 
 //  The --join=FD and --exec arguments that come first (see the top);
@@ -457,6 +483,7 @@ s_join_and_exec (int argc, char *argv [])
     if (index < argc && strcmp (argv [index], "--exec") == 0) {
         if (index + 1 >= argc)
             s_usage ();
+        s_protect ();
         execv (argv [index + 1], argv + index + 1);
         s_fatal (argv [index + 1]);
     }
@@ -474,6 +501,7 @@ main (int argc, char *argv [])
         {"umask", required_argument, NULL, 'm'},
         {"clean", required_argument, NULL, 'c'},
         {"clean-mqueue", no_argument, NULL, 'q'},
+        {"oom-score-adj", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0}
     };
     int first = s_join_and_exec (argc, argv);
@@ -511,6 +539,14 @@ main (int argc, char *argv [])
             case 'q':
                 s_clean_what.mqueue = true;
                 break;
+            case 'o': {
+                long value = strtol (optarg, &end, 10);
+                if (*end || value < -1000 || value > 1000)
+                    s_usage ();
+                snprintf (s_command_oom, sizeof s_command_oom, "%ld", value);
+                s_oom_set = true;
+                break;
+            }
             case 'l': {
                 char *eq = strchr (optarg, '=');
                 size_t i = 0;
@@ -543,6 +579,8 @@ main (int argc, char *argv [])
         s_fatal (workspace);
     if (prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
         s_fatal ("PR_SET_CHILD_SUBREAPER");
+    if (s_oom_set)
+        s_protect ();
     //  Commands start with default dispositions (s_child): reset whatever
     //  we inherited, once, then ignore SIGPIPE for ourselves.
     struct sigaction action;

@@ -601,6 +601,32 @@ sbx_process_cgroup_new (const sbx_process_cgroups_t *layout, const char *env, co
 }
 
 int
+sbx_process_cgroup_set_memory (sbx_process_cgroup_t *self, int64_t bytes)
+{
+    const sbx_process_cgroups_t *layout = self->layout;
+    if (!(layout->controllers & SBX_CGROUP_MEMORY))
+        return 0;
+    for (size_t i = 0; i < layout->count; i++) {
+        const char *dir = self->paths [i];
+        if (layout->version == 2)
+            return bytes < 0 ? s_writef (dir, "memory.max", "max", 0)
+                             : s_writef (dir, "memory.max", "%lld", (long long) bytes);
+        if (!s_exists (dir, "memory.limit_in_bytes"))
+            continue;
+        //  memsw (memory + swap) may never be below the memory limit:
+        //  raise it first, lower it last.
+        bool memsw = s_exists (dir, "memory.memsw.limit_in_bytes");
+        if (memsw && bytes < 0)
+            s_writef (dir, "memory.memsw.limit_in_bytes", "%lld", -1);
+        int rc = s_writef (dir, "memory.limit_in_bytes", "%lld", (long long) bytes);
+        if (memsw && bytes >= 0 && rc == 0)
+            s_writef (dir, "memory.memsw.limit_in_bytes", "%lld", (long long) bytes);
+        return rc;
+    }
+    return 0;
+}
+
+int
 sbx_process_cgroup_kill (sbx_process_cgroup_t *self)
 {
     return s_kill_dirs (self->paths, self->layout->count);

@@ -116,6 +116,13 @@ int
 int
     sbx_process_cgroup_open_procs (sbx_process_cgroup_t *self, int *fds);
 
+//  Sets the group's memory limit to `bytes` (-1: none). The cleaner of a
+//  group full of tmpfs or System V pages needs room to free them: the
+//  limit is lifted while it runs. 0 or -errno (EBUSY: the group uses
+//  more than `bytes` and cannot give it back).
+int
+    sbx_process_cgroup_set_memory (sbx_process_cgroup_t *self, int64_t bytes);
+
 //  SIGKILLs every process in the group until none is left (v2:
 //  cgroup.kill; v1: pass after pass over cgroup.procs). Returns how many
 //  were still there after 5 s (0 normally). Blocks up to 5 s.

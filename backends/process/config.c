@@ -291,6 +291,11 @@ sbx_process_config_init_argv (const sbx_process_config_t *self, const sbx_proces
     }
     if (!self->bwrap_isolation)
         sbx_process_argv_add (argv, "--umask=077");
+    //  In a full group the OOM killer takes commands first (sbx-init and
+    //  bwrap ask to be spared, which needs CAP_SYS_RESOURCE): the sandbox
+    //  loses its commands, never its init.
+    if (self->limits [S_LIMIT_MEMORY] >= 0)
+        sbx_process_argv_add (argv, "--oom-score-adj=1000");
 }
 
 //  Runs bubblewrap once with the sandbox's arguments and `true`. NULL, or

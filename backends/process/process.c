@@ -170,6 +170,28 @@ s_make_cgroup (sbx_process_t *self)
     return NULL;
 }
 
+//  The memory limit of the sandbox's group, or -1 when it has none.
+static int64_t
+s_memory_limit (sbx_process_t *self)
+{
+    sbx_process_cgroup_limits_t limits;
+    sbx_process_config_cgroups (self->config, &limits);
+    return self->cgroup ? limits.memory_bytes : -1;
+}
+
+//  Has sbx-init remove what the sandbox's user left outside its
+//  directory, when the sandbox has anything there to clean. The caller
+//  lifts the group's memory limit first where it can be full: a group
+//  full of the tmpfs or System V pages the cleaner is to free leaves it
+//  no room to run.
+static sbx_error_t *
+s_clean (sbx_process_t *self)
+{
+    if (!sbx_process_config_cleans (self->config) || !sbx_process_channel_ready (self->channel))
+        return NULL;
+    return sbx_process_channel_clean (self->channel);
+}
+
 static sbx_error_t *
 s_start (void *instance, sbx_ctx_t *ctx)
 {
@@ -202,8 +224,8 @@ s_start (void *instance, sbx_ctx_t *ctx)
     for (int i = 0; i < joins; i++)
         close (join [i]);
     //  What a crashed owner of this uid left in the host's shared places.
-    if (!error && !bwrap && self->user)
-        error = sbx_process_channel_clean (self->channel);
+    if (!error && !bwrap)
+        error = s_clean (self);
     if (!error)
         sbx_log_debug (self->id, "process sandbox in %s (isolation %s, uid %d, init pid %d%s%s)",
                        sbx_process_space_dir (self->space), bwrap ? "bwrap" : "none",
@@ -244,18 +266,24 @@ s_dir_gone (sbx_process_t *self)
 sbx_error_t *
 sbx_process_reset (sbx_process_t *self)
 {
+    //  A session may end with its group full (memory_mb): sbx-init needs
+    //  room to kill and clean. No command runs until the limit is back.
+    int64_t limit = s_memory_limit (self);
+    if (limit >= 0)
+        sbx_process_cgroup_set_memory (self->cgroup, -1);
     sbx_error_t *error = sbx_process_kill_all (self);
-    if (error)
-        return error;
-    if (!s_dir_present (self, false))
-        return s_dir_gone (self);
-    int rc = sbx_process_space_empty (self->space);
-    if (rc != 0)
-        return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: cannot clean %s: %s", self->id,
-                              sbx_process_space_dir (self->space), strerror (-rc));
-    if (sbx_process_config_cleans (self->config))
-        return sbx_process_channel_clean (self->channel);
-    return NULL;
+    int rc = 0;
+    if (!error && !s_dir_present (self, false))
+        error = s_dir_gone (self);
+    if (!error && (rc = sbx_process_space_empty (self->space)) != 0)
+        error = sbx_error_new (SBX_STATE_ERROR, "sandbox %s: cannot clean %s: %s", self->id,
+                               sbx_process_space_dir (self->space), strerror (-rc));
+    if (!error)
+        error = s_clean (self);
+    if (!error && limit >= 0 && (rc = sbx_process_cgroup_set_memory (self->cgroup, limit)) != 0)
+        error = sbx_error_new (SBX_STATE_ERROR, "sandbox %s: cannot restore its memory limit: %s", self->id,
+                               strerror (-rc));
+    return error;
 }
 
 static sbx_error_t *
@@ -263,8 +291,14 @@ s_shutdown (void *instance, sbx_ctx_t *ctx)
 {
     sbx_process_t *self = (sbx_process_t *) instance;
     sbx_error_t *error = NULL;
+    if (s_memory_limit (self) >= 0)
+        sbx_process_cgroup_set_memory (self->cgroup, -1);
     if (sbx_process_channel_ready (self->channel))
         error = sbx_process_kill_all (self);
+    //  Without bwrap, what it left in the host's shared places goes now
+    //  (under bwrap it all goes with the namespace and the directory).
+    if (!error && !sbx_process_config_bwrap (self->config))
+        error = s_clean (self);
     sbx_error_t *closed = sbx_process_channel_close (self->channel);
     if (error)
         sbx_error_destroy (&closed);

@@ -12,7 +12,7 @@
 //  The embedded default (DESIGN.md "Configuration").
 static const char *s_default_json =
     "{\"environment\": {\"id\": \"default\", \"pool\": {\"min\": 2, \"max\": 8}},"
-    " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"none\"},"
+    " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"auto\"},"
     " \"features\": {\"shell\": {\"kind\": \"shell\"}, \"fs\": {\"kind\": \"fs\"}}}";
 
 static char *

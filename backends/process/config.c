@@ -531,7 +531,7 @@ s_isolation (sbx_process_config_t *self, int isolation, int network, const char 
     else
     if (isolation == 2 && why)
         sbx_log_warning ("sandbox", "%s.isolation \"auto\": commands run without isolation (\"none\"): "
-                         "bwrap %s", path, why);
+                         "\"bwrap\" %s", path, why);
     self->bwrap_isolation = isolation != 0 && !why;
     if (!error && network == 0 && !self->bwrap_isolation)
         error = sbx_error_new (S_ERROR, "%s.network: \"none\" needs isolation \"bwrap\"%s; with isolation "

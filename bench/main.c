@@ -2,7 +2,7 @@
     the same run on the same machine, and the ratio (docs/benchmarks.md).
 
     usage: bench_sbx [--quick] [SECTION...]
-    sections: rtt concurrency sessions events commands growth scale
+    sections: rtt concurrency sessions events commands growth contain scale
 
     The daemon under test is a real build/sbxd started per configuration
     (bench/harness.h); the baselines are bench/baselines.h, the echo
@@ -17,6 +17,7 @@
 #include "bench/events.h"
 #include "bench/commands.h"
 #include "bench/growth.h"
+#include "bench/contain.h"
 #include "bench/scale.h"
 
 int
@@ -36,7 +37,7 @@ main (int argc, char *argv [])
         {"rtt", bench_rtt_run}, {"concurrency", bench_concurrency_run},
         {"sessions", bench_sessions_run}, {"events", bench_events_run},
         {"commands", bench_commands_run}, {"growth", bench_growth_run},
-        {"scale", bench_scale_run}
+        {"contain", bench_contain_run}, {"scale", bench_scale_run}
     };
     for (size_t s = 0; s < sizeof sections / sizeof sections [0]; s++)
         if (bench_wanted (sections [s].name))

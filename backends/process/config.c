@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <sys/stat.h>
 
 #define S_ERROR "ConfigError"
@@ -55,6 +56,7 @@ struct sbx_process_config_t {
     char *lock_dir;
     char *bwrap;
     char *init_path;
+    int gate [2];               //  start slots: one byte each in the pipe
 };
 
 void
@@ -64,6 +66,9 @@ sbx_process_config_destroy (sbx_process_config_t **self_p)
     if (!self)
         return;
     sbx_process_cgroups_destroy (&self->cgroups);
+    for (int i = 0; i < 2; i++)
+        if (self->gate [i] >= 0)
+            close (self->gate [i]);
     free (self->lock_dir);
     free (self->bwrap);
     free (self->init_path);
@@ -110,6 +115,32 @@ int64_t
 sbx_process_config_disk (const sbx_process_config_t *self)
 {
     return self->limits [S_LIMIT_DISK] >= 0 ? (int64_t) self->limits [S_LIMIT_DISK] * 1024 * 1024 : -1;
+}
+
+int
+sbx_process_config_start_take (const sbx_process_config_t *self, int cancel_fd)
+{
+    while (true) {
+        char token;
+        if (read (self->gate [0], &token, 1) == 1)
+            return 0;
+        if (errno != EAGAIN && errno != EINTR)
+            return 0;           //  no gate to wait at
+        //  Another thread took it: wait for the next, or for the end.
+        struct pollfd items [2] = {{self->gate [0], POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+        if (poll (items, cancel_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+            return 0;
+        if (cancel_fd >= 0 && (items [1].revents & POLLIN))
+            return -1;
+    }
+}
+
+void
+sbx_process_config_start_give (const sbx_process_config_t *self)
+{
+    char token = 0;
+    if (write (self->gate [1], &token, 1) != 1)
+        sbx_log_bug ("sandbox", "a start slot was given back twice");
 }
 
 bool
@@ -597,6 +628,13 @@ sbx_process_config_new (const json_t *options, const char *path, sbx_error_t **e
     self->uid_base = 1900000000;
     self->uid_count = 65536;
     self->lock_dir = strdup ("/run/sbx-uids");
+    self->gate [0] = self->gate [1] = -1;
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    long slots = cores > 2 ? 2 * cores : 4;
+    if (pipe2 (self->gate, O_CLOEXEC | O_NONBLOCK) == 0)
+        for (long i = 0; i < slots; i++)
+            if (write (self->gate [1], "", 1) != 1)
+                break;
     int isolation = 0, network = -1;
     sbx_error_t *error = s_parse (self, options, path, &isolation, &network);
     self->host_network = network == 1;

@@ -218,8 +218,14 @@ s_start (void *instance, sbx_ctx_t *ctx)
     sbx_process_site_t site = {sbx_process_space_dir (self->space), self->root_dir, self->user, joins};
     sbx_process_argv_t argv = {0};
     sbx_process_config_init_argv (self->config, &site, &argv);
-    error = sbx_process_channel_start (self->channel, argv.items,
-                                       bwrap ? "/" : sbx_process_space_workspace (self->space), join, joins);
+    if (sbx_process_config_start_take (self->config, sbx_ctx_shutdown_fd (ctx)) == 0) {
+        error = sbx_process_channel_start (self->channel, argv.items,
+                                           bwrap ? "/" : sbx_process_space_workspace (self->space), join, joins);
+        sbx_process_config_start_give (self->config);
+    }
+    else
+        error = sbx_error_new (SBX_STATE_ERROR, "sandbox %s: the environment shut down before it started",
+                               self->id);
     sbx_process_argv_free (&argv);
     for (int i = 0; i < joins; i++)
         close (join [i]);
@@ -293,10 +299,11 @@ s_shutdown (void *instance, sbx_ctx_t *ctx)
     sbx_error_t *error = NULL;
     if (s_memory_limit (self) >= 0)
         sbx_process_cgroup_set_memory (self->cgroup, -1);
-    if (sbx_process_channel_ready (self->channel))
+    //  Under bwrap the EOF below has sbx-init kill everything, and its exit
+    //  takes the namespaces with it. Without bwrap, what the sandbox left
+    //  in the host's shared places goes first, once nothing runs.
+    if (!sbx_process_config_bwrap (self->config) && sbx_process_channel_ready (self->channel))
         error = sbx_process_kill_all (self);
-    //  Without bwrap, what it left in the host's shared places goes now
-    //  (under bwrap it all goes with the namespace and the directory).
     if (!error && !sbx_process_config_bwrap (self->config))
         error = s_clean (self);
     sbx_error_t *closed = sbx_process_channel_close (self->channel);

@@ -47,6 +47,8 @@ s_usage (FILE *out)
         "      --events EP       event endpoint (XPUB), e.g. tcp://127.0.0.1:5556\n"
         "      --pool MIN:MAX    pool bounds (MIN 0: no pooling)\n"
         "      --check           validate the configuration and exit\n"
+        "      --clean           remove what a crashed run of the environment left\n"
+        "                        (directories, their mounts, cgroups) and exit\n"
         "  -v, --verbose         log every event\n"
         "  -q, --quiet           log errors and warnings only\n"
         "  -h, --help            this text\n"
@@ -247,6 +249,7 @@ main (int argc, char *argv [])
         {"events", required_argument, NULL, 'E'},
         {"pool", required_argument, NULL, 'P'},
         {"check", no_argument, NULL, 'C'},
+        {"clean", no_argument, NULL, 'K'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -255,7 +258,7 @@ main (int argc, char *argv [])
     };
     const char *config_path = NULL, *event_log = NULL, *requests = NULL, *events = NULL;
     const char *pool = NULL;
-    bool check = false;
+    bool check = false, clean = false;
     int opt;
     while ((opt = getopt_long (argc, argv, "c:vqh", options, NULL)) != -1) {
         switch (opt) {
@@ -265,6 +268,7 @@ main (int argc, char *argv [])
             case 'E': events = optarg; break;
             case 'P': pool = optarg; break;
             case 'C': check = true; break;
+            case 'K': clean = true; break;
             case 'v': sbx_log_set_level (SBX_LOG_DEBUG); break;
             case 'q': sbx_log_set_level (SBX_LOG_WARNING); break;
             case 'h': s_usage (stdout); return 0;
@@ -301,6 +305,19 @@ main (int argc, char *argv [])
         printf ("sbxd: configuration is valid\n");
         sbx_config_destroy (&config);
         return 0;
+    }
+    if (clean) {
+        //  The claim removes a crashed run's leftovers; a live daemon
+        //  keeps its environment.
+        char *claimed = NULL;
+        int code = sbx_claim (config, &claimed) == 0 ? 0 : 2;
+        if (code == 0)
+            sbx_claim_release (config);
+        else
+            fprintf (stderr, "sbxd: %s\n", claimed);
+        zstr_free (&claimed);
+        sbx_config_destroy (&config);
+        return code;
     }
     if (s_size_limits (config) != 0) {
         sbx_config_destroy (&config);

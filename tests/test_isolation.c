@@ -341,3 +341,47 @@ Test (isolation, cgroups_are_gone_after_shutdown_and_after_a_crash)
     sbx_test_daemon_destroy (&first);
     s_running = NULL;
 }
+
+//  With no limit, a sandbox still has a group of its own, in whatever
+//  hierarchy is writable (here the v2 one, which has no controllers): it
+//  holds every process of the sandbox until the shutdown removes it.
+Test (isolation, a_sandbox_without_limits_has_a_group_too)
+{
+    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (
+        "{\"environment\": {\"id\": \"ienv\", \"pool\": {\"min\": 1, \"max\": 1}},"
+        " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"bwrap\", \"limits\": null},"
+        " \"features\": {\"shell\": {\"kind\": \"shell\"}}}");
+    cr_assert_not_null (daemon, "%s", sbx_test_daemon_failure ());
+    s_running = daemon;
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    char text [64];
+    s_sh_out (dealer, &session, "sleep 1000 & echo started", text, sizeof text);
+    char path [64], groups [4096];
+    snprintf (path, sizeof path, "/proc/%d/cgroup", (int) s_first_child (daemon->pid));
+    s_read_proc (path, groups, sizeof groups);
+    const char *group = strstr (groups, "/sbx/ienv@");
+    cr_assert_not_null (group, "%s", groups);
+    //  Its directory, in the hierarchy that line names.
+    char dir [PATH_MAX], procs [1024];
+    const char *line = group;
+    while (line > groups && line [-1] != '\n')
+        line--;
+    bool v2 = strncmp (line, "0::", 3) == 0;
+    snprintf (dir, sizeof dir, "%s%.*s", v2 ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup/pids",
+              (int) strcspn (group, "\n"), group);
+    if (access (dir, F_OK) != 0 && v2)
+        snprintf (dir, sizeof dir, "/sys/fs/cgroup%.*s", (int) strcspn (group, "\n"), group);
+    char file [PATH_MAX + 16];
+    snprintf (file, sizeof file, "%s/cgroup.procs", dir);
+    cr_assert (s_read_proc (file, procs, sizeof procs), "cannot read %s", file);
+    int count = 0;
+    for (char *p = procs; *p; p++)
+        count += *p == '\n';
+    cr_assert_eq (count, 3, "bwrap, sbx-init and the sleep in %s: %s", dir, procs);
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+    cr_assert_neq (access (dir, F_OK), 0, "%s is still there", dir);
+}

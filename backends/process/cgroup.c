@@ -10,6 +10,7 @@
 #define S_KILL_PATIENCE_US 5000000
 #define S_RMDIR_PATIENCE_US 2000000
 #define S_TOP "sbx"
+#define S_LEAF "sbxd"           //  v2: where sbxd moves when its group must delegate
 
 static const struct {
     unsigned bit;
@@ -220,6 +221,34 @@ s_v2_own (const s_mounts_t *mounts)
     return own;
 }
 
+//  Where v2 groups go: sbxd's own group, or its parent when sbxd runs in
+//  the leaf S_LEAF of it (moved there by s_v2_leave, or by systemd's
+//  DelegateSubgroup=sbxd). NULL when no v2 hierarchy holds sbxd.
+static char *
+s_v2_base (const s_mounts_t *mounts)
+{
+    char *own = s_v2_own (mounts);
+    char *slash = own ? strrchr (own, '/') : NULL;
+    if (slash && streq (slash + 1, S_LEAF) && (size_t) (slash - own) >= strlen (mounts->v2))
+        *slash = 0;
+    return own;
+}
+
+//  Moves this process into `base`/S_LEAF: a group with processes cannot
+//  hand controllers down (cgroup v2's rule), so sbxd leaves its group to
+//  its sandboxes, as systemd asks of a service with Delegate=yes. 0 or
+//  -errno.
+static int
+s_v2_leave (const char *base)
+{
+    char path [PATH_MAX], pid [32];
+    snprintf (path, sizeof path, "%s/" S_LEAF, base);
+    int rc = s_mkdir (path);
+    snprintf (path, sizeof path, "%s/" S_LEAF "/cgroup.procs", base);
+    snprintf (pid, sizeof pid, "%d", (int) getpid ());
+    return rc == 0 ? s_write (path, pid) : rc;
+}
+
 //  The names of `mask`'s controllers, "memory, pids" (for messages).
 static void
 s_names (unsigned mask, char *text, size_t size)
@@ -282,10 +311,15 @@ s_try_v2 (const char *base, unsigned mask, char *why, size_t size)
     }
     int rc = s_v2_delegate (base, mask);
     if (rc == -EBUSY) {
-        s_say (why, size, "%s holds processes, so its controllers cannot go to sub-groups (give sbxd a "
-                  "group of its own below a delegated one, e.g. systemd's Delegate=yes with "
-                  "DelegateSubgroup=)", base);
-        return -1;
+        //  sbxd's own processes are in the way: they move to a leaf.
+        rc = s_v2_leave (base);
+        if (rc == 0)
+            rc = s_v2_delegate (base, mask);
+        if (rc == -EBUSY) {
+            s_say (why, size, "%s holds other processes than sbxd, so its controllers cannot go to "
+                   "sub-groups (run sbxd in a group of its own, e.g. systemd's Delegate=yes)", base);
+            return -1;
+        }
     }
     snprintf (path, sizeof path, "%s/" S_TOP, base);
     if (rc == 0)
@@ -347,26 +381,18 @@ s_attempt (sbx_process_cgroups_t *self, const s_mounts_t *mounts, int version, u
 {
     char reason [1024] = "";
     if (version == 2) {
-        char *own = s_v2_own (mounts);
-        if (!own)
+        char *base = s_v2_base (mounts);
+        if (!base)
             s_say (reason, sizeof reason, "no cgroup v2 hierarchy holds sbxd");
-        //  Its own group, else its parent (sbxd's group holds processes).
-        for (int up = 0; own && up < 2; up++) {
-            if (s_try_v2 (own, mask, reason, sizeof reason) == 0) {
-                self->version = 2;
-                self->controllers = mask;
-                self->tops [self->count++] = zsys_sprintf ("%s/" S_TOP, own);
-                free (own);
-                return true;
-            }
-            char *slash = strrchr (own, '/');
-            if (up > 0 || streq (own, mounts->v2) || !slash)
-                break;
-            *slash = 0;
-            if (strlen (own) < strlen (mounts->v2))
-                break;
+        else
+        if (s_try_v2 (base, mask, reason, sizeof reason) == 0) {
+            self->version = 2;
+            self->controllers = mask;
+            self->tops [self->count++] = zsys_sprintf ("%s/" S_TOP, base);
+            free (base);
+            return true;
         }
-        free (own);
+        free (base);
     }
     else {
         if (s_try_v1 (mounts, mask, self, reason, sizeof reason) == 0) {
@@ -724,19 +750,12 @@ sbx_process_cgroup_clean_env (const char *env, void (*report) (const char *path,
         s_clean_env_dir (dir, report, arg);
         free (dir);
     }
-    //  v2: below sbxd's group or its parent (cgroup.h).
-    char *own = s_v2_own (&mounts);
-    for (int up = 0; own && up < 2; up++) {
-        char *dir = zsys_sprintf ("%s/" S_TOP "/%s", own, env);
+    char *base = s_v2_base (&mounts);
+    if (base) {
+        char *dir = zsys_sprintf ("%s/" S_TOP "/%s", base, env);
         s_clean_env_dir (dir, report, arg);
         free (dir);
-        char *slash = strrchr (own, '/');
-        if (streq (own, mounts.v2) || !slash)
-            break;
-        *slash = 0;
-        if (strlen (own) < strlen (mounts.v2))
-            break;
     }
-    free (own);
+    free (base);
     s_mounts_free (&mounts);
 }

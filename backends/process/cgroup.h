@@ -10,12 +10,14 @@
     the group is killed before the group is removed.
 
     Two layouts, one face:
-      cgroup v2   one hierarchy; the groups go below sbxd's own group
-                  (or its parent, when sbxd's group holds processes and
-                  so cannot hand controllers down), as
-                  <base>/sbx/<env>@<hash>/<slot>:<gen>, with the
+      cgroup v2   one hierarchy; the groups go below sbxd's own group,
+                  as <base>/sbx/<env>@<hash>/<slot>:<gen>, with the
                   controllers enabled on the way down
-                  (cgroup.subtree_control);
+                  (cgroup.subtree_control). A group with processes cannot
+                  hand controllers down, so sbxd moves itself into the
+                  leaf <base>/sbxd first when it must (as systemd asks of
+                  a service with Delegate=yes; DelegateSubgroup=sbxd does
+                  the same);
       cgroup v1   one hierarchy per controller (memory, pids, cpu), each
                   at its mount's top: <mount>/sbx/<env>@<hash>/<slot>:<gen>.
     <hash> stands for the environment's root_dir (sbx_process_cgroup_

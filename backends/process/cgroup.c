@@ -414,18 +414,23 @@ sbx_process_cgroups_new (unsigned required, unsigned wanted, char **why_p)
     s_mounts_t mounts;
     s_mounts_find (&mounts);
     sbx_process_cgroups_t *self = (sbx_process_cgroups_t *) zmalloc (sizeof (sbx_process_cgroups_t));
-    char why [2048] = "";
+    //  First with what is wanted too, then with what is required only.
+    char why [2][2048] = {"", ""};
     bool found = false;
     unsigned masks [2] = {required | wanted, required};
-    for (int m = 0; m < (wanted & ~required ? 2 : 1) && !found; m++)
+    int m = 0;
+    for (; m < (wanted & ~required ? 2 : 1) && !found; m++)
         for (int version = 2; version >= 1 && !found; version--)
-            found = s_attempt (self, &mounts, version, masks [m], why, sizeof why);
+            found = s_attempt (self, &mounts, version, masks [m], why [m], sizeof why [m]);
     s_mounts_free (&mounts);
     if (!found) {
-        *why_p = strdup (why);
+        *why_p = strdup (why [m - 1]);
         sbx_process_cgroups_destroy (&self);
         return NULL;
     }
+    //  Found without what was wanted: why not.
+    if (m == 2)
+        *why_p = strdup (why [0]);
     char names [64], tops [1024] = "";
     s_names (self->controllers, names, sizeof names);
     for (size_t i = 0; i < self->count; i++) {

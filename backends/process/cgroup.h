@@ -77,7 +77,8 @@ void
 //  <base>/sbx there (v2: with the controllers enabled down to it).
 //  Returns the layout (caller destroys), or NULL with the reason in
 //  *why_p (caller frees) when no layout offers `required`, or none is
-//  writable at all. Blocks on /proc and cgroupfs only.
+//  writable at all. A layout without all of `wanted` comes with the
+//  reason in *why_p too. Blocks on /proc and cgroupfs only.
 sbx_process_cgroups_t *
     sbx_process_cgroups_new (unsigned required, unsigned wanted, char **why_p);
 

@@ -5,13 +5,18 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
 extern char **environ;
 
-//  The containment limits the measures run with.
+//  The containment limits the measures run with: every one for a command,
+//  the cgroups (memory, pids, cpu) for a large pool.
 #define S_CONTAINED "{\"memory_mb\": 512, \"processes\": 256, \"cpu\": 2, \"disk_mb\": 256}"
+#define S_CGROUPS "{\"memory_mb\": 512, \"processes\": 256, \"cpu\": 2}"
+#define S_BARE_BWRAP "/usr/bin/bwrap", "--die-with-parent", "--new-session", "--unshare-all", \
+    "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--"
 
 //  --- shell.run, contained and not ---------------------------------------------
 
@@ -119,31 +124,78 @@ s_shell_rows (void)
 
 //  --- N sandboxes -----------------------------------------------------------------
 
-//  Starts `count` bare bwraps at once and waits for them all; ms.
-static double
-s_floor (unsigned count)
+//  Starts `count` bare bwraps running `argv` at once, each with stdout
+//  and stderr on /dev/null, into pids [count]. Returns how many started.
+static unsigned
+s_spawn_all (char **argv, pid_t *pids, unsigned count)
 {
-    static char *argv [] = {
-        "/usr/bin/bwrap", "--die-with-parent", "--new-session", "--unshare-all",
-        "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--", "/bin/true", NULL
-    };
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init (&actions);
     posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen (&actions, 2, "/dev/null", O_WRONLY, 0);
-    pid_t *pids = (pid_t *) zmalloc (count * sizeof (pid_t));
-    int64_t start = bench_now_us ();
     unsigned started = 0;
     for (unsigned i = 0; i < count; i++)
         if (posix_spawn (&pids [i], argv [0], &actions, NULL, argv, environ) == 0)
             started++;
         else
             pids [i] = 0;
+    posix_spawn_file_actions_destroy (&actions);
+    return started;
+}
+
+static void
+s_reap_all (pid_t *pids, unsigned count)
+{
     for (unsigned i = 0; i < count; i++)
         if (pids [i] > 0)
             waitpid (pids [i], NULL, 0);
+}
+
+//  The floor of a start: `count` bare bwraps running `true`, started at
+//  once, until the last has exited; ms.
+static double
+s_floor_start (unsigned count)
+{
+    static char *argv [] = {S_BARE_BWRAP, "/bin/true", NULL};
+    pid_t *pids = (pid_t *) zmalloc (count * sizeof (pid_t));
+    int64_t start = bench_now_us ();
+    unsigned started = s_spawn_all (argv, pids, count);
+    s_reap_all (pids, count);
     double ms = (double) (bench_now_us () - start) / 1e3;
-    posix_spawn_file_actions_destroy (&actions);
+    free (pids);
+    return started == count ? ms : NAN;
+}
+
+//  The floor of a shutdown: `count` bare bwraps running `sleep`, killed
+//  at once, until the last has been reaped; ms. Each bwrap has a PID
+//  namespace of its own: its sleep dies with it.
+static double
+s_floor_stop (unsigned count)
+{
+    static char *argv [] = {S_BARE_BWRAP, "/bin/sleep", "1000", NULL};
+    pid_t *pids = (pid_t *) zmalloc (count * sizeof (pid_t));
+    unsigned started = s_spawn_all (argv, pids, count);
+    //  Up means the sleep runs: the bwrap has a child.
+    int64_t deadline = bench_now_us () + 600 * 1000000LL;
+    for (unsigned i = 0; i < count && bench_now_us () < deadline; i++) {
+        char path [64], list [64] = "";
+        snprintf (path, sizeof path, "/proc/%d/task/%d/children", (int) pids [i], (int) pids [i]);
+        while (pids [i] > 0 && !list [0] && bench_now_us () < deadline) {
+            int fd = open (path, O_RDONLY | O_CLOEXEC);
+            ssize_t n = fd >= 0 ? read (fd, list, sizeof list - 1) : -1;
+            if (fd >= 0)
+                close (fd);
+            list [n > 0 ? n : 0] = 0;
+            if (!list [0])
+                zclock_sleep (5);
+        }
+    }
+    int64_t start = bench_now_us ();
+    for (unsigned i = 0; i < count; i++)
+        if (pids [i] > 0)
+            kill (pids [i], SIGKILL);
+    s_reap_all (pids, count);
+    double ms = (double) (bench_now_us () - start) / 1e3;
     free (pids);
     return started == count ? ms : NAN;
 }
@@ -207,41 +259,89 @@ s_pss_below (pid_t daemon, long *bwrap, long *init)
         closedir (proc);
 }
 
+//  Waits until the kernel is done with the namespaces of the last
+//  measure (a network namespace is cleaned up by a kernel worker after
+//  its last process is gone, and makes the next ones wait meanwhile):
+//  one bare bwrap at a time, until three in a row take less than 1.5x
+//  the fastest of them (30 s at most).
 static void
-s_many_rows (void)
+s_settle (void)
 {
-    unsigned count = bench_quick () ? 200 : 1000;
-    double floor_ms = s_floor (count);
+    double fastest = INFINITY;
+    int calm = 0;
+    int64_t deadline = bench_now_us () + 30 * 1000000LL;
+    while (calm < 3 && bench_now_us () < deadline) {
+        double ms = s_floor_start (1);
+        fastest = fmin (fastest, ms);
+        calm = ms < 1.5 * fastest ? calm + 1 : 0;
+    }
+}
+
+typedef struct {
+    double ready_ms, stop_ms;
+    int code;
+    long bwrap, init, own;      //  PSS, KiB
+} s_pool_t;
+
+//  `count` bwrap sandboxes with cgroups: up, measured, down.
+static bool
+s_pool (unsigned count, s_pool_t *pool)
+{
     char config [1024];
     snprintf (config, sizeof config,
         "{\"environment\": {\"id\": \"bench\", \"pool\": {\"min\": %u, \"max\": %u},"
         " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
         " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"bwrap\", \"limits\": %s},"
         " \"features\": {\"shell\": {\"kind\": \"shell\"}}, \"events\": {\"log\": null}}",
-        count, count, S_CONTAINED);
+        count, count, S_CGROUPS);
     int64_t start = bench_now_us ();
     sbx_test_daemon_t *daemon = bench_daemon_start (config, 600000);
-    double ready_ms = (double) (bench_now_us () - start) / 1e3;
+    pool->ready_ms = (double) (bench_now_us () - start) / 1e3;
     if (!daemon) {
         fprintf (stderr, "bench: contain: %u bwrap sandboxes did not come up\n", count);
-        return;
+        return false;
     }
-    long bwrap, init;
-    s_pss_below (daemon->pid, &bwrap, &init);
-    long own = s_pss_kib (daemon->pid);
+    s_pss_below (daemon->pid, &pool->bwrap, &pool->init);
+    pool->own = s_pss_kib (daemon->pid);
     start = bench_now_us ();
-    int code = sbx_test_daemon_shutdown (daemon);
-    double stop_ms = (double) (bench_now_us () - start) / 1e3;
+    pool->code = sbx_test_daemon_shutdown (daemon);
+    pool->stop_ms = (double) (bench_now_us () - start) / 1e3;
     sbx_test_daemon_destroy (&daemon);
-    bench_row ("ms", ready_ms, floor_ms, "<= 1.1x bare bwraps", ready_ms <= 1.1 * floor_ms,
-               "%u bwrap sandboxes, cgroups on: start to online", count);
-    bench_row ("ms", stop_ms, NAN, "<= 2000 ms", stop_ms <= 2000, "%u bwrap sandboxes: shutdown (exit %d)",
-               count, code);
-    double per = (double) (own + bwrap + init) / count;
+    return true;
+}
+
+static void
+s_many_rows (void)
+{
+    //  The floors and sbxd take turns (the kernel's work on namespaces is
+    //  most of both, and a shared machine's noise comes in waves); the
+    //  best of each is kept.
+    unsigned count = bench_quick () ? 200 : 1000;
+    int turns = bench_quick () ? 1 : 2;
+    double floor_start = INFINITY, floor_stop = INFINITY, stop = INFINITY;
+    s_pool_t best = {INFINITY, INFINITY, 0, 0, 0, 0};
+    for (int turn = 0; turn < turns; turn++) {
+        s_settle ();
+        floor_start = fmin (floor_start, s_floor_start (count));
+        s_settle ();
+        s_pool_t pool;
+        if (!s_pool (count, &pool))
+            return;
+        if (pool.ready_ms < best.ready_ms)
+            best = pool;
+        stop = fmin (stop, pool.stop_ms);
+        s_settle ();
+        floor_stop = fmin (floor_stop, s_floor_stop (count));
+    }
+    bench_row ("ms", best.ready_ms, floor_start, "<= 1.1x bare bwraps", best.ready_ms <= 1.1 * floor_start,
+               "%u bwrap sandboxes, cgroups (memory, pids, cpu): start to online", count);
+    bench_row ("ms", stop, floor_stop, "<= 2000 ms", stop <= 2000,
+               "%u bwrap sandboxes: shutdown (exit %d); floor: bare bwraps killed", count, best.code);
+    double per = (double) (best.own + best.bwrap + best.init) / count;
     bench_row ("KiB", per, NAN, "< 512 KiB", per < 512, "%u bwrap sandboxes: PSS per sandbox", count);
-    bench_row ("KiB", (double) bwrap / count, NAN, NULL, false, "  of it bwrap");
-    bench_row ("KiB", (double) init / count, NAN, NULL, false, "  of it sbx-init");
-    bench_row ("KiB", (double) own / count, NAN, NULL, false, "  of it sbxd's share");
+    bench_row ("KiB", (double) best.bwrap / count, NAN, NULL, false, "  of it bwrap");
+    bench_row ("KiB", (double) best.init / count, NAN, NULL, false, "  of it sbx-init");
+    bench_row ("KiB", (double) best.own / count, NAN, NULL, false, "  of it sbxd's share");
 }
 
 void

@@ -8,10 +8,12 @@
       10 commands (target: p50 <= 1.1x); and, for scale, a session's end
       and the next one's open (kill, empty every writable path, clean
       IPC) in each;
-    - bringing up N bwrap sandboxes (1,000; 200 in QUICK) with cgroups on,
-      beside N bare `bwrap --unshare-all ... true` started at once, as
-      sbxd starts its sandboxes (target: ready within 1.1x the floor), and
-      their shutdown (target: within 2 s);
+    - bringing up N bwrap sandboxes (1,000; 200 in QUICK) with cgroups
+      (memory, pids, cpu), beside N bare `bwrap --unshare-all ... true`
+      started at once (target: ready within 1.1x the floor), and their
+      shutdown (target: within 2 s) beside N bare bwraps running `sleep`
+      killed at once; the floors and sbxd take turns, twice (once in
+      QUICK), and the best of each counts;
     - memory per bwrap sandbox as PSS (smaps_rollup) of sbxd and every
       process below it, divided by N: bwrap, sbx-init and sbxd's share
       (target: < 512 KiB).

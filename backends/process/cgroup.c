@@ -3,6 +3,7 @@
 
 #include <czmq.h>
 #include <dirent.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -28,11 +29,14 @@ struct sbx_process_cgroups_t {
     unsigned controllers;
     size_t count;               //  hierarchies used
     char *tops [SBX_CGROUP_MAX_HIERARCHIES];    //  <mount or base>/sbx
+    int cpu;                    //  the hierarchy with the cpu controller, or -1
+    atomic_uint groups;         //  the environment's groups now
     char *description;
 };
 
 struct sbx_process_cgroup_t {
-    const sbx_process_cgroups_t *layout;
+    sbx_process_cgroups_t *layout;
+    bool counted;               //  in layout->groups
     char *env_dirs [SBX_CGROUP_MAX_HIERARCHIES];
     char *paths [SBX_CGROUP_MAX_HIERARCHIES];
 };
@@ -368,6 +372,8 @@ s_try_v1 (const s_mounts_t *mounts, unsigned mask, sbx_process_cgroups_t *self, 
             free (top);
             return -1;
         }
+        if (s_controllers [i].bit == SBX_CGROUP_CPU)
+            self->cpu = (int) self->count;
         self->tops [self->count++] = top;
     }
     self->controllers = mask;
@@ -388,6 +394,7 @@ s_attempt (sbx_process_cgroups_t *self, const s_mounts_t *mounts, int version, u
         if (s_try_v2 (base, mask, reason, sizeof reason) == 0) {
             self->version = 2;
             self->controllers = mask;
+            self->cpu = mask & SBX_CGROUP_CPU ? 0 : -1;
             self->tops [self->count++] = zsys_sprintf ("%s/" S_TOP, base);
             free (base);
             return true;
@@ -414,6 +421,7 @@ sbx_process_cgroups_new (unsigned required, unsigned wanted, char **why_p)
     s_mounts_t mounts;
     s_mounts_find (&mounts);
     sbx_process_cgroups_t *self = (sbx_process_cgroups_t *) zmalloc (sizeof (sbx_process_cgroups_t));
+    self->cpu = -1;
     //  First with what is wanted too, then with what is required only.
     char why [2][2048] = {"", ""};
     bool found = false;
@@ -539,6 +547,44 @@ s_rmdir (const char *dir)
 
 //  --- One sandbox's group ---------------------------------------------------------
 
+//  CPU weights, where the cpu controller is used: a sandbox's group
+//  weighs what one process does (v1 cpu.shares 1024, v2 cpu.weight 100),
+//  the environment's directory what all its groups do, and the top what
+//  every environment under it does (each within the kernel's bounds).
+//  Left at one process's weight, all the sandboxes together would weigh
+//  what one process of the host does, and a busy host would starve them
+//  (their starts took twice as long on a loaded machine). Writes race
+//  with other sandboxes' and may lag by a start or two; the next start
+//  or shutdown sets them again.
+static void
+s_weigh (sbx_process_cgroups_t *layout, const char *env_dir, unsigned groups)
+{
+    if (layout->cpu < 0)
+        return;
+    bool v2 = layout->version == 2;
+    const char *file = v2 ? "cpu.weight" : "cpu.shares";
+    long long one = v2 ? 100 : 1024, low = v2 ? 1 : 2, high = v2 ? 10000 : 262144;
+    long long weight = one * (long long) groups;
+    s_writef (env_dir, file, "%lld", weight < low ? low : weight > high ? high : weight);
+    const char *top = layout->tops [layout->cpu];
+    DIR *listing = opendir (top);
+    struct dirent *entry;
+    long long sum = 0;
+    while (listing && (entry = readdir (listing))) {
+        if (entry->d_type != DT_DIR || entry->d_name [0] == '.')
+            continue;
+        char path [PATH_MAX];
+        snprintf (path, sizeof path, "%s/%s/%s", top, entry->d_name, file);
+        char *text = s_read (path);
+        sum += text ? atoll (text) : 0;
+        free (text);
+    }
+    if (listing)
+        closedir (listing);
+    s_writef (top, file, "%lld", sum < low ? low : sum > high ? high : sum);
+}
+
+
 static void
 s_group_free (sbx_process_cgroup_t *self)
 {
@@ -583,7 +629,14 @@ s_limits (sbx_process_cgroup_t *self, const sbx_process_cgroup_limits_t *limits)
         if (rc == 0 && s_exists (dir, "pids.max") && limits->pids >= 0)
             rc = s_writef (dir, "pids.max", "%lld", (long long) limits->pids);
         if (rc == 0 && s_exists (dir, "cpu.cfs_quota_us") && limits->cpu_quota_us >= 0) {
-            rc = s_writef (dir, "cpu.cfs_period_us", "%lld", SBX_CGROUP_CPU_PERIOD_US);
+            //  Each write checks the bandwidth of every group on the host:
+            //  the period is written only where it is not already ours.
+            char path [PATH_MAX];
+            snprintf (path, sizeof path, "%s/cpu.cfs_period_us", dir);
+            char *period = s_read (path);
+            if (!period || atoll (period) != SBX_CGROUP_CPU_PERIOD_US)
+                rc = s_writef (dir, "cpu.cfs_period_us", "%lld", SBX_CGROUP_CPU_PERIOD_US);
+            free (period);
             if (rc == 0)
                 rc = s_writef (dir, "cpu.cfs_quota_us", "%lld", (long long) limits->cpu_quota_us);
         }
@@ -596,7 +649,8 @@ sbx_process_cgroup_new (const sbx_process_cgroups_t *layout, const char *env, co
                         const sbx_process_cgroup_limits_t *limits, char **why_p)
 {
     sbx_process_cgroup_t *self = (sbx_process_cgroup_t *) zmalloc (sizeof (sbx_process_cgroup_t));
-    self->layout = layout;
+    //  Shared by the environment's sandboxes: only its count changes.
+    self->layout = (sbx_process_cgroups_t *) layout;
     int rc = 0;
     size_t i = 0;
     for (; i < layout->count && rc == 0; i++) {
@@ -621,6 +675,11 @@ sbx_process_cgroup_new (const sbx_process_cgroups_t *layout, const char *env, co
     }
     if (rc == 0)
         rc = s_limits (self, limits);
+    if (rc == 0 && layout->cpu >= 0) {
+        self->counted = true;
+        unsigned groups = atomic_fetch_add (&self->layout->groups, 1) + 1;
+        s_weigh (self->layout, self->env_dirs [layout->cpu], groups);
+    }
     if (rc != 0) {
         *why_p = zsys_sprintf ("cannot set up the cgroup %s: %s", self->paths [i ? i - 1 : 0], strerror (-rc));
         char *ignored = NULL;
@@ -683,6 +742,10 @@ sbx_process_cgroup_destroy (sbx_process_cgroup_t **self_p, char **why_p)
         }
         //  The environment's directory goes with its last group.
         rmdir (self->env_dirs [i]);
+    }
+    if (self->counted) {
+        unsigned groups = atomic_fetch_sub (&self->layout->groups, 1) - 1;
+        s_weigh (self->layout, self->env_dirs [self->layout->cpu], groups);
     }
     if (survivors)
         *why_p = zsys_sprintf ("%d processes of cgroup %s survived SIGKILL", survivors, self->paths [0]);

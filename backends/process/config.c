@@ -630,7 +630,7 @@ sbx_process_config_new (const json_t *options, const char *path, sbx_error_t **e
     self->lock_dir = strdup ("/run/sbx-uids");
     self->gate [0] = self->gate [1] = -1;
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
-    long slots = cores > 2 ? 2 * cores : 4;
+    long slots = cores > 4 ? 4 * cores : 16;
     if (pipe2 (self->gate, O_CLOEXEC | O_NONBLOCK) == 0)
         for (long i = 0; i < slots; i++)
             if (write (self->gate [1], "", 1) != 1)

@@ -88,11 +88,11 @@ int64_t
 bool
     sbx_process_config_cleans (const sbx_process_config_t *self);
 
-//  Takes one of the environment's start slots: at most 2 per core (at
-//  least 4) sandboxes start their init process at once. The kernel
-//  builds namespaces one after the other; a thousand bwraps started
-//  together would each wait for all the others, past the time sbxd gives
-//  one to get ready. Blocks until a slot is free or `cancel_fd` (may be
+//  Takes one of the environment's start slots: at most 4 per core (at
+//  least 16) sandboxes start their init process at once. The kernel
+//  builds namespaces mostly one after the other; a thousand bwraps
+//  started together would each wait for all the others, past the time
+//  sbxd gives one to get ready. Blocks until a slot is free or `cancel_fd` (may be
 //  -1) is readable. 0, or -1 when cancelled. Any thread.
 int
     sbx_process_config_start_take (const sbx_process_config_t *self, int cancel_fd);

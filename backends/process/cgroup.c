@@ -1,5 +1,6 @@
 /*  sbx_process_cgroup - see cgroup.h */
 #include "backends/process/cgroup.h"
+#include "backends/process/cgfs.h"
 
 #include <czmq.h>
 #include <dirent.h>
@@ -8,8 +9,6 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#define S_KILL_PATIENCE_US 5000000
-#define S_RMDIR_PATIENCE_US 2000000
 #define S_TOP "sbx"
 #define S_LEAF "sbxd"           //  v2: where sbxd moves when its group must delegate
 
@@ -40,95 +39,6 @@ struct sbx_process_cgroup_t {
     char *env_dirs [SBX_CGROUP_MAX_HIERARCHIES];
     char *paths [SBX_CGROUP_MAX_HIERARCHIES];
 };
-
-//  --- Files -------------------------------------------------------------------
-
-//  A reason, cut to `size` (it names long paths).
-static void
-s_say (char *why, size_t size, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (why, size, format, args);
-    va_end (args);
-}
-
-//  Writes `text` to `path` in one write. 0 or -errno.
-static int
-s_write (const char *path, const char *text)
-{
-    int fd = open (path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = write (fd, text, strlen (text));
-    int rc = n == (ssize_t) strlen (text) ? 0 : n < 0 ? -errno : -EIO;
-    close (fd);
-    return rc;
-}
-
-static int
-s_writef (const char *dir, const char *file, const char *format, long long value)
-{
-    char path [PATH_MAX], text [64];
-    snprintf (path, sizeof path, "%s/%s", dir, file);
-    snprintf (text, sizeof text, format, value);
-    return s_write (path, text);
-}
-
-//  Reads a whole small file into a fresh string (caller frees), or NULL.
-static char *
-s_read (const char *path)
-{
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    size_t size = 0, capacity = 4096;
-    char *text = (char *) malloc (capacity);
-    ssize_t n;
-    while (text && (n = read (fd, text + size, capacity - size - 1)) > 0) {
-        size += (size_t) n;
-        if (size + 1 == capacity) {
-            capacity *= 2;
-            char *grown = (char *) realloc (text, capacity);
-            if (!grown)
-                free (text);
-            text = grown;
-        }
-    }
-    close (fd);
-    if (text)
-        text [size] = 0;
-    return text;
-}
-
-static bool
-s_exists (const char *dir, const char *file)
-{
-    char path [PATH_MAX];
-    snprintf (path, sizeof path, "%s/%s", dir, file);
-    return access (path, F_OK) == 0;
-}
-
-//  True when the space-separated `list` holds the word `word`.
-static bool
-s_has_word (const char *list, const char *word)
-{
-    size_t length = strlen (word);
-    for (const char *p = list; p && *p; ) {
-        p += strspn (p, " \n");
-        size_t n = strcspn (p, " \n");
-        if (n == length && strncmp (p, word, n) == 0)
-            return true;
-        p += n;
-    }
-    return false;
-}
-
-static int
-s_mkdir (const char *path)
-{
-    return mkdir (path, 0755) == 0 || errno == EEXIST ? 0 : -errno;
-}
 
 void
 sbx_process_cgroup_env_name (const char *root_dir, const char *env, char *name, size_t size)
@@ -193,7 +103,7 @@ s_mounts_find (s_mounts_t *mounts)
                 if (*p == ',')
                     *p = ' ';
             for (size_t i = 0; i < S_CONTROLLERS; i++)
-                if (!mounts->v1 [i] && s_has_word (options, s_controllers [i].name))
+                if (!mounts->v1 [i] && sbx_process_cgfs_has_word (options, s_controllers [i].name))
                     mounts->v1 [i] = strdup (point);
         }
     }
@@ -206,7 +116,7 @@ s_mounts_find (s_mounts_t *mounts)
 static char *
 s_v2_own (const s_mounts_t *mounts)
 {
-    char *text = mounts->v2 ? s_read ("/proc/self/cgroup") : NULL;
+    char *text = mounts->v2 ? sbx_process_cgfs_read ("/proc/self/cgroup") : NULL;
     char *own = NULL;
     for (char *line = text; line && *line && !own; ) {
         char *end = strchr (line, '\n');
@@ -247,10 +157,10 @@ s_v2_leave (const char *base)
 {
     char path [PATH_MAX], pid [32];
     snprintf (path, sizeof path, "%s/" S_LEAF, base);
-    int rc = s_mkdir (path);
+    int rc = sbx_process_cgfs_mkdir (path);
     snprintf (path, sizeof path, "%s/" S_LEAF "/cgroup.procs", base);
     snprintf (pid, sizeof pid, "%d", (int) getpid ());
-    return rc == 0 ? s_write (path, pid) : rc;
+    return rc == 0 ? sbx_process_cgfs_write (path, pid) : rc;
 }
 
 //  The names of `mask`'s controllers, "memory, pids" (for messages).
@@ -275,14 +185,14 @@ s_v2_delegate (const char *dir, unsigned mask)
 {
     char path [PATH_MAX];
     snprintf (path, sizeof path, "%s/cgroup.subtree_control", dir);
-    char *enabled = s_read (path);
+    char *enabled = sbx_process_cgfs_read (path);
     int rc = 0;
     for (size_t i = 0; i < S_CONTROLLERS && rc == 0; i++) {
-        if (!(mask & s_controllers [i].bit) || s_has_word (enabled, s_controllers [i].name))
+        if (!(mask & s_controllers [i].bit) || sbx_process_cgfs_has_word (enabled, s_controllers [i].name))
             continue;
         char word [32];
         snprintf (word, sizeof word, "+%s", s_controllers [i].name);
-        rc = s_write (path, word);
+        rc = sbx_process_cgfs_write (path, word);
     }
     free (enabled);
     return rc;
@@ -294,23 +204,23 @@ s_try_v2 (const char *base, unsigned mask, char *why, size_t size)
 {
     char path [PATH_MAX], names [64];
     snprintf (path, sizeof path, "%s/cgroup.controllers", base);
-    char *offered = s_read (path);
+    char *offered = sbx_process_cgfs_read (path);
     unsigned missing = 0;
     for (size_t i = 0; i < S_CONTROLLERS; i++)
-        if ((mask & s_controllers [i].bit) && !s_has_word (offered, s_controllers [i].name))
+        if ((mask & s_controllers [i].bit) && !sbx_process_cgfs_has_word (offered, s_controllers [i].name))
             missing |= s_controllers [i].bit;
     free (offered);
     if (!offered) {
-        s_say (why, size, "cannot read %s: %s", path, strerror (errno));
+        sbx_process_cgfs_say (why, size, "cannot read %s: %s", path, strerror (errno));
         return -1;
     }
     if (missing) {
         s_names (missing, names, sizeof names);
-        s_say (why, size, "%s does not offer %s", base, names);
+        sbx_process_cgfs_say (why, size, "%s does not offer %s", base, names);
         return -1;
     }
     if (access (base, W_OK) != 0) {
-        s_say (why, size, "%s is not writable: %s", base, strerror (errno));
+        sbx_process_cgfs_say (why, size, "%s is not writable: %s", base, strerror (errno));
         return -1;
     }
     int rc = s_v2_delegate (base, mask);
@@ -320,20 +230,20 @@ s_try_v2 (const char *base, unsigned mask, char *why, size_t size)
         if (rc == 0)
             rc = s_v2_delegate (base, mask);
         if (rc == -EBUSY) {
-            s_say (why, size, "%s holds other processes than sbxd, so its controllers cannot go to "
+            sbx_process_cgfs_say (why, size, "%s holds other processes than sbxd, so its controllers cannot go to "
                    "sub-groups (run sbxd in a group of its own, e.g. systemd's Delegate=yes)", base);
             return -1;
         }
     }
     snprintf (path, sizeof path, "%s/" S_TOP, base);
     if (rc == 0)
-        rc = s_mkdir (path);
+        rc = sbx_process_cgfs_mkdir (path);
     if (rc == 0 && access (path, W_OK) != 0)
         rc = -errno;
     if (rc == 0)
         rc = s_v2_delegate (path, mask);
     if (rc != 0) {
-        s_say (why, size, "cannot set up %s: %s", path, strerror (-rc));
+        sbx_process_cgfs_say (why, size, "cannot set up %s: %s", path, strerror (-rc));
         return -1;
     }
     return 0;
@@ -350,7 +260,7 @@ s_try_v1 (const s_mounts_t *mounts, unsigned mask, sbx_process_cgroups_t *self, 
                 if (s_controllers [i].bit == order [k] && mounts->v1 [i])
                     mask = order [k];
         if (!mask) {
-            s_say (why, size, "no v1 memory, pids or cpu hierarchy is mounted");
+            sbx_process_cgfs_say (why, size, "no v1 memory, pids or cpu hierarchy is mounted");
             return -1;
         }
     }
@@ -358,17 +268,17 @@ s_try_v1 (const s_mounts_t *mounts, unsigned mask, sbx_process_cgroups_t *self, 
         if (!(mask & s_controllers [i].bit))
             continue;
         if (!mounts->v1 [i]) {
-            s_say (why, size, "no v1 %s hierarchy is mounted", s_controllers [i].name);
+            sbx_process_cgfs_say (why, size, "no v1 %s hierarchy is mounted", s_controllers [i].name);
             return -1;
         }
         char *top = zsys_sprintf ("%s/" S_TOP, mounts->v1 [i]);
-        int rc = s_mkdir (top);
+        int rc = sbx_process_cgfs_mkdir (top);
         if (rc == 0 && access (top, W_OK) != 0)
             rc = -errno;
-        if (rc == 0 && !s_exists (top, s_controllers [i].probe))
+        if (rc == 0 && !sbx_process_cgfs_exists (top, s_controllers [i].probe))
             rc = -ENOTSUP;
         if (rc != 0) {
-            s_say (why, size, "cannot set up %s: %s", top, strerror (-rc));
+            sbx_process_cgfs_say (why, size, "cannot set up %s: %s", top, strerror (-rc));
             free (top);
             return -1;
         }
@@ -389,7 +299,7 @@ s_attempt (sbx_process_cgroups_t *self, const s_mounts_t *mounts, int version, u
     if (version == 2) {
         char *base = s_v2_base (mounts);
         if (!base)
-            s_say (reason, sizeof reason, "no cgroup v2 hierarchy holds sbxd");
+            sbx_process_cgfs_say (reason, sizeof reason, "no cgroup v2 hierarchy holds sbxd");
         else
         if (s_try_v2 (base, mask, reason, sizeof reason) == 0) {
             self->version = 2;
@@ -474,77 +384,6 @@ sbx_process_cgroups_describe (const sbx_process_cgroups_t *self)
     return self->description;
 }
 
-//  --- Killing and removing -----------------------------------------------------
-
-//  SIGKILLs the processes listed in `dir`/cgroup.procs; returns how many
-//  were listed (-1: the group is gone).
-static int
-s_kill_listed (const char *dir)
-{
-    char path [PATH_MAX];
-    snprintf (path, sizeof path, "%s/cgroup.procs", dir);
-    char *text = s_read (path);
-    if (!text)
-        return -1;
-    int listed = 0;
-    for (char *p = text; *p; ) {
-        char *end;
-        long pid = strtol (p, &end, 10);
-        if (end == p)
-            break;
-        if (pid > 0) {
-            kill ((pid_t) pid, SIGKILL);
-            listed++;
-        }
-        p = end;
-    }
-    free (text);
-    return listed;
-}
-
-//  Empties the groups `dirs` [count]: v2's cgroup.kill where there is one,
-//  then SIGKILL pass after pass until no process is listed. Returns how
-//  many were still listed at the deadline.
-static int
-s_kill_dirs (char *const *dirs, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        if (s_exists (dirs [i], "cgroup.kill")) {
-            char path [PATH_MAX];
-            snprintf (path, sizeof path, "%s/cgroup.kill", dirs [i]);
-            s_write (path, "1");
-        }
-    int64_t give_up = zclock_usecs () + S_KILL_PATIENCE_US;
-    for (unsigned pass = 0; ; pass++) {
-        int listed = 0;
-        for (size_t i = 0; i < count; i++) {
-            int n = s_kill_listed (dirs [i]);
-            listed += n > 0 ? n : 0;
-        }
-        if (listed == 0 || zclock_usecs () > give_up)
-            return listed;
-        //  SIGKILL is delivered asynchronously; let the dying run.
-        struct timespec pause = {0, pass < 10 ? 100000 : 1000000};
-        nanosleep (&pause, NULL);
-    }
-}
-
-//  rmdir, waiting out EBUSY while the last processes finish exiting.
-static int
-s_rmdir (const char *dir)
-{
-    int64_t give_up = zclock_usecs () + S_RMDIR_PATIENCE_US;
-    while (rmdir (dir) != 0) {
-        if (errno == ENOENT)
-            return 0;
-        if (errno != EBUSY || zclock_usecs () > give_up)
-            return -errno;
-        struct timespec pause = {0, 200000};
-        nanosleep (&pause, NULL);
-    }
-    return 0;
-}
-
 //  --- One sandbox's group ---------------------------------------------------------
 
 //  CPU weights, where the cpu controller is used: a sandbox's group
@@ -565,7 +404,7 @@ s_weigh (sbx_process_cgroups_t *layout, const char *env_dir, unsigned groups)
     const char *file = v2 ? "cpu.weight" : "cpu.shares";
     long long one = v2 ? 100 : 1024, low = v2 ? 1 : 2, high = v2 ? 10000 : 262144;
     long long weight = one * (long long) groups;
-    s_writef (env_dir, file, "%lld", weight < low ? low : weight > high ? high : weight);
+    sbx_process_cgfs_writef (env_dir, file, "%lld", weight < low ? low : weight > high ? high : weight);
     const char *top = layout->tops [layout->cpu];
     DIR *listing = opendir (top);
     struct dirent *entry;
@@ -575,13 +414,13 @@ s_weigh (sbx_process_cgroups_t *layout, const char *env_dir, unsigned groups)
             continue;
         char path [PATH_MAX];
         snprintf (path, sizeof path, "%s/%s/%s", top, entry->d_name, file);
-        char *text = s_read (path);
+        char *text = sbx_process_cgfs_read (path);
         sum += text ? atoll (text) : 0;
         free (text);
     }
     if (listing)
         closedir (listing);
-    s_writef (top, file, "%lld", sum < low ? low : sum > high ? high : sum);
+    sbx_process_cgfs_writef (top, file, "%lld", sum < low ? low : sum > high ? high : sum);
 }
 
 
@@ -604,41 +443,41 @@ s_limits (sbx_process_cgroup_t *self, const sbx_process_cgroup_limits_t *limits)
         const char *dir = self->paths [i];
         if (layout->version == 2) {
             if (limits->memory_bytes >= 0) {
-                rc = s_writef (dir, "memory.max", "%lld", (long long) limits->memory_bytes);
-                if (rc == 0 && s_exists (dir, "memory.swap.max"))
-                    rc = s_writef (dir, "memory.swap.max", "%lld", 0);
+                rc = sbx_process_cgfs_writef (dir, "memory.max", "%lld", (long long) limits->memory_bytes);
+                if (rc == 0 && sbx_process_cgfs_exists (dir, "memory.swap.max"))
+                    rc = sbx_process_cgfs_writef (dir, "memory.swap.max", "%lld", 0);
             }
             if (rc == 0 && limits->pids >= 0)
-                rc = s_writef (dir, "pids.max", "%lld", (long long) limits->pids);
+                rc = sbx_process_cgfs_writef (dir, "pids.max", "%lld", (long long) limits->pids);
             if (rc == 0 && limits->cpu_quota_us >= 0) {
                 char text [64];
                 snprintf (text, sizeof text, "%lld %d", (long long) limits->cpu_quota_us,
                           SBX_CGROUP_CPU_PERIOD_US);
                 char path [PATH_MAX];
                 snprintf (path, sizeof path, "%s/cpu.max", dir);
-                rc = s_write (path, text);
+                rc = sbx_process_cgfs_write (path, text);
             }
             continue;
         }
-        if (s_exists (dir, "memory.limit_in_bytes") && limits->memory_bytes >= 0) {
-            rc = s_writef (dir, "memory.limit_in_bytes", "%lld", (long long) limits->memory_bytes);
+        if (sbx_process_cgfs_exists (dir, "memory.limit_in_bytes") && limits->memory_bytes >= 0) {
+            rc = sbx_process_cgfs_writef (dir, "memory.limit_in_bytes", "%lld", (long long) limits->memory_bytes);
             //  No swapping past it either, where swap is accounted.
-            if (rc == 0 && s_exists (dir, "memory.memsw.limit_in_bytes"))
-                s_writef (dir, "memory.memsw.limit_in_bytes", "%lld", (long long) limits->memory_bytes);
+            if (rc == 0 && sbx_process_cgfs_exists (dir, "memory.memsw.limit_in_bytes"))
+                sbx_process_cgfs_writef (dir, "memory.memsw.limit_in_bytes", "%lld", (long long) limits->memory_bytes);
         }
-        if (rc == 0 && s_exists (dir, "pids.max") && limits->pids >= 0)
-            rc = s_writef (dir, "pids.max", "%lld", (long long) limits->pids);
-        if (rc == 0 && s_exists (dir, "cpu.cfs_quota_us") && limits->cpu_quota_us >= 0) {
+        if (rc == 0 && sbx_process_cgfs_exists (dir, "pids.max") && limits->pids >= 0)
+            rc = sbx_process_cgfs_writef (dir, "pids.max", "%lld", (long long) limits->pids);
+        if (rc == 0 && sbx_process_cgfs_exists (dir, "cpu.cfs_quota_us") && limits->cpu_quota_us >= 0) {
             //  Each write checks the bandwidth of every group on the host:
             //  the period is written only where it is not already ours.
             char path [PATH_MAX];
             snprintf (path, sizeof path, "%s/cpu.cfs_period_us", dir);
-            char *period = s_read (path);
+            char *period = sbx_process_cgfs_read (path);
             if (!period || atoll (period) != SBX_CGROUP_CPU_PERIOD_US)
-                rc = s_writef (dir, "cpu.cfs_period_us", "%lld", SBX_CGROUP_CPU_PERIOD_US);
+                rc = sbx_process_cgfs_writef (dir, "cpu.cfs_period_us", "%lld", SBX_CGROUP_CPU_PERIOD_US);
             free (period);
             if (rc == 0)
-                rc = s_writef (dir, "cpu.cfs_quota_us", "%lld", (long long) limits->cpu_quota_us);
+                rc = sbx_process_cgfs_writef (dir, "cpu.cfs_quota_us", "%lld", (long long) limits->cpu_quota_us);
         }
     }
     return rc;
@@ -658,13 +497,13 @@ sbx_process_cgroup_new (const sbx_process_cgroups_t *layout, const char *env, co
         self->paths [i] = zsys_sprintf ("%s/%s", self->env_dirs [i], name);
         //  A stale group of this name: a crash left it.
         if (access (self->paths [i], F_OK) == 0) {
-            s_kill_dirs (&self->paths [i], 1);
-            s_rmdir (self->paths [i]);
+            sbx_process_cgfs_kill (&self->paths [i], 1);
+            sbx_process_cgfs_rmdir (self->paths [i]);
         }
         //  The environment's directory may vanish under us when its last
         //  other group goes: try again.
         for (int attempt = 0; attempt < 10; attempt++) {
-            rc = s_mkdir (self->env_dirs [i]);
+            rc = sbx_process_cgfs_mkdir (self->env_dirs [i]);
             if (rc == 0 && layout->version == 2)
                 rc = s_v2_delegate (self->env_dirs [i], layout->controllers);
             if (rc == 0)
@@ -699,18 +538,18 @@ sbx_process_cgroup_set_memory (sbx_process_cgroup_t *self, int64_t bytes)
     for (size_t i = 0; i < layout->count; i++) {
         const char *dir = self->paths [i];
         if (layout->version == 2)
-            return bytes < 0 ? s_writef (dir, "memory.max", "max", 0)
-                             : s_writef (dir, "memory.max", "%lld", (long long) bytes);
-        if (!s_exists (dir, "memory.limit_in_bytes"))
+            return bytes < 0 ? sbx_process_cgfs_writef (dir, "memory.max", "max", 0)
+                             : sbx_process_cgfs_writef (dir, "memory.max", "%lld", (long long) bytes);
+        if (!sbx_process_cgfs_exists (dir, "memory.limit_in_bytes"))
             continue;
         //  memsw (memory + swap) may never be below the memory limit:
         //  raise it first, lower it last.
-        bool memsw = s_exists (dir, "memory.memsw.limit_in_bytes");
+        bool memsw = sbx_process_cgfs_exists (dir, "memory.memsw.limit_in_bytes");
         if (memsw && bytes < 0)
-            s_writef (dir, "memory.memsw.limit_in_bytes", "%lld", -1);
-        int rc = s_writef (dir, "memory.limit_in_bytes", "%lld", (long long) bytes);
+            sbx_process_cgfs_writef (dir, "memory.memsw.limit_in_bytes", "%lld", -1);
+        int rc = sbx_process_cgfs_writef (dir, "memory.limit_in_bytes", "%lld", (long long) bytes);
         if (memsw && bytes >= 0 && rc == 0)
-            s_writef (dir, "memory.memsw.limit_in_bytes", "%lld", (long long) bytes);
+            sbx_process_cgfs_writef (dir, "memory.memsw.limit_in_bytes", "%lld", (long long) bytes);
         return rc;
     }
     return 0;
@@ -719,7 +558,7 @@ sbx_process_cgroup_set_memory (sbx_process_cgroup_t *self, int64_t bytes)
 int
 sbx_process_cgroup_kill (sbx_process_cgroup_t *self)
 {
-    return s_kill_dirs (self->paths, self->layout->count);
+    return sbx_process_cgfs_kill (self->paths, self->layout->count);
 }
 
 int
@@ -731,11 +570,11 @@ sbx_process_cgroup_destroy (sbx_process_cgroup_t **self_p, char **why_p)
     size_t count = 0;
     while (count < SBX_CGROUP_MAX_HIERARCHIES && self->paths [count])
         count++;
-    int survivors = s_kill_dirs (self->paths, count);
+    int survivors = sbx_process_cgfs_kill (self->paths, count);
     int rc = 0;
     const char *failed = NULL;
     for (size_t i = 0; i < count; i++) {
-        int removed = s_rmdir (self->paths [i]);
+        int removed = sbx_process_cgfs_rmdir (self->paths [i]);
         if (removed != 0 && rc == 0) {
             rc = removed;
             failed = self->paths [i];
@@ -799,8 +638,8 @@ s_clean_env_dir (const char *env_dir, void (*report) (const char *, int, void *)
             zlistx_add_end (names, zsys_sprintf ("%s/%s", env_dir, entry->d_name));
     closedir (listing);
     for (char *path = (char *) zlistx_first (names); path; path = (char *) zlistx_next (names)) {
-        int survivors = s_kill_dirs (&path, 1);
-        int rc = s_rmdir (path);
+        int survivors = sbx_process_cgfs_kill (&path, 1);
+        int rc = sbx_process_cgfs_rmdir (path);
         report (path, survivors && !rc ? -EBUSY : rc, arg);
     }
     zlistx_destroy (&names);

@@ -25,6 +25,7 @@ struct sbx_process_t {
     sbx_process_user_t *user;   //  the sandbox's own uid, or NULL
     sbx_process_cgroup_t *cgroup;   //  its cgroup, or NULL
     sbx_process_channel_t *channel;
+    bool used;                  //  since the last reset: run, or its workspace handed out
 };
 
 static void *
@@ -117,6 +118,7 @@ sbx_process_workspace (sbx_process_t *self)
 int
 sbx_process_dirfd (sbx_process_t *self)
 {
+    self->used = true;
     return sbx_process_space_workspace_fd (self->space);
 }
 
@@ -272,6 +274,10 @@ s_dir_gone (sbx_process_t *self)
 sbx_error_t *
 sbx_process_reset (sbx_process_t *self)
 {
+    //  shell and fs both reset at a session's end: the second finds
+    //  nothing done since the first.
+    if (!self->used)
+        return NULL;
     //  A session may end with its group full (memory_mb): sbx-init needs
     //  room to kill and clean. No command runs until the limit is back.
     int64_t limit = s_memory_limit (self);
@@ -289,6 +295,7 @@ sbx_process_reset (sbx_process_t *self)
     if (!error && limit >= 0 && (rc = sbx_process_cgroup_set_memory (self->cgroup, limit)) != 0)
         error = sbx_error_new (SBX_STATE_ERROR, "sandbox %s: cannot restore its memory limit: %s", self->id,
                                strerror (-rc));
+    self->used = error != NULL;
     return error;
 }
 
@@ -342,6 +349,7 @@ sbx_error_t *
 sbx_process_run (sbx_process_t *self, const sbx_process_run_t *run, sbx_process_result_t *result)
 {
     memset (result, 0, sizeof *result);
+    self->used = true;
     if (!sbx_process_channel_ready (self->channel))
         return sbx_process_channel_gone (self->channel);
     if (!s_dir_present (self, false))

@@ -132,7 +132,9 @@ sbx_error_t *
 //  process (sbx_process_kill_all), empties every path its commands can
 //  write, and has sbx-init remove what its user left outside them (IPC;
 //  with isolation "none", its entries in the host's /tmp and the like),
-//  with the memory limit lifted meanwhile. NULL or a SandboxStateError.
+//  with the memory limit lifted meanwhile. Does nothing when nothing ran
+//  and the workspace was not handed out (sbx_process_dirfd) since the
+//  last reset. NULL or a SandboxStateError.
 sbx_error_t *
     sbx_process_reset (sbx_process_t *self);
 

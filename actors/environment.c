@@ -10,6 +10,15 @@
     - its own lifecycle: the table s_lifecycle, {state, event} -> action.
     Events (its own and the sandboxes') go to the event bus in order, in
     batches.
+
+    Over 800 lines on purpose: what is left here is the one thread that
+    owns every socket of the environment - its lifecycle table, the
+    routing of requests to the pool and the sandboxes, the timers, and
+    the bring-up and teardown of its children (frontend, supervisor, bus,
+    metrics, auth) in an order their sockets need. Each part reads and
+    changes the same private struct; split, it would have to be exposed.
+    Anything with rules of its own lives in its own class (frontend.c,
+    pool.c, auth.c, metrics.c, eventbus.c, supervisor.c).
 */
 #include "actors/environment.h"
 #include "actors/auth.h"

@@ -321,8 +321,10 @@ sbx_frontend_status (sbx_frontend_t *self, sbx_job_t **job_p, sbx_pool_t *pool,
     }
     msgpack_sbuffer body;
     msgpack_sbuffer_init (&body);
+    const sbx_sandbox_kind_t *kind = self->config->sandbox_kind;
+    const char *isolation = kind->isolation ? kind->isolation (self->config->sandbox_config) : NULL;
     sbx_reply_status (&body, (*job_p)->request.has_id, (*job_p)->request.id, self->config->env_id,
-                      env_status, uptime_s, infos, n);
+                      env_status, uptime_s, isolation, infos, n);
     sbx_frontend_send (self, *job_p, &body);
     msgpack_sbuffer_destroy (&body);
     for (size_t i = 0; i < n; i++)

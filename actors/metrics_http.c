@@ -1,5 +1,6 @@
 /*  sbx_metrics_http - see metrics_http.h */
 #include "actors/metrics_http.h"
+#include "runtime/core/endpoint.h"
 #include "runtime/core/log.h"
 
 #include <arpa/inet.h>
@@ -82,7 +83,7 @@ sbx_metrics_http_new (sbx_metrics_t *metrics, const char *url, char **error_p)
 {
     sbx_metrics_http_t *self = (sbx_metrics_http_t *) zmalloc (sizeof (sbx_metrics_http_t));
     self->metrics = metrics;
-    sbx_error_t *error = sbx_config_check_metrics (url, "endpoints.metrics", &self->endpoint);
+    sbx_error_t *error = sbx_endpoint_check_metrics (url, "endpoints.metrics", &self->endpoint);
     if (error) {
         *error_p = zsys_sprintf ("%s", sbx_error_message (error));
         sbx_error_destroy (&error);

@@ -5,7 +5,7 @@
     It is libmicrohttpd's, on a thread of its own
     (MHD_USE_INTERNAL_POLLING_THREAD): a scrape renders the registry there,
     reading its atomics, and never waits for an actor. Only loopback
-    addresses are served (sbx_config_check_metrics).
+    addresses are served (sbx_endpoint_check_metrics).
 
     Created and destroyed by the environment, from its thread.
 */

@@ -2,7 +2,7 @@
     the same run on the same machine, and the ratio (docs/benchmarks.md).
 
     usage: bench_sbx [--quick] [SECTION...]
-    sections: rtt concurrency sessions events commands growth limits python metrics curve scale
+    sections: rtt concurrency sessions events commands growth limits python metrics curve contain scale
 
     The daemon under test is a real build/sbxd started per configuration
     (bench/harness.h); the baselines are bench/baselines.h, the echo
@@ -18,6 +18,7 @@
 #include "bench/commands.h"
 #include "bench/growth.h"
 #include "bench/metrics.h"
+#include "bench/contain.h"
 #include "bench/scale.h"
 #include "bench/limits.h"
 #include "bench/interpreter.h"
@@ -41,7 +42,7 @@ main (int argc, char *argv [])
         {"sessions", bench_sessions_run}, {"events", bench_events_run},
         {"commands", bench_commands_run}, {"growth", bench_growth_run},
         {"limits", bench_limits_run}, {"python", bench_interpreter_run}, {"metrics", bench_metrics_run},
-        {"curve", bench_curve_run}, {"scale", bench_scale_run}
+        {"curve", bench_curve_run}, {"contain", bench_contain_run}, {"scale", bench_scale_run}
     };
     for (size_t s = 0; s < sizeof sections / sizeof sections [0]; s++)
         if (bench_wanted (sections [s].name))

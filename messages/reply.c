@@ -179,17 +179,22 @@ sbx_reply_heartbeat (msgpack_sbuffer *out, bool has_id, uint64_t id,
 void
 sbx_reply_status (msgpack_sbuffer *out, bool has_id, uint64_t id,
                   const char *environment, const char *env_status,
-                  double uptime_s,
+                  double uptime_s, const char *isolation,
                   const sbx_sandbox_info_t *sandboxes, size_t count)
 {
     msgpack_packer pk;
     s_begin (&pk, out, 2, has_id, id, true);
     sbx_mp_pack_str (&pk, "environment");
-    msgpack_pack_map (&pk, 3);
+    msgpack_pack_map (&pk, 4);
     s_pack_kv (&pk, "id", environment);
     s_pack_kv (&pk, "status", env_status);
     sbx_mp_pack_str (&pk, "uptime_s");
     msgpack_pack_double (&pk, uptime_s);
+    sbx_mp_pack_str (&pk, "isolation");
+    if (isolation)
+        sbx_mp_pack_str (&pk, isolation);
+    else
+        msgpack_pack_nil (&pk);
 
     sbx_mp_pack_str (&pk, "sandboxes");
     msgpack_pack_array (&pk, sandboxes ? count : 0);

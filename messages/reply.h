@@ -97,9 +97,10 @@ void sbx_reply_call (msgpack_sbuffer *out, bool has_id, uint64_t id,
                      const char *sandbox, const char *session_id);
 void sbx_reply_heartbeat (msgpack_sbuffer *out, bool has_id, uint64_t id,
                           uint64_t lease_ms);
+//  `isolation` (may be NULL: nil) is what the sandboxes run under.
 void sbx_reply_status (msgpack_sbuffer *out, bool has_id, uint64_t id,
                        const char *environment, const char *env_status,
-                       double uptime_s,
+                       double uptime_s, const char *isolation,
                        const sbx_sandbox_info_t *sandboxes, size_t count);
 void sbx_reply_stats (msgpack_sbuffer *out, bool has_id, uint64_t id,
                       const sbx_stats_t *stats);

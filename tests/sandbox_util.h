@@ -132,6 +132,86 @@ s_children (pid_t pid)
     return found;
 }
 
+//  A process (zombies too) whose parent is `pid`, or -1.
+static inline pid_t
+s_first_child (pid_t pid)
+{
+    pid_t found = -1;
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    while (found < 0 && proc && (entry = readdir (proc))) {
+        if (entry->d_name [0] < '1' || entry->d_name [0] > '9')
+            continue;
+        int ppid = 0;
+        if (s_proc_state (entry->d_name, &ppid) != '?' && ppid == pid)
+            found = (pid_t) atol (entry->d_name);
+    }
+    if (proc)
+        closedir (proc);
+    return found;
+}
+
+//  True when the comma-separated `list` holds `word`.
+static inline bool
+s_list_has (const char *list, size_t length, const char *word)
+{
+    size_t n = strlen (word);
+    for (size_t i = 0; i + n <= length; ) {
+        size_t end = i;
+        while (end < length && list [end] != ',')
+            end++;
+        if (end - i == n && strncmp (list + i, word, n) == 0)
+            return true;
+        i = end + 1;
+    }
+    return false;
+}
+
+//  The directory of the cgroup `pid` is in for `controller` ("memory",
+//  "pids", "cpu"): a v1 hierarchy of that controller, else the v2 one;
+//  "" when there is none. From /proc/<pid>/cgroup and the mounts.
+static inline char *
+s_cgroup_dir (pid_t pid, const char *controller, char *dir, size_t size)
+{
+    char v1 [PATH_MAX] = "", v2 [PATH_MAX] = "", text [8192], path [64];
+    dir [0] = 0;
+    FILE *mounts = fopen ("/proc/self/mountinfo", "r");
+    char line [4096];
+    while (mounts && fgets (line, sizeof line, mounts)) {
+        char point [PATH_MAX], type [64], options [1024];
+        const char *dash = strstr (line, " - ");
+        if (!dash || sscanf (line, "%*s %*s %*s %*s %4095s", point) != 1
+        ||  sscanf (dash + 3, "%63s %*s %1023s", type, options) != 2)
+            continue;
+        if (streq (type, "cgroup2") && !v2 [0])
+            snprintf (v2, sizeof v2, "%s", point);
+        if (streq (type, "cgroup") && !v1 [0] && s_list_has (options, strlen (options), controller))
+            snprintf (v1, sizeof v1, "%s", point);
+    }
+    if (mounts)
+        fclose (mounts);
+    snprintf (path, sizeof path, "/proc/%d/cgroup", (int) pid);
+    s_read_proc (path, text, sizeof text);
+    for (char *p = text; *p; ) {
+        char *end = strchr (p, '\n');
+        if (end)
+            *end = 0;
+        char *first = strchr (p, ':'), *second = first ? strchr (first + 1, ':') : NULL;
+        if (second) {
+            size_t length = (size_t) (second - first - 1);
+            if (v1 [0] && s_list_has (first + 1, length, controller))
+                snprintf (dir, size, "%s%s", v1, second + 1);
+            else
+            if (!v1 [0] && v2 [0] && length == 0)
+                snprintf (dir, size, "%s%s", v2, second + 1);
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return dir;
+}
+
 //  Opens a session (session.open) and fills `session`.
 static inline void
 s_open (zsock_t *dealer, s_session_t *session)

@@ -384,7 +384,7 @@ Test (limits, a_crashed_run_is_cleaned_up_at_the_next_start)
     sbx_reply_destroy (&reply);
     zsock_destroy (&dealer);
     char left [600];
-    snprintf (left, sizeof left, "%s/penv/0:0/left.txt", first->root_dir);
+    snprintf (left, sizeof left, "%s/penv/0:0/workspace/left.txt", first->root_dir);
     cr_assert_eq (access (left, F_OK), 0, "no %s", left);
     kill (first->pid, SIGKILL);
     cr_assert_eq (sbx_test_daemon_wait (first, S_WAIT), 128 + SIGKILL);

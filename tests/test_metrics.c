@@ -8,6 +8,7 @@
 #include "actors/metrics_http.h"
 #include "actors/recorder.h"
 #include "messages/event.h"
+#include "runtime/core/endpoint.h"
 #include "runtime/daemon/registry.h"
 #include "testutil.h"
 
@@ -352,18 +353,18 @@ Test (metrics, the_configuration_takes_loopback_endpoints_only)
     };
     for (size_t i = 0; i < sizeof good / sizeof good [0]; i++) {
         sbx_http_endpoint_t parts;
-        sbx_error_t *error = sbx_config_check_metrics (good [i], "endpoints.metrics", &parts);
+        sbx_error_t *error = sbx_endpoint_check_metrics (good [i], "endpoints.metrics", &parts);
         cr_assert_null (error, "%s: %s", good [i], error ? sbx_error_message (error) : "");
     }
     sbx_http_endpoint_t parts;
-    cr_assert_null (sbx_config_check_metrics ("http://[::1]:9/", "p", &parts));
+    cr_assert_null (sbx_endpoint_check_metrics ("http://[::1]:9/", "p", &parts));
     cr_assert_str_eq (parts.host, "::1");
     cr_assert_eq (parts.port, 9);
     cr_assert_str_eq (parts.path, "/metrics");
     const char *remote [] = {"http://0.0.0.0:9555/metrics", "http://10.1.2.3:80/m", "http://[::]:1/",
                              "http://example.com:80/"};
     for (size_t i = 0; i < sizeof remote / sizeof remote [0]; i++) {
-        sbx_error_t *error = sbx_config_check_metrics (remote [i], "endpoints.metrics", NULL);
+        sbx_error_t *error = sbx_endpoint_check_metrics (remote [i], "endpoints.metrics", NULL);
         cr_assert_not_null (error, "%s", remote [i]);
         cr_assert (strstr (sbx_error_message (error), "is not a loopback address"), "%s",
                    sbx_error_message (error));
@@ -372,7 +373,7 @@ Test (metrics, the_configuration_takes_loopback_endpoints_only)
     const char *bad [] = {"127.0.0.1:9555", "http://127.0.0.1/metrics", "http://127.0.0.1:99999/",
                           "https://127.0.0.1:1/", "http://:1/", "http://127.0.0.1:1/a b", "http://[::1/"};
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
-        sbx_error_t *error = sbx_config_check_metrics (bad [i], "endpoints.metrics", NULL);
+        sbx_error_t *error = sbx_endpoint_check_metrics (bad [i], "endpoints.metrics", NULL);
         cr_assert_not_null (error, "%s", bad [i]);
         cr_assert (strstr (sbx_error_message (error), "endpoints.metrics: '"), "%s", sbx_error_message (error));
         cr_assert (strstr (sbx_error_message (error), "is not a metrics endpoint"), "%s",

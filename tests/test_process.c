@@ -116,8 +116,8 @@ Test (process, each_sandbox_has_its_directory_and_user)
     cr_assert_str_neq (a.sandbox, b.sandbox);
 
     char dir_a [640], dir_b [640], text [1024];
-    snprintf (dir_a, sizeof dir_a, "%s/%s", daemon->root_dir, a.sandbox);
-    snprintf (dir_b, sizeof dir_b, "%s/%s", daemon->root_dir, b.sandbox);
+    snprintf (dir_a, sizeof dir_a, "%s/%s/workspace", daemon->root_dir, a.sandbox);
+    snprintf (dir_b, sizeof dir_b, "%s/%s/workspace", daemon->root_dir, b.sandbox);
     struct stat st_a, st_b;
     cr_assert_eq (stat (dir_a, &st_a), 0, "%s", dir_a);
     cr_assert_eq (stat (dir_b, &st_b), 0, "%s", dir_b);
@@ -150,11 +150,18 @@ Test (process, limits_apply_to_commands)
     s_open (dealer, &session);
 
     char text [4096];
-    s_sh_out (dealer, &session, "grep -E '^Max (cpu time|file size|processes|open files|address space)' /proc/self/limits"
+    s_sh_out (dealer, &session, "grep -E '^Max (cpu time|file size|open files|address space)' /proc/self/limits"
               " | tr -s ' '", text, sizeof text);
     cr_assert_str_eq (text, "Max cpu time 7 7 seconds \nMax file size 3145728 3145728 bytes \n"
-                      "Max processes 99 99 processes \nMax open files 77 77 files \n"
+                      "Max open files 77 77 files \n"
                       "Max address space 536870912 536870912 bytes \n");
+    //  `processes` is the sandbox's pids cgroup's (sbx-init on top).
+    char dir [PATH_MAX], file [PATH_MAX + 16], max [64];
+    s_cgroup_dir (s_first_child (daemon->pid), "pids", dir, sizeof dir);
+    cr_assert (dir [0], "the sandbox has no pids cgroup");
+    snprintf (file, sizeof file, "%s/pids.max", dir);
+    s_read_proc (file, max, sizeof max);
+    cr_assert_str_eq (max, "100\n", "%s", file);
     //  And they bite: a 4 MiB file is cut at 3 MiB by SIGXFSZ.
     sbx_reply_t *reply = s_sh (dealer, &session, "head -c 4194304 /dev/zero > big");
     cr_assert_neq (s_result_int (reply, "exit_code"), 0);

@@ -218,11 +218,12 @@ Test (reply, status)
     };
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
-    sbx_reply_status (&buffer, true, 6, "testing-env", "online", 12.5, sandboxes, 2);
+    sbx_reply_status (&buffer, true, 6, "testing-env", "online", 12.5, "bwrap", sandboxes, 2);
     sbx_reply_t *reply = s_decode (&buffer);
     s_assert_whole_json (reply,
         "{\"id\":6,\"ok\":true,"
-        "\"environment\":{\"id\":\"testing-env\",\"status\":\"online\",\"uptime_s\":12.5},"
+        "\"environment\":{\"id\":\"testing-env\",\"status\":\"online\",\"uptime_s\":12.5,"
+        "\"isolation\":\"bwrap\"},"
         "\"sandboxes\":["
         "{\"id\":\"testing-env/0:0\",\"status\":\"in_session\",\"session_id\":\"session1\","
         "\"state_errors\":[]},"
@@ -242,9 +243,12 @@ Test (reply, status)
     sbx_reply_destroy (&reply);
 
     msgpack_sbuffer_init (&buffer);
-    sbx_reply_status (&buffer, false, 0, "e", "offline", 0, NULL, 0);
+    sbx_reply_status (&buffer, false, 0, "e", "offline", 0, NULL, NULL, 0);
     reply = s_decode (&buffer);
     s_assert_key_json (reply, "sandboxes", "[]");
+    //  A kind with nothing to say about isolation: nil.
+    s_assert_key_json (reply, "environment", "{\"id\":\"e\",\"status\":\"offline\",\"uptime_s\":0.0,"
+                       "\"isolation\":null}");
     sbx_reply_destroy (&reply);
     sbx_error_destroy (&state);
     sbx_error_destroy (&other);

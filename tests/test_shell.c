@@ -113,7 +113,7 @@ Test (shell, clean_environment_with_overrides)
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     char text [1024], expected [1024];
     snprintf (expected, sizeof expected, "bar baz/call/unset/none\n"
-              "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n%s/penv/0:0\n", daemon->root_dir);
+              "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n%s/penv/0:0/workspace\n", daemon->root_dir);
     cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), expected);
     sbx_reply_destroy (&reply);
 
@@ -133,7 +133,7 @@ Test (shell, cwd_is_confined)
     s_sh_out (dealer, &session, "mkdir -p sub/dir && touch file && ln -s / root && ln -s sub/dir inside", text, sizeof text);
     sbx_reply_t *reply = s_call (dealer, &session, "shell", "run", "{\"cmd\": \"pwd\", \"cwd\": \"sub/dir\"}");
     char expected [1024];
-    snprintf (expected, sizeof expected, "%s/penv/0:0/sub/dir\n", daemon->root_dir);
+    snprintf (expected, sizeof expected, "%s/penv/0:0/workspace/sub/dir\n", daemon->root_dir);
     cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), expected);
     sbx_reply_destroy (&reply);
     reply = s_call (dealer, &session, "shell", "run", "{\"cmd\": \"pwd\", \"cwd\": \"inside/\"}");

@@ -562,17 +562,37 @@ s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
     return remove (path);
 }
 
+//  `sbxd --clean` on the daemon's configuration, quietly.
+static void
+s_clean_after (sbx_test_daemon_t *self)
+{
+    const char *argv [] = {SBX_BUILD_DIR "/sbxd", "--clean", "-q", "-c", self->config_path, NULL};
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen (&actions, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    if (posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environ) == 0)
+        waitpid (pid, NULL, 0);
+    posix_spawn_file_actions_destroy (&actions);
+}
+
 void
 sbx_test_daemon_destroy (sbx_test_daemon_t **self_p)
 {
     sbx_test_daemon_t *self = *self_p;
     if (!self)
         return;
+    bool crashed = self->pid > 0 || self->exit_code != 0;
     if (self->pid > 0) {
         kill (self->pid, SIGKILL);
         waitpid (self->pid, NULL, 0);
     }
     s_daemon_over (self);
+    //  What a killed daemon left outside its directory (cgroups, the
+    //  mounts of disk quotas) goes as it would at the next start.
+    if (crashed && self->config_path [0] && access (self->config_path, F_OK) == 0)
+        s_clean_after (self);
     free (self->stderr_text);
     pthread_mutex_destroy (&self->stderr_lock);
     pthread_cond_destroy (&self->stderr_grew);

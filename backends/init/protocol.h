@@ -25,6 +25,13 @@
                 No answer.
       KILL_ALL  kills every process below sbx-init. Answered by KILLED_ALL
                 (value as for KILLED).
+      CLEAN     removes what the sandbox's user left outside the sandbox's
+                directory (clean.h: the --clean directories, System V IPC,
+                with --clean-mqueue POSIX message queues), in a child that
+                becomes that user; sent when no command runs. Answered by
+                CLEANED (value: 0, or 1 when something could not be
+                removed - the reasons went to stderr - or -errno when the
+                child could not start).
       (EOF)     sbx-init kills every process below it and exits 0.
     A request that has begun must arrive whole within 20 s: sbx-init takes
     one cut short as EOF (sbxd gives up sending after 10 s and takes the
@@ -38,7 +45,7 @@
                 -(SBX_INIT_EXEC_FAILED | errno) when the command itself
                 failed to start (EAGAIN: the process limit is reached).
       EXITED    value: the wait status of the command's main process.
-      KILLED, KILLED_ALL: see above.
+      KILLED, KILLED_ALL, CLEANED: see above.
 */
 #ifndef SBX_INIT_PROTOCOL_H
 #define SBX_INIT_PROTOCOL_H
@@ -50,11 +57,13 @@ enum {
     SBX_INIT_KILL = 2,
     SBX_INIT_SIGNAL = 5,
     SBX_INIT_KILL_ALL = 3,
+    SBX_INIT_CLEAN = 4,
     SBX_INIT_READY = 10,
     SBX_INIT_STARTED = 11,
     SBX_INIT_EXITED = 12,
     SBX_INIT_KILLED = 13,
-    SBX_INIT_KILLED_ALL = 14
+    SBX_INIT_KILLED_ALL = 14,
+    SBX_INIT_CLEANED = 15
 };
 
 typedef struct {

@@ -10,12 +10,24 @@
     closes the control socket, or dies, it kills everything below it and
     exits.
 
-    Usage: sbx-init --workspace DIR [--uid N --gid N] [--limit NAME=VALUE]...
+    Usage: sbx-init [--join=FD]... --workspace DIR [--uid N --gid N]
+                    [--limit NAME=VALUE]... [--umask OCTAL] [--clean DIR]...
+                    [--clean-mqueue]
+           sbx-init [--join=FD]... --exec PROGRAM [ARG]...
       NAME: cpu (seconds), as (bytes), nofile, nproc, fsize (bytes).
-    fd 3 is the control socket. Small on purpose: it spawns processes, sbxd
-    never does.
+    fd 3 is the control socket. --join writes "0" to FD, an open
+    cgroup.procs of the sandbox's group (backends/process/cgroup.h), so
+    that this process, and everything it starts, is in the group before
+    anything runs; with --exec it then becomes PROGRAM (bubblewrap, whose
+    command is sbx-init again), so that bwrap is in the group too. --clean
+    and --clean-mqueue say what the CLEAN request cleans (clean.h). With
+    --oom-score-adj commands get N (1000: the OOM killer takes them
+    first), and sbx-init (and bwrap, with --exec) asks to be spared.
+    Small on purpose: it spawns processes, sbxd never does.
 */
 #include "protocol.h"
+#include "clean.h"
+#include "kill.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -41,7 +53,6 @@
 #include <unistd.h>
 
 #define S_CTL SBX_INIT_CONTROL_FD
-#define S_KILL_PATIENCE_MS 5000
 //  A request that has begun arrives whole by then (sbxd gives up sending
 //  one after 10 s, and then never uses the channel again).
 #define S_REQUEST_PATIENCE_MS 20000
@@ -71,6 +82,10 @@ static int s_workspace = -1;
 static bool s_switch_user = false;
 static uid_t s_uid;
 static gid_t s_gid;
+static mode_t s_umask = 022;            //  of every command
+static bool s_oom_set = false;          //  commands get s_command_oom ...
+static char s_command_oom [16];         //  ... as their oom_score_adj
+static sbx_init_clean_t s_clean_what;   //  what CLEAN cleans
 static s_command_t *s_commands;         //  running commands' main processes
 static size_t s_command_count, s_command_capacity;
 
@@ -161,267 +176,7 @@ s_read_exact (void *buffer, size_t size, int *fds, int max, int *nfds, int64_t d
 
 //  --- Processes ---------------------------------------------------------------
 
-typedef struct {
-    pid_t pid, ppid, pgrp, sid;
-    char state;
-    bool below;                 //  a descendant of sbx-init
-    bool target;
-} s_proc_t;
-
-//  Reads /proc/<pid>/stat into *proc; false when it is gone.
-static bool
-s_read_stat (pid_t pid, s_proc_t *proc)
-{
-    char path [64], text [512];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read (fd, text, sizeof text - 1);
-    close (fd);
-    if (n <= 0)
-        return false;
-    text [n] = 0;
-    //  "pid (comm) state ppid pgrp session ..."; comm may hold anything.
-    char *close_paren = strrchr (text, ')');
-    int ppid, pgrp, sid;
-    memset (proc, 0, sizeof *proc);
-    proc->pid = pid;
-    if (!close_paren || sscanf (close_paren + 1, " %c %d %d %d", &proc->state, &ppid, &pgrp, &sid) != 4)
-        return false;
-    proc->ppid = ppid;
-    proc->pgrp = pgrp;
-    proc->sid = sid;
-    return true;
-}
-
-typedef struct {
-    s_proc_t *items;
-    size_t count, capacity;
-} s_procs_t;
-
-static void
-s_procs_add (s_procs_t *procs, const s_proc_t *proc)
-{
-    if (procs->count == procs->capacity) {
-        procs->capacity = procs->capacity ? procs->capacity * 2 : 64;
-        procs->items = (s_proc_t *) realloc (procs->items, procs->capacity * sizeof (s_proc_t));
-        if (!procs->items)
-            s_fatal ("out of memory");
-    }
-    procs->items [procs->count++] = *proc;
-}
-
-//  Appends the children of every thread of `pid`. False when the kernel
-//  has no /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN).
-static bool
-s_add_children (s_procs_t *procs, pid_t pid)
-{
-    char path [64];
-    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
-    DIR *tasks = opendir (path);
-    if (!tasks)
-        return true;            //  gone meanwhile
-    bool supported = true;
-    struct dirent *task;
-    while ((task = readdir (tasks))) {
-        if (task->d_name [0] < '0' || task->d_name [0] > '9')
-            continue;
-        char list [4096];
-        snprintf (path, sizeof path, "/proc/%d/task/%.16s/children", (int) pid, task->d_name);
-        int fd = open (path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            if (errno == ENOENT && pid == getpid ())
-                supported = false;
-            continue;
-        }
-        //  "pid pid ... " - a long list takes several reads; a pid cut at
-        //  the end of one is carried over to the next.
-        size_t kept = 0;
-        ssize_t n;
-        while ((n = read (fd, list + kept, sizeof list - 1 - kept)) > 0) {
-            list [kept + (size_t) n] = 0;
-            char *p = list, *space;
-            while ((space = strchr (p, ' '))) {
-                *space = 0;
-                s_proc_t proc;
-                long child = atol (p);
-                if (child > 0 && s_read_stat ((pid_t) child, &proc)) {
-                    proc.below = true;
-                    s_procs_add (procs, &proc);
-                }
-                p = space + 1;
-            }
-            kept = strlen (p);
-            memmove (list, p, kept);
-        }
-        close (fd);
-    }
-    closedir (tasks);
-    return supported;
-}
-
-//  Every process below sbx-init, marked `below`, found by walking the
-//  children lists from sbx-init down (so the cost follows the sandbox's
-//  processes, not the host's); without children lists, every process of
-//  /proc, then marked. Caller frees. Returns the count.
-static size_t
-s_scan (s_proc_t **procs_p)
-{
-    s_procs_t procs = {NULL, 0, 0};
-    if (s_add_children (&procs, getpid ())) {
-        for (size_t i = 0; i < procs.count && procs.count < 1000000; i++)
-            s_add_children (&procs, procs.items [i].pid);
-    }
-    else {
-        DIR *dir = opendir ("/proc");
-        struct dirent *entry;
-        while (dir && (entry = readdir (dir))) {
-            char *end;
-            long pid = strtol (entry->d_name, &end, 10);
-            s_proc_t proc;
-            if (!*end && pid > 0 && s_read_stat ((pid_t) pid, &proc))
-                s_procs_add (&procs, &proc);
-        }
-        if (dir)
-            closedir (dir);
-    }
-    *procs_p = procs.items;
-    return procs.count;
-}
-
-static int
-s_by_pid (const void *a, const void *b)
-{
-    pid_t x = ((const s_proc_t *) a)->pid, y = ((const s_proc_t *) b)->pid;
-    return (x > y) - (x < y);
-}
-
-//  The process `pid` in `procs` (sorted by pid), or NULL.
-static s_proc_t *
-s_find (s_proc_t *procs, size_t count, pid_t pid)
-{
-    s_proc_t key = {0};
-    key.pid = pid;
-    if (count == 0)
-        return NULL;
-    return (s_proc_t *) bsearch (&key, procs, count, sizeof (s_proc_t), s_by_pid);
-}
-
-//  Sorts `procs` by pid and marks `below` every process whose parent chain
-//  reaches `root`.
-static void
-s_mark_descendants (s_proc_t *procs, size_t count, pid_t root)
-{
-    if (count == 0)
-        return;
-    qsort (procs, count, sizeof (s_proc_t), s_by_pid);
-    bool changed = true;
-    while (changed) {
-        changed = false;
-        for (size_t i = 0; i < count; i++) {
-            if (procs [i].below)
-                continue;
-            s_proc_t *parent = s_find (procs, count, procs [i].ppid);
-            if (procs [i].ppid == root || (parent && parent->below))
-                procs [i].below = changed = true;
-        }
-    }
-}
-
-//  Marks `target` the process `root` and everything below it (among the
-//  processes already marked `below`).
-static void
-s_mark_targets_below (s_proc_t *procs, size_t count, pid_t root)
-{
-    s_proc_t *top = s_find (procs, count, root);
-    if (top && top->below)
-        top->target = true;
-    bool changed = true;
-    while (changed) {
-        changed = false;
-        for (size_t i = 0; i < count; i++) {
-            if (procs [i].target || !procs [i].below)
-                continue;
-            s_proc_t *parent = s_find (procs, count, procs [i].ppid);
-            if (parent && parent->target)
-                procs [i].target = changed = true;
-        }
-    }
-}
-
-//  Remembered sessions and process groups of what a KILL has hit.
-typedef struct {
-    pid_t ids [256];
-    size_t count;
-} s_idset_t;
-
-static bool
-s_idset_has (const s_idset_t *set, pid_t id)
-{
-    for (size_t i = 0; i < set->count; i++)
-        if (set->ids [i] == id)
-            return true;
-    return false;
-}
-
-static void
-s_idset_add (s_idset_t *set, pid_t id)
-{
-    if (id > 0 && id != getpid () && id != getsid (0) && id != getpgrp ()
-    &&  !s_idset_has (set, id) && set->count < sizeof set->ids / sizeof set->ids [0])
-        set->ids [set->count++] = id;
-}
-
-static void s_reap (void);
-
-//  SIGKILLs, until none is left, every process below sbx-init (root <= 0)
-//  or the tree of command `root` (see protocol.h: KILL). Returns how many
-//  were killed, or -1 when some survived S_KILL_PATIENCE_MS.
-static int
-s_kill (pid_t root)
-{
-    s_idset_t groups = {{0}, 0};
-    if (root > 0)
-        s_idset_add (&groups, root);
-    int killed = 0;
-    int64_t give_up = s_now_ms () + S_KILL_PATIENCE_MS;
-    for (unsigned pass = 0; ; pass++) {
-        s_proc_t *procs;
-        size_t count = s_scan (&procs);
-        s_mark_descendants (procs, count, getpid ());
-        if (root > 0)
-            s_mark_targets_below (procs, count, root);
-        size_t targets = 0;
-        for (size_t i = 0; i < count; i++) {
-            s_proc_t *p = &procs [i];
-            if (!p->below || p->state == 'Z' || p->state == 'X')
-                continue;
-            if (root > 0 && !p->target && !s_idset_has (&groups, p->sid)
-            &&  !s_idset_has (&groups, p->pgrp))
-                continue;
-            if (root > 0) {
-                s_idset_add (&groups, p->sid);
-                s_idset_add (&groups, p->pgrp);
-            }
-            if (kill (p->pid, SIGKILL) == 0)
-                killed++;
-            targets++;
-        }
-        free (procs);
-        s_reap ();
-        if (targets == 0)
-            return killed;
-        if (s_now_ms () > give_up)
-            return -1;
-        //  SIGKILL is delivered asynchronously; let the dying run.
-        if (pass > 0) {
-            struct timespec pause = {0, 1000000};
-            nanosleep (&pause, NULL);
-        }
-    }
-}
-
+//  Collects every child that exited; a command's main process is reported.
 static void
 s_reap (void)
 {
@@ -485,6 +240,13 @@ s_child (void *arg)
         if (setrlimit (s_limits [i].resource, &limit) != 0)
             goto failed;
     }
+    //  Before the user changes: /proc/self is root's afterwards.
+    if (s_oom_set) {
+        int oom = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (oom < 0 || write (oom, s_command_oom, strlen (s_command_oom)) < 0)
+            goto failed;
+        close (oom);
+    }
     if (s_switch_user) {
         if (syscall (S_SYS_SETGROUPS, 0, NULL) != 0 || syscall (S_SYS_SETGID, s_gid) != 0
         ||  syscall (S_SYS_SETUID, s_uid) != 0)
@@ -501,7 +263,7 @@ s_child (void *arg)
     sigset_t none;
     sigemptyset (&none);
     sigprocmask (SIG_SETMASK, &none, NULL);
-    umask (022);
+    umask (s_umask);
     //  Nothing of ours may reach the command.
     syscall (SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
     execve (spawn->argv [0], spawn->argv, spawn->env);
@@ -621,6 +383,34 @@ done:
     free (strings);
 }
 
+//  CLEAN (protocol.h): counts what the sandbox's user left, and when
+//  there is anything (or queues to look at), removes it in a child that
+//  becomes that user. Runs while no command does, so waiting is fine.
+static int32_t
+s_clean (void)
+{
+    uid_t uid = s_switch_user ? s_uid : getuid ();
+    if (!s_clean_what.mqueue && sbx_init_clean_scan (&s_clean_what, uid) == 0)
+        return 0;
+    pid_t pid = fork ();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        int failures = sbx_init_clean_queues (&s_clean_what, uid);
+        if (s_switch_user && (syscall (S_SYS_SETGROUPS, 0, NULL) != 0 || syscall (S_SYS_SETGID, s_gid) != 0
+                          ||  syscall (S_SYS_SETUID, s_uid) != 0)) {
+            fprintf (stderr, "sbx-init: cannot become uid %u to clean: %s\n", (unsigned) s_uid, strerror (errno));
+            _exit (1);
+        }
+        failures += sbx_init_clean_remove (&s_clean_what, uid);
+        _exit (failures ? 1 : 0);
+    }
+    int status = 0;
+    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED (status) && WEXITSTATUS (status) == 0 ? 0 : 1;
+}
+
 //  Handles one request; false on EOF (or a request cut short).
 static bool
 s_handle_control (void)
@@ -651,10 +441,13 @@ s_handle_control (void)
             nfds = 0;
             break;
         case SBX_INIT_KILL:
-            s_send (SBX_INIT_KILLED, msg.id, s_kill (msg.value > 0 ? msg.value : -1));
+            s_send (SBX_INIT_KILLED, msg.id, sbx_init_kill (msg.value > 0 ? msg.value : -1, s_reap));
             break;
         case SBX_INIT_KILL_ALL:
-            s_send (SBX_INIT_KILLED_ALL, msg.id, s_kill (0));
+            s_send (SBX_INIT_KILLED_ALL, msg.id, sbx_init_kill (0, s_reap));
+            break;
+        case SBX_INIT_CLEAN:
+            s_send (SBX_INIT_CLEANED, msg.id, s_clean ());
             break;
         default:
             fprintf (stderr, "sbx-init: unknown request %u ignored\n", msg.type);
@@ -669,9 +462,52 @@ s_handle_control (void)
 static void
 s_usage (void)
 {
-    fprintf (stderr, "usage: sbx-init --workspace DIR [--uid N --gid N] [--limit NAME=VALUE]...\n"
+    fprintf (stderr, "usage: sbx-init [--join=FD]... --workspace DIR [--uid N --gid N] [--limit NAME=VALUE]...\n"
+                     "                [--umask OCTAL] [--clean DIR]... [--clean-mqueue] [--oom-score-adj N]\n"
+                     "       sbx-init [--join=FD]... --exec PROGRAM [ARG]...\n"
                      "(started by sbxd for each process sandbox; fd 3 is its control socket)\n");
     exit (2);
+}
+
+//  Keeps the OOM killer away from this process (and what it becomes:
+//  bwrap, sbx-init): in a sandbox's full memory cgroup it would otherwise
+//  pick them once the commands are dead. Needs CAP_SYS_RESOURCE; without
+//  it nothing changes.
+static void
+s_protect (void)
+{
+    int fd = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    //  Not privileged: the kernel's choice stands.
+    if (fd >= 0 && write (fd, "-1000", 5) < 0)
+        errno = 0;
+    if (fd >= 0)
+        close (fd);
+}
+
+//  The --join=FD and --exec arguments that come first (see the top);
+//  returns the index of the first other argument. Does not return after
+//  --exec.
+static int
+s_join_and_exec (int argc, char *argv [])
+{
+    int index = 1;
+    for (; index < argc && strncmp (argv [index], "--join=", 7) == 0; index++) {
+        char *end;
+        long fd = strtol (argv [index] + 7, &end, 10);
+        if (*end || fd < 3 || fd == S_CTL)
+            s_usage ();
+        if (write ((int) fd, "0", 1) != 1)
+            s_fatal ("cannot join the sandbox's cgroup");
+        close ((int) fd);
+    }
+    if (index < argc && strcmp (argv [index], "--exec") == 0) {
+        if (index + 1 >= argc)
+            s_usage ();
+        s_protect ();
+        execv (argv [index + 1], argv + index + 1);
+        s_fatal (argv [index + 1]);
+    }
+    return index;
 }
 
 int
@@ -682,8 +518,16 @@ main (int argc, char *argv [])
         {"uid", required_argument, NULL, 'u'},
         {"gid", required_argument, NULL, 'g'},
         {"limit", required_argument, NULL, 'l'},
+        {"umask", required_argument, NULL, 'm'},
+        {"clean", required_argument, NULL, 'c'},
+        {"clean-mqueue", no_argument, NULL, 'q'},
+        {"oom-score-adj", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0}
     };
+    int first = s_join_and_exec (argc, argv);
+    argv [first - 1] = argv [0];
+    argc -= first - 1;
+    argv += first - 1;
     const char *workspace = NULL;
     bool has_uid = false, has_gid = false;
     int opt;
@@ -701,6 +545,28 @@ main (int argc, char *argv [])
                 s_gid = (gid_t) strtoul (optarg, &end, 10);
                 has_gid = !*end;
                 break;
+            case 'm':
+                s_umask = (mode_t) strtoul (optarg, &end, 8);
+                if (*end || s_umask > 0777)
+                    s_usage ();
+                break;
+            case 'c':
+                if (s_clean_what.count == sizeof s_clean_what.dirs / sizeof s_clean_what.dirs [0]
+                ||  optarg [0] != '/')
+                    s_usage ();
+                s_clean_what.dirs [s_clean_what.count++] = optarg;
+                break;
+            case 'q':
+                s_clean_what.mqueue = true;
+                break;
+            case 'o': {
+                long value = strtol (optarg, &end, 10);
+                if (*end || value < -1000 || value > 1000)
+                    s_usage ();
+                snprintf (s_command_oom, sizeof s_command_oom, "%ld", value);
+                s_oom_set = true;
+                break;
+            }
             case 'l': {
                 char *eq = strchr (optarg, '=');
                 size_t i = 0;
@@ -733,6 +599,8 @@ main (int argc, char *argv [])
         s_fatal (workspace);
     if (prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
         s_fatal ("PR_SET_CHILD_SUBREAPER");
+    if (s_oom_set)
+        s_protect ();
     //  Commands start with default dispositions (s_child): reset whatever
     //  we inherited, once, then ignore SIGPIPE for ourselves.
     struct sigaction action;
@@ -769,7 +637,7 @@ main (int argc, char *argv [])
         }
     }
     //  sbxd is gone or done with us.
-    s_kill (0);
+    sbx_init_kill (0, s_reap);
     free (s_commands);
     close (children);
     close (s_workspace);

@@ -72,7 +72,8 @@ sbx_process_channel_broken (sbx_process_channel_t *self, const char *what)
 }
 
 sbx_error_t *
-sbx_process_channel_start (sbx_process_channel_t *self, char *const argv [], const char *cwd)
+sbx_process_channel_start (sbx_process_channel_t *self, char *const argv [], const char *cwd,
+                           const int *join_fds, int join_count)
 {
     //  A clean environment; sanitizer settings pass through (SAN=1 builds).
     sbx_process_argv_t env = {0};
@@ -95,6 +96,8 @@ sbx_process_channel_start (sbx_process_channel_t *self, char *const argv [], con
         posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
         posix_spawn_file_actions_adddup2 (&actions, err [1], 2);
         posix_spawn_file_actions_adddup2 (&actions, pair [1], SBX_INIT_CONTROL_FD);
+        for (int i = 0; i < join_count; i++)
+            posix_spawn_file_actions_adddup2 (&actions, join_fds [i], SBX_INIT_CONTROL_FD + 1 + i);
         posix_spawn_file_actions_addchdir_np (&actions, cwd);
         int rc = sbx_process_child_spawn (&self->pid, argv, env.items, &actions);
         posix_spawn_file_actions_destroy (&actions);
@@ -374,5 +377,31 @@ sbx_process_channel_kill_all (sbx_process_channel_t *self)
         return sbx_process_channel_broken (self, "the init process is gone");
     if (rc == 0 || msg.value < 0)
         return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: processes survived SIGKILL", self->id);
+    return NULL;
+}
+
+sbx_error_t *
+sbx_process_channel_clean (sbx_process_channel_t *self)
+{
+    uint32_t id = sbx_process_channel_next_id (self);
+    sbx_error_t *error = sbx_process_channel_send (self, SBX_INIT_CLEAN, id, 0, NULL, 0, NULL, 0);
+    if (error)
+        return error;
+    sbx_init_msg_t msg;
+    int rc = sbx_process_channel_await (self, SBX_INIT_CLEANED, id, &msg, SBX_PROCESS_KILL_TIMEOUT_MS);
+    if (rc < 0)
+        return sbx_process_channel_broken (self, "the init process is gone");
+    if (rc == 0)
+        return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: cleaning took longer than %d ms", self->id,
+                              SBX_PROCESS_KILL_TIMEOUT_MS);
+    if (msg.value != 0) {
+        char text [1024];
+        if (msg.value < 0)
+            snprintf (text, sizeof text, "no cleaner: %s", strerror (-msg.value));
+        else
+            sbx_process_child_read_text (self->errfd, text, sizeof text);
+        return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: what its user left behind cannot all be removed: %s",
+                              self->id, *text ? text : "(no reason given)");
+    }
     return NULL;
 }

@@ -47,11 +47,14 @@ void
 
 //  Starts `argv` (sbx-init's command line, config.h) in the directory
 //  `cwd`, with a clean environment (PATH, and the sanitizers' settings
-//  when sbxd has them), the socket on fd 3 and the pipe on fd 2, and waits
-//  until it says READY (blocks up to 10 s). NULL, or a SandboxStateError
-//  with sbx-init's own words (whatever it started is left to close).
+//  when sbxd has them), the socket on fd 3, the pipe on fd 2 and
+//  `join_fds` [join_count] (the cgroup.procs files it joins; still the
+//  caller's) on fds 4..., and waits until it says READY (blocks up to
+//  10 s). NULL, or a SandboxStateError with sbx-init's own words
+//  (whatever it started is left to close).
 sbx_error_t *
-    sbx_process_channel_start (sbx_process_channel_t *self, char *const argv [], const char *cwd);
+    sbx_process_channel_start (sbx_process_channel_t *self, char *const argv [], const char *cwd,
+                               const int *join_fds, int join_count);
 
 //  Ends sbx-init: closes the socket (EOF: it kills every process below it
 //  and exits) and waits up to 10 s for it to exit, then SIGKILLs its
@@ -139,5 +142,12 @@ void
 //  SandboxStateError.
 sbx_error_t *
     sbx_process_channel_kill_all (sbx_process_channel_t *self);
+
+//  Has sbx-init remove what the sandbox's user left outside its
+//  directory (protocol.h: CLEAN), and waits for it (blocks up to
+//  SBX_PROCESS_KILL_TIMEOUT_MS). Call when no command runs. NULL, or a
+//  SandboxStateError with sbx-init's reasons.
+sbx_error_t *
+    sbx_process_channel_clean (sbx_process_channel_t *self);
 
 #endif

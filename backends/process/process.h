@@ -1,25 +1,30 @@
 /*  The process sandbox kind (DESIGN.md "Plugins", docs/sandboxes.md):
     the public face that features (shell, fs) and the kind registry use.
 
-    A process sandbox is a working directory `root_dir/<env>/<slot>:<gen>`
-    and one long-lived init process of ours, `sbx-init` (backends/init/),
-    that runs every command of the sandbox. sbxd never forks: it starts
-    sbx-init once per sandbox with posix_spawn - directly (isolation
-    "none") or as bubblewrap's command (isolation "bwrap": read-only root,
-    the directory at /workspace, private /tmp, /dev and /proc, new pid,
-    ipc, uts and net namespaces). sbx-init starts each command (a
-    vfork-style clone) in its own session with the sandbox's resource
-    limits, user and no_new_privs, and kills process trees on request
-    (backends/init/protocol.h).
+    A process sandbox is a directory `root_dir/<env>/<slot>:<gen>` (its
+    workspace and every other path its commands can write, space.h), a
+    cgroup of its own (cgroup.h), and one long-lived init process of ours,
+    `sbx-init` (backends/init/), that runs every command of the sandbox.
+    sbxd never forks: it starts sbx-init once per sandbox with posix_spawn
+    - directly (isolation "none") or as bubblewrap's command (isolation
+    "bwrap": read-only root, the workspace at /workspace and the
+    sandbox's own /tmp, /var/tmp and /dev/shm, private /dev and /proc,
+    new pid, ipc, uts and net namespaces); it joins the cgroup first.
+    sbx-init starts each command (a vfork-style clone) in its own session
+    with the sandbox's resource limits, user and no_new_privs, kills
+    process trees on request, and cleans what a session left outside the
+    sandbox's directory (backends/init/protocol.h).
 
     When sbxd runs as root, each sandbox's commands run as a uid of their
     own (option `users`), taken from a range and held with a lock file for
-    the sandbox's life: the `processes` limit then counts that sandbox's
-    processes only, and sandboxes cannot touch each other's files.
+    the sandbox's life: sandboxes cannot touch each other's files, and
+    what a sandbox leaves in the host's shared places is its own.
 
     The kind's parts, one job per file in this folder:
       config.h    the options (listed there), checked; the bwrap probe;
-                  sbx-init's command line
+                  the cgroup layout; sbx-init's command line
+      cgroup.h    the sandbox's cgroup (cgfs.h: its files)
+      space.h     the sandbox's directory and writable paths
       user.h      the uid lease
       tree.h      making and removing directory trees, links never followed
       channel.h   sbx-init and its control socket
@@ -54,7 +59,7 @@ typedef struct sbx_process_t sbx_process_t;
 sbx_process_t *
     sbx_process_of (sbx_ctx_t *ctx);
 
-//  The sandbox directory as sbxd sees it (absolute host path).
+//  The sandbox's workspace as sbxd sees it (absolute host path).
 const char *
     sbx_process_dir (sbx_process_t *self);
 
@@ -63,7 +68,7 @@ const char *
 const char *
     sbx_process_workspace (sbx_process_t *self);
 
-//  An O_PATH descriptor of the sandbox directory (owned by the sandbox,
+//  An O_PATH descriptor of the workspace (owned by the sandbox,
 //  valid between start and shutdown; -1 otherwise). Resolve user paths
 //  beneath it with openat2 (RESOLVE_BENEATH).
 int
@@ -138,13 +143,17 @@ sbx_process_channel_t *
 
 //  ...and NULL when a command may start now, else the SandboxStateError
 //  that says why not (the init process or the directory is gone). Caller
-//  owns it.
+//  owns it. Counts as a use for sbx_process_reset.
 sbx_error_t *
     sbx_process_ready (sbx_process_t *self);
 
 //  Brings the sandbox back to a clean state between sessions: kills every
-//  process (sbx_process_kill_all), then removes everything in the sandbox
-//  directory. NULL or a SandboxStateError.
+//  process (sbx_process_kill_all), empties every path its commands can
+//  write, and has sbx-init remove what its user left outside them (IPC;
+//  with isolation "none", its entries in the host's /tmp and the like),
+//  with the memory limit lifted meanwhile. Does nothing when nothing ran
+//  and the workspace was not handed out (sbx_process_dirfd) since the
+//  last reset. NULL or a SandboxStateError.
 sbx_error_t *
     sbx_process_reset (sbx_process_t *self);
 

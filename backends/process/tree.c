@@ -1,8 +1,15 @@
 /*  sbx_process_tree - see tree.h */
 #include "backends/process/tree.h"
 
-#include <czmq.h>
+//  No czmq here: sbx-init (backends/init/) links this file too.
 #include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -87,7 +94,7 @@ s_empty (s_remover_t *remover, int fd, int depth)
         size_t count = 0;
         struct dirent *entry;
         while (count < 256 && (entry = readdir (dir))) {
-            if (streq (entry->d_name, ".") || streq (entry->d_name, ".."))
+            if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
                 continue;
             is_dir [count] = entry->d_type == DT_DIR || entry->d_type == DT_UNKNOWN;
             names [count++] = strdup (entry->d_name);

@@ -11,8 +11,9 @@
     goes with a bounded number of open descriptors.
 
     Functions only, no state; they block on the file system. Used by the
-    sandbox (process.h: its directory, reset between sessions) and by the
-    fs feature (`remove` with `recursive`).
+    sandbox (process.h: its directory, reset between sessions), by the
+    fs feature (`remove` with `recursive`), and by sbx-init's cleaner
+    (backends/init/clean.h), which links this file alone.
 */
 #ifndef SBX_PROCESS_TREE_H
 #define SBX_PROCESS_TREE_H

@@ -14,6 +14,10 @@ s_print_status (sbx_client_t *client, const json_t *status)
     sbx_cli_duration (uptime, sizeof uptime, json_number_value (json_object_get (environment, "uptime_s")));
     printf ("environment %s: %s, up %s, at %s\n", sbx_cli_str (environment, "id", "?"),
             sbx_cli_str (environment, "status", "?"), uptime, sbx_client_endpoint (client));
+    //  What commands run under, when the sandbox kind says.
+    const char *isolation = sbx_cli_str (environment, "isolation", NULL);
+    if (isolation)
+        printf ("isolation: %s\n", isolation);
     //  What the sandboxes offer, from the hello.
     printf ("features:");
     const json_t *features = json_object_get (sbx_client_hello (client), "features");

@@ -83,6 +83,10 @@ typedef struct sbx_sandbox_kind_t {
     sbx_hook_fn *start;
     sbx_hook_fn *shutdown;
     sbx_hook_fn *ping;
+    //  What the kind's sandboxes are isolated with (e.g. "bwrap",
+    //  "none"), for the `status` reply; `config` is what config_new
+    //  returned. NULL: the kind has nothing to say.
+    const char *(*isolation) (const void *config);
     const sbx_method_t *methods;        //  sandbox services; terminated by {NULL}
     //  File descriptors one instance may hold at once (besides the
     //  runtime's own sockets): sbxd sizes its fd budget with it.

@@ -14,7 +14,7 @@
 //  The embedded default (DESIGN.md "Configuration").
 static const char *s_default_json =
     "{\"environment\": {\"id\": \"default\", \"pool\": {\"min\": 2, \"max\": 8}},"
-    " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"none\"},"
+    " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"auto\"},"
     " \"features\": {\"shell\": {\"kind\": \"shell\"}, \"fs\": {\"kind\": \"fs\"}}}";
 
 static char *
@@ -341,109 +341,6 @@ s_features (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *features
     return NULL;
 }
 
-//  The port of a tcp endpoint: a number 1-65535, or czmq's ephemeral
-//  forms: `*` or `!`, alone or with a range `*[60000-]`.
-static bool
-s_port_ok (const char *port)
-{
-    if ((*port == '*' || *port == '!') && (!port [1] || (port [1] == '[' && port [strlen (port) - 1] == ']')))
-        return true;
-    if (!*port || strlen (port) > 5)
-        return false;
-    for (const char *c = port; *c; c++)
-        if (*c < '0' || *c > '9')
-            return false;
-    long number = strtol (port, NULL, 10);
-    return number >= 1 && number <= 65535;
-}
-
-sbx_error_t *
-sbx_config_check_endpoint (const char *endpoint, const char *path)
-{
-    bool ok = false;
-    if (strncmp (endpoint, "tcp://", 6) == 0) {
-        //  HOST:PORT; an IPv6 host is in brackets, so the port follows the
-        //  last ':'.
-        const char *host = endpoint + 6;
-        const char *colon = strrchr (host, ':');
-        ok = colon && colon > host && !memchr (host, '/', (size_t) (colon - host)) && s_port_ok (colon + 1);
-    }
-    else
-    if (strncmp (endpoint, "ipc://", 6) == 0)
-        ok = endpoint [6] != 0;
-    else
-    if (strncmp (endpoint, "inproc://", 9) == 0)
-        ok = endpoint [9] != 0;
-    if (ok)
-        return NULL;
-    return sbx_error_new (S_ERROR, "%s: '%s' is not an endpoint: expected tcp://HOST:PORT (PORT a number "
-                          "or *), ipc://PATH or inproc://NAME", path, endpoint);
-}
-
-sbx_error_t *
-sbx_config_check_metrics (const char *url, const char *path, sbx_http_endpoint_t *parts)
-{
-    sbx_http_endpoint_t local;
-    if (!parts)
-        parts = &local;
-    memset (parts, 0, sizeof *parts);
-    const char *host = strncmp (url, "http://", 7) == 0 ? url + 7 : NULL;
-    const char *slash = host ? strchr (host, '/') : NULL;
-    const char *end = slash ? slash : host ? host + strlen (host) : NULL;
-    const char *colon = NULL;
-    if (host)
-        for (const char *c = host; c < end; c++)
-            if (*c == ':')
-                colon = c;
-    bool ok = colon && colon > host && colon + 1 < end && (size_t) (colon - host) < sizeof parts->host;
-    if (ok) {
-        //  An IPv6 address is in brackets: [::1]:9555.
-        const char *from = host, *to = colon;
-        if (*from == '[') {
-            ok = to [-1] == ']' && to - from > 2;
-            from++, to--;
-        }
-        snprintf (parts->host, sizeof parts->host, "%.*s", (int) (to - from), from);
-        char port [8] = "";
-        ok = ok && end - colon - 1 < (int) sizeof port;
-        if (ok)
-            snprintf (port, sizeof port, "%.*s", (int) (end - colon - 1), colon + 1);
-        if (ok && streq (port, "*"))
-            parts->port = 0;
-        else {
-            for (const char *c = port; ok && *c; c++)
-                ok = *c >= '0' && *c <= '9';
-            ok = ok && *port && strlen (port) <= 5 && strtol (port, NULL, 10) <= 65535;
-            parts->port = ok ? (unsigned) strtol (port, NULL, 10) : 0;
-        }
-        snprintf (parts->path, sizeof parts->path, "%s", slash && slash [1] ? slash : "/metrics");
-        for (const char *c = parts->path; ok && *c; c++)
-            ok = (unsigned char) *c > 0x20 && *c != 0x7f && *c != '?' && *c != '#';
-        ok = ok && (!slash || strlen (slash) < sizeof parts->path);
-    }
-    if (!ok)
-        return sbx_error_new (S_ERROR, "%s: '%s' is not a metrics endpoint: expected http://HOST:PORT/PATH "
-                              "(HOST an IP address or localhost, PORT a number or *)", path, url);
-    //  Where a security section may one day allow more, this is the place
-    //  to ask it; for now metrics stay on the machine.
-    if (!sbx_endpoint_loopback_host (parts->host))
-        return sbx_error_new (S_ERROR, "%s: '%s' is not a loopback address: the metrics endpoint has no "
-                              "authentication, so sbxd serves it on 127.0.0.1, ::1 or localhost only "
-                              "(scrape it there, or through a proxy that authenticates)", path, url);
-    return NULL;
-}
-
-//  A host for tcp://HOST:PORT that a client can connect to: a name or an
-//  IPv4 address, or an IPv6 address in brackets.
-static bool
-s_host_ok (const char *host)
-{
-    size_t length = strlen (host);
-    if (host [0] == '[')
-        return length > 2 && strchr (host, ']') == host + length - 1 && !strpbrk (host + 1, "[/@ \t");
-    return length > 0 && !strpbrk (host, "/:[]*@ \t");
-}
-
 //  A directory of certificates (security.clients, security.admins).
 static sbx_error_t *
 s_cert_dir (const json_t *security, const char *key, char **out)
@@ -527,22 +424,22 @@ s_apply (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *root)
         if (!error)
             error = s_string (part, "requests", "endpoints", false, &self->requests_endpoint);
         if (!error)
-            error = sbx_config_check_endpoint (self->requests_endpoint, "endpoints.requests");
+            error = sbx_endpoint_check (self->requests_endpoint, "endpoints.requests");
         if (!error)
             error = s_string (part, "events", "endpoints", false, &self->events_endpoint);
         if (!error)
-            error = sbx_config_check_endpoint (self->events_endpoint, "endpoints.events");
+            error = sbx_endpoint_check (self->events_endpoint, "endpoints.events");
         if (!error)
             error = s_string (part, "metrics", "endpoints", true, &self->metrics_endpoint);
         if (!error && self->metrics_endpoint)
-            error = sbx_config_check_metrics (self->metrics_endpoint, "endpoints.metrics", NULL);
+            error = sbx_endpoint_check_metrics (self->metrics_endpoint, "endpoints.metrics", NULL);
         const json_t *admin = json_object_get (part, "admin");
         self->admin_off = admin && json_is_null (admin);
         if (!error && admin && !self->admin_off)
             error = s_string (part, "admin", "endpoints", false, &self->admin_endpoint);
         if (!error)
             error = s_string (part, "advertise_host", "endpoints", true, &self->advertise_host);
-        if (!error && self->advertise_host && !s_host_ok (self->advertise_host))
+        if (!error && self->advertise_host && !sbx_endpoint_host_ok (self->advertise_host))
             error = sbx_error_new (S_ERROR, "endpoints.advertise_host: '%s' must be a host name or an "
                                    "IPv4 address (an IPv6 address in brackets: [fd00::1])",
                                    self->advertise_host);

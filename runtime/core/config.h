@@ -88,28 +88,6 @@ sbx_config_t *
 sbx_config_t *
     sbx_config_load_json (const json_t *root, const sbx_kinds_t *kinds, sbx_error_t **error_p);
 
-//  NULL when `endpoint` is one sbxd can bind: tcp://HOST:PORT (PORT a
-//  number 1-65535, or `*`/`!` for any free one), ipc://PATH or
-//  inproc://NAME. Else a ConfigError whose message starts with `path`
-//  (the JSON path, or the flag, it came from). Only the syntax is
-//  checked: binding may still fail (a port in use).
-sbx_error_t *
-    sbx_config_check_endpoint (const char *endpoint, const char *path);
-
-//  The parts of a metrics endpoint, http://HOST:PORT/PATH.
-typedef struct {
-    char host [256];                    //  IPv6 without its brackets
-    unsigned port;                      //  0 (or `*`): any free port
-    char path [256];                    //  "/metrics" when the URL has none
-} sbx_http_endpoint_t;
-
-//  NULL when `url` is a metrics endpoint sbxd may serve, with `parts`
-//  (when not NULL) filled in: http://HOST:PORT[/PATH], HOST an IP address
-//  or `localhost`, PORT 0-65535 or `*`. Only loopback addresses are
-//  allowed (docs/metrics.md, "Security"). Else a ConfigError whose
-//  message starts with `path`.
-sbx_error_t *
-    sbx_config_check_metrics (const char *url, const char *path, sbx_http_endpoint_t *parts);
 //  True when the request and event sockets speak CURVE (security.server_cert).
 bool
     sbx_config_curve (const sbx_config_t *self);

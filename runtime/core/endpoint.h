@@ -2,11 +2,13 @@
     (docs/security.md): whether it stays on this host, and the form a
     client connects to when it was bound to every interface.
 
-    Functions only, on strings; no sockets.
+    Functions only, on strings; no sockets. The checks answer NULL or a
+    ConfigError that the caller owns.
 */
 #ifndef SBX_ENDPOINT_H
 #define SBX_ENDPOINT_H
 
+#include <sbx/error.h>
 #include <stdbool.h>
 
 //  True when `endpoint` reaches this host only: ipc://, inproc://, or
@@ -28,5 +30,31 @@ bool
 //  to it; any other endpoint as it is. Caller frees.
 char *
     sbx_endpoint_advertised (const char *endpoint, const char *host);
+//  NULL when `endpoint` is one sbxd can bind: tcp://HOST:PORT (PORT a
+//  number 1-65535, or `*`/`!` for any free one), ipc://PATH or
+//  inproc://NAME. Else a ConfigError whose message starts with `path`
+//  (the JSON path, or the flag, it came from). Only the syntax is
+//  checked: binding may still fail (a port in use).
+sbx_error_t *
+    sbx_endpoint_check (const char *endpoint, const char *path);
+
+//  The parts of a metrics endpoint, http://HOST:PORT/PATH.
+typedef struct {
+    char host [256];                    //  IPv6 without its brackets
+    unsigned port;                      //  0 (or `*`): any free port
+    char path [256];                    //  "/metrics" when the URL has none
+} sbx_http_endpoint_t;
+
+//  NULL when `url` is a metrics endpoint sbxd may serve, with `parts`
+//  (when not NULL) filled in: http://HOST:PORT[/PATH], HOST an IP address
+//  or `localhost`, PORT 0-65535 or `*`. Only loopback addresses are
+//  allowed (docs/metrics.md, "Security"). Else a ConfigError whose
+//  message starts with `path`.
+sbx_error_t *
+    sbx_endpoint_check_metrics (const char *url, const char *path, sbx_http_endpoint_t *parts);
+//  True when `host` may stand in tcp://HOST:PORT for a client to connect
+//  to: a name or an IPv4 address, or an IPv6 address in brackets.
+bool
+    sbx_endpoint_host_ok (const char *host);
 
 #endif

@@ -1,5 +1,7 @@
 /*  sbx_claim - see claim.h */
 #include "runtime/daemon/claim.h"
+#include "backends/process/cgroup.h"
+#include "backends/process/space.h"
 #include "backends/process/tree.h"
 #include "runtime/core/log.h"
 
@@ -64,6 +66,16 @@ sbx_claim (const sbx_config_t *config, char **error_p)
     return 0;
 }
 
+static void
+s_report_cgroup (const char *path, int rc, void *arg)
+{
+    const sbx_config_t *config = (const sbx_config_t *) arg;
+    if (rc == 0)
+        sbx_log_info (config->env_id, "removed cgroup %s, left by an earlier run", path);
+    else
+        sbx_log_error (config->env_id, "cannot remove cgroup %s, left by an earlier run: %s", path, strerror (-rc));
+}
+
 void
 sbx_claim_clean (const sbx_config_t *config)
 {
@@ -75,6 +87,9 @@ sbx_claim_clean (const sbx_config_t *config)
         while (listing && (entry = readdir (listing))) {
             if (streq (entry->d_name, ".") || streq (entry->d_name, ".."))
                 continue;
+            //  A sandbox's tmpfs (limits.disk_mb): its files go, then it.
+            if (sbx_process_space_unmount (dir, entry->d_name) == 0)
+                sbx_log_info (config->env_id, "unmounted %s/%s, left by an earlier run", dir, entry->d_name);
             int rc = sbx_process_tree_remove_at (dirfd, entry->d_name);
             if (rc == 0)
                 sbx_log_info (config->env_id, "removed %s/%s, left by an earlier run", dir, entry->d_name);
@@ -87,6 +102,9 @@ sbx_claim_clean (const sbx_config_t *config)
         close (dirfd);
     }
     zstr_free (&dir);
+    char groups [256];
+    sbx_process_cgroup_env_name (config->root_dir, config->env_id, groups, sizeof groups);
+    sbx_process_cgroup_clean_env (groups, s_report_cgroup, (void *) config);
 }
 
 void

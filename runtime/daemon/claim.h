@@ -3,9 +3,11 @@
     each other's. So sbxd claims it before anything starts: it locks
     root_dir/<env>.lock (flock, held until the process ends) and writes its
     pid there; a second daemon is refused with the holder's pid. Under the
-    lock, whatever a previous run left in root_dir/<env> (a daemon that was
-    killed, say: its sandboxes' directories, user files included) is
-    removed, each removal logged.
+    lock, whatever a previous run left (a daemon that was killed, say) is
+    removed, each removal logged: in root_dir/<env>, its sandboxes'
+    directories, user files included (a tmpfs mounted on one is unmounted
+    first), and in every cgroup hierarchy, the groups under sbx/<env>
+    (what still runs in them is killed first).
 
     Functions only; they block on the file system. Top floor (the daemon).
 */
@@ -19,7 +21,8 @@
 int
     sbx_claim (const sbx_config_t *config, char **error_p);
 
-//  Removes everything under root_dir/<env> (not the lock). Logs each entry.
+//  Removes everything under root_dir/<env> (not the lock), and the
+//  environment's cgroups. Logs each entry.
 void
     sbx_claim_clean (const sbx_config_t *config);
 

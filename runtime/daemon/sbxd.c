@@ -14,6 +14,7 @@
 #include "runtime/core/actor.h"
 #include "actors/environment.h"
 #include "runtime/core/config.h"
+#include "runtime/core/endpoint.h"
 #include "runtime/core/log.h"
 #include "runtime/daemon/claim.h"
 #include "runtime/daemon/registry.h"
@@ -52,6 +53,8 @@ s_usage (FILE *out)
         "      --events EP       event endpoint (XPUB), e.g. tcp://127.0.0.1:5556\n"
         "      --pool MIN:MAX    pool bounds (MIN 0: no pooling)\n"
         "      --check           validate the configuration and exit\n"
+        "      --clean           remove what a crashed run of the environment left\n"
+        "                        (directories, their mounts, cgroups) and exit\n"
         "  -v, --verbose         log every event\n"
         "  -q, --quiet           log errors and warnings only\n"
         "  -h, --help            this text\n"
@@ -258,6 +261,7 @@ main (int argc, char *argv [])
         {"events", required_argument, NULL, 'E'},
         {"pool", required_argument, NULL, 'P'},
         {"check", no_argument, NULL, 'C'},
+        {"clean", no_argument, NULL, 'K'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -266,7 +270,7 @@ main (int argc, char *argv [])
     };
     const char *config_path = NULL, *event_log = NULL, *requests = NULL, *events = NULL;
     const char *pool = NULL;
-    bool check = false;
+    bool check = false, clean = false;
     int opt;
     while ((opt = getopt_long (argc, argv, "c:vqh", options, NULL)) != -1) {
         switch (opt) {
@@ -276,6 +280,7 @@ main (int argc, char *argv [])
             case 'E': events = optarg; break;
             case 'P': pool = optarg; break;
             case 'C': check = true; break;
+            case 'K': clean = true; break;
             case 'v': sbx_log_set_level (SBX_LOG_DEBUG); break;
             case 'q': sbx_log_set_level (SBX_LOG_WARNING); break;
             case 'h': s_usage (stdout); return 0;
@@ -293,9 +298,9 @@ main (int argc, char *argv [])
     if (config && pool)
         sbx_config_set_pool (config, pool, &error);
     if (config && !error && requests)
-        error = sbx_config_check_endpoint (requests, "--requests");
+        error = sbx_endpoint_check (requests, "--requests");
     if (config && !error && events)
-        error = sbx_config_check_endpoint (events, "--events");
+        error = sbx_endpoint_check (events, "--events");
     if (error) {
         fprintf (stderr, "sbxd: bad configuration: %s\n", sbx_error_message (error));
         sbx_error_destroy (&error);
@@ -318,6 +323,19 @@ main (int argc, char *argv [])
         printf ("sbxd: configuration is valid\n");
         sbx_config_destroy (&config);
         return 0;
+    }
+    if (clean) {
+        //  The claim removes a crashed run's leftovers; a live daemon
+        //  keeps its environment.
+        char *claimed = NULL;
+        int code = sbx_claim (config, &claimed) == 0 ? 0 : 2;
+        if (code == 0)
+            sbx_claim_release (config);
+        else
+            fprintf (stderr, "sbxd: %s\n", claimed);
+        zstr_free (&claimed);
+        sbx_config_destroy (&config);
+        return code;
     }
     if (s_size_limits (config) != 0) {
         sbx_config_destroy (&config);

@@ -139,6 +139,12 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stdout.close()
+        if self.proc.returncode != 0:
+            # What a killed daemon left outside its directory (cgroups)
+            # goes as it would at the next start.
+            subprocess.run([os.path.join(BUILD, "sbxd"), "--clean", "-q", "-c",
+                            os.path.join(self.workdir, "config.json")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         with open(self.log, errors="replace") as log:
             lines = log.read().splitlines()
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1448,7 +1448,7 @@ Test (runtime, bad_requests_are_answered_and_harm_nobody, .timeout = 60)
 #define S_SESSION_CALLS 100
 #define S_EPHEMERAL_CALLS 20
 
-Test (runtime, pipelined_replies_are_never_lost_or_misrouted, .timeout = 60)
+Test (runtime, pipelined_replies_are_never_lost_or_misrouted, .timeout = 180)
 {
     sbx_test_daemon_t *daemon = s_daemon (
         "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 16, \"max\": 16},"

@@ -3,7 +3,7 @@
 
     run {cmd, timeout_ms?, stdin?, env?, cwd?}
       -> {exit_code, signal, stdout, stderr, timed_out, cancelled, truncated,
-          duration_ms, streamed}
+          duration_ms, timeout_ms, streamed}
 
     A call with `stream: true` (docs/protocol.md "Streaming") gets stdout
     and stderr as they come, in progress messages ahead of the reply
@@ -208,7 +208,7 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
             int exit_code = outcome.timed_out || outcome.cancelled ? -1
                           : WIFEXITED (status) ? WEXITSTATUS (status)
                           : WIFSIGNALED (status) ? 128 + WTERMSIG (status) : -1;
-            msgpack_pack_map (result, 9);
+            msgpack_pack_map (result, 10);
             sbx_mp_pack_str (result, "exit_code");
             msgpack_pack_int (result, exit_code);
             sbx_mp_pack_str (result, "signal");
@@ -225,6 +225,8 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
             sbx_kit_pack_bool (result, "truncated", outcome.truncated);
             sbx_mp_pack_str (result, "duration_ms");
             msgpack_pack_double (result, outcome.duration_ms);
+            sbx_mp_pack_str (result, "timeout_ms");         //  the limit it ran under
+            msgpack_pack_int64 (result, timeout_ms);
             //  Streamed: stdout and stderr went ahead, as progress messages.
             sbx_kit_pack_bool (result, "streamed", streaming);
             sbx_process_result_free (&outcome);

@@ -30,6 +30,7 @@ Test (shell, exit_codes_and_signals)
     cr_assert (s_result (reply, "signal")->type == MSGPACK_OBJECT_NIL);
     const msgpack_object *duration = s_result (reply, "duration_ms");
     cr_assert (duration && duration->type == MSGPACK_OBJECT_FLOAT64 && duration->via.f64 > 0);
+    cr_assert_eq (s_result_int (reply, "timeout_ms"), 60000, "the feature's own limit");
     sbx_reply_destroy (&reply);
 
     reply = s_sh (dealer, &session, "exit 3");
@@ -239,6 +240,7 @@ Test (shell, timeout_kills_the_whole_tree)
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "a timeout is not an error: %s", s_why (reply));
     cr_assert (s_result_bool (reply, "timed_out"));
     cr_assert_eq (s_result_int (reply, "exit_code"), -1);
+    cr_assert_eq (s_result_int (reply, "timeout_ms"), 500, "the limit it ran under");
     char text [256];
     cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), "started\n");
     //  Its own clock says it ran to the limit, not past the reply.

@@ -40,17 +40,18 @@ s_true (const msgpack_object *object)
     return object && object->type == MSGPACK_OBJECT_BOOLEAN && object->via.boolean;
 }
 
-//  "after 60 s": the limit asked for, else how long the command ran.
+//  "after 60 s": the limit the command ran under, as the reply says (the
+//  one asked for, else the feature's own), else how long it ran.
 static void
-s_timed_out (double timeout_s, const msgpack_object *duration_ms)
+s_timed_out (double timeout_s, const msgpack_object *limit_ms, const msgpack_object *duration_ms)
 {
     double seconds = timeout_s;
-    if (seconds <= 0 && duration_ms && (duration_ms->type == MSGPACK_OBJECT_FLOAT64
-                                     || duration_ms->type == MSGPACK_OBJECT_FLOAT32))
-        seconds = (double) llround (duration_ms->via.f64 / 100) / 10;
+    const msgpack_object *ms = limit_ms ? limit_ms : duration_ms;
+    if (ms && (ms->type == MSGPACK_OBJECT_FLOAT64 || ms->type == MSGPACK_OBJECT_FLOAT32))
+        seconds = (double) llround (ms->via.f64 / 100) / 10;
     else
-    if (seconds <= 0 && duration_ms && duration_ms->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-        seconds = (double) llround ((double) duration_ms->via.u64 / 100) / 10;
+    if (ms && ms->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        seconds = (double) llround ((double) ms->via.u64 / 100) / 10;
     if (seconds > 0)
         fprintf (stderr, "sbx: command timed out after %g s\n", seconds);
     else
@@ -74,7 +75,7 @@ sbx_cli_print_run_result (const msgpack_sbuffer *result, double timeout_s)
         if (s_true (sbx_mp_map_get (map, "truncated")))
             fprintf (stderr, "sbx: note: the output was truncated by the sandbox\n");
         if (s_true (sbx_mp_map_get (map, "timed_out"))) {
-            s_timed_out (timeout_s, sbx_mp_map_get (map, "duration_ms"));
+            s_timed_out (timeout_s, sbx_mp_map_get (map, "timeout_ms"), sbx_mp_map_get (map, "duration_ms"));
             code = SBX_CLI_EXIT_TIMED_OUT;
         }
         else if (s_true (sbx_mp_map_get (map, "cancelled")))

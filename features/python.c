@@ -512,5 +512,7 @@ const sbx_feature_kind_t sbx_feature_python = {
     .setup_session = s_setup_session,
     .teardown_session = s_teardown_session,
     .teardown = s_teardown,
-    .methods = s_methods
+    .methods = s_methods,
+    //  the interpreter's socket and its two pipes (resident.h)
+    .fds = 3
 };

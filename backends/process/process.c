@@ -418,7 +418,7 @@ const sbx_sandbox_kind_t sbx_sandbox_process = {
     .methods = s_methods,
     //  the socket to sbx-init, the directory handles (2), the uid lock,
     //  while a command runs its three pipes (both ends) and the exec
-    //  pipe, at start the cgroup.procs files (3), and a long-lived
-    //  command's socket and pipes (resident.h)
-    .fds = 19
+    //  pipe, and at start the cgroup.procs files (3); a long-lived
+    //  command's are its feature's (python.c)
+    .fds = 16
 };

@@ -108,6 +108,10 @@ typedef struct sbx_feature_kind_t {
     //  after every housekeep (an instance may change it). NULL: never.
     double (*housekeep_interval) (void *instance);
     const sbx_method_t *methods;        //  terminated by {NULL}
+    //  File descriptors one instance may hold at once beyond its
+    //  sandbox's (a process it keeps running, say): added to the
+    //  sandbox kind's `fds` for sbxd's fd budget.
+    unsigned fds;
 } sbx_feature_kind_t;
 
 //  --- What a hook or method may ask of its sandbox -----------------------

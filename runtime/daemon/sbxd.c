@@ -85,6 +85,8 @@ s_size_limits (sbx_config_t *config)
     //  ... plus one backend ROUTER per 64 sandboxes (actors/environment.c).
     size_t sockets = S_SOCKETS_BASE + S_SOCKETS_PER_SANDBOX * sandboxes + sandboxes / 64 + 16;
     size_t per_sandbox = S_SOCKETS_PER_SANDBOX + config->sandbox_kind->fds;
+    for (size_t i = 0; i < config->feature_count; i++)
+        per_sandbox += config->features [i].kind->fds;
     size_t fds = S_SOCKETS_BASE + per_sandbox * sandboxes + sandboxes / 64 + 16 + S_FDS_RESERVED;
     if (!sbx_config_pooled (config)) {
         //  No pooling: sandboxes come and go; let them use what the fd

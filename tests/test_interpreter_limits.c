@@ -93,6 +93,32 @@ Test (interpreter_limits, a_fork_bomb_and_a_memory_hog_are_held_by_the_limits)
     s_shutdown_clean (&daemon);
 }
 
+//  The sandbox's memory_mb (its cgroup) holds the interpreter too: a cell
+//  that fills memory is killed inside the sandbox (commands go first,
+//  oom_score_adj 1000), the call says the interpreter died, and the next
+//  one has a fresh interpreter in the same sandbox.
+Test (interpreter_limits, memory_mb_holds_the_interpreter)
+{
+    sbx_test_daemon_t *daemon = s_py_daemon ("{\"kind\": \"process\", \"limits\": {\"memory_mb\": 128}}", NULL);
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_session_t session;
+    s_open (dealer, &session);
+    sbx_reply_t *reply = s_py_ok (dealer, &session, "state = 'old'", 0);
+    sbx_reply_destroy (&reply);
+    //  Written bytes, not zero pages: each chunk is charged.
+    reply = s_py_call (dealer, &session, "exec", "hog = []\nwhile True:\n    hog.append(b'x' * (8 << 20))", 0);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "InterpreterDied", "%s", s_why (reply));
+    cr_assert (strstr (s_why (reply), "killed by signal 9"), "%s", s_why (reply));
+    sbx_reply_destroy (&reply);
+    reply = s_py_ok (dealer, &session, "'state' in globals(), len(b'y' * (16 << 20))", 0);
+    s_py_expect (reply, "(False, 16777216)", "", NULL);
+    cr_assert (s_result_bool (reply, "restarted"));
+    sbx_reply_destroy (&reply);
+    s_close_session (dealer, &session);
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
 Test (interpreter_limits, under_bwrap)
 {
     sbx_test_daemon_t *daemon = s_py_daemon ("{\"kind\": \"process\", \"isolation\": \"bwrap\"}", NULL);

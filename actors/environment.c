@@ -47,10 +47,6 @@
 //  anything that reads the journal: one wake-up of the bus per batch.
 #define S_FLUSH_EVENTS 512
 #define S_FLUSH_MS 1
-//  events.replay answers in the bus's hands at once (each up to
-//  events.replay_bytes): per connection, and in all.
-#define S_REPLAYS_PER_PEER 4
-#define S_REPLAYS 64
 
 //  The sockets the loop polls, by index.
 enum { S_ITEM_PIPE, S_ITEM_FRONTEND, S_ITEM_MONITOR, S_ITEM_SUPERVISOR, S_ITEM_EVENTBUS, S_ITEM_BACKENDS };
@@ -110,8 +106,6 @@ typedef struct {
     uint64_t sessions_started, sessions_ended, calls, calls_failed;
     uint64_t calls_refused;     //  their sandbox owed limits.queued_per_sandbox
     sbx_evbatch_t *events;      //  waiting for the bus, in order
-    zhashx_t *replays;          //  routing id (hex) -> replays it has at the bus
-    size_t replays_out;         //  their sum
     sbx_metrics_t *metrics;     //  NULL: metrics off (docs/metrics.md)
     sbx_metrics_http_t *metrics_http;
     int64_t started_us;         //  zclock_usecs of START, and of the
@@ -552,54 +546,6 @@ s_handle_supervisor (self_t *self)
     zstr_free (&command);
 }
 
-//  --- Replays --------------------------------------------------------------
-
-//  The connection a request came on, as a key: its routing id, in hex.
-static char *
-s_peer_key (const sbx_job_t *job)
-{
-    zframe_t *routing = job->envelope ? zmsg_first (job->envelope) : NULL;
-    return routing ? zframe_strhex (routing) : strdup ("");
-}
-
-//  Hands an events.replay to the bus, or refuses it when that connection,
-//  or every connection together, has as many there as may be.
-static void
-s_replay (self_t *self, sbx_job_t *job)
-{
-    char *peer = s_peer_key (job);
-    size_t mine = (size_t) (uintptr_t) zhashx_lookup (self->replays, peer);
-    if (mine >= S_REPLAYS_PER_PEER || self->replays_out >= S_REPLAYS)
-        sbx_frontend_fail (self->frontend, &job, mine >= S_REPLAYS_PER_PEER
-            ? sbx_error_new (SBX_OVERLOAD_ERROR, "events.replay: this connection has %zu replays being "
-                             "answered, at most %d at a time: read their answers first", mine, S_REPLAYS_PER_PEER)
-            : sbx_error_new (SBX_OVERLOAD_ERROR, "events.replay: %zu replays are being answered, at most %d "
-                             "at a time: retry", self->replays_out, S_REPLAYS));
-    else {
-        zhashx_update (self->replays, peer, (void *) (uintptr_t) (mine + 1));
-        self->replays_out++;
-        s_flush_events (self);
-        zsock_send (self->eventbus, "sp", "REPLAY", job);
-        sbx_poller_touch (self->poller, S_ITEM_EVENTBUS);
-    }
-    free (peer);
-}
-
-//  A replay came back from the bus.
-static void
-s_replayed (self_t *self, const sbx_job_t *job)
-{
-    char *peer = s_peer_key (job);
-    size_t mine = (size_t) (uintptr_t) zhashx_lookup (self->replays, peer);
-    if (mine > 1)
-        zhashx_update (self->replays, peer, (void *) (uintptr_t) (mine - 1));
-    else
-        zhashx_delete (self->replays, peer);
-    if (self->replays_out)
-        self->replays_out--;
-    free (peer);
-}
-
 static void
 s_handle_eventbus (self_t *self)
 {
@@ -608,7 +554,7 @@ s_handle_eventbus (self_t *self)
     if (zsock_recv (self->eventbus, "sp", &command, &ptr) == 0 && command
     &&  streq (command, "REPLAY") && ptr) {
         sbx_job_t *job = (sbx_job_t *) ptr;
-        s_replayed (self, job);
+        sbx_frontend_replayed (self->frontend, job);
         sbx_frontend_send (self->frontend, job, &job->result);
         sbx_job_destroy (&job);
     }
@@ -735,7 +681,11 @@ s_handle_request (self_t *self, sbx_job_t *job)
             s_handle_local (self, self->frontend, job, now);
             break;
         case SBX_JOB_REPLAY:
-            s_replay (self, job);
+            if (sbx_frontend_replay_take (self->frontend, &job)) {
+                s_flush_events (self);
+                zsock_send (self->eventbus, "sp", "REPLAY", job);
+                sbx_poller_touch (self->poller, S_ITEM_EVENTBUS);
+            }
             break;
         case SBX_JOB_ACQUIRE:
         case SBX_JOB_SESSION_OPEN:
@@ -946,7 +896,6 @@ s_new (zsock_t *pipe, const sbx_config_t *config)
     self->pool = sbx_pool_new (config);
     self->ids = sbx_ids_new (config->has_random_seed, config->random_seed);
     self->events = sbx_evbatch_new ();
-    self->replays = zhashx_new ();
     self->shutdown_fd = -1;
     self->item_admin = self->item_auth = -1;
     self->next_timer = INT64_MAX;
@@ -984,7 +933,7 @@ s_sync_eventbus (self_t *self)
             if (frame && zframe_size (frame) == sizeof job)
                 memcpy (&job, zframe_data (frame), sizeof job);
             if (job)
-                s_replayed (self, job);
+                sbx_frontend_replayed (self->frontend, job);
             sbx_job_destroy (&job);
             zframe_destroy (&frame);
         }
@@ -1017,7 +966,6 @@ s_destroy (self_t **self_p)
     sbx_ids_destroy (&self->ids);
     sbx_error_destroy (&self->shutdown_error);
     sbx_evbatch_destroy (&self->events);
-    zhashx_destroy (&self->replays);
     sbx_frontend_destroy (&self->frontend);
     sbx_frontend_destroy (&self->admin);
     sbx_auth_destroy (&self->auth);     //  after every CURVE socket

@@ -22,7 +22,14 @@ struct sbx_frontend_t {
     uint64_t bad_requests;
     uint64_t replies_dropped;   //  to clients whose queue was full, or gone
     sbx_peers_t peers;
+    zhashx_t *replays;          //  routing id (hex) -> its replays at the bus
+    size_t replays_out;         //  their sum
 };
+
+//  events.replay answers in the making at once (each up to
+//  events.replay_bytes): per connection, and in all.
+#define S_REPLAYS_PER_PEER 4
+#define S_REPLAYS 64
 
 sbx_frontend_t *
 sbx_frontend_new (const sbx_config_t *config, sbx_frontend_role_t role)
@@ -37,6 +44,7 @@ sbx_frontend_new (const sbx_config_t *config, sbx_frontend_role_t role)
     self->curve = role == SBX_FRONTEND_REQUESTS && sbx_config_curve (config);
     self->router = router;
     self->item = -1;
+    self->replays = zhashx_new ();
     self->limits.max_body_bytes = config->max_body_bytes;
     self->limits.max_depth = SBX_MP_MAX_DEPTH;
     //  What one client can make the daemon hold (docs/configuration.md,
@@ -70,6 +78,7 @@ sbx_frontend_destroy (sbx_frontend_t **self_p)
         return;
     sbx_peers_unwatch (&self->peers);
     zsock_destroy (&self->router);
+    zhashx_destroy (&self->replays);
     free (self);
     *self_p = NULL;
 }
@@ -203,6 +212,48 @@ sbx_frontend_fail (sbx_frontend_t *self, sbx_job_t **job_p, sbx_error_t *error)
     msgpack_sbuffer_destroy (&body);
     sbx_error_destroy (&error);
     sbx_job_destroy (job_p);
+}
+
+//  The connection a request came on, as a key: its routing id, in hex.
+static char *
+s_peer_key (const sbx_job_t *job)
+{
+    zframe_t *routing = job->envelope ? zmsg_first (job->envelope) : NULL;
+    return routing ? zframe_strhex (routing) : strdup ("");
+}
+
+bool
+sbx_frontend_replay_take (sbx_frontend_t *self, sbx_job_t **job_p)
+{
+    char *peer = s_peer_key (*job_p);
+    size_t mine = (size_t) (uintptr_t) zhashx_lookup (self->replays, peer);
+    bool taken = mine < S_REPLAYS_PER_PEER && self->replays_out < S_REPLAYS;
+    if (taken) {
+        zhashx_update (self->replays, peer, (void *) (uintptr_t) (mine + 1));
+        self->replays_out++;
+    }
+    else
+        sbx_frontend_fail (self, job_p, mine >= S_REPLAYS_PER_PEER
+            ? sbx_error_new (SBX_OVERLOAD_ERROR, "events.replay: this connection has %zu replays being "
+                             "answered, at most %d at a time: read their answers first", mine, S_REPLAYS_PER_PEER)
+            : sbx_error_new (SBX_OVERLOAD_ERROR, "events.replay: %zu replays are being answered, at most %d "
+                             "at a time: retry", self->replays_out, S_REPLAYS));
+    free (peer);
+    return taken;
+}
+
+void
+sbx_frontend_replayed (sbx_frontend_t *self, const sbx_job_t *job)
+{
+    char *peer = s_peer_key (job);
+    size_t mine = (size_t) (uintptr_t) zhashx_lookup (self->replays, peer);
+    if (mine > 1)
+        zhashx_update (self->replays, peer, (void *) (uintptr_t) (mine - 1));
+    else
+        zhashx_delete (self->replays, peer);
+    if (self->replays_out)
+        self->replays_out--;
+    free (peer);
 }
 
 void

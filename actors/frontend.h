@@ -89,6 +89,16 @@ void
 //  Replies with `error` (taken) and destroys the job.
 void
     sbx_frontend_fail (sbx_frontend_t *self, sbx_job_t **job_p, sbx_error_t *error);
+
+//  An events.replay may go to the bus (true, counted against its
+//  connection), or not: its connection has 4 there already, or all
+//  connections 64 (each answer holds up to events.replay_bytes). Then the
+//  job is answered EnvironmentOverloadError and destroyed (false).
+bool
+    sbx_frontend_replay_take (sbx_frontend_t *self, sbx_job_t **job_p);
+//  A replay came back from the bus (answered or not).
+void
+    sbx_frontend_replayed (sbx_frontend_t *self, const sbx_job_t *job);
 //  Replies ok (no result keys) and destroys the job.
 void
     sbx_frontend_ok (sbx_frontend_t *self, sbx_job_t **job_p);

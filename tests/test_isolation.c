@@ -22,16 +22,18 @@ s_init (void)
 TestSuite (isolation, .init = s_init, .fini = s_fini, .timeout = 120);
 
 //  Runs build/`program` with `args` (NULL-terminated), as `uid` unless
-//  it is -1, with `env` (NULL: ours); returns its exit code and what it
-//  wrote on stdout (`out`) and stderr (`err`).
+//  it is -1 (then sbxd or sbx-init, from a copy that user can reach),
+//  with `env` (NULL: ours); returns its exit code and what it wrote on
+//  stdout (`out`) and stderr (`err`).
 static int
 s_run (const char *program, const char *const *args, uid_t uid, char *const *env, char *out, size_t out_size,
        char *err, size_t err_size)
 {
     const char *argv [32];
     size_t argc = 0;
-    char reuid [32], regid [32], path [PATH_MAX];
+    char reuid [32], regid [32], path [PATH_MAX], bin [256] = "";
     if (uid != (uid_t) -1) {
+        cr_assert_eq (sbx_test_copy_programs (bin, sizeof bin), 0, "copying sbxd to %s: %s", bin, strerror (errno));
         snprintf (reuid, sizeof reuid, "--reuid=%u", (unsigned) uid);
         snprintf (regid, sizeof regid, "--regid=%u", (unsigned) uid);
         argv [argc++] = "/usr/bin/setpriv";
@@ -39,7 +41,7 @@ s_run (const char *program, const char *const *args, uid_t uid, char *const *env
         argv [argc++] = regid;
         argv [argc++] = "--clear-groups";
     }
-    snprintf (path, sizeof path, "%s/%s", SBX_BUILD_DIR, program);
+    snprintf (path, sizeof path, "%s/%s", *bin ? bin : SBX_BUILD_DIR, program);
     argv [argc++] = path;
     for (size_t i = 0; args [i] && argc < 31; i++)
         argv [argc++] = args [i];
@@ -70,6 +72,14 @@ s_run (const char *program, const char *const *args, uid_t uid, char *const *env
     close (e [0]);
     int status;
     waitpid (pid, &status, 0);
+    if (*bin) {
+        const char *const copies [] = {"sbxd", "sbx-init"};
+        for (int i = 0; i < 2; i++) {
+            snprintf (path, sizeof path, "%s/%s", bin, copies [i]);
+            unlink (path);
+        }
+        rmdir (bin);
+    }
     return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
 }
 

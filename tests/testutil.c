@@ -214,6 +214,23 @@ s_copy_program (const char *from, const char *to)
     return rc;
 }
 
+int
+sbx_test_copy_programs (char *dir, size_t size)
+{
+    snprintf (dir, size, "/tmp/sbx-bin-XXXXXX");
+    if (!mkdtemp (dir)) {
+        dir [0] = 0;
+        return -1;
+    }
+    char sbxd [PATH_MAX], init [PATH_MAX];
+    snprintf (sbxd, sizeof sbxd, "%s/sbxd", dir);
+    snprintf (init, sizeof init, "%s/sbx-init", dir);
+    if (chmod (dir, 0755) != 0 || s_copy_program (SBX_BUILD_DIR "/sbxd", sbxd) != 0
+    ||  s_copy_program (SBX_BUILD_DIR "/sbx-init", init) != 0)
+        return -1;
+    return 0;
+}
+
 //  Checks that user `uid` (group `uid`, no other groups) can run each of
 //  the NULL-terminated `programs`. NULL, or why not (in `why`).
 static const char *
@@ -330,19 +347,12 @@ sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t 
         //  The build directory may be out of the user's reach: sbxd, and
         //  sbx-init next to it (where sbxd looks for it), go to a fresh
         //  directory the user can enter.
-        snprintf (self->bin_dir, sizeof self->bin_dir, "/tmp/sbx-bin-XXXXXX");
-        if (!mkdtemp (self->bin_dir)) {
-            self->bin_dir [0] = 0;
-            return s_start_failed (&self, "cannot make a directory for the programs under /tmp: %s",
-                                   strerror (errno));
-        }
+        if (sbx_test_copy_programs (self->bin_dir, sizeof self->bin_dir) != 0)
+            return s_start_failed (&self, "cannot copy sbxd and sbx-init from %s to %s: %s", SBX_BUILD_DIR,
+                                   self->bin_dir [0] ? self->bin_dir : "/tmp", strerror (errno));
         char init [PATH_MAX];
         snprintf (sbxd, sizeof sbxd, "%s/sbxd", self->bin_dir);
         snprintf (init, sizeof init, "%s/sbx-init", self->bin_dir);
-        if (chmod (self->bin_dir, 0755) != 0 || s_copy_program (SBX_BUILD_DIR "/sbxd", sbxd) != 0
-        ||  s_copy_program (SBX_BUILD_DIR "/sbx-init", init) != 0)
-            return s_start_failed (&self, "cannot copy sbxd and sbx-init from %s to %s: %s", SBX_BUILD_DIR,
-                                   self->bin_dir, strerror (errno));
         const char *const programs [] = {argv [0], sbxd, init, NULL};
         char why [512];
         const char *cannot = s_user_can_run (uid, programs, why, sizeof why);

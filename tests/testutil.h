@@ -61,6 +61,12 @@ sbx_test_daemon_t *
 sbx_test_daemon_t *
     sbx_test_daemon_start_as (const json_t *config, const char *const *extra, uid_t uid);
 
+//  Copies sbxd and sbx-init (mode 0755) to a new directory under /tmp that
+//  any user may enter - the build directory may sit in a 0700 one - and
+//  names it in `dir`. 0, or -1 with errno. The caller removes it.
+int
+    sbx_test_copy_programs (char *dir, size_t size);
+
 //  Why the last sbx_test_daemon_start* returned NULL ("" when none did),
 //  for assertion messages. Valid until the next start.
 const char *

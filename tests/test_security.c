@@ -182,16 +182,15 @@ s_counter (zsock_t *dealer, const char *name)
     return count;
 }
 
-//  Waits (asking every 10 ms) until the counter reaches `at_least`.
+//  Waits until the counter reaches `at_least`, asking again as each
+//  answer comes.
 static bool
 s_wait_counter (zsock_t *dealer, const char *name, uint64_t at_least)
 {
     int64_t deadline = zclock_mono () + S_WAIT;
-    while (zclock_mono () < deadline) {
+    while (zclock_mono () < deadline)
         if (s_counter (dealer, name) >= at_least)
             return true;
-        zclock_sleep (10);
-    }
     return false;
 }
 

@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <sys/prctl.h>
+#include <sched.h>
 
 #include "testutil.h"
 #include "messages/mp.h"
@@ -110,6 +111,21 @@ s_tagged (const char *tag)
     }
     if (proc)
         closedir (proc);
+    return found;
+}
+
+//  s_tagged, read again until it is `count` or `ms` have passed (a
+//  process that is being started: its exec may not have happened yet);
+//  the last count read.
+static inline int
+s_tagged_reaches (const char *tag, int count, int ms)
+{
+    int64_t deadline = zclock_mono () + ms;
+    int found = s_tagged (tag);
+    while (found != count && zclock_mono () < deadline) {
+        sched_yield ();
+        found = s_tagged (tag);
+    }
     return found;
 }
 

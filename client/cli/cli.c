@@ -84,9 +84,13 @@ sbx_cli_session_begin (const sbx_cli_args_t *args, sbx_client_t *client, sbx_ses
 
 int
 sbx_cli_session_finish (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
-                        bool end, bool terminal, int code)
+                        bool opened, bool broken, bool terminal, int code)
 {
-    if (!end) {
+    if (sbx_cli_interrupted ())
+        code = sbx_cli_interrupted_code ();
+    if (terminal && !broken)
+        fputc ('\n', stderr);      //  after the prompt, or the ^C
+    if (!opened || broken) {
         sbx_session_destroy (session_p);
         return code;
     }

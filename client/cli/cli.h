@@ -153,13 +153,14 @@ int
     sbx_cli_session_begin (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
                            bool *opened_p);
 
-//  Ends the session when `end` (one the command opened, on a connection
-//  that still works), saying so on a `terminal`; a held one stays open.
-//  Destroys *session_p. Returns the exit code: `code`, unless the end
-//  failed or a signal came.
+//  After an interactive loop: on a `terminal`, ends the prompt's line
+//  (unless the connection `broken`); ends the session when the command
+//  `opened` it and the connection is not broken, saying so on a terminal
+//  (a held one stays open). Destroys *session_p. Returns the exit code:
+//  `code`, unless the end failed or a signal came.
 int
     sbx_cli_session_finish (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
-                            bool end, bool terminal, int code);
+                            bool opened, bool broken, bool terminal, int code);
 
 //  The endpoint that error lines name: the client's, or (NULL client)
 //  the first one tried.

@@ -208,11 +208,7 @@ s_shell (sbx_cli_args_t *args)
             code = s_run_line (&self, line);
     }
     sbx_cli_reader_destroy (&reader);
-    if (sbx_cli_interrupted ())
-        code = sbx_cli_interrupted_code ();
-    if (terminal && !self.broken)
-        fputc ('\n', stderr);      //  after the prompt, or the ^C
-    code = sbx_cli_session_finish (self.args, self.client, &self.session, self.opened && !self.broken,
+    code = sbx_cli_session_finish (self.args, self.client, &self.session, self.opened, self.broken,
                                    terminal, code);
     sbx_client_destroy (&self.client);
     return code;

@@ -1156,7 +1156,13 @@ Test (cli, shell_ends_its_session_on_sighup_and_sigterm)
 
 Test (cli, shell_explains_a_daemon_restart)
 {
-    s_start (S_CONFIG);
+    //  A port far above where `*` starts (49152): the lowest free port is
+    //  the next one any other daemon binds, and suites run side by side
+    //  could take this one between the stop and the restart below.
+    s_start ("{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 2},"
+             " \"keepalive_interval_s\": null}, \"sandbox\": {\"kind\": \"testing\"},"
+             " \"features\": {\"f\": {\"kind\": \"testing\"}},"
+             " \"endpoints\": {\"requests\": \"tcp://127.0.0.1:*[60000-]\"}}");
     char requests [256];
     snprintf (requests, sizeof requests, "%s", s_daemon->requests);
     int in, out, err;

@@ -637,8 +637,14 @@ sbx_test_connect_admin (sbx_test_daemon_t *self)
 sbx_reply_t *
 sbx_test_request_raw (zsock_t *dealer, const void *data, size_t size, int timeout_ms)
 {
-    if (zmq_send (zsock_resolve (dealer), data, size, 0) < 0)
+    //  Never blocks: a DEALER whose only connection was refused (libzmq
+    //  does not connect again after a refused handshake) has nowhere to
+    //  send, and the test fails here, saying so, instead of hanging.
+    if (zmq_send (zsock_resolve (dealer), data, size, ZMQ_DONTWAIT) < 0) {
+        fprintf (stderr, "testutil: cannot send a request: %s (no connection to the daemon?)\n",
+                 zmq_strerror (zmq_errno ()));
         return NULL;
+    }
     return sbx_test_reply_recv (dealer, timeout_ms);
 }
 

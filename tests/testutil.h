@@ -115,7 +115,9 @@ sbx_reply_t *
     sbx_test_requestf (zsock_t *dealer, int timeout_ms, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 
-//  Sends raw bytes as one request frame; waits for and returns the reply.
+//  Sends raw bytes as one request frame (never blocking: NULL, said on
+//  stderr, when the socket has no connection to send on); waits for and
+//  returns the reply.
 sbx_reply_t *
     sbx_test_request_raw (zsock_t *dealer, const void *data, size_t size, int timeout_ms);
 

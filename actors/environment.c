@@ -718,6 +718,14 @@ s_handle_request (self_t *self, sbx_job_t *job)
                 s_send_job (self, slot, job);
             }
             break;
+        case SBX_JOB_INPUT:
+            //  Behind the call it feeds on the same pipe: the sandbox takes
+            //  it while that call runs (docs/protocol.md "Input").
+            if ((slot = s_target (self, &job, now))) {
+                sbx_pool_dispatched (self->pool, slot);
+                s_send_job (self, slot, job);
+            }
+            break;
         case SBX_JOB_SESSION_END:
             if ((slot = s_target (self, &job, now))) {
                 sbx_pool_disown (self->pool, slot);

@@ -286,6 +286,9 @@ sbx_frontend_answer (sbx_frontend_t *self, sbx_job_t *job, const char *sandbox, 
         case SBX_JOB_SESSION_START:
             sbx_reply_session_start (&body, request->has_id, request->id, job->session_id);
             break;
+        case SBX_JOB_INPUT:
+            sbx_reply_input (&body, request->has_id, request->id, job->closed);
+            break;
         case SBX_JOB_CALL:
         case SBX_JOB_EPHEMERAL: {
             //  A call on an acquired sandbox with no session was ephemeral too.
@@ -508,9 +511,15 @@ s_classify (sbx_frontend_t *self, sbx_job_t *job)
             return NULL;
         case SBX_OP_CALL: {
             job->kind = request->sandbox ? SBX_JOB_CALL : SBX_JOB_EPHEMERAL;
+            if (request->input && !request->sandbox)
+                return sbx_error_new (SBX_BAD_REQUEST, "a call with 'input' needs a session (its "
+                                      "'sandbox' and 'token'): input requests are sent there");
             sbx_error_t *error = s_check_method (self, request);
             return error ? error : s_check_session_id (request->session_id);
         }
+        case SBX_OP_INPUT:
+            job->kind = SBX_JOB_INPUT;
+            return NULL;
         default:
             return sbx_error_new (SBX_BAD_REQUEST, "unsupported op");
     }

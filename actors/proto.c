@@ -64,7 +64,8 @@ sbx_evbatch_next (sbx_evbatch_t *self, size_t *offset_p,
 
 static const char *const s_job_kind_names [] = {
     "start", "notice", "local", "progress", "acquire", "session_start", "session_open", "call",
-    "ephemeral", "session_end", "lease_expired", "shutdown", "replay"
+    "ephemeral", "session_end", "lease_expired", "shutdown", "replay",
+    "input"
 };
 _Static_assert (sizeof s_job_kind_names / sizeof s_job_kind_names [0] == SBX_JOB_KIND_COUNT,
                 "one name per job kind");

@@ -82,6 +82,8 @@ typedef enum {
     SBX_JOB_LEASE_EXPIRED,      //  end the session (LeaseExpired) or shut down
     SBX_JOB_SHUTDOWN,
     SBX_JOB_REPLAY,             //  env <-> eventbus: events.replay
+    SBX_JOB_INPUT,              //  input for the running call (request.call);
+                                //  answered once taken, or `closed`
     SBX_JOB_KIND_COUNT
 } sbx_job_kind_t;
 
@@ -110,6 +112,7 @@ typedef struct {
     msgpack_sbuffer result;     //  one packed object (calls), may be empty
     bool refused;               //  the sandbox did nothing (wrong status):
                                 //  the environment may offer the job elsewhere
+    bool closed;                //  input: nothing took it, nor will take more
     int64_t wait_ms;            //  pool: how long an acquire may wait
     int64_t deadline;           //  pool: when a waiting acquire gives up
 

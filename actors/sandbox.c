@@ -68,6 +68,14 @@ struct sbx_ctx_t {
 
     sbx_job_t *job;             //  the job being answered, until replied
     sbx_evbatch_t *events;      //  events not yet sent
+
+    //  Input as it comes (docs/protocol.md "Input"): while a call with
+    //  `input` runs, its method reads the dealer itself (sbx_ctx_input_next).
+    zlistx_t *deferred;         //  other jobs read meanwhile: run next, in order
+    zlistx_t *inputs;           //  input jobs for the running call, oldest first
+    sbx_job_t *input;           //  the one handed to the method, until answered
+    bool input_closed;          //  the running call takes no more
+    bool input_scanned;         //  `deferred` was searched for its input
     uint64_t sessions_started, sessions_ended, calls, calls_failed;
 };
 
@@ -708,11 +716,19 @@ s_on_nothing (s_sandbox_t *self, sbx_job_t *job)
 {
 }
 
+//  Input whose call is not running (it has ended, or it never took any).
+static void
+s_on_input (s_sandbox_t *self, sbx_job_t *job)
+{
+    job->closed = true;
+}
+
 //  What each status accepts. setting_up and shutting_down never see a job
 //  (they last only inside a handler); an empty cell refuses (s_refuse).
 static s_handler_t *const s_table [SBX_STATUS_COUNT][SBX_JOB_KIND_COUNT] = {
     [SBX_STATUS_CREATED] = {
         [SBX_JOB_START]         = s_on_start,
+        [SBX_JOB_INPUT]         = s_on_input,
     },
     [SBX_STATUS_READY] = {
         [SBX_JOB_ACQUIRE]       = s_on_acquire,
@@ -721,6 +737,7 @@ static s_handler_t *const s_table [SBX_STATUS_COUNT][SBX_JOB_KIND_COUNT] = {
         [SBX_JOB_SESSION_END]   = s_on_nothing,
         [SBX_JOB_LEASE_EXPIRED] = s_on_nothing,
         [SBX_JOB_SHUTDOWN]      = s_on_shutdown,
+        [SBX_JOB_INPUT]         = s_on_input,
     },
     [SBX_STATUS_ACQUIRED] = {
         [SBX_JOB_SESSION_START] = s_on_session_start,
@@ -728,17 +745,20 @@ static s_handler_t *const s_table [SBX_STATUS_COUNT][SBX_JOB_KIND_COUNT] = {
         [SBX_JOB_SESSION_END]   = s_on_release,
         [SBX_JOB_LEASE_EXPIRED] = s_on_release,
         [SBX_JOB_SHUTDOWN]      = s_on_shutdown,
+        [SBX_JOB_INPUT]         = s_on_input,
     },
     [SBX_STATUS_IN_SESSION] = {
         [SBX_JOB_CALL]          = s_on_call,
         [SBX_JOB_SESSION_END]   = s_on_session_end,
         [SBX_JOB_LEASE_EXPIRED] = s_on_lease_expired,
         [SBX_JOB_SHUTDOWN]      = s_on_shutdown,
+        [SBX_JOB_INPUT]         = s_on_input,
     },
     [SBX_STATUS_OFFLINE] = {
         [SBX_JOB_SESSION_END]   = s_on_nothing,
         [SBX_JOB_LEASE_EXPIRED] = s_on_nothing,
         [SBX_JOB_SHUTDOWN]      = s_on_nothing,
+        [SBX_JOB_INPUT]         = s_on_input,
     },
 };
 
@@ -769,6 +789,20 @@ s_refuse (s_sandbox_t *self, sbx_job_t *job)
         what ? what : sbx_job_kind_name (job->kind)));
 }
 
+//  Input the call did not take (it ended first, or its command stopped
+//  reading) is answered `closed`.
+static void
+s_inputs_close (s_sandbox_t *self)
+{
+    sbx_ctx_input_done (self, true);
+    sbx_job_t *job;
+    while ((job = (sbx_job_t *) zlistx_detach (self->inputs, NULL))) {
+        job->closed = true;
+        s_send (self, job);
+    }
+    self->input_closed = self->input_scanned = false;
+}
+
 //  Runs one job and answers it, exactly once.
 static void
 s_handle_job (s_sandbox_t *self, sbx_job_t *job)
@@ -781,7 +815,24 @@ s_handle_job (s_sandbox_t *self, sbx_job_t *job)
     else
         s_refuse (self, job);
     s_reply (self);
+    s_inputs_close (self);
     s_notice (self);
+}
+
+//  The next job to run: those read while a call took input come first, in
+//  order. NULL when none; *drained_p then says whether the dealer said
+//  EAGAIN.
+static sbx_job_t *
+s_next_job (s_sandbox_t *self, bool *drained_p)
+{
+    sbx_job_t *job = (sbx_job_t *) zlistx_detach (self->deferred, NULL);
+    if (job)
+        return job;
+    int rc = zmq_recv (self->dealer, &job, sizeof job, ZMQ_DONTWAIT);
+    if (rc == sizeof job)
+        return job;
+    *drained_p = rc < 0 && zmq_errno () == EAGAIN;
+    return NULL;
 }
 
 //  --- Housekeeping (SPEC §3.7) ---------------------------------------------
@@ -914,6 +965,92 @@ sbx_ctx_stream (sbx_ctx_t *ctx, const char *stream, const void *data, size_t siz
     return 0;
 }
 
+//  Whether `job` is input for the call being served.
+static bool
+s_feeds (s_sandbox_t *self, const sbx_job_t *job)
+{
+    return job->kind == SBX_JOB_INPUT && self->job && self->job->request.input
+        && job->request.call == self->job->request.id;
+}
+
+//  Reads what has reached the dealer while the call runs: its input goes
+//  to `inputs`, any other job to `deferred`, to run after the call.
+static void
+s_pump (s_sandbox_t *self)
+{
+    sbx_job_t *job;
+    if (!self->input_scanned) {
+        //  Input that came while an earlier call ran, for this one.
+        self->input_scanned = true;
+        for (size_t count = zlistx_size (self->deferred); count; count--) {
+            job = (sbx_job_t *) zlistx_detach (self->deferred, NULL);
+            zlistx_add_end (s_feeds (self, job) ? self->inputs : self->deferred, job);
+        }
+    }
+    while (zmq_recv (self->dealer, &job, sizeof job, ZMQ_DONTWAIT) == sizeof job)
+        zlistx_add_end (s_feeds (self, job) ? self->inputs : self->deferred, job);
+    sbx_poller_touch (self->poller, 1);
+}
+
+static bool
+s_takes_input (s_sandbox_t *self)
+{
+    return self->job && self->job->request.input && self->job->envelope && self->dealer;
+}
+
+int
+sbx_ctx_input_next (sbx_ctx_t *ctx, const void **data_p, size_t *size_p, bool *eof_p)
+{
+    if (!ctx->input) {
+        if (!s_takes_input (ctx))
+            return -1;
+        s_pump (ctx);
+        if (ctx->input_closed) {
+            //  Its end was taken, or nothing reads it: what comes is
+            //  answered at once.
+            sbx_job_t *job;
+            while ((job = (sbx_job_t *) zlistx_detach (ctx->inputs, NULL))) {
+                job->closed = true;
+                s_send (ctx, job);
+            }
+            return -1;
+        }
+        ctx->input = (sbx_job_t *) zlistx_detach (ctx->inputs, NULL);
+        if (!ctx->input)
+            return 0;
+    }
+    const sbx_request_t *request = &ctx->input->request;
+    *data_p = request->data ? request->data : (const uint8_t *) "";
+    *size_p = request->data ? request->data_size : 0;
+    *eof_p = request->eof;
+    return 1;
+}
+
+void
+sbx_ctx_input_done (sbx_ctx_t *ctx, bool closed)
+{
+    sbx_job_t *job = ctx->input;
+    if (!job) {
+        ctx->input_closed |= closed;
+        return;
+    }
+    ctx->input = NULL;
+    if (closed || job->request.eof)
+        ctx->input_closed = true;
+    job->closed = closed;
+    s_send (ctx, job);
+}
+
+int
+sbx_ctx_input_fd (sbx_ctx_t *ctx)
+{
+    int fd = -1;
+    size_t size = sizeof fd;
+    if (!s_takes_input (ctx) || zmq_getsockopt (ctx->dealer, ZMQ_FD, &fd, &size) != 0)
+        return -1;
+    return fd;
+}
+
 sbx_error_t *
 sbx_ctx_call (sbx_ctx_t *ctx, const char *feature, const char *method,
               const void *args, size_t args_size, msgpack_sbuffer *result)
@@ -954,6 +1091,8 @@ s_new (void *pipe, sbx_spawn_t *spawn)
     self->state_errors = zlistx_new ();
     self->new_state_errors = zlistx_new ();
     self->events = sbx_evbatch_new ();
+    self->deferred = zlistx_new ();
+    self->inputs = zlistx_new ();
 
     sbx_sandbox_params_t params = {
         .environment = self->config->env_id, .sandbox_id = self->id,
@@ -988,6 +1127,15 @@ s_destroy_errors (zlistx_t **list_p)
 }
 
 static void
+s_destroy_jobs (zlistx_t **list_p)
+{
+    sbx_job_t *job;
+    while ((job = (sbx_job_t *) zlistx_detach (*list_p, NULL)))
+        sbx_job_destroy (&job);
+    zlistx_destroy (list_p);
+}
+
+static void
 s_destroy (s_sandbox_t **self_p)
 {
     s_sandbox_t *self = *self_p;
@@ -1002,6 +1150,9 @@ s_destroy (s_sandbox_t **self_p)
     sbx_error_destroy (&self->shutdown_error);
     sbx_evbatch_destroy (&self->events);
     sbx_job_destroy (&self->job);
+    sbx_job_destroy (&self->input);
+    s_destroy_jobs (&self->deferred);
+    s_destroy_jobs (&self->inputs);
     free (self->session_id);
     sbx_poller_destroy (&self->poller);
     if (self->dealer)
@@ -1053,7 +1204,7 @@ sbx_sandbox_actor (void *pipe, void *args)
     while (!self->terminated) {
         int64_t deadline = s_next_deadline (self);
         long timeout = deadline < 0 ? -1 : (long) (deadline - zclock_mono ());
-        if (deadline >= 0 && timeout < 0)
+        if ((deadline >= 0 && timeout < 0) || zlistx_size (self->deferred))
             timeout = 0;
         if (sbx_poller_wait (self->poller, timeout > INT_MAX ? INT_MAX : (int) timeout) < 0) {
             if (errno == EINTR)
@@ -1062,13 +1213,13 @@ sbx_sandbox_actor (void *pipe, void *args)
         }
         if (sbx_poller_ready (self->poller, 0))
             s_handle_pipe (self);
-        if (self->dealer && sbx_poller_ready (self->poller, 1)) {
+        if (self->dealer && (sbx_poller_ready (self->poller, 1) || zlistx_size (self->deferred))) {
             //  Drain every pending job per wake-up.
-            sbx_job_t *job = NULL;
-            int rc;
-            while ((rc = zmq_recv (self->dealer, &job, sizeof job, ZMQ_DONTWAIT)) == sizeof job)
+            sbx_job_t *job;
+            bool drained = false;
+            while ((job = s_next_job (self, &drained)))
                 s_handle_job (self, job);
-            if (rc < 0 && zmq_errno () == EAGAIN)
+            if (drained)
                 sbx_poller_settle (self->poller, 1);
         }
         deadline = s_next_deadline (self);

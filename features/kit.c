@@ -182,3 +182,27 @@ sbx_kit_stream_output (void *arg, int stream, const char *data, size_t size)
 {
     sbx_ctx_stream ((sbx_ctx_t *) arg, stream == 0 ? "stdout" : "stderr", data, size);
 }
+
+static int
+s_input_next (void *arg, const void **data_p, size_t *size_p, bool *eof_p)
+{
+    return sbx_ctx_input_next ((sbx_ctx_t *) arg, data_p, size_p, eof_p);
+}
+
+static void
+s_input_done (void *arg, bool closed)
+{
+    sbx_ctx_input_done ((sbx_ctx_t *) arg, closed);
+}
+
+void
+sbx_kit_run_input (sbx_process_run_t *run, sbx_ctx_t *ctx)
+{
+    int fd = sbx_ctx_input_fd (ctx);
+    if (fd < 0)
+        return;
+    run->input_next = s_input_next;
+    run->input_done = s_input_done;
+    run->input_fd = fd;
+    run->input_arg = ctx;
+}

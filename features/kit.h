@@ -6,6 +6,8 @@
 #ifndef SBX_FEATURES_KIT_H
 #define SBX_FEATURES_KIT_H
 
+#include "backends/process/process.h"
+
 #include <sbx/plugin.h>
 #include <jansson.h>
 #include <msgpack.h>
@@ -87,5 +89,11 @@ void
 //  run; `arg` is the call's sbx_ctx_t): stream 0 is stdout, else stderr.
 void
     sbx_kit_stream_output (void *arg, int stream, const char *data, size_t size);
+
+//  A run's stdin as it comes (the input_next, input_done and input_fd of
+//  a run; `arg` is the call's sbx_ctx_t): sets them when the call takes
+//  input (docs/protocol.md "Input"), else leaves them unset.
+void
+    sbx_kit_run_input (sbx_process_run_t *run, sbx_ctx_t *ctx);
 
 #endif

@@ -8,7 +8,9 @@
     A call with `stream: true` (docs/protocol.md "Streaming") gets stdout
     and stderr as they come, in progress messages ahead of the reply
     (within max_output_bytes per stream, as always); its result then has
-    them empty and `streamed` true.
+    them empty and `streamed` true. A call with `input: true` keeps the
+    command's stdin open after `stdin` for `input` requests, until one
+    says `eof` (docs/protocol.md "Input").
 
     The command runs in the sandbox directory (or `cwd` beneath it) with a
     clean environment: PATH, HOME (the sandbox directory), LANG, then the
@@ -201,6 +203,7 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
             .cancel_fd = sbx_ctx_shutdown_fd (ctx),
             .on_output = streaming ? sbx_kit_stream_output : NULL, .on_output_arg = ctx
         };
+        sbx_kit_run_input (&run, ctx);      //  more stdin as it comes
         sbx_process_result_t outcome;
         error = sbx_process_run (process, &run, &outcome);
         if (!error) {

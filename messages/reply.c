@@ -95,7 +95,7 @@ sbx_reply_hello (msgpack_sbuffer *out, bool has_id, uint64_t id,
     sbx_mp_pack_str (&pk, "sandbox_methods");
     s_pack_str_array (&pk, sandbox_methods);
     //  What this daemon does beyond PROTOCOL.md version 1.
-    static const char *const capabilities [] = {"stream", NULL};
+    static const char *const capabilities [] = {"stream", "input", NULL};
     sbx_mp_pack_str (&pk, "capabilities");
     s_pack_str_array (&pk, capabilities);
 }
@@ -113,6 +113,18 @@ sbx_reply_progress (msgpack_sbuffer *out, bool has_id, uint64_t id,
     sbx_mp_pack_str (&pk, "data");
     msgpack_pack_bin (&pk, size);
     msgpack_pack_bin_body (&pk, data, size);
+}
+
+void
+sbx_reply_input (msgpack_sbuffer *out, bool has_id, uint64_t id, bool closed)
+{
+    msgpack_packer pk;
+    s_begin (&pk, out, 1, has_id, id, true);
+    sbx_mp_pack_str (&pk, "closed");
+    if (closed)
+        msgpack_pack_true (&pk);
+    else
+        msgpack_pack_false (&pk);
 }
 
 void

@@ -97,6 +97,10 @@ void sbx_reply_call (msgpack_sbuffer *out, bool has_id, uint64_t id,
                      const char *sandbox, const char *session_id);
 void sbx_reply_heartbeat (msgpack_sbuffer *out, bool has_id, uint64_t id,
                           uint64_t lease_ms);
+//  `input` (docs/protocol.md "Input"): {id, ok, closed} - closed when
+//  nothing took the data, nor will take more (the call has ended, or its
+//  command no longer reads).
+void sbx_reply_input (msgpack_sbuffer *out, bool has_id, uint64_t id, bool closed);
 //  `isolation` (may be NULL: nil) is what the sandboxes run under.
 void sbx_reply_status (msgpack_sbuffer *out, bool has_id, uint64_t id,
                        const char *environment, const char *env_status,

@@ -3,6 +3,7 @@
 #include "messages/mp.h"
 
 #include <msgpack/unpack_define.h>
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 static const char *const s_op_names [SBX_OP_COUNT] = {
     "hello", "acquire", "session.start", "session.open", "call",
     "session.end", "heartbeat", "status", "stats", "events.replay",
-    "shutdown"
+    "shutdown", "input"
 };
 
 //  The keys each op reads (PROTOCOL.md "Operations"); an op ignores the
@@ -26,7 +27,11 @@ enum {
     K_TIMEOUT    = 1 << 6,
     K_SINCE      = 1 << 7,
     K_MAX        = 1 << 8,
-    K_STREAM     = 1 << 9
+    K_STREAM     = 1 << 9,
+    K_INPUT      = 1 << 10,
+    K_CALL       = 1 << 11,
+    K_DATA       = 1 << 12,
+    K_EOF        = 1 << 13
 };
 
 static const struct {
@@ -38,13 +43,14 @@ static const struct {
     [SBX_OP_SESSION_START] = { K_SANDBOX | K_TOKEN | K_SESSION_ID, K_SANDBOX },
     [SBX_OP_SESSION_OPEN]  = { K_SESSION_ID | K_TIMEOUT, 0 },
     [SBX_OP_CALL]          = { K_SANDBOX | K_TOKEN | K_FEATURE | K_METHOD | K_ARGS
-                             | K_SESSION_ID | K_TIMEOUT | K_STREAM, K_METHOD },
+                             | K_SESSION_ID | K_TIMEOUT | K_STREAM | K_INPUT, K_METHOD },
     [SBX_OP_SESSION_END]   = { K_SANDBOX | K_TOKEN, K_SANDBOX },
     [SBX_OP_HEARTBEAT]     = { K_SANDBOX | K_TOKEN, K_SANDBOX },
     [SBX_OP_STATUS]        = { K_SANDBOX, 0 },
     [SBX_OP_STATS]         = { 0, 0 },
     [SBX_OP_EVENTS_REPLAY] = { K_SINCE | K_MAX, K_SINCE },
     [SBX_OP_SHUTDOWN]      = { 0, 0 },
+    [SBX_OP_INPUT]         = { K_SANDBOX | K_TOKEN | K_CALL | K_DATA | K_EOF, K_SANDBOX | K_CALL },
 };
 
 const char *
@@ -94,6 +100,39 @@ s_get_uint (const msgpack_object *root, const char *key,
             "key '%s' must be a non-negative integer, got %s", key, sbx_mp_type_name (o));
     *has_p = true;
     *value_p = o->via.u64;
+    return NULL;
+}
+
+//  Reads an optional boolean key.
+static sbx_error_t *
+s_get_bool (const msgpack_object *root, const char *key, bool *value_p)
+{
+    const msgpack_object *o = sbx_mp_map_get (root, key);
+    if (sbx_mp_absent (o))
+        return NULL;
+    if (o->type != MSGPACK_OBJECT_BOOLEAN)
+        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must be true or false, got %s", key,
+                              sbx_mp_type_name (o));
+    *value_p = o->via.boolean;
+    return NULL;
+}
+
+//  `data`: bytes, as bin or str, copied (the request outlives its frame).
+static sbx_error_t *
+s_get_data (const msgpack_object *root, sbx_request_t *req)
+{
+    const msgpack_object *o = sbx_mp_map_get (root, "data");
+    if (sbx_mp_absent (o))
+        return NULL;
+    if (o->type != MSGPACK_OBJECT_BIN && o->type != MSGPACK_OBJECT_STR)
+        return sbx_error_new (SBX_BAD_REQUEST, "key 'data' must be bytes or a string, got %s",
+                              sbx_mp_type_name (o));
+    const char *bytes = o->type == MSGPACK_OBJECT_BIN ? o->via.bin.ptr : o->via.str.ptr;
+    req->data_size = o->type == MSGPACK_OBJECT_BIN ? o->via.bin.size : o->via.str.size;
+    req->data = (uint8_t *) malloc (req->data_size ? req->data_size : 1);
+    assert (req->data);
+    if (req->data_size)
+        memcpy (req->data, bytes, req->data_size);
     return NULL;
 }
 
@@ -173,6 +212,7 @@ s_decode (const msgpack_object *root, sbx_request_t *req)
         { K_TIMEOUT, "timeout_ms", &req->has_timeout, &req->timeout_ms },
         { K_SINCE,   "since",      &req->has_since,   &req->since },
         { K_MAX,     "max",        &req->has_max,     &req->max },
+        { K_CALL,    "call",       &req->has_call,    &req->call },
     };
     unsigned uses = s_op_keys [req->op].uses;
     unsigned present = 0;
@@ -199,13 +239,20 @@ s_decode (const msgpack_object *root, sbx_request_t *req)
         if (error)
             return error;
     }
-    const msgpack_object *stream = (uses & K_STREAM) ? sbx_mp_map_get (root, "stream") : NULL;
-    if (!sbx_mp_absent (stream)) {
-        if (stream->type != MSGPACK_OBJECT_BOOLEAN)
-            return sbx_error_new (SBX_BAD_REQUEST, "key 'stream' must be true or false, got %s",
-                                  sbx_mp_type_name (stream));
-        req->stream = stream->via.boolean;
-    }
+    const struct {
+        unsigned flag;
+        const char *key;
+        bool *value_p;
+    } bools [] = {
+        { K_STREAM, "stream", &req->stream },
+        { K_INPUT,  "input",  &req->input },
+        { K_EOF,    "eof",    &req->eof },
+    };
+    for (size_t i = 0; i < sizeof bools / sizeof bools [0]; i++)
+        if ((uses & bools [i].flag) && (error = s_get_bool (root, bools [i].key, bools [i].value_p)))
+            return error;
+    if ((uses & K_DATA) && (error = s_get_data (root, req)))
+        return error;
     unsigned missing = s_op_keys [req->op].requires & ~present;
     for (size_t i = 0; missing && i < sizeof strings / sizeof strings [0]; i++)
         if (missing & strings [i].flag)
@@ -215,6 +262,9 @@ s_decode (const msgpack_object *root, sbx_request_t *req)
         if (missing & uints [i].flag)
             return sbx_error_new (SBX_BAD_REQUEST, "missing key '%s' (op '%s' needs it)",
                                   uints [i].key, s_op_names [req->op]);
+    if (req->input && !req->has_id)
+        return sbx_error_new (SBX_BAD_REQUEST, "a call with 'input' needs an 'id': its input "
+                              "requests name it");
     return NULL;
 }
 
@@ -275,6 +325,7 @@ sbx_request_reset (sbx_request_t *req)
     free (req->feature);
     free (req->method);
     free (req->args);
+    free (req->data);
     memset (req, 0, sizeof *req);
 }
 
@@ -301,9 +352,20 @@ sbx_request_encode (const sbx_request_t *req, msgpack_sbuffer *out)
         { "timeout_ms", req->has_timeout, req->timeout_ms },
         { "since",      req->has_since,   req->since },
         { "max",        req->has_max,     req->max },
+        { "call",       req->has_call,    req->call },
+    };
+    const struct {
+        const char *key;
+        bool value;
+    } bools [] = {
+        { "stream", req->stream },
+        { "input",  req->input },
+        { "eof",    req->eof },
     };
     bool has_args = req->args && req->args_size > 0;
-    size_t count = 1 + (req->has_id ? 1 : 0) + (has_args ? 1 : 0) + (req->stream ? 1 : 0);
+    size_t count = 1 + (req->has_id ? 1 : 0) + (has_args ? 1 : 0) + (req->data ? 1 : 0);
+    for (size_t i = 0; i < sizeof bools / sizeof bools [0]; i++)
+        count += bools [i].value ? 1 : 0;
     for (size_t i = 0; i < sizeof strings / sizeof strings [0]; i++)
         count += strings [i].value ? 1 : 0;
     for (size_t i = 0; i < sizeof uints / sizeof uints [0]; i++)
@@ -330,8 +392,14 @@ sbx_request_encode (const sbx_request_t *req, msgpack_sbuffer *out)
             sbx_mp_pack_str (&pk, uints [i].key);
             msgpack_pack_uint64 (&pk, uints [i].value);
         }
-    if (req->stream) {
-        sbx_mp_pack_str (&pk, "stream");
-        msgpack_pack_true (&pk);
+    for (size_t i = 0; i < sizeof bools / sizeof bools [0]; i++)
+        if (bools [i].value) {
+            sbx_mp_pack_str (&pk, bools [i].key);
+            msgpack_pack_true (&pk);
+        }
+    if (req->data) {
+        sbx_mp_pack_str (&pk, "data");
+        msgpack_pack_bin (&pk, req->data_size);
+        msgpack_pack_bin_body (&pk, req->data, req->data_size);
     }
 }

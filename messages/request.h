@@ -26,6 +26,7 @@ typedef enum {
     SBX_OP_STATS,
     SBX_OP_EVENTS_REPLAY,
     SBX_OP_SHUTDOWN,
+    SBX_OP_INPUT,
     SBX_OP_COUNT
 } sbx_op_t;
 
@@ -62,14 +63,22 @@ typedef struct {
     bool has_max;
     uint64_t max;
     bool stream;                //  call: send progress messages before the reply
+    bool input;                 //  call: takes `input` requests while it runs
+    bool has_call;              //  input: the id of the call it feeds
+    uint64_t call;
+    uint8_t *data;              //  input: bytes (bin or str; NULL when absent)
+    size_t data_size;
+    bool eof;                   //  input: no more after this one
 } sbx_request_t;
 
 //  Decodes one request body into `req` (zeroed first). Returns NULL on
 //  success, else a BadRequest error (caller owns it). Even on failure,
 //  `req->has_id`/`req->id` are set when the body held a valid `id`, so the
 //  error reply can echo it. Call sbx_request_reset afterwards in both cases.
-//  Required keys: `op`; `sandbox` for session.start, session.end and
-//  heartbeat; `method` for call; `since` for events.replay.
+//  Required keys: `op`; `sandbox` for session.start, session.end,
+//  heartbeat and input; `method` for call; `since` for events.replay;
+//  `call` for input; `id` for a call with `input: true` (its input names
+//  it).
 sbx_error_t *
     sbx_request_decode (const void *data, size_t size,
                         const sbx_limits_t *limits, sbx_request_t *req);

@@ -102,6 +102,14 @@ s_assert_req_eq (const sbx_request_t *a, const sbx_request_t *b)
     cr_assert_eq (a->has_max, b->has_max);
     cr_assert_eq (a->max, b->max);
     cr_assert_eq (a->stream, b->stream);
+    cr_assert_eq (a->input, b->input);
+    cr_assert_eq (a->has_call, b->has_call);
+    cr_assert_eq (a->call, b->call);
+    cr_assert_eq (a->eof, b->eof);
+    cr_assert_eq (a->data_size, b->data_size);
+    cr_assert_eq (a->data == NULL, b->data == NULL);
+    if (a->data)
+        cr_assert_arr_eq (a->data, b->data, a->data_size);
 }
 
 static char *
@@ -151,6 +159,7 @@ s_fill (sbx_request_t *req, sbx_op_t op, bool full)
                 req->has_timeout = true;
                 req->timeout_ms = UINT64_MAX;
                 req->stream = true;
+                req->input = true;
                 //  {"code": "echo \"hello\"", "n": [1, -2, 0.5, null, true]}
                 static const char args [] =
                     "\x82\xa4" "code" "\xac" "echo \"hello\"" "\xa1n"
@@ -170,6 +179,18 @@ s_fill (sbx_request_t *req, sbx_op_t op, bool full)
             if (full)
                 req->sandbox = s_strdup ("testing-env/0:0");
             break;
+        case SBX_OP_INPUT:
+            req->sandbox = s_strdup ("testing-env/0:0");
+            req->has_call = true;
+            req->call = full ? 77 : 0;
+            if (full) {
+                req->token = s_strdup ("tok");
+                req->data_size = 3;
+                req->data = (uint8_t *) malloc (3);
+                memcpy (req->data, "a\0b", 3);
+                req->eof = true;
+            }
+            break;
         case SBX_OP_EVENTS_REPLAY:
             req->has_since = true;
             req->since = full ? 123456789012ull : 0;
@@ -185,7 +206,8 @@ Test (request, op_names)
 {
     static const char *names [SBX_OP_COUNT] = {
         "hello", "acquire", "session.start", "session.open", "call",
-        "session.end", "heartbeat", "status", "stats", "events.replay", "shutdown"
+        "session.end", "heartbeat", "status", "stats", "events.replay", "shutdown",
+        "input"
     };
     for (int op = 0; op < SBX_OP_COUNT; op++) {
         cr_assert_str_eq (sbx_op_name ((sbx_op_t) op), names [op]);
@@ -340,7 +362,14 @@ Test (request, required_keys)
                        "missing key 'method' (op 'call'");
     s_assert_bad_json ("{\"op\": \"events.replay\", \"max\": 3}",
                        "missing key 'since' (op 'events.replay'");
+    s_assert_bad_json ("{\"op\": \"input\", \"call\": 1}", "missing key 'sandbox' (op 'input'");
+    s_assert_bad_json ("{\"op\": \"input\", \"sandbox\": \"s\"}", "missing key 'call' (op 'input'");
+    s_assert_bad_json ("{\"op\": \"call\", \"method\": \"m\", \"input\": true}",
+                       "a call with 'input' needs an 'id'");
     const char *fine [] = {
+        "{\"op\": \"input\", \"sandbox\": \"s\", \"call\": 0}",
+        "{\"op\": \"call\", \"method\": \"m\", \"input\": false}",
+        "{\"op\": \"call\", \"id\": 1, \"method\": \"m\", \"input\": true}",
         "{\"op\": \"hello\"}", "{\"op\": \"acquire\"}", "{\"op\": \"session.open\"}",
         "{\"op\": \"status\"}", "{\"op\": \"stats\"}", "{\"op\": \"shutdown\"}",
         "{\"op\": \"call\", \"method\": \"m\"}",
@@ -435,6 +464,14 @@ Test (request, bad_key_types)
           "key 'id' must be a non-negative integer, got string" },
         { "{\"op\": \"call\", \"method\": \"m\", \"stream\": 1}",
           "key 'stream' must be true or false, got integer" },
+        { "{\"op\": \"call\", \"id\": 1, \"method\": \"m\", \"input\": \"yes\"}",
+          "key 'input' must be true or false, got string" },
+        { "{\"op\": \"input\", \"sandbox\": \"s\", \"call\": -1}",
+          "key 'call' must be a non-negative integer, got negative integer" },
+        { "{\"op\": \"input\", \"sandbox\": \"s\", \"call\": 1, \"data\": [1]}",
+          "key 'data' must be bytes or a string, got array" },
+        { "{\"op\": \"input\", \"sandbox\": \"s\", \"call\": 1, \"eof\": 0}",
+          "key 'eof' must be true or false, got integer" },
         { "{\"op\": \"hello\", \"id\": -7}",
           "key 'id' must be a non-negative integer, got negative integer" },
     };

@@ -62,6 +62,63 @@ s_write_nosigpipe (int fd, const void *data, size_t size)
     return n;
 }
 
+//  The command's stdin: `input` first, then, when the run takes more
+//  (run->input_next), chunks as they come, until their end.
+typedef struct {
+    int fd;                     //  our end of the pipe; -1 once closed
+    const char *data;           //  being written
+    size_t size, written;
+    bool chunk;                 //  data is a chunk to answer (input_done)
+    bool more;                  //  more may come after data
+    bool end;                   //  nothing comes after data
+} s_stdin_t;
+
+//  Before each poll: answers the chunk written, takes the next one, and
+//  closes stdin at its end. Data left to write waits for POLLOUT; with
+//  none, more input is waited for on run->input_fd - after stdin is
+//  closed too, so that what still comes is answered closed at once.
+static void
+s_stdin_advance (s_stdin_t *in, const sbx_process_run_t *run)
+{
+    while (in->fd >= 0 && in->written == in->size) {
+        if (in->chunk) {
+            in->chunk = false;
+            run->input_done (run->input_arg, false);
+        }
+        if (in->end || !in->more) {
+            sbx_process_child_close (&in->fd);
+            break;
+        }
+        const void *data;
+        size_t size;
+        bool eof;
+        int rc = run->input_next (run->input_arg, &data, &size, &eof);
+        if (rc == 0)
+            return;
+        if (rc < 0) {
+            in->more = false;
+            continue;
+        }
+        *in = (s_stdin_t) {in->fd, (const char *) data, size, 0, true, true, eof};
+    }
+    const void *data;
+    size_t size;
+    bool eof;
+    while (in->fd < 0 && run->input_next && run->input_next (run->input_arg, &data, &size, &eof) == 1)
+        run->input_done (run->input_arg, true);
+}
+
+//  Nobody reads stdin any more (or the command has ended): what is left
+//  is dropped, and the client told so.
+static void
+s_stdin_close (s_stdin_t *in, const sbx_process_run_t *run)
+{
+    if (run->input_next && in->more)
+        run->input_done (run->input_arg, true);     //  the chunk, or the input's end
+    in->chunk = in->more = false;
+    sbx_process_child_close (&in->fd);
+}
+
 static sbx_error_t *
 s_start_error (int32_t value, const char *cwd)
 {
@@ -141,7 +198,7 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
 
     //  The child's ends go to sbx-init; ours are non-blocking.
     int in [2] = {-1, -1}, out [2] = {-1, -1}, err [2] = {-1, -1};
-    bool ok = (run->input ? pipe2 (in, O_CLOEXEC) == 0
+    bool ok = (run->input || run->input_next ? pipe2 (in, O_CLOEXEC) == 0
                           : (in [0] = open ("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
            && pipe2 (out, O_CLOEXEC) == 0 && pipe2 (err, O_CLOEXEC) == 0;
     if (!ok) {
@@ -191,11 +248,14 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
         streams [i] = (s_stream_t) {i == 0 ? out [0] : err [0], {
             .max = run->max_output, .on_output = run->on_output, .on_output_arg = run->on_output_arg, .index = i
         }};
-    size_t written = 0;
+    s_stdin_t input = {in [1], (const char *) run->input, run->input_size, 0, false,
+                       run->input_next != NULL, false};
     bool exited = false, killed = false, kill_sent = false;
     char *chunk = (char *) malloc (S_CHUNK);
     assert (chunk);
     while (!error && !(exited && (!kill_sent || killed))) {
+        if (!exited)
+            s_stdin_advance (&input, run);
         struct pollfd items [5];
         int count = 0;
         items [count++] = (struct pollfd) {sbx_process_channel_fd (channel), POLLIN, 0};
@@ -203,9 +263,12 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
         for (int i = 0; i < 2; i++)
             if (streams [i].fd >= 0)
                 items [count++] = (struct pollfd) {streams [i].fd, POLLIN, 0};
-        int input_item = in [1] >= 0 ? count : -1;
-        if (in [1] >= 0)
-            items [count++] = (struct pollfd) {in [1], POLLOUT, 0};
+        int input_item = -1;
+        if (!exited && input.fd >= 0 && input.written < input.size)
+            items [input_item = count++] = (struct pollfd) {input.fd, POLLOUT, 0};
+        else
+        if (!exited && run->input_next)
+            items [input_item = count++] = (struct pollfd) {run->input_fd, POLLIN, 0};
         int cancel_item = run->cancel_fd >= 0 && !kill_sent ? count : -1;
         if (cancel_item >= 0)
             items [count++] = (struct pollfd) {run->cancel_fd, POLLIN, 0};
@@ -222,14 +285,15 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
                 s_drain (&streams [s], chunk, 0);
             i++;
         }
-        if (input_item >= 0 && items [input_item].revents) {
-            size_t left = run->input_size - written;
-            ssize_t n = left ? s_write_nosigpipe (in [1], (const char *) run->input + written,
-                                                  left < S_CHUNK ? left : S_CHUNK) : 0;
+        if (input_item >= 0 && items [input_item].revents && input.fd >= 0 && input.written < input.size) {
+            size_t left = input.size - input.written;
+            ssize_t n = s_write_nosigpipe (input.fd, input.data + input.written,
+                                           left < S_CHUNK ? left : S_CHUNK);
             if (n > 0)
-                written += (size_t) n;
-            if (written == run->input_size || (n < 0 && errno != EAGAIN && errno != EINTR))
-                sbx_process_child_close (&in [1]);      //  all written, or nobody reads
+                input.written += (size_t) n;
+            else
+            if (n < 0 && errno != EAGAIN && errno != EINTR)
+                s_stdin_close (&input, run);            //  nobody reads
         }
         if (items [0].revents) {
             while ((rc = sbx_process_channel_recv (channel, &msg)) > 0) {
@@ -268,7 +332,7 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
         s_drain (&streams [s], chunk, capacity > 0 ? (size_t) capacity : S_CHUNK);
     }
     free (chunk);
-    sbx_process_child_close (&in [1]);
+    s_stdin_close (&input, run);
     sbx_process_child_close (&streams [0].fd);
     sbx_process_child_close (&streams [1].fd);
     if (error) {

@@ -95,6 +95,13 @@ typedef struct {
     //  stay empty.
     void (*on_output) (void *arg, int stream, const char *data, size_t size);
     void *on_output_arg;
+    //  When set, stdin stays open after `input` for more as it comes
+    //  (sbx_ctx_input_next and sbx_ctx_input_done, with their contract,
+    //  on `input_arg`; input_fd is polled for more), until its end.
+    int (*input_next) (void *arg, const void **data_p, size_t *size_p, bool *eof_p);
+    void (*input_done) (void *arg, bool closed);
+    int input_fd;
+    void *input_arg;
 } sbx_process_run_t;
 
 typedef struct {

@@ -150,6 +150,29 @@ bool
 int
     sbx_ctx_stream (sbx_ctx_t *ctx, const char *stream, const void *data, size_t size);
 
+//  Input as it comes (docs/protocol.md "Input"): a call with `input: true`
+//  gets more input from `input` requests while it runs. A method that
+//  feeds it somewhere (a command's stdin) asks for it as it can take it:
+//  sbx_ctx_input_next returns 1 with the next chunk (*data_p and *size_p,
+//  valid until sbx_ctx_input_done; *eof_p when the client sends no more
+//  after it), 0 when none has come yet, or -1 when the input has ended
+//  or the call takes none. Poll sbx_ctx_input_fd for POLLIN and ask again
+//  before every poll (the descriptor only says that something new may
+//  have come) for as long as the method runs - after the end too, since
+//  asking is what answers chunks sent past it (`closed`). Each chunk is
+//  answered with sbx_ctx_input_done: taken, or `closed` when nothing will
+//  read it (the command closed its stdin); a `closed` with no chunk taken
+//  ends the input. Input not taken when the method returns is answered
+//  closed.
+int
+    sbx_ctx_input_next (sbx_ctx_t *ctx, const void **data_p, size_t *size_p, bool *eof_p);
+void
+    sbx_ctx_input_done (sbx_ctx_t *ctx, bool closed);
+//  The descriptor to poll for input (owned by the sandbox: never read or
+//  close it), or -1 when the call takes none.
+int
+    sbx_ctx_input_fd (sbx_ctx_t *ctx);
+
 //  Calls a service of this same sandbox (feature NULL: a sandbox service),
 //  synchronously, in this thread: a nested call (SPEC §3.6). `args` is a
 //  packed msgpack map or NULL. The result object is appended to `result`

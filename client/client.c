@@ -20,6 +20,7 @@ struct sbx_client_t {
     sbx_curve_t *curve;             //  NULL: no CURVE
     sbx_output_fn *output;          //  sbx_client_set_output's, kept for a
     void *output_arg;               //  new link (sbx_client_set_curve)
+    int input;                      //  sbx_client_set_input's (-1: none)
     sbx_client_options_t options;
     sbx_actor_t *heartbeat;         //  started with the first session
     char *last_sandbox;
@@ -80,6 +81,7 @@ sbx_client_new (const char *endpoints, const sbx_client_options_t *options, sbx_
     settings.server_cert = settings.cert = NULL;
     self->options = settings;
     self->sessions = zlistx_new ();
+    self->input = -1;
     return self;
 }
 
@@ -151,6 +153,7 @@ sbx_client_set_curve (sbx_client_t *self, const char *server_cert, const char *c
     self->link = link;
     self->curve = curve;
     sbx_link_set_output (self->link, self->output, self->output_arg);
+    sbx_link_set_input (self->link, self->input);
     //  The heartbeats go over the new keys too: a new actor, told every
     //  session again.
     if (self->heartbeat) {
@@ -345,6 +348,19 @@ sbx_client_set_output (sbx_client_t *self, sbx_output_fn *fn, void *arg)
     self->output = fn;
     self->output_arg = arg;
     sbx_link_set_output (self->link, fn, arg);
+}
+
+void
+sbx_client_set_input (sbx_client_t *self, int fd)
+{
+    self->input = fd;
+    sbx_link_set_input (self->link, fd);
+}
+
+bool
+sbx_client_can_input (const sbx_client_t *self)
+{
+    return sbx_link_can (self->link, "input");
 }
 
 bool

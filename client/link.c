@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 struct sbx_link_t {
     zsock_t *dealer;
@@ -12,7 +13,51 @@ struct sbx_link_t {
     uint64_t next_id;
     sbx_output_fn *output;      //  progress messages of streaming calls go here
     void *output_arg;
+    int input;                  //  calls in a session read their input here; -1: none
 };
+
+//  Input as it comes for the call being waited for (docs/protocol.md
+//  "Input"): read from the link's descriptor as the daemon takes it.
+#define S_INPUT_CHUNK (64 * 1024)
+#define S_INPUT_WINDOW 4        //  input requests unanswered at most
+
+typedef struct {
+    const sbx_request_t *call;  //  NULL: the request takes no input
+    bool ended;                 //  its end was sent, or the daemon takes no more
+    int unanswered;
+    uint64_t first, last;       //  ids of the input requests sent (first > last: none)
+} s_feed_t;
+
+//  Reads what the descriptor has and sends it as one input request (its
+//  end at EOF, or when it cannot be read). False when it cannot be sent.
+static bool
+s_feed (sbx_link_t *self, zsock_t *dealer, s_feed_t *feed)
+{
+    char *chunk = (char *) malloc (S_INPUT_CHUNK);
+    assert (chunk);
+    ssize_t n = read (self->input, chunk, S_INPUT_CHUNK);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+        free (chunk);
+        return true;
+    }
+    sbx_request_t input = {
+        .op = SBX_OP_INPUT, .has_id = true, .id = self->next_id++, .sandbox = feed->call->sandbox,
+        .token = feed->call->token, .has_call = true, .call = feed->call->id,
+        .data = n > 0 ? (uint8_t *) chunk : NULL, .data_size = n > 0 ? (size_t) n : 0, .eof = n <= 0
+    };
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    sbx_request_encode (&input, &body);
+    int rc = zmq_send (zsock_resolve (dealer), body.data, body.size, 0);
+    msgpack_sbuffer_destroy (&body);
+    free (chunk);
+    if (feed->first > feed->last)
+        feed->first = input.id;
+    feed->last = input.id;
+    feed->unanswered++;
+    feed->ended |= input.eof;
+    return rc >= 0;
+}
 
 //  A progress message of a streaming call - {id, stream, data}, no `ok` -
 //  for request `id`: handed to the link's output. False when the message
@@ -70,15 +115,19 @@ s_left (int64_t deadline)
     return left > 0 ? left : 0;
 }
 
-//  Waits for the reply with `id`; NULL with *error_p on failure.
+//  Waits for the reply with `id`; NULL with *error_p on failure. Meanwhile
+//  a call that takes input (`feed`) gets it.
 static sbx_reply_t *
 s_wait_reply (sbx_link_t *self, zsock_t *dealer, const char *endpoint, uint64_t id, int timeout_ms,
-              sbx_error_t **error_p)
+              s_feed_t *feed, sbx_error_t **error_p)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : zclock_mono () + timeout_ms;
     while (true) {
-        zmq_pollitem_t item = {zsock_resolve (dealer), 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll (&item, 1, (long) s_left (deadline));
+        zmq_pollitem_t items [2] = {{zsock_resolve (dealer), 0, ZMQ_POLLIN, 0}};
+        bool feeding = feed->call && !feed->ended && feed->unanswered < S_INPUT_WINDOW;
+        if (feeding)
+            items [1] = (zmq_pollitem_t) {NULL, self->input, ZMQ_POLLIN, 0};
+        int rc = zmq_poll (items, feeding ? 2 : 1, (long) s_left (deadline));
         if (rc < 0 && zmq_errno () == EINTR) {
             *error_p = sbx_error_new (SBX_INTERRUPTED, "interrupted while waiting for %s", endpoint);
             return NULL;
@@ -90,6 +139,13 @@ s_wait_reply (sbx_link_t *self, zsock_t *dealer, const char *endpoint, uint64_t 
                                       endpoint, timeout_ms);
             return NULL;
         }
+        if (feeding && items [1].revents && !s_feed (self, dealer, feed)) {
+            *error_p = sbx_error_new (SBX_UNREACHABLE, "cannot send input to %s: %s", endpoint,
+                                      zmq_strerror (zmq_errno ()));
+            return NULL;
+        }
+        if (!(items [0].revents & ZMQ_POLLIN))
+            continue;
         zmsg_t *msg = zmsg_recv (dealer);
         if (!msg)
             continue;
@@ -112,7 +168,16 @@ s_wait_reply (sbx_link_t *self, zsock_t *dealer, const char *endpoint, uint64_t 
         }
         if (sbx_reply_has_id (reply) && sbx_reply_id (reply) == id)
             return reply;
-        //  A late answer to an earlier request that timed out.
+        if (sbx_reply_has_id (reply) && sbx_reply_id (reply) >= feed->first
+        &&  sbx_reply_id (reply) <= feed->last) {
+            //  Input taken; or not (`closed`, an error): then no more.
+            const msgpack_object *closed = sbx_reply_get (reply, "closed");
+            feed->unanswered--;
+            if (!sbx_reply_is_ok (reply) || (closed && closed->type == MSGPACK_OBJECT_BOOLEAN
+                                             && closed->via.boolean))
+                feed->ended = true;
+        }
+        //  Else a late answer to an earlier request that timed out.
         sbx_reply_destroy (&reply);
     }
 }
@@ -158,7 +223,8 @@ s_request (sbx_link_t *self, zsock_t *dealer, const char *endpoint, sbx_request_
             return NULL;
         }
     }
-    return s_wait_reply (self, dealer, endpoint, request->id, timeout_ms, error_p);
+    s_feed_t feed = {request->input ? request : NULL, false, 0, 1, 0};
+    return s_wait_reply (self, dealer, endpoint, request->id, timeout_ms, &feed, error_p);
 }
 
 json_t *
@@ -216,6 +282,7 @@ sbx_link_new (const char *endpoints, int connect_timeout_ms, const sbx_curve_t *
         self->endpoint = strdup (endpoint);
         self->hello = sbx_link_reply_json (reply);
         self->next_id = 2;
+        self->input = -1;
         sbx_reply_destroy (&reply);
     }
     if (!self) {
@@ -275,6 +342,8 @@ sbx_link_request (sbx_link_t *self, sbx_request_t *request, int timeout_ms, sbx_
     request->id = self->next_id++;
     sbx_error_t *error = NULL;
     request->stream = request->op == SBX_OP_CALL && self->output && sbx_link_can (self, "stream");
+    request->input = request->op == SBX_OP_CALL && request->sandbox && self->input >= 0
+                  && sbx_link_can (self, "input");
     sbx_reply_t *reply = s_request (self, self->dealer, self->endpoint, request, timeout_ms, &error);
     if (error) {
         if (error_p)
@@ -290,6 +359,12 @@ sbx_link_set_output (sbx_link_t *self, sbx_output_fn *fn, void *arg)
 {
     self->output = fn;
     self->output_arg = arg;
+}
+
+void
+sbx_link_set_input (sbx_link_t *self, int fd)
+{
+    self->input = fd;
 }
 
 bool

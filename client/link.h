@@ -56,6 +56,15 @@ sbx_reply_t *
 void
     sbx_link_set_output (sbx_link_t *self, sbx_output_fn *fn, void *arg);
 
+//  From now on, calls in a session (op `call` with a `sandbox`) take
+//  input as it comes when the daemon can (sbx_link_can "input"): while
+//  they wait for their reply they read `fd` and send what it gives as
+//  `input` requests, at most 4 unanswered, and its end (EOF) as theirs;
+//  once the daemon answers one `closed` (nothing reads it any more), they
+//  stop reading. -1: calls take no input.
+void
+    sbx_link_set_input (sbx_link_t *self, int fd);
+
 //  True when the daemon's hello lists `capability` ("stream", ...).
 bool
     sbx_link_can (const sbx_link_t *self, const char *capability);

@@ -235,8 +235,6 @@ const char *
 typedef struct {
     const char *cmd;                //  for /bin/sh -c
     double timeout_s;               //  > 0: sent as timeout_ms
-    const void *input;              //  sent as stdin (bin) when not NULL
-    size_t input_size;
     const char *const *env;         //  NAME=value, `env_count` of them
     size_t env_count;
     const char *cwd;                //  sent when not NULL

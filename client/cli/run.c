@@ -6,11 +6,6 @@
 #include <czmq.h>
 #include <math.h>
 
-//  What stdin may bring: one request carries it, and the daemon takes
-//  bodies up to limits.max_body_bytes (16 MiB by default); the rest of
-//  the request needs far less than the 64 KiB kept back.
-#define S_MAX_STDIN (16 * 1024 * 1024 - 64 * 1024)
-
 const char *
 sbx_cli_shell_feature (sbx_client_t *client, const char *name, bool quiet)
 {
@@ -97,17 +92,12 @@ sbx_cli_pack_run_args (msgpack_sbuffer *out, const sbx_cli_run_t *run)
 {
     msgpack_packer packer;
     msgpack_packer_init (&packer, out, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, 1 + (run->timeout_s > 0) + (run->input != NULL) + (run->env_count > 0)
-                                 + (run->cwd != NULL));
+    msgpack_pack_map (&packer, 1 + (run->timeout_s > 0) + (run->env_count > 0) + (run->cwd != NULL));
     sbx_mp_pack_str (&packer, "cmd");
     sbx_mp_pack_str (&packer, run->cmd);
     if (run->timeout_s > 0) {
         sbx_mp_pack_str (&packer, "timeout_ms");
         msgpack_pack_uint64 (&packer, (uint64_t) llround (run->timeout_s * 1000));
-    }
-    if (run->input) {
-        sbx_mp_pack_str (&packer, "stdin");
-        msgpack_pack_bin_with_body (&packer, run->input, run->input_size);
     }
     if (run->env_count > 0) {
         sbx_mp_pack_str (&packer, "env");
@@ -122,57 +112,6 @@ sbx_cli_pack_run_args (msgpack_sbuffer *out, const sbx_cli_run_t *run)
         sbx_mp_pack_str (&packer, "cwd");
         sbx_mp_pack_str (&packer, run->cwd);
     }
-}
-
-//  Reads all of stdin into *data_p (caller frees; left NULL when stdin is
-//  closed). Returns 0, or an exit code after saying why not.
-static int
-s_read_stdin (char **data_p, size_t *size_p)
-{
-    size_t size = 0, capacity = 64 * 1024;
-    char *data = (char *) malloc (capacity);
-    if (!data)
-        abort ();
-    while (true) {
-        if (size == capacity) {
-            if (capacity > S_MAX_STDIN) {
-                free (data);
-                return sbx_cli_usage_error ("run", "stdin holds more than %d bytes, more than one request to "
-                                            "the daemon carries; copy it in with `sbx cp` into a session "
-                                            "(`sbx open`) and redirect it there", S_MAX_STDIN);
-            }
-            capacity *= 2;
-            data = (char *) realloc (data, capacity);
-            if (!data)
-                abort ();
-        }
-        ssize_t n = read (STDIN_FILENO, data + size, capacity - size);
-        if (n < 0 && errno == EINTR && !sbx_cli_interrupted ())
-            continue;
-        if (n < 0 && errno == EBADF && size == 0) {
-            free (data);        //  stdin closed: nothing to send
-            return 0;
-        }
-        if (n < 0) {
-            int code = sbx_cli_interrupted () ? sbx_cli_interrupted_code () : SBX_CLI_EXIT_ERROR;
-            if (!sbx_cli_interrupted ())
-                fprintf (stderr, "sbx run: cannot read stdin: %s\n", strerror (errno));
-            free (data);
-            return code;
-        }
-        if (n == 0)
-            break;
-        size += (size_t) n;
-        if (size > S_MAX_STDIN) {
-            free (data);
-            return sbx_cli_usage_error ("run", "stdin holds more than %d bytes, more than one request to "
-                                        "the daemon carries; copy it in with `sbx cp` into a session "
-                                        "(`sbx open`) and redirect it there", S_MAX_STDIN);
-        }
-    }
-    *data_p = data;
-    *size_p = size;
-    return 0;
 }
 
 //  --env NAME=value as given; --env NAME takes NAME's value here, and is
@@ -223,12 +162,8 @@ s_run (sbx_cli_args_t *args)
         zlistx_destroy (&made);
         return code;
     }
-    char *input = NULL;
-    size_t input_size = 0;
-    if (!args->no_stdin && !isatty (STDIN_FILENO) && (code = s_read_stdin (&input, &input_size)) != 0) {
-        zlistx_destroy (&made);
-        return code;
-    }
+    //  stdin goes to CMD as it comes, unless it is a terminal.
+    bool input = !args->no_stdin && !isatty (STDIN_FILENO);
     char *cmd = NULL;
     size_t cmd_size = 0;
     FILE *stream = open_memstream (&cmd, &cmd_size);
@@ -251,25 +186,46 @@ s_run (sbx_cli_args_t *args)
     const char *feature = client ? sbx_cli_shell_feature (client, args->feature, false) : NULL;
     if (client && !feature)
         code = SBX_CLI_EXIT_ERROR;
+    if (feature && input && !sbx_client_can_input (client)) {
+        fprintf (stderr, "sbx run: the daemon at %s cannot take stdin as it comes (its hello lacks "
+                 "\"input\"): run with --no-stdin\n", sbx_client_endpoint (client));
+        feature = NULL;
+        code = SBX_CLI_EXIT_ERROR;
+    }
     //  Output as it comes, unless told otherwise (or the daemon cannot).
     if (feature && !args->no_stream)
         sbx_client_set_output (client, sbx_cli_stream_output, NULL);
+    if (feature && input)
+        sbx_client_set_input (client, STDIN_FILENO);
     if (feature) {
         sbx_cli_run_t run = {
-            .cmd = cmd, .timeout_s = limit, .input = input, .input_size = input_size,
-            .env = env, .env_count = env_count, .cwd = args->cwd
+            .cmd = cmd, .timeout_s = limit, .env = env, .env_count = env_count, .cwd = args->cwd
         };
         msgpack_sbuffer call_args, result;
         msgpack_sbuffer_init (&call_args);
         msgpack_sbuffer_init (&result);
         sbx_cli_pack_run_args (&call_args, &run);
-        free (input);
-        input = NULL;
         sbx_error_t *error = NULL;
         int rc;
         if (held) {
             sbx_session_t *session = sbx_cli_attach (client, &handle);
             rc = sbx_session_call (session, feature, "run", call_args.data, call_args.size, &result, &error);
+            sbx_session_destroy (&session);
+        }
+        else
+        if (input) {
+            //  Input goes to a session's call: a fresh session, for this
+            //  command alone.
+            sbx_session_t *session = sbx_client_session_open (client, args->session_id, &error);
+            rc = session ? sbx_session_call (session, feature, "run", call_args.data, call_args.size,
+                                             &result, &error) : -1;
+            sbx_error_t *ended = NULL;
+            if (session && sbx_session_end (&session, &ended) != 0 && rc == 0) {
+                rc = -1;
+                error = ended;
+                ended = NULL;
+            }
+            sbx_error_destroy (&ended);
             sbx_session_destroy (&session);
         }
         else
@@ -283,7 +239,6 @@ s_run (sbx_cli_args_t *args)
                         : sbx_cli_fail (sbx_cli_where (args, client), &error);
         msgpack_sbuffer_destroy (&result);
     }
-    free (input);
     free (cmd);
     zlistx_destroy (&made);
     sbx_client_destroy (&client);
@@ -324,8 +279,8 @@ const sbx_cli_command_t sbx_cli_run = {
         "Runs CMD once (one call of the shell feature's `run`): in a fresh session, or in\n"
         "the session of --session / $SBX_SESSION. Prints its stdout and stderr to yours\n"
         "as it comes, and exits with its exit code (124 when it timed out, like\n"
-        "timeout(1)). When stdin is not a terminal, CMD reads what it holds (up to\n"
-        "16 MiB, sent with the request). CMD and its\n"
+        "timeout(1)). When stdin is not a terminal, CMD reads it as it comes (a pipe:\n"
+        "each line as it is written), until its end. CMD and its\n"
         "arguments are quoted for the shell, so they arrive as given; use `sh -c '...'`\n"
         "for pipes and redirection.",
     .options = s_options,

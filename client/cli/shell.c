@@ -106,8 +106,16 @@ s_run_line (s_shell_t *self, const char *line)
     if (self->feature) {
         sbx_cli_run_t run = {.cmd = line, .timeout_s = self->args->command_timeout_s};
         sbx_cli_pack_run_args (&call_args, &run);
+        //  On a terminal, what is typed while the command runs is its
+        //  stdin, and Ctrl-D its end, as in a shell. Lines read from a
+        //  pipe are commands: none of them goes to the one before.
+        bool typed = isatty (STDIN_FILENO);
+        if (typed)
+            sbx_client_set_input (self->client, STDIN_FILENO);
         rc = sbx_session_call (self->session, self->feature, "run", call_args.data, call_args.size, &result,
                                &error);
+        if (typed)
+            sbx_client_set_input (self->client, -1);
     }
     else {
         msgpack_packer packer;

@@ -218,6 +218,21 @@ typedef void (sbx_output_fn) (void *arg, const char *stream, const void *data, s
 void
     sbx_client_set_output (sbx_client_t *self, sbx_output_fn *fn, void *arg);
 
+//  Input as it comes (docs/protocol.md "Input"): from now on, calls in
+//  this client's sessions (sbx_session_call) read `fd` while they wait for
+//  their result, when the daemon can take input (its hello lists "input"):
+//  what a read gives goes to the method (for shell.run, the command's
+//  stdin) as it comes, in chunks of up to 64 KiB with at most 4 on their
+//  way, and EOF ends it. Once the method no longer reads, the call stops
+//  reading `fd`; what it read by then is lost. -1 turns it off; ephemeral
+//  calls never take input.
+void
+    sbx_client_set_input (sbx_client_t *self, int fd);
+
+//  True when the daemon can take input as it comes (sbx_client_set_input).
+bool
+    sbx_client_can_input (const sbx_client_t *self);
+
 //  True when the daemon can stream output (see sbx_client_set_output).
 bool
     sbx_client_can_stream (const sbx_client_t *self);

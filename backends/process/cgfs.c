@@ -121,9 +121,10 @@ s_kill_listed (const char *dir)
 int
 sbx_process_cgfs_kill (char *const *dirs, size_t count)
 {
-    for (size_t i = 0; i < count; i++)
-        if (sbx_process_cgfs_exists (dirs [i], "cgroup.kill"))
-            sbx_process_cgfs_writef (dirs [i], "cgroup.kill", "1", 0);
+    //  cgroup.kill is v2's (one hierarchy): where it is missing, the
+    //  write fails and the listed are killed one by one below.
+    if (count == 1)
+        sbx_process_cgfs_writef (dirs [0], "cgroup.kill", "1", 0);
     int64_t give_up = zclock_usecs () + S_KILL_PATIENCE_US;
     for (unsigned pass = 0; ; pass++) {
         int listed = 0;

@@ -514,10 +514,10 @@ sbx_process_cgroup_new (const sbx_process_cgroups_t *layout, const char *env, co
     }
     if (rc == 0)
         rc = s_limits (self, limits);
-    if (rc == 0 && layout->cpu >= 0) {
+    if (rc == 0) {
         self->counted = true;
         unsigned groups = atomic_fetch_add (&self->layout->groups, 1) + 1;
-        s_weigh (self->layout, self->env_dirs [layout->cpu], groups);
+        s_weigh (self->layout, self->env_dirs [layout->cpu >= 0 ? layout->cpu : 0], groups);
     }
     if (rc != 0) {
         *why_p = zsys_sprintf ("cannot set up the cgroup %s: %s", self->paths [i ? i - 1 : 0], strerror (-rc));
@@ -579,13 +579,16 @@ sbx_process_cgroup_destroy (sbx_process_cgroup_t **self_p, char **why_p)
             rc = removed;
             failed = self->paths [i];
         }
-        //  The environment's directory goes with its last group.
+    }
+    //  The environment's directory goes with its last group: a removal
+    //  that fails for the others takes the kernel's cgroup lock all the
+    //  same, and a pool's shutdown is thousands of them at once. (A group
+    //  made meanwhile makes the directory again: sbx_process_cgroup_new.)
+    unsigned groups = self->counted ? atomic_fetch_sub (&self->layout->groups, 1) - 1 : 0;
+    for (size_t i = 0; i < count && groups == 0; i++)
         rmdir (self->env_dirs [i]);
-    }
-    if (self->counted) {
-        unsigned groups = atomic_fetch_sub (&self->layout->groups, 1) - 1;
-        s_weigh (self->layout, self->env_dirs [self->layout->cpu], groups);
-    }
+    if (self->counted)
+        s_weigh (self->layout, self->env_dirs [self->layout->cpu >= 0 ? self->layout->cpu : 0], groups);
     if (survivors)
         *why_p = zsys_sprintf ("%d processes of cgroup %s survived SIGKILL", survivors, self->paths [0]);
     else

@@ -3,6 +3,7 @@
     answered once the command's pipe has it, or `closed` when nothing will
     read it. On a real sbxd, over the request socket. */
 #include "sandbox_util.h"
+#include "messages/request.h"
 
 static void
 s_init (void)
@@ -35,6 +36,23 @@ s_send (zsock_t *dealer, const char *format, ...)
     json_decref (value);
     cr_assert_eq (zmq_send (zsock_resolve (dealer), buffer.data, buffer.size, ZMQ_DONTWAIT),
                   (int) buffer.size, "cannot send %s", json);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+//  Sends `input` for call `call` (data NULL: none) without waiting.
+static void
+s_send_input (zsock_t *dealer, const s_session_t *session, uint64_t id, uint64_t call,
+              const void *data, size_t size, bool eof)
+{
+    sbx_request_t input = {
+        .op = SBX_OP_INPUT, .has_id = true, .id = id, .sandbox = (char *) session->sandbox,
+        .token = (char *) session->token, .has_call = true, .call = call,
+        .data = (uint8_t *) data, .data_size = size, .eof = eof
+    };
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    sbx_request_encode (&input, &buffer);
+    cr_assert_eq (zmq_send (zsock_resolve (dealer), buffer.data, buffer.size, 0), (int) buffer.size);
     msgpack_sbuffer_destroy (&buffer);
 }
 
@@ -143,9 +161,7 @@ Test (input, chunks_reach_a_running_command_as_they_come)
 
     const char *chunks [] = {"one\n", "two\n", "three\n"};
     for (int i = 0; i < 3; i++) {
-        s_send (dealer, "{\"op\": \"input\", \"id\": %d, \"sandbox\": \"%s\", \"token\": \"%s\", \"call\": 1,"
-                " \"data\": \"%.*s\\n\"%s}", 10 + i, session.sandbox, session.token,
-                (int) strlen (chunks [i]) - 1, chunks [i], i == 2 ? ", \"eof\": true" : "");
+        s_send_input (dealer, &session, 10 + (uint64_t) i, 1, chunks [i], strlen (chunks [i]), i == 2);
         bool answered = false, echoed = false;
         while (!answered || !echoed) {
             message = s_recv (dealer);
@@ -184,33 +200,12 @@ Test (input, without_stream_the_result_holds_everything)
             " \"method\": \"run\", \"input\": true, \"args\": {\"cmd\": \"od -An -c | tr -s ' '\", \"stdin\": \"a\"}}",
             session.sandbox, session.token);
     //  A bin chunk with a NUL in it, an empty one, then the end alone.
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 6);
-    sbx_mp_pack_str (&pk, "op");
-    sbx_mp_pack_str (&pk, "input");
-    sbx_mp_pack_str (&pk, "id");
-    msgpack_pack_uint64 (&pk, 2);
-    sbx_mp_pack_str (&pk, "sandbox");
-    sbx_mp_pack_str (&pk, session.sandbox);
-    sbx_mp_pack_str (&pk, "token");
-    sbx_mp_pack_str (&pk, session.token);
-    sbx_mp_pack_str (&pk, "call");
-    msgpack_pack_uint64 (&pk, 1);
-    sbx_mp_pack_str (&pk, "data");
-    msgpack_pack_bin (&pk, 2);
-    msgpack_pack_bin_body (&pk, "\0b", 2);
-    cr_assert_eq (zmq_send (zsock_resolve (dealer), buffer.data, buffer.size, 0), (int) buffer.size);
-    msgpack_sbuffer_destroy (&buffer);
+    s_send_input (dealer, &session, 2, 1, "\0b", 2, false);
     cr_assert (s_reply_to (dealer, 2).ok);
-    s_send (dealer, "{\"op\": \"input\", \"id\": 3, \"sandbox\": \"%s\", \"token\": \"%s\", \"call\": 1, \"data\": \"\"}",
-            session.sandbox, session.token);
+    s_send_input (dealer, &session, 3, 1, "", 0, false);
     s_message_t message = s_reply_to (dealer, 3);
     cr_assert (message.ok && !message.closed);
-    s_send (dealer, "{\"op\": \"input\", \"id\": 4, \"sandbox\": \"%s\", \"token\": \"%s\", \"call\": 1, \"eof\": true}",
-            session.sandbox, session.token);
+    s_send_input (dealer, &session, 4, 1, NULL, 0, true);
     message = s_reply_to (dealer, 4);
     cr_assert (message.ok && !message.closed);
     message = s_reply_to (dealer, 1);
@@ -239,29 +234,25 @@ Test (input, input_nobody_reads_is_answered_closed)
     cr_assert (message.progress);
     cr_assert_str_eq (message.data, "closed\n");
     //  The command runs on, without a reader on its stdin.
-    s_send (dealer, "{\"op\": \"input\", \"id\": 2, \"sandbox\": \"%s\", \"token\": \"%s\", \"call\": 1, \"data\": \"x\"}",
-            session.sandbox, session.token);
+    s_send_input (dealer, &session, 2, 1, "x", 1, false);
     message = s_reply_to (dealer, 2);
     cr_assert (message.ok && message.closed, "input to a closed stdin: ok %d closed %d %s",
                message.ok, message.closed, message.error);
     //  Once one is closed, so is the rest.
-    s_send (dealer, "{\"op\": \"input\", \"id\": 3, \"sandbox\": \"%s\", \"token\": \"%s\", \"call\": 1, \"data\": \"y\"}",
-            session.sandbox, session.token);
+    s_send_input (dealer, &session, 3, 1, "y", 1, false);
     message = s_reply_to (dealer, 3);
     cr_assert (message.ok && message.closed);
     s_touch (release);
     message = s_reply_to (dealer, 1);
     cr_assert (message.ok, "%s", message.error);
     //  The call has ended.
-    s_send (dealer, "{\"op\": \"input\", \"id\": 4, \"sandbox\": \"%s\", \"token\": \"%s\", \"call\": 1, \"data\": \"z\"}",
-            session.sandbox, session.token);
+    s_send_input (dealer, &session, 4, 1, "z", 1, false);
     message = s_reply_to (dealer, 4);
     cr_assert (message.ok && message.closed);
     //  A call that does not take input keeps its stdin to itself.
     s_send (dealer, "{\"op\": \"call\", \"id\": 5, \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
             " \"method\": \"run\", \"args\": {\"cmd\": \"cat; echo done\"}}", session.sandbox, session.token);
-    s_send (dealer, "{\"op\": \"input\", \"id\": 6, \"sandbox\": \"%s\", \"token\": \"%s\", \"call\": 5, \"data\": \"w\"}",
-            session.sandbox, session.token);
+    s_send_input (dealer, &session, 6, 5, "w", 1, false);
     message = s_reply_to (dealer, 5);
     cr_assert_str_eq (message.stdout_, "done\n");
     message = s_reply_to (dealer, 6);
@@ -283,8 +274,7 @@ Test (input, a_queued_call_waits_for_the_one_taking_input)
             " \"method\": \"run\", \"input\": true, \"args\": {\"cmd\": \"cat\"}}", session.sandbox, session.token);
     s_send (dealer, "{\"op\": \"call\", \"id\": 2, \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
             " \"method\": \"run\", \"args\": {\"cmd\": \"echo second\"}}", session.sandbox, session.token);
-    s_send (dealer, "{\"op\": \"input\", \"id\": 3, \"sandbox\": \"%s\", \"token\": \"%s\", \"call\": 1,"
-            " \"data\": \"first\\n\", \"eof\": true}", session.sandbox, session.token);
+    s_send_input (dealer, &session, 3, 1, "first\n", 6, true);
     s_message_t message = s_reply_to (dealer, 3);
     cr_assert (message.ok && !message.closed);
     message = s_reply_to (dealer, 1);
@@ -321,30 +311,10 @@ Test (input, input_waiting_past_the_sandbox_queue_is_refused)
             " \"method\": \"run\", \"input\": true, \"args\": {\"cmd\":"
             " \"while [ ! -e %s ]; do sleep 0.01; done\"}}", session.sandbox, session.token, release);
     //  Chunks larger than a pipe holds: the first one stays unwritten.
-    msgpack_sbuffer buffer;
     static char chunk [256 * 1024];
     memset (chunk, 'x', sizeof chunk);
-    for (uint64_t id = 2; id < 8; id++) {
-        msgpack_sbuffer_init (&buffer);
-        msgpack_packer pk;
-        msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-        msgpack_pack_map (&pk, 6);
-        sbx_mp_pack_str (&pk, "op");
-        sbx_mp_pack_str (&pk, "input");
-        sbx_mp_pack_str (&pk, "id");
-        msgpack_pack_uint64 (&pk, id);
-        sbx_mp_pack_str (&pk, "sandbox");
-        sbx_mp_pack_str (&pk, session.sandbox);
-        sbx_mp_pack_str (&pk, "token");
-        sbx_mp_pack_str (&pk, session.token);
-        sbx_mp_pack_str (&pk, "call");
-        msgpack_pack_uint64 (&pk, 1);
-        sbx_mp_pack_str (&pk, "data");
-        msgpack_pack_bin (&pk, sizeof chunk);
-        msgpack_pack_bin_body (&pk, chunk, sizeof chunk);
-        cr_assert_eq (zmq_send (zsock_resolve (dealer), buffer.data, buffer.size, 0), (int) buffer.size);
-        msgpack_sbuffer_destroy (&buffer);
-    }
+    for (uint64_t id = 2; id < 8; id++)
+        s_send_input (dealer, &session, id, 1, chunk, sizeof chunk, false);
     //  The call and three chunks fill the queue of 4: ids 5, 6, 7 are
     //  refused at once, in order.
     for (uint64_t id = 5; id < 8; id++) {

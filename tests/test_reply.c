@@ -130,7 +130,7 @@ Test (reply, hello)
         "\"features\":{\"feature1\":{\"kind\":\"testing\","
         "\"methods\":[\"shell\",\"num_shell_calls\"]},"
         "\"feature2\":{\"kind\":\"testing\",\"methods\":[]}},"
-        "\"sandbox_methods\":[\"shell\"],\"capabilities\":[\"stream\"]}");
+        "\"sandbox_methods\":[\"shell\"],\"capabilities\":[\"stream\",\"input\"]}");
     cr_assert_str_eq (sbx_reply_get_str (reply, "status"), "online");
     sbx_reply_destroy (&reply);
 
@@ -204,6 +204,19 @@ Test (reply, heartbeat)
     s_assert_whole_json (reply, "{\"id\":4,\"ok\":true,\"lease_ms\":30000}");
     cr_assert_null (sbx_reply_get_str (reply, "lease_ms"));     //  not a str
     sbx_reply_destroy (&reply);
+}
+
+Test (reply, input)
+{
+    for (int closed = 0; closed <= 1; closed++) {
+        msgpack_sbuffer buffer;
+        msgpack_sbuffer_init (&buffer);
+        sbx_reply_input (&buffer, true, 9, closed);
+        sbx_reply_t *reply = s_decode (&buffer);
+        s_assert_whole_json (reply, closed ? "{\"id\":9,\"ok\":true,\"closed\":true}"
+                                           : "{\"id\":9,\"ok\":true,\"closed\":false}");
+        sbx_reply_destroy (&reply);
+    }
 }
 
 Test (reply, status)

@@ -666,22 +666,30 @@ sbx_test_reply_recv (zsock_t *dealer, int timeout_ms)
     return reply;
 }
 
+int
+sbx_test_pack_json (msgpack_sbuffer *buffer, const char *json)
+{
+    msgpack_sbuffer_init (buffer);
+    json_error_t problem;
+    json_t *value = json_loads (json, JSON_DECODE_ANY, &problem);
+    if (!value) {
+        fprintf (stderr, "testutil: bad JSON '%s': %s\n", json, problem.text);
+        return -1;
+    }
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, buffer, msgpack_sbuffer_write);
+    sbx_mp_from_json (&packer, value);
+    json_decref (value);
+    return 0;
+}
+
 sbx_reply_t *
 sbx_test_request (zsock_t *dealer, const char *json, int timeout_ms)
 {
-    json_error_t problem;
-    json_t *value = json_loads (json, 0, &problem);
-    if (!value) {
-        fprintf (stderr, "testutil: bad request JSON '%s': %s\n", json, problem.text);
-        return NULL;
-    }
     msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer packer;
-    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    sbx_mp_from_json (&packer, value);
-    json_decref (value);
-    sbx_reply_t *reply = sbx_test_request_raw (dealer, buffer.data, buffer.size, timeout_ms);
+    sbx_reply_t *reply = NULL;
+    if (sbx_test_pack_json (&buffer, json) == 0)
+        reply = sbx_test_request_raw (dealer, buffer.data, buffer.size, timeout_ms);
     msgpack_sbuffer_destroy (&buffer);
     return reply;
 }
@@ -749,22 +757,30 @@ sbx_test_lines_free (char ***lines_p)
     *lines_p = NULL;
 }
 
-bool
-sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeout_ms)
+int
+sbx_test_log_count (sbx_test_daemon_t *self, const char *line)
 {
-    //  The log is flushed per event: wake on every write to its directory.
+    char **lines = sbx_test_log_lines (self, NULL);
+    int count = 0;
+    for (size_t i = 0; lines [i]; i++)
+        count += streq (lines [i], line);
+    sbx_test_lines_free (&lines);
+    return count;
+}
+
+//  Asks `done` again after every write to the daemon's directory (the log
+//  is flushed per event) until it says yes; false after timeout_ms.
+static bool
+s_wait_log_until (sbx_test_daemon_t *self, bool (*done) (sbx_test_daemon_t *, const void *, size_t),
+                  const void *what, size_t count, int timeout_ms)
+{
     int watch = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
     if (watch >= 0)
         inotify_add_watch (watch, self->dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
     int64_t deadline = s_now_ms () + timeout_ms;
     bool found = false;
     while (!found) {
-        char **lines = sbx_test_log_lines (self, NULL);
-        int seen = 0;
-        for (size_t i = 0; lines [i]; i++)
-            seen += streq (lines [i], line);
-        sbx_test_lines_free (&lines);
-        found = seen >= nth;
+        found = done (self, what, count);
         int64_t left = deadline - s_now_ms ();
         if (found || left <= 0 || watch < 0)
             break;
@@ -780,36 +796,36 @@ sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeo
     return found;
 }
 
+static bool
+s_log_holds_line (sbx_test_daemon_t *self, const void *line, size_t nth)
+{
+    return sbx_test_log_count (self, (const char *) line) >= (int) nth;
+}
+
+bool
+sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeout_ms)
+{
+    return s_wait_log_until (self, s_log_holds_line, line, (size_t) (nth > 0 ? nth : 0), timeout_ms);
+}
+
+static bool
+s_log_holds_events (sbx_test_daemon_t *self, const void *unused, size_t count)
+{
+    (void) unused;
+    size_t lines = 0;
+    FILE *file = fopen (self->log_path, "r");
+    int c;
+    while (file && (c = fgetc (file)) != EOF)
+        lines += c == '\n';
+    if (file)
+        fclose (file);
+    return lines >= count;
+}
+
 bool
 sbx_test_wait_log_events (sbx_test_daemon_t *self, size_t count, int timeout_ms)
 {
-    int watch = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
-    if (watch >= 0)
-        inotify_add_watch (watch, self->dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
-    int64_t deadline = s_now_ms () + timeout_ms;
-    bool found = false;
-    while (!found) {
-        size_t lines = 0;
-        FILE *file = fopen (self->log_path, "r");
-        int c;
-        while (file && (c = fgetc (file)) != EOF)
-            lines += c == '\n';
-        if (file)
-            fclose (file);
-        found = lines >= count;
-        int64_t left = deadline - s_now_ms ();
-        if (found || left <= 0 || watch < 0)
-            break;
-        struct pollfd item = {watch, POLLIN, 0};
-        if (poll (&item, 1, (int) left) > 0) {
-            char sink [4096];
-            while (read (watch, sink, sizeof sink) > 0)
-                ;
-        }
-    }
-    if (watch >= 0)
-        close (watch);
-    return found;
+    return s_wait_log_until (self, s_log_holds_events, NULL, count, timeout_ms);
 }
 
 int

@@ -115,6 +115,12 @@ sbx_reply_t *
     sbx_test_requestf (zsock_t *dealer, int timeout_ms, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 
+//  Initialises `buffer` and packs the JSON text (any JSON value) into it
+//  as msgpack. 0, or -1 (said on stderr) when the text is not JSON. The
+//  caller destroys the buffer either way.
+int
+    sbx_test_pack_json (msgpack_sbuffer *buffer, const char *json);
+
 //  Sends raw bytes as one request frame (never blocking: NULL, said on
 //  stderr, when the socket has no connection to send on); waits for and
 //  returns the reply.
@@ -137,6 +143,10 @@ char **
     sbx_test_log_lines (sbx_test_daemon_t *self, size_t *count_p);
 void
     sbx_test_lines_free (char ***lines_p);
+
+//  How many lines of the text form of the log are `line`.
+int
+    sbx_test_log_count (sbx_test_daemon_t *self, const char *line);
 
 //  Waits until the text form of the log holds `line` at least `nth` times.
 bool

@@ -5,23 +5,17 @@
     line or a poll with a deadline. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <sys/syscall.h>
 #include <sys/resource.h>
-#include <poll.h>
 
 #include "messages/mp.h"
 #include "testutil.h"
-
-extern char **environ;
 
 #define S_WAIT 10000            //  ms: generous for the sanitizer build
 
@@ -1591,51 +1585,13 @@ Test (runtime, acquire_then_session_start_and_unused_acquire_lapses, .timeout = 
 //  --- 13. bad configs -------------------------------------------------------------------------
 
 //  Runs sbxd -c on `config` text; returns the exit code, stderr in `err`.
+//  A bad config is refused before anything is bound: it exits at once.
 static int
 s_run_sbxd (const char *config, char *err, size_t err_size)
 {
-    char dir [] = "/tmp/sbx-config-XXXXXX";
-    cr_assert_not_null (mkdtemp (dir));
-    char config_path [128], err_path [128];
-    snprintf (config_path, sizeof config_path, "%s/config.json", dir);
-    snprintf (err_path, sizeof err_path, "%s/stderr", dir);
-    FILE *file = fopen (config_path, "w");
-    cr_assert_not_null (file);
-    fputs (config, file);
-    fclose (file);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_addopen (&actions, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
-    const char *argv [] = {SBX_BUILD_DIR "/sbxd", "-c", config_path, NULL};
-    pid_t pid;
-    int rc = posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environ);
-    posix_spawn_file_actions_destroy (&actions);
-    cr_assert_eq (rc, 0, "cannot spawn sbxd: %s", strerror (rc));
-    //  A bad config is refused before anything is bound: it exits at once.
-    int status = 0;
-    pid_t done = 0;
-    int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);     //  readable at exit
-    struct pollfd item = {pidfd, POLLIN, 0};
-    if (pidfd >= 0 && poll (&item, 1, S_WAIT) > 0)
-        done = waitpid (pid, &status, 0);
-    if (pidfd >= 0)
-        close (pidfd);
-    if (done != pid) {
-        kill (pid, SIGKILL);
-        waitpid (pid, &status, 0);
-    }
-    file = fopen (err_path, "r");
-    size_t used = file ? fread (err, 1, err_size - 1, file) : 0;
-    err [used] = 0;
-    if (file)
-        fclose (file);
-    unlink (err_path);
-    unlink (config_path);
-    rmdir (dir);
-    cr_assert_neq (done, 0, "sbxd kept running on a bad config");
-    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+    int code = sbx_test_sbxd (config, NULL, err, err_size);
+    cr_assert_neq (code, -1, "sbxd kept running on a bad config: %s", err);
+    return code;
 }
 
 Test (runtime, bad_configs_are_refused_with_their_json_path, .timeout = 60)

@@ -508,8 +508,10 @@ sbx_test_daemon_shutdown (sbx_test_daemon_t *self)
     return sbx_test_daemon_wait (self, 30000);
 }
 
-int
-sbx_test_run (const char *const *argv, const char *const *env, char *output, size_t size)
+//  sbx_test_run, collecting stdout and stderr together or only stderr
+//  (stdout to /dev/null).
+static int
+s_run (const char *const *argv, const char *const *env, bool with_stdout, char *output, size_t size)
 {
     char *environment [256];
     size_t n = 0;
@@ -526,7 +528,10 @@ sbx_test_run (const char *const *argv, const char *const *env, char *output, siz
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init (&actions);
     posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
+    if (with_stdout)
+        posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
+    else
+        posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2 (&actions, out [1], 2);
     pid_t pid;
     int rc = posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environment);
@@ -564,6 +569,47 @@ sbx_test_run (const char *const *argv, const char *const *env, char *output, siz
     if (timed_out)
         return -1;
     return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+int
+sbx_test_run (const char *const *argv, const char *const *env, char *output, size_t size)
+{
+    return s_run (argv, env, true, output, size);
+}
+
+int
+sbx_test_sbxd (const char *config, const char *const *args, char *err, size_t size)
+{
+    char dir [] = "/tmp/sbx-test-XXXXXX";
+    char path [64] = "";
+    if (config) {
+        FILE *file = NULL;
+        if (mkdtemp (dir)) {
+            snprintf (path, sizeof path, "%s/config.json", dir);
+            file = fopen (path, "w");
+        }
+        if (!file) {
+            snprintf (err, size, "testutil: cannot write a config under /tmp: %s", strerror (errno));
+            return -1;
+        }
+        fputs (config, file);
+        fclose (file);
+    }
+    const char *argv [32] = {SBX_BUILD_DIR "/sbxd"};
+    size_t argc = 1;
+    if (config) {
+        argv [argc++] = "-c";
+        argv [argc++] = path;
+    }
+    for (size_t i = 0; args && args [i] && argc < 31; i++)
+        argv [argc++] = args [i];
+    argv [argc] = NULL;
+    int code = s_run (argv, NULL, false, err, size);
+    if (config) {
+        unlink (path);
+        rmdir (dir);
+    }
+    return code;
 }
 
 static int

@@ -173,6 +173,13 @@ bool
 int
     sbx_test_run (const char *const *argv, const char *const *env, char *output, size_t size);
 
+//  Runs build/sbxd, with `-c PATH` of a temporary file holding `config`
+//  first when `config` is not NULL, then `args` (NULL-terminated, may be
+//  NULL); stdout goes to /dev/null, stderr into `err` (NUL-terminated,
+//  truncated to `size`). Returns as sbx_test_run does.
+int
+    sbx_test_sbxd (const char *config, const char *const *args, char *err, size_t size);
+
 //  Counts the entries of `path` (a directory); -1 when it does not exist.
 int
     sbx_test_dir_entries (const char *path);

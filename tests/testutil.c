@@ -874,6 +874,46 @@ sbx_test_wait_log_events (sbx_test_daemon_t *self, size_t count, int timeout_ms)
     return s_wait_log_until (self, s_log_holds_events, NULL, count, timeout_ms);
 }
 
+#ifdef SBX_TESTUTIL_CRITERION
+void
+sbx_test_assert_str (const char *a, const char *b, const char *what)
+{
+    if (!a || !b)
+        cr_assert (a == b, "%s: '%s' vs '%s'", what, a ? a : "(null)", b ? b : "(null)");
+    else
+        cr_assert_str_eq (a, b, "%s", what);
+}
+#endif
+
+int
+sbx_test_wait_pid (pid_t pid, int timeout_ms)
+{
+    int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+    int status = 0;
+    pid_t rc = 0;
+    if (pidfd >= 0) {
+        struct pollfd item = {pidfd, POLLIN, 0};
+        if (poll (&item, 1, timeout_ms) > 0)
+            rc = waitpid (pid, &status, 0);
+        close (pidfd);
+    }
+    if (rc != pid) {
+        kill (pid, SIGKILL);
+        waitpid (pid, &status, 0);
+        return -1;
+    }
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+void
+sbx_test_append (char **buffer, size_t *size, const char *data, size_t length)
+{
+    *buffer = (char *) realloc (*buffer, *size + length + 1);
+    memcpy (*buffer + *size, data, length);
+    *size += length;
+    (*buffer) [*size] = 0;
+}
+
 int
 sbx_test_dir_entries (const char *path)
 {

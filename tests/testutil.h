@@ -180,6 +180,21 @@ int
 int
     sbx_test_sbxd (const char *config, const char *const *args, char *err, size_t size);
 
+//  Asserts that two strings are equal, NULL only to NULL; `what` names
+//  them in the failure (Criterion suites).
+void
+    sbx_test_assert_str (const char *a, const char *b, const char *what);
+
+//  Waits for the child `pid` up to timeout_ms; its exit code, 128+N for
+//  signal N, or -1 on timeout (it is then killed).
+int
+    sbx_test_wait_pid (pid_t pid, int timeout_ms);
+
+//  Appends `length` bytes of `data` to the NUL-terminated heap `buffer`
+//  of `size` bytes (without the NUL), growing it.
+void
+    sbx_test_append (char **buffer, size_t *size, const char *data, size_t length);
+
 //  Counts the entries of `path` (a directory); -1 when it does not exist.
 int
     sbx_test_dir_entries (const char *path);

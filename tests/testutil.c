@@ -1,4 +1,6 @@
-/*  Shared helpers for the Criterion suites - see testutil.h */
+/*  Shared helpers for the Criterion suites - see testutil.h. One file on
+    purpose: every suite links it, so a helper two suites need lives here
+    once instead of as a copy in each; it is long because they share a lot. */
 #include "testutil.h"
 #include "messages/event.h"
 #include "messages/mp.h"

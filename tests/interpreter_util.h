@@ -96,6 +96,17 @@ s_py_expect (const sbx_reply_t *reply, const char *result, const char *out, cons
         cr_assert_str_eq (s_result_text (reply, "stderr", text, sizeof text, NULL), err);
 }
 
+//  python.exec that must succeed, with its result checked as s_py_expect
+//  does.
+static inline void
+s_py_check (zsock_t *dealer, const s_session_t *session, const char *code, int timeout_ms,
+            const char *result, const char *out, const char *err)
+{
+    sbx_reply_t *reply = s_py_ok (dealer, session, code, timeout_ms);
+    s_py_expect (reply, result, out, err);
+    sbx_reply_destroy (&reply);
+}
+
 //  Checks that the cell raised `type` (with `message`, unless NULL).
 static inline void
 s_py_expect_error (const sbx_reply_t *reply, const char *type, const char *message)

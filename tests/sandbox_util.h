@@ -251,6 +251,15 @@ s_close_session (zsock_t *dealer, s_session_t *session)
     sbx_reply_destroy (&reply);
 }
 
+//  A DEALER connected to the daemon, with a session opened on it.
+static inline zsock_t *
+s_connect_open (sbx_test_daemon_t *daemon, s_session_t *session)
+{
+    zsock_t *dealer = sbx_test_connect (daemon);
+    s_open (dealer, session);
+    return dealer;
+}
+
 //  Calls feature.method in the session with args given as packed msgpack.
 static inline sbx_reply_t *
 s_call_mp (zsock_t *dealer, const s_session_t *session, const char *feature, const char *method,
@@ -387,6 +396,14 @@ s_sh_out (zsock_t *dealer, const s_session_t *session, const char *cmd, char *bu
     return buffer;
 }
 
+//  Runs `cmd`, asserts exit 0 and that its stdout is `expected`.
+static inline void
+s_sh_says (zsock_t *dealer, const s_session_t *session, const char *cmd, const char *expected)
+{
+    char text [4096];
+    cr_assert_str_eq (s_sh_out (dealer, session, cmd, text, sizeof text), expected, "'%s' printed '%s'", cmd, text);
+}
+
 //  Starts sbxd with a process sandbox (`sandbox` JSON for the sandbox
 //  object, `features` for the features, or NULL for shell + fs) and a
 //  pool of one.
@@ -429,6 +446,16 @@ s_shutdown_clean (sbx_test_daemon_t **daemon_p)
     if (s_running == *daemon_p)
         s_running = NULL;
     sbx_test_daemon_destroy (daemon_p);
+}
+
+//  The usual end of a test: ends the session, closes the dealer, and
+//  shuts the daemon down clean (s_shutdown_clean).
+static inline void
+s_end_clean (sbx_test_daemon_t **daemon_p, zsock_t **dealer_p, s_session_t *session)
+{
+    s_close_session (*dealer_p, session);
+    zsock_destroy (dealer_p);
+    s_shutdown_clean (daemon_p);
 }
 
 #endif

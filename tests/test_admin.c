@@ -140,25 +140,6 @@ Test (admin, admin_endpoint_is_configurable)
 
 //  --- Exposure -------------------------------------------------------------------
 
-//  Runs sbxd on `config` (written to a file of its own) with `flag`
-//  (NULL: none); its exit code, its output in `output`.
-static int
-s_sbxd (const char *config, const char *flag, char *output, size_t size)
-{
-    char dir [] = "/tmp/sbx-exposed-XXXXXX", path [64];
-    cr_assert_not_null (mkdtemp (dir));
-    snprintf (path, sizeof path, "%s/config.json", dir);
-    FILE *file = fopen (path, "w");
-    cr_assert_not_null (file);
-    fputs (config, file);
-    fclose (file);
-    const char *argv [] = {SBX_BUILD_DIR "/sbxd", "-c", path, flag, NULL};
-    int code = sbx_test_run (argv, NULL, output, size);
-    unlink (path);
-    rmdir (dir);
-    return code;
-}
-
 //  Without keys, an endpoint beyond loopback stops sbxd (and --check) with
 //  exit code 2, naming it.
 Test (admin, exposed_endpoint_without_keys_exits_2)
@@ -175,7 +156,8 @@ Test (admin, exposed_endpoint_without_keys_exits_2)
     for (size_t i = 0; i < sizeof configs / sizeof configs [0]; i++) {
         const char *flags [] = {"--check", NULL};
         for (size_t f = 0; f < 2; f++) {
-            int code = s_sbxd (configs [i][0], flags [f], output, sizeof output);
+            int code = sbx_test_sbxd (configs [i][0], (const char *const []) {flags [f], NULL},
+                                      output, sizeof output);
             cr_assert_eq (code, 2, "sbxd %s: exit %d: %s", flags [f] ? flags [f] : "", code, output);
             cr_assert (strstr (output, configs [i][1]), "%s", output);
             cr_assert (strstr (output, "docs/security.md"), "%s", output);
@@ -263,9 +245,8 @@ Test (admin, advertise_host_is_announced)
 Test (admin, sandbox_code_cannot_shut_the_daemon_down)
 {
     sbx_test_daemon_t *daemon = s_daemon ("{\"kind\": \"process\", \"isolation\": \"none\"}", NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     const char *script =
         "import socket, sys, msgpack, zmq\n"
         "dealer = zmq.Context().socket(zmq.DEALER)\n"
@@ -302,9 +283,7 @@ Test (admin, sandbox_code_cannot_shut_the_daemon_down)
     cr_assert (status && status->type == MSGPACK_OBJECT_STR && status->via.str.size == 6
                && memcmp (status->via.str.ptr, "online", 6) == 0);
     sbx_reply_destroy (&reply);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  --- A forged User-Id -----------------------------------------------------------

@@ -103,7 +103,7 @@ s_now (void)
 }
 
 //  The environment for a child: ours plus SBX_ENDPOINT/SBX_EVENTS of the
-//  test daemon and TERM. Free with s_env_free.
+//  test daemon and TERM. Free with sbx_test_lines_free.
 static char **
 s_env (void)
 {
@@ -128,36 +128,6 @@ s_env (void)
     return env;
 }
 
-static void
-s_env_free (char **env)
-{
-    for (size_t i = 0; env [i]; i++)
-        free (env [i]);
-    free (env);
-}
-
-//  Waits for `pid` up to `timeout_ms`; its exit code, 128+N for signal N,
-//  or -1 on timeout (it is then killed).
-static int
-s_wait_pid (pid_t pid, int timeout_ms)
-{
-    int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
-    int status = 0;
-    pid_t rc = 0;
-    if (pidfd >= 0) {
-        struct pollfd item = {pidfd, POLLIN, 0};
-        if (poll (&item, 1, timeout_ms) > 0)
-            rc = waitpid (pid, &status, 0);
-        close (pidfd);
-    }
-    if (rc != pid) {
-        kill (pid, SIGKILL);
-        waitpid (pid, &status, 0);
-        return -1;
-    }
-    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-}
-
 typedef struct {
     int code;                   //  exit code, -1 on timeout
     char *out;
@@ -170,15 +140,6 @@ s_result_free (s_result_t *result)
     free (result->out);
     free (result->err);
     memset (result, 0, sizeof *result);
-}
-
-static void
-s_append (char **buffer, size_t *size, const char *data, size_t length)
-{
-    *buffer = (char *) realloc (*buffer, *size + length + 1);
-    memcpy (*buffer + *size, data, length);
-    *size += length;
-    (*buffer) [*size] = 0;
 }
 
 //  Spawns build/sbx with `argv` (NULL-terminated, without argv [0]),
@@ -207,7 +168,7 @@ s_sbx_run (const char *input, size_t input_size, int stdin_fd, int timeout_ms, c
     pid_t pid;
     int rc = posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, env);
     posix_spawn_file_actions_destroy (&actions);
-    s_env_free (env);
+    sbx_test_lines_free (&env);
     close (in [0]);
     close (out [1]);
     close (err [1]);
@@ -221,8 +182,8 @@ s_sbx_run (const char *input, size_t input_size, int stdin_fd, int timeout_ms, c
     fcntl (in [1], F_SETFL, O_NONBLOCK);
     s_result_t result = {0};
     size_t out_size = 0, err_size = 0;
-    s_append (&result.out, &out_size, "", 0);
-    s_append (&result.err, &err_size, "", 0);
+    sbx_test_append (&result.out, &out_size, "", 0);
+    sbx_test_append (&result.err, &err_size, "", 0);
     int64_t deadline = s_now () + timeout_ms;
     bool out_open = true, err_open = true, in_open = input && done < input_size;
     while ((out_open || err_open) && s_now () < deadline) {
@@ -251,16 +212,16 @@ s_sbx_run (const char *input, size_t input_size, int stdin_fd, int timeout_ms, c
                     err_open = false;
             }
             else if (i == 0)
-                s_append (&result.out, &out_size, buffer, (size_t) n);
+                sbx_test_append (&result.out, &out_size, buffer, (size_t) n);
             else
-                s_append (&result.err, &err_size, buffer, (size_t) n);
+                sbx_test_append (&result.err, &err_size, buffer, (size_t) n);
         }
     }
     if (in_open)
         close (in [1]);
     close (out [0]);
     close (err [0]);
-    result.code = s_wait_pid (pid, (int) (deadline > s_now () ? deadline - s_now () : 0));
+    result.code = sbx_test_wait_pid (pid, (int) (deadline > s_now () ? deadline - s_now () : 0));
     if (out_size_p)
         *out_size_p = out_size;
     return result;
@@ -292,14 +253,6 @@ s_lines (const char *text, size_t *count_p)
     if (count_p)
         *count_p = count;
     return lines;
-}
-
-static void
-s_lines_free (char **lines)
-{
-    for (size_t i = 0; lines [i]; i++)
-        free (lines [i]);
-    free (lines);
 }
 
 //  True when `expected` appear in `lines` in this order (not necessarily
@@ -442,7 +395,7 @@ Test (cli, shell_runs_lines_in_one_session_and_events_show_its_lifecycle)
     const char *missing = NULL;
     cr_assert (s_in_order (lines, s_lifecycle, &missing), "missing or out of order: %s\n%s",
                missing, result.out);
-    s_lines_free (lines);
+    sbx_test_lines_free (&lines);
     s_result_free (&result);
 
     //  The JSON lines form, filtered by prefix: seqs go up.
@@ -462,7 +415,7 @@ Test (cli, shell_runs_lines_in_one_session_and_events_show_its_lifecycle)
         cr_assert (strncmp (json_string_value (json_object_get (json, "event")), "session.", 8) == 0);
         json_decref (json);
     }
-    s_lines_free (lines);
+    sbx_test_lines_free (&lines);
     s_result_free (&result);
     s_stop ();
 }
@@ -485,7 +438,7 @@ Test (cli, late_events_print_everything_from_seq_1)
     cr_assert_eq (got, count, "%zu lines, the log has %zu", got, count);
     for (size_t i = 0; i < count; i++)
         cr_assert_str_eq (lines [i], expected [i], "line %zu", i + 1);
-    s_lines_free (lines);
+    sbx_test_lines_free (&lines);
     s_result_free (&result);
 
     //  --since skips what came before.
@@ -493,7 +446,7 @@ Test (cli, late_events_print_everything_from_seq_1)
     lines = s_lines (result.out, &got);
     cr_assert_eq (got, count - 3);
     cr_assert_str_eq (lines [0], expected [3]);
-    s_lines_free (lines);
+    sbx_test_lines_free (&lines);
     s_result_free (&result);
     sbx_test_lines_free (&expected);
     s_stop ();
@@ -515,7 +468,7 @@ s_read_until (int fd, char **buffer, size_t *size, const char *needle, int timeo
         ssize_t n = read (fd, chunk, sizeof chunk);
         if (n <= 0)
             return false;
-        s_append (buffer, size, chunk, (size_t) n);
+        sbx_test_append (buffer, size, chunk, (size_t) n);
     }
     return true;
 }
@@ -541,7 +494,7 @@ s_spawn_with (int fd_in, int fd_out, int fd_err, const char *const *args)
     int rc = posix_spawn (&pid, argv [0], &actions, &attributes, (char *const *) argv, env);
     posix_spawnattr_destroy (&attributes);
     posix_spawn_file_actions_destroy (&actions);
-    s_env_free (env);
+    sbx_test_lines_free (&env);
     cr_assert_eq (rc, 0, "cannot spawn sbx: %s", strerror (rc));
     return pid;
 }
@@ -578,10 +531,10 @@ Test (cli, events_follow_prints_live_events_until_interrupted)
     };
     const char *missing = NULL;
     cr_assert (s_in_order (lines, expected, &missing), "missing %s in %s", missing, text);
-    s_lines_free (lines);
+    sbx_test_lines_free (&lines);
     free (text);
     kill (s_child, SIGINT);
-    cr_assert_eq (s_wait_pid (s_child, S_WAIT), 0);
+    cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 0);
     s_child = -1;
     close (out [0]);
     s_stop ();
@@ -676,7 +629,7 @@ Test (cli, top_renders_in_a_pseudo_terminal_and_quits_on_q)
         if (poll (&item, 1, 50) > 0) {
             char chunk [4096];
             if (read (master, chunk, sizeof chunk) <= 0) {
-                code = s_wait_pid (s_child, S_WAIT);
+                code = sbx_test_wait_pid (s_child, S_WAIT);
                 s_child = -1;
                 break;
             }
@@ -763,7 +716,7 @@ Test (cli, run_streams_output_as_it_comes)
     cr_assert_not_null (file);
     fclose (file);
     cr_assert (s_read_until (out [0], &text, &size, "second\n", S_WAIT), "got '%s'", text ? text : "");
-    cr_assert_eq (s_wait_pid (s_child, S_WAIT), 0);
+    cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 0);
     s_child = -1;
     free (text);
     close (out [0]);
@@ -799,7 +752,7 @@ s_read_until_after (int fd, char **buffer, size_t *size, size_t from, const char
         ssize_t n = read (fd, chunk, sizeof chunk);
         if (n <= 0)
             return false;
-        s_append (buffer, size, chunk, (size_t) n);
+        sbx_test_append (buffer, size, chunk, (size_t) n);
     }
     return true;
 }
@@ -847,7 +800,7 @@ s_read_file (const char *path, size_t *size_p)
     char chunk [65536];
     size_t n;
     while ((n = fread (chunk, 1, sizeof chunk, file)) > 0)
-        s_append (&data, &size, chunk, n);
+        sbx_test_append (&data, &size, chunk, n);
     fclose (file);
     *size_p = size;
     return data;
@@ -919,7 +872,7 @@ Test (cli, run_reads_stdin_as_it_comes)
                    lines [i], text ? text : "");
     }
     close (in [1]);             //  the end: cat exits
-    cr_assert_eq (s_wait_pid (s_child, S_WAIT), 0);
+    cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 0);
     s_child = -1;
     cr_assert_str_eq (text, "one\ntwo\nthree\n");
     free (text);
@@ -1189,7 +1142,7 @@ Test (cli, shell_ends_its_session_on_sighup_and_sigterm)
         //  The session is open and idle (stdin stays open): a closed
         //  terminal, or a kill, ends it.
         kill (s_child, signals [i]);
-        cr_assert_eq (s_wait_pid (s_child, S_WAIT), 128 + signals [i]);
+        cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 128 + signals [i]);
         s_child = -1;
         char line [128];
         snprintf (line, sizeof line, "[testing-env/0:0] session '%s' ended", names [i]);
@@ -1234,7 +1187,7 @@ Test (cli, shell_explains_a_daemon_restart)
     cr_assert (said, "%s", text ? text : "(nothing)");
     cr_assert_str_eq (text, "sbx: the daemon restarted: session 'rs' is gone; start `sbx shell` again\n");
     free (text);
-    cr_assert_eq (s_wait_pid (s_child, S_WAIT), 1);
+    cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 1);
     s_child = -1;
     close (in);
     close (out);
@@ -1259,7 +1212,7 @@ s_wait_editing (int master, char **screen_p, size_t *used_p, int timeout_ms)
             ssize_t n = read (master, chunk, sizeof chunk);
             if (n <= 0)
                 return false;
-            s_append (screen_p, used_p, chunk, (size_t) n);
+            sbx_test_append (screen_p, used_p, chunk, (size_t) n);
         }
     }
     return false;
@@ -1305,7 +1258,7 @@ Test (cli, shell_edits_lines_and_keeps_history_on_a_terminal)
     cr_assert (s_wait_editing (master, &screen, &used, S_WAIT));
     cr_assert_eq (write (master, "\x04", 1), 1);
     cr_assert (s_read_until (master, &screen, &used, "sbx: session ended", S_WAIT), "%s", screen);
-    cr_assert_eq (s_wait_pid (s_child, S_WAIT), 0);
+    cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 0);
     s_child = -1;
     s_state_home = NULL;
     free (screen);
@@ -1341,7 +1294,7 @@ s_wait_lines (int master, char **screen_p, size_t *used_p, int timeout_ms)
             ssize_t n = read (master, chunk, sizeof chunk);
             if (n <= 0)
                 return false;
-            s_append (screen_p, used_p, chunk, (size_t) n);
+            sbx_test_append (screen_p, used_p, chunk, (size_t) n);
         }
     }
     return false;
@@ -1382,7 +1335,7 @@ Test (cli, shell_gives_a_running_command_what_is_typed)
     cr_assert (s_wait_editing (master, &screen, &used, S_WAIT));
     cr_assert_eq (write (master, "\x04", 1), 1);
     cr_assert (s_read_until (master, &screen, &used, "sbx: session ended", S_WAIT), "%s", screen);
-    cr_assert_eq (s_wait_pid (s_child, S_WAIT), 0);
+    cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 0);
     s_child = -1;
     s_state_home = NULL;
     free (screen);
@@ -1419,7 +1372,7 @@ Test (cli, events_show_the_command_of_shell_run_and_the_time)
         found = found || streq (l + 13, "[tool-env/0:0/ev] run: echo hi there");
     }
     cr_assert (found, "%s", result.out);
-    s_lines_free (lines);
+    sbx_test_lines_free (&lines);
     s_result_free (&result);
 
     //  Reals in JSON with the digits they have: 0.1, not 0.10000000000000001.
@@ -1449,11 +1402,11 @@ s_drain_until_exit (int master, pid_t pid, char **screen_p, size_t *used_p)
             char chunk [4096];
             ssize_t n = read (master, chunk, sizeof chunk);
             if (n <= 0)
-                return s_wait_pid (pid, S_WAIT);
-            s_append (screen_p, used_p, chunk, (size_t) n);
+                return sbx_test_wait_pid (pid, S_WAIT);
+            sbx_test_append (screen_p, used_p, chunk, (size_t) n);
         }
     }
-    return s_wait_pid (pid, 0);
+    return sbx_test_wait_pid (pid, 0);
 }
 
 Test (cli, top_ends_quietly_on_sigterm_and_sigint)

@@ -39,15 +39,6 @@ s_start (const char *features)
                              : "{\"shell\": {\"kind\": \"shell\"}, \"py\": {\"kind\": \"python\", \"grace_ms\": 3000}}");
 }
 
-static void
-s_append (char **buffer, size_t *size, const char *data, size_t length)
-{
-    *buffer = (char *) realloc (*buffer, *size + length + 1);
-    memcpy (*buffer + *size, data, length);
-    *size += length;
-    (*buffer) [*size] = 0;
-}
-
 //  Spawns build/sbx with `args` and the daemon's endpoint, its stdin,
 //  stdout and stderr on the given descriptors, in a session of its own.
 static pid_t
@@ -77,27 +68,6 @@ s_spawn (int fd_in, int fd_out, int fd_err, const char *const *args)
     return pid;
 }
 
-//  Waits for `pid`: its exit code, 128+N for signal N, -1 on timeout.
-static int
-s_wait_pid (pid_t pid, int timeout_ms)
-{
-    int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
-    int status = 0;
-    pid_t rc = 0;
-    if (pidfd >= 0) {
-        struct pollfd item = {pidfd, POLLIN, 0};
-        if (poll (&item, 1, timeout_ms) > 0)
-            rc = waitpid (pid, &status, 0);
-        close (pidfd);
-    }
-    if (rc != pid) {
-        kill (pid, SIGKILL);
-        waitpid (pid, &status, 0);
-        return -1;
-    }
-    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-}
-
 typedef struct {
     int code;
     char *out, *err;
@@ -120,8 +90,8 @@ s_sbx (const char *input, const char *const *args)
     close (in [1]);
     s_result_t result = {0};
     size_t sizes [2] = {0, 0};
-    s_append (&result.out, &sizes [0], "", 0);
-    s_append (&result.err, &sizes [1], "", 0);
+    sbx_test_append (&result.out, &sizes [0], "", 0);
+    sbx_test_append (&result.err, &sizes [1], "", 0);
     int64_t deadline = zclock_mono () + S_WAIT;
     int fds [2] = {out [0], err [0]};
     while ((fds [0] >= 0 || fds [1] >= 0) && zclock_mono () < deadline) {
@@ -138,13 +108,13 @@ s_sbx (const char *input, const char *const *args)
                 fds [i] = -1;
             }
             else
-                s_append (i == 0 ? &result.out : &result.err, &sizes [i], chunk, (size_t) n);
+                sbx_test_append (i == 0 ? &result.out : &result.err, &sizes [i], chunk, (size_t) n);
         }
     }
     for (int i = 0; i < 2; i++)
         if (fds [i] >= 0)
             close (fds [i]);
-    result.code = s_wait_pid (pid, (int) (deadline > zclock_mono () ? deadline - zclock_mono () : 0));
+    result.code = sbx_test_wait_pid (pid, (int) (deadline > zclock_mono () ? deadline - zclock_mono () : 0));
     return result;
 }
 
@@ -238,7 +208,7 @@ s_read_until (int fd, char **screen, size_t *used, size_t from, const char *need
         ssize_t n = item.revents ? read (fd, chunk, sizeof chunk) : 0;
         if (n < 0)
             return false;
-        s_append (screen, used, chunk, (size_t) n);
+        sbx_test_append (screen, used, chunk, (size_t) n);
     }
     return true;
 }
@@ -259,7 +229,7 @@ s_wait_editing (int master, char **screen, size_t *used)
             ssize_t n = read (master, chunk, sizeof chunk);
             if (n <= 0)
                 return false;
-            s_append (screen, used, chunk, (size_t) n);
+            sbx_test_append (screen, used, chunk, (size_t) n);
         }
     }
     return false;
@@ -293,7 +263,7 @@ Test (cli_python, prompts_on_a_terminal)
     s_type (master, &screen, &used, "\r", ">>> ");
     s_type (master, &screen, &used, "n * 7\r", "42\r\n>>> ");
     s_type (master, &screen, &used, "\x04", "sbx: session ended");
-    cr_assert_eq (s_wait_pid (s_child, S_WAIT), 0);
+    cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 0);
     s_child = -1;
     free (screen);
     close (master);

@@ -75,9 +75,8 @@ static void
 s_memory_holds (const char *isolation)
 {
     sbx_test_daemon_t *daemon = s_start (isolation, "{\"memory_mb\": 512}", 1);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char text [4096];
     cr_assert_str_eq (s_cgroup_file (daemon, "memory", "memory.limit_in_bytes", text, sizeof text),
                       "536870912\n");
@@ -87,11 +86,8 @@ s_memory_holds (const char *isolation)
     cr_assert_not_null (alive, "%s", text);
     cr_assert (atoi (alive + 6) <= 1, "6 x 400 MB under memory_mb 512: %s", text);
     //  Stopped inside the sandbox: sbxd and the sandbox go on.
-    s_sh_out (dealer, &session, "echo alive", text, sizeof text);
-    cr_assert_str_eq (text, "alive\n");
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_sh_says (dealer, &session, "echo alive", "alive\n");
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (contain, memory_limit_holds_the_sandbox_as_a_whole_none)
@@ -133,9 +129,7 @@ s_tmpfs_is_charged (const char *isolation, const char *limits, const char *where
     s_open (dealer, &session);
     snprintf (cmd, sizeof cmd, "ls %s/fill-%s 2>/dev/null || echo gone", where, s_tag ());
     cr_assert_str_eq (s_sh_out (dealer, &session, cmd, text, sizeof text), "gone\n");
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (contain, tmpfs_pages_are_charged_and_freed_none)
@@ -207,9 +201,8 @@ static void
 s_fork_loop (const char *isolation)
 {
     sbx_test_daemon_t *daemon = s_start (isolation, "{\"processes\": 20}", 1);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     sbx_reply_t *reply = s_sh (dealer, &session, "for i in $(seq 100); do sleep 1000 & done; echo all started");
     char text [1024];
     s_result_text (reply, "stdout", text, sizeof text, NULL);
@@ -223,8 +216,7 @@ s_fork_loop (const char *isolation)
     cr_assert_eq (atoi (s_cgroup_file (daemon, "pids", "pids.current", text, sizeof text)), 19 + own,
                   "%s tasks, %d of them the sandbox's own", text, own);
     cr_assert (strstr (s_cgroup_file (daemon, "pids", "pids.events", text, sizeof text), "max "), "%s", text);
-    s_sh_out (dealer, &session, "echo alive", text, sizeof text);
-    cr_assert_str_eq (text, "alive\n");
+    s_sh_says (dealer, &session, "echo alive", "alive\n");
     s_close_session (dealer, &session);
     cr_assert_eq (s_tagged (s_tag ()), 0, "the sleeps outlived the session");
     zsock_destroy (&dealer);
@@ -245,9 +237,8 @@ Test (contain, cpu_limit_is_the_cgroup_s_quota)
 {
     sbx_test_daemon_t *daemon = s_start ("bwrap", "{\"cpu\": 0.5, \"memory_mb\": 256}", 1);
     //  A session: the sandbox is up.
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char dir [PATH_MAX], text [256];
     s_cgroup_dir (s_first_child (daemon->pid), "cpu", dir, sizeof dir);
     char path [PATH_MAX + 32];
@@ -268,9 +259,7 @@ Test (contain, cpu_limit_is_the_cgroup_s_quota)
     for (char *p = procs; *p; p++)
         count += *p == '\n';
     cr_assert_eq (count, 3, "bwrap, sbx-init and the sleep: %s", procs);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  --- A clean slate ----------------------------------------------------------------

@@ -72,23 +72,14 @@ static const char *s_texts [SBX_EV_COUNT] = {
 };
 
 static void
-s_assert_str (const char *a, const char *b, const char *what)
-{
-    if (!a || !b)
-        cr_assert (a == b, "%s: '%s' vs '%s'", what, a ? a : "(null)", b ? b : "(null)");
-    else
-        cr_assert_str_eq (a, b, "%s", what);
-}
-
-static void
 s_assert_error_eq (const sbx_error_t *a, const sbx_error_t *b)
 {
     cr_assert_eq (a == NULL, b == NULL);
     if (!a)
         return;
-    s_assert_str (sbx_error_type (a), sbx_error_type (b), "error type");
-    s_assert_str (sbx_error_message (a), sbx_error_message (b), "error message");
-    s_assert_str (sbx_error_sandbox (a), sbx_error_sandbox (b), "error sandbox");
+    sbx_test_assert_str (sbx_error_type (a), sbx_error_type (b), "error type");
+    sbx_test_assert_str (sbx_error_message (a), sbx_error_message (b), "error message");
+    sbx_test_assert_str (sbx_error_sandbox (a), sbx_error_sandbox (b), "error sandbox");
     cr_assert_eq (sbx_error_count (a), sbx_error_count (b));
     for (size_t i = 0; i < sbx_error_count (a); i++) {
         const char *fa, *fb;
@@ -105,13 +96,13 @@ s_assert_event_eq (const sbx_event_t *a, const sbx_event_t *b)
     cr_assert_eq (a->kind, b->kind);
     cr_assert_eq (a->seq, b->seq);
     cr_assert_eq (a->ts_ns, b->ts_ns);
-    s_assert_str (a->environment, b->environment, "environment");
-    s_assert_str (a->sandbox, b->sandbox, "sandbox");
-    s_assert_str (a->old_status, b->old_status, "old");
-    s_assert_str (a->new_status, b->new_status, "new");
-    s_assert_str (a->feature, b->feature, "feature");
-    s_assert_str (a->session, b->session, "session");
-    s_assert_str (a->name, b->name, "name");
+    sbx_test_assert_str (a->environment, b->environment, "environment");
+    sbx_test_assert_str (a->sandbox, b->sandbox, "sandbox");
+    sbx_test_assert_str (a->old_status, b->old_status, "old");
+    sbx_test_assert_str (a->new_status, b->new_status, "new");
+    sbx_test_assert_str (a->feature, b->feature, "feature");
+    sbx_test_assert_str (a->session, b->session, "session");
+    sbx_test_assert_str (a->name, b->name, "name");
     //  No args and an empty map are the same on the wire.
     const uint8_t *args_a = a->args_size ? a->args : (const uint8_t *) "\x80";
     const uint8_t *args_b = b->args_size ? b->args : (const uint8_t *) "\x80";
@@ -229,13 +220,19 @@ Test (event, ts_ns_is_at_a_fixed_offset_and_only_raised)
     }
 }
 
+//  The error of the "every kind" tests: none (0), a plain one (1) or a
+//  composite (2). Caller destroys.
+static sbx_error_t *
+s_error_of_kind (int which)
+{
+    return which == 0 ? NULL : which == 1 ? sbx_error_new ("ValueError", "v") : s_composite ();
+}
+
 Test (event, round_trip_every_kind)
 {
     for (int kind = 0; kind < SBX_EV_COUNT; kind++)
         for (int with_error = 0; with_error <= 2; with_error++) {
-            sbx_error_t *error = with_error == 0 ? NULL
-                               : with_error == 1 ? sbx_error_new ("ValueError", "v")
-                               : s_composite ();
+            sbx_error_t *error = s_error_of_kind (with_error);
             sbx_event_t event = s_make ((sbx_event_kind_t) kind, error);
             event.ts_ns = kind % 2 ? -5 : event.ts_ns;
             sbx_event_t *back = s_round_trip (&event);
@@ -536,9 +533,7 @@ Test (event, json_round_trip_every_kind)
 {
     for (int kind = 0; kind < SBX_EV_COUNT; kind++)
         for (int with_error = 0; with_error <= 2; with_error++) {
-            sbx_error_t *error = with_error == 0 ? NULL
-                               : with_error == 1 ? sbx_error_new ("ValueError", "v")
-                               : s_composite ();
+            sbx_error_t *error = s_error_of_kind (with_error);
             sbx_event_t event = s_make ((sbx_event_kind_t) kind, error);
             //  Through text, as an event log line is written and read.
             json_t *json = sbx_event_to_json (&event);

@@ -34,9 +34,8 @@ s_fs_expect (zsock_t *dealer, const s_session_t *session, const char *method, co
 Test (fs, write_read_list_stat_remove)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     sbx_reply_t *reply = s_fs (dealer, &session, "write", "ok", "{\"path\": \"a/b/hello.txt\", \"data\": \"hello\"}");
     cr_assert_eq (s_result_int (reply, NULL), 5);
@@ -102,17 +101,14 @@ Test (fs, write_read_list_stat_remove)
     cr_assert_eq (s_result (reply, NULL)->via.array.size, 0);
     sbx_reply_destroy (&reply);
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (fs, binary_data_round_trip)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     char bytes [256];
     for (int i = 0; i < 256; i++)
@@ -131,26 +127,21 @@ Test (fs, binary_data_round_trip)
     msgpack_sbuffer_destroy (&args);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     sbx_reply_destroy (&reply);
-    char text [64];
-    s_sh_out (dealer, &session, "wc -c < blob", text, sizeof text);
-    cr_assert_str_eq (text, "256\n");
+    s_sh_says (dealer, &session, "wc -c < blob", "256\n");
     reply = s_fs (dealer, &session, "read", "ok", "{\"path\": \"blob\"}");
     const msgpack_object *data = s_result (reply, NULL);
     cr_assert_eq (data->via.bin.size, sizeof bytes);
     cr_assert_eq (memcmp (data->via.bin.ptr, bytes, sizeof bytes), 0);
     sbx_reply_destroy (&reply);
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (fs, escapes_are_permission_errors)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     char text [1024];
     s_sh_out (dealer, &session, "mkdir sub && echo inside > sub/x && ln -s / root && ln -s ../.. up "
@@ -185,20 +176,16 @@ Test (fs, escapes_are_permission_errors)
     sbx_reply_destroy (&reply);
     //  Removing a link to / removes the link.
     s_fs_expect (dealer, &session, "remove", "ok", "{\"path\": \"root\", \"recursive\": true}");
-    s_sh_out (dealer, &session, "ls", text, sizeof text);
-    cr_assert_str_eq (text, "fine\npw\nsub\nup\n");
+    s_sh_says (dealer, &session, "ls", "fine\npw\nsub\nup\n");
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (fs, a_link_swapped_under_us_never_leads_out)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     //  In the background, `d` flips between a link to /etc and a link to
     //  a directory inside, as fast as it can, for the whole test.
@@ -232,9 +219,7 @@ Test (fs, a_link_swapped_under_us_never_leads_out)
     s_fs_expect (dealer, &session, "read", "PermissionError", "{\"path\": \"f\"}");
     s_fs_expect (dealer, &session, "write", "PermissionError", "{\"path\": \"f\", \"data\": \"x\"}");
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 static int
@@ -254,9 +239,8 @@ Test (fs, recursive_remove_does_not_follow_links)
     FILE *f = fopen (file, "w");
     fputs ("keep", f);
     fclose (f);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     char command [2400], text [256];
     snprintf (command, sizeof command, "mkdir -p t/u && ln -s %s t/out && ln -s %s t/u/out2 && ln -s %s out3 "
@@ -266,19 +250,15 @@ Test (fs, recursive_remove_does_not_follow_links)
     s_fs_expect (dealer, &session, "remove", "ok", "{\"path\": \"out3\", \"recursive\": true}");
     struct stat st;
     cr_assert_eq (stat (file, &st), 0, "the file outside survived");
-    s_sh_out (dealer, &session, "ls -A | wc -l", text, sizeof text);
-    cr_assert_str_eq (text, "0\n");
+    s_sh_says (dealer, &session, "ls -A | wc -l", "0\n");
 
     //  A tree deeper than the remover's descriptor budget.
     s_sh_out (dealer, &session, "d=deep; for i in $(seq 300); do d=$d/d; done; mkdir -p $d && touch $d/leaf "
               "&& ln -s / $d/root", text, sizeof text);
     s_fs_expect (dealer, &session, "remove", "ok", "{\"path\": \"deep\", \"recursive\": true}");
-    s_sh_out (dealer, &session, "ls -A | wc -l", text, sizeof text);
-    cr_assert_str_eq (text, "0\n");
+    s_sh_says (dealer, &session, "ls -A | wc -l", "0\n");
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
     nftw (outside, s_remove, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -286,9 +266,8 @@ Test (fs, size_limits_and_bad_arguments)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL,
         "{\"shell\": {\"kind\": \"shell\"}, \"fs\": {\"kind\": \"fs\", \"max_read_bytes\": 1000, \"max_write_bytes\": 100}}");
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     char text [2048];
     s_sh_out (dealer, &session, "head -c 2000 /dev/zero > big && mkfifo pipe", text, sizeof text);
@@ -314,7 +293,5 @@ Test (fs, size_limits_and_bad_arguments)
         s_fs_expect (dealer, &session, bad [i][0], "ValueError", bad [i][1]);
     s_fs_expect (dealer, &session, "list", "NotADirectoryError", "{\"path\": \"big\"}");
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }

@@ -11,55 +11,35 @@ TestSuite (interpreter, .init = s_py_init, .fini = s_fini, .timeout = 180);
 Test (interpreter, state_is_kept_across_calls)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     sbx_reply_t *reply = s_py_ok (dealer, &session, "x = 40\nimport math", 0);
     s_py_expect (reply, NULL, "", NULL);
     cr_assert_not (s_result_bool (reply, "restarted"));
     sbx_reply_destroy (&reply);
-    reply = s_py_ok (dealer, &session, "x += 1\nprint('x is', x)\nx + 1", 0);
-    s_py_expect (reply, "42", "x is 41\n", NULL);
-    sbx_reply_destroy (&reply);
+    s_py_check (dealer, &session, "x += 1\nprint('x is', x)\nx + 1", 0, "42", "x is 41\n", NULL);
     //  A statement last, or a trailing ';': nothing to show.
-    reply = s_py_ok (dealer, &session, "y = math.floor(2.5)", 0);
-    s_py_expect (reply, NULL, "", NULL);
-    sbx_reply_destroy (&reply);
-    reply = s_py_ok (dealer, &session, "y;", 0);
-    s_py_expect (reply, NULL, "", NULL);
-    sbx_reply_destroy (&reply);
-    reply = s_py_ok (dealer, &session, "None", 0);
-    s_py_expect (reply, NULL, "", NULL);
-    sbx_reply_destroy (&reply);
+    s_py_check (dealer, &session, "y = math.floor(2.5)", 0, NULL, "", NULL);
+    s_py_check (dealer, &session, "y;", 0, NULL, "", NULL);
+    s_py_check (dealer, &session, "None", 0, NULL, "", NULL);
     //  The repr, as a notebook shows it; `_` holds the last one.
-    reply = s_py_ok (dealer, &session, "{'y': y, 's': 'it\\'s'}", 0);
-    s_py_expect (reply, "{'y': 2, 's': \"it's\"}", "", NULL);
-    sbx_reply_destroy (&reply);
-    reply = s_py_ok (dealer, &session, "_['y']", 0);
-    s_py_expect (reply, "2", "", NULL);
-    sbx_reply_destroy (&reply);
+    s_py_check (dealer, &session, "{'y': y, 's': 'it\\'s'}", 0, "{'y': 2, 's': \"it's\"}", "", NULL);
+    s_py_check (dealer, &session, "_['y']", 0, "2", "", NULL);
     //  The working directory and functions stay too; the code runs as
     //  __main__.
-    reply = s_py_ok (dealer, &session, "import os\nos.mkdir('sub')\nos.chdir('sub')\n"
-                                       "def f(n):\n    return n * x\n__name__", 0);
-    s_py_expect (reply, "'__main__'", "", NULL);
-    sbx_reply_destroy (&reply);
-    reply = s_py_ok (dealer, &session, "os.path.basename(os.getcwd()), f(2)", 0);
-    s_py_expect (reply, "('sub', 82)", "", NULL);
-    sbx_reply_destroy (&reply);
+    s_py_check (dealer, &session, "import os\nos.mkdir('sub')\nos.chdir('sub')\n"
+                "def f(n):\n    return n * x\n__name__", 0, "'__main__'", "", NULL);
+    s_py_check (dealer, &session, "os.path.basename(os.getcwd()), f(2)", 0, "('sub', 82)", "", NULL);
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (interpreter, a_new_session_starts_a_fresh_interpreter)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     sbx_reply_t *reply = s_py_ok (dealer, &session, "import os\nsecret = 7\nopen('f', 'w').write('x')\nos.getpid()", 0);
     char first_pid [32];
     s_result_text (reply, "result", first_pid, sizeof first_pid, NULL);
@@ -94,9 +74,8 @@ Test (interpreter, a_new_session_starts_a_fresh_interpreter)
 Test (interpreter, an_exception_is_the_cells_outcome)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     sbx_reply_t *reply = s_py_ok (dealer, &session, "kept = 1\nprint('before')\n"
                                   "def g():\n    raise ValueError('bad value')\ng()\nkept = 2", 0);
@@ -133,17 +112,14 @@ Test (interpreter, an_exception_is_the_cells_outcome)
     s_py_expect (reply, "1", "", NULL);
     cr_assert_not (s_result_bool (reply, "restarted"));
     sbx_reply_destroy (&reply);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (interpreter, an_endless_loop_is_interrupted_at_its_timeout)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     sbx_reply_t *reply = s_py_ok (dealer, &session, "n = 0\nwhile True:\n    n += 1", 300);
     s_py_expect_error (reply, "KeyboardInterrupt", "");
@@ -160,9 +136,7 @@ Test (interpreter, an_endless_loop_is_interrupted_at_its_timeout)
     s_py_expect_error (reply, "KeyboardInterrupt", "");
     sbx_reply_destroy (&reply);
     cr_assert_eq (s_tagged (s_tag ()), 1, "the sleep is gone, the interpreter runs");
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  SIGINT blocked, or the interpreter stopped: killed after the grace
@@ -170,9 +144,8 @@ Test (interpreter, an_endless_loop_is_interrupted_at_its_timeout)
 Test (interpreter, a_hung_interpreter_is_killed_and_replaced)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     static const char *const hangs [] = {
         "import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\ntime.sleep(100)",
         "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)",
@@ -197,17 +170,14 @@ Test (interpreter, a_hung_interpreter_is_killed_and_replaced)
         cr_assert_not (s_result_bool (reply, "restarted"));
         sbx_reply_destroy (&reply);
     }
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (interpreter, a_dead_interpreter_is_reported_and_replaced)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     static const struct {
         const char *code, *says;
     } deaths [] = {
@@ -233,12 +203,8 @@ Test (interpreter, a_dead_interpreter_is_reported_and_replaced)
         sbx_reply_destroy (&reply);
     }
     //  The sandbox is fine: shell still runs.
-    char text [64];
-    s_sh_out (dealer, &session, "echo fine", text, sizeof text);
-    cr_assert_str_eq (text, "fine\n");
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_sh_says (dealer, &session, "echo fine", "fine\n");
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  The interpreter dies while another command runs (its exit reaches
@@ -246,9 +212,8 @@ Test (interpreter, a_dead_interpreter_is_reported_and_replaced)
 Test (interpreter, an_exit_seen_by_another_command_is_not_lost)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     sbx_reply_t *reply = s_py_ok (dealer, &session,
         "import os, threading, time\n"
         "def wait():\n"
@@ -267,17 +232,14 @@ Test (interpreter, an_exit_seen_by_another_command_is_not_lost)
     s_py_expect (reply, "42", "", NULL);
     cr_assert (s_result_bool (reply, "restarted"));
     sbx_reply_destroy (&reply);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (interpreter, output_is_capped_binary_kept_stdin_empty)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     //  50 MiB on stdout, and as much through a subprocess on stderr.
     sbx_reply_t *reply = s_py_ok (dealer, &session,
@@ -311,9 +273,7 @@ Test (interpreter, output_is_capped_binary_kept_stdin_empty)
     s_py_expect (reply, NULL, "'' b''\n", NULL);
     s_py_expect_error (reply, "EOFError", NULL);
     sbx_reply_destroy (&reply);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (interpreter, streamed_output_comes_ahead_of_the_reply)
@@ -377,9 +337,8 @@ Test (interpreter, streamed_output_comes_ahead_of_the_reply)
 Test (interpreter, reset_check_and_bad_arguments)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     sbx_reply_t *reply = s_py_ok (dealer, &session, "x = 1", 0);
     sbx_reply_destroy (&reply);
@@ -419,20 +378,15 @@ Test (interpreter, reset_check_and_bad_arguments)
     reply = s_call (dealer, &session, "python", "reset", "{\"x\": 1}");
     cr_assert_str_eq (sbx_test_reply_type (reply), "ValueError", "%s", s_why (reply));
     sbx_reply_destroy (&reply);
-    reply = s_py_ok (dealer, &session, "'still here'", 0);
-    s_py_expect (reply, "'still here'", "", NULL);
-    sbx_reply_destroy (&reply);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_py_check (dealer, &session, "'still here'", 0, "'still here'", "", NULL);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (interpreter, session_end_kills_what_the_code_started)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     sbx_reply_t *reply = s_py_ok (dealer, &session,
         "import subprocess, os\nsubprocess.Popen(['sleep', '1000'])\nsubprocess.Popen(['setsid', 'sleep', '1000'])\n"
         "if os.fork() == 0:\n    import time\n    time.sleep(1000)\n'started'", 0);

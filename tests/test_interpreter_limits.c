@@ -4,56 +4,14 @@
     shutdown that does not wait for a running cell. */
 #include "interpreter_util.h"
 
-#include <spawn.h>
-#include <sys/wait.h>
-
-extern char **environ;
-
 TestSuite (interpreter_limits, .init = s_py_init, .fini = s_fini, .timeout = 180);
-
-//  Runs `sbxd --check -c CONFIG`; returns its exit code, its stderr in
-//  `err`.
-static int
-s_sbxd_check (const char *config, char *err, size_t size)
-{
-    char dir [] = "/tmp/sbx-test-XXXXXX";
-    cr_assert_not_null (mkdtemp (dir));
-    char path [64];
-    snprintf (path, sizeof path, "%s/config.json", dir);
-    FILE *file = fopen (path, "w");
-    fputs (config, file);
-    fclose (file);
-    int pipe_fds [2];
-    cr_assert_eq (pipe (pipe_fds), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, pipe_fds [1], 2);
-    posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
-    const char *argv [] = {SBX_BUILD_DIR "/sbxd", "--check", "-c", path, NULL};
-    pid_t pid;
-    cr_assert_eq (posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environ), 0);
-    posix_spawn_file_actions_destroy (&actions);
-    close (pipe_fds [1]);
-    size_t used = 0;
-    ssize_t n;
-    while (used < size - 1 && (n = read (pipe_fds [0], err + used, size - 1 - used)) > 0)
-        used += (size_t) n;
-    err [used] = 0;
-    close (pipe_fds [0]);
-    int status;
-    waitpid (pid, &status, 0);
-    unlink (path);
-    rmdir (dir);
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
 
 Test (interpreter_limits, a_fork_bomb_and_a_memory_hog_are_held_by_the_limits)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (
         "{\"kind\": \"process\", \"limits\": {\"processes\": 32, \"address_space_mb\": 512}}", NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     //  Forks until the process limit says no; every child waits.
     sbx_reply_t *reply = s_py_ok (dealer, &session,
@@ -72,9 +30,7 @@ Test (interpreter_limits, a_fork_bomb_and_a_memory_hog_are_held_by_the_limits)
     int held = s_tagged (s_tag ());
     cr_assert (held > 1 && held <= 32, "%d processes", held);
     //  The interpreter goes on; the children go with the session.
-    reply = s_py_ok (dealer, &session, "children > 0", 0);
-    s_py_expect (reply, "True", "", NULL);
-    sbx_reply_destroy (&reply);
+    s_py_check (dealer, &session, "children > 0", 0, "True", "", NULL);
 
     //  Allocations past the address space fail: MemoryError, state kept.
     reply = s_py_ok (dealer, &session, "big = bytearray(1 << 30)", 0);
@@ -100,9 +56,8 @@ Test (interpreter_limits, a_fork_bomb_and_a_memory_hog_are_held_by_the_limits)
 Test (interpreter_limits, memory_mb_holds_the_interpreter)
 {
     sbx_test_daemon_t *daemon = s_py_daemon ("{\"kind\": \"process\", \"limits\": {\"memory_mb\": 128}}", NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     sbx_reply_t *reply = s_py_ok (dealer, &session, "state = 'old'", 0);
     sbx_reply_destroy (&reply);
     //  Written bytes, not zero pages: each chunk is charged.
@@ -114,30 +69,25 @@ Test (interpreter_limits, memory_mb_holds_the_interpreter)
     s_py_expect (reply, "(False, 16777216)", "", NULL);
     cr_assert (s_result_bool (reply, "restarted"));
     sbx_reply_destroy (&reply);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (interpreter_limits, under_bwrap)
 {
     sbx_test_daemon_t *daemon = s_py_daemon ("{\"kind\": \"process\", \"isolation\": \"bwrap\"}", NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
-    sbx_reply_t *reply = s_py_ok (dealer, &session, "import os\nx = 1\nos.getcwd(), os.getpid() < 10", 0);
-    s_py_expect (reply, "('/workspace', True)", "", NULL);
-    sbx_reply_destroy (&reply);
-    reply = s_py_ok (dealer, &session, "x += 1\nopen('kept', 'w').write('here')\nopen('/usr/nope', 'w')", 0);
+    s_py_check (dealer, &session, "import os\nx = 1\nos.getcwd(), os.getpid() < 10", 0,
+                "('/workspace', True)", "", NULL);
+    sbx_reply_t *reply = s_py_ok (dealer, &session,
+                                  "x += 1\nopen('kept', 'w').write('here')\nopen('/usr/nope', 'w')", 0);
     s_py_expect_error (reply, "OSError", "[Errno 30] Read-only file system: '/usr/nope'");
     sbx_reply_destroy (&reply);
     reply = s_py_ok (dealer, &session, "while True: pass", 300);
     s_py_expect_error (reply, "KeyboardInterrupt", "");
     sbx_reply_destroy (&reply);
-    reply = s_py_ok (dealer, &session, "x, open('kept').read()", 0);
-    s_py_expect (reply, "(2, 'here')", "", NULL);
-    sbx_reply_destroy (&reply);
+    s_py_check (dealer, &session, "x, open('kept').read()", 0, "(2, 'here')", "", NULL);
     reply = s_py_call (dealer, &session, "exec", "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)", 300);
     cr_assert_str_eq (sbx_test_reply_type (reply), "TimeoutError", "%s", s_why (reply));
     sbx_reply_destroy (&reply);
@@ -149,28 +99,19 @@ Test (interpreter_limits, under_bwrap)
     s_py_expect_error (reply, "OSError", "[Errno 101] Network is unreachable");
     cr_assert (s_result_bool (reply, "restarted"));
     sbx_reply_destroy (&reply);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (interpreter_limits, startup_code_runs_in_each_new_interpreter)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, "\"startup\": \"import math\\nprint('noise')\\nready = 'yes'\"");
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
-    sbx_reply_t *reply = s_py_ok (dealer, &session, "ready, math.floor(math.pi)", 0);
-    s_py_expect (reply, "('yes', 3)", "", "");
+    zsock_t *dealer = s_connect_open (daemon, &session);
+    s_py_check (dealer, &session, "ready, math.floor(math.pi)", 0, "('yes', 3)", "", "");
+    sbx_reply_t *reply = s_call (dealer, &session, "python", "reset", "{}");
     sbx_reply_destroy (&reply);
-    reply = s_call (dealer, &session, "python", "reset", "{}");
-    sbx_reply_destroy (&reply);
-    reply = s_py_ok (dealer, &session, "ready", 0);
-    s_py_expect (reply, "'yes'", "", NULL);
-    sbx_reply_destroy (&reply);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_py_check (dealer, &session, "ready", 0, "'yes'", "", NULL);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (interpreter_limits, a_broken_start_is_a_user_error)
@@ -186,9 +127,8 @@ Test (interpreter_limits, a_broken_start_is_a_user_error)
     };
     for (size_t i = 0; i < sizeof broken / sizeof broken [0]; i++) {
         sbx_test_daemon_t *daemon = s_py_daemon (NULL, broken [i].options);
-        zsock_t *dealer = sbx_test_connect (daemon);
         s_session_t session;
-        s_open (dealer, &session);
+        zsock_t *dealer = s_connect_open (daemon, &session);
         for (int attempt = 0; attempt < 2; attempt++) {
             sbx_reply_t *reply = s_py_call (dealer, &session, "exec", "1", 0);
             cr_assert_str_eq (sbx_test_reply_type (reply), broken [i].type, "%s: %s", broken [i].options,
@@ -197,12 +137,8 @@ Test (interpreter_limits, a_broken_start_is_a_user_error)
             sbx_reply_destroy (&reply);
         }
         //  The sandbox is not broken by it.
-        char text [64];
-        s_sh_out (dealer, &session, "echo fine", text, sizeof text);
-        cr_assert_str_eq (text, "fine\n");
-        s_close_session (dealer, &session);
-        zsock_destroy (&dealer);
-        s_shutdown_clean (&daemon);
+        s_sh_says (dealer, &session, "echo fine", "fine\n");
+        s_end_clean (&daemon, &dealer, &session);
     }
     //  The interpreter by its path works as well.
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, "\"interpreter\": \"/usr/bin/python3\"");
@@ -234,7 +170,7 @@ Test (interpreter_limits, bad_options_are_refused_with_their_path)
         char config [1024], err [2048];
         snprintf (config, sizeof config, "{\"sandbox\": {\"kind\": \"process\"},"
                   " \"features\": {\"py\": {\"kind\": \"python\", %s}}}", bad [i].python);
-        int code = s_sbxd_check (config, err, sizeof err);
+        int code = sbx_test_sbxd (config, (const char *const []) {"--check", NULL}, err, sizeof err);
         cr_assert_eq (code, 2, "%s: exit %d", config, code);
         cr_assert (strstr (err, bad [i].says), "%s: stderr '%s' should say '%s'", config, err, bad [i].says);
     }
@@ -244,9 +180,8 @@ Test (interpreter_limits, bad_options_are_refused_with_their_path)
 Test (interpreter_limits, shutdown_does_not_wait_for_a_running_cell)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     sbx_reply_t *reply = sbx_test_requestf (dealer, 0,
         "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"python\","
         " \"method\": \"exec\", \"args\": {\"code\": \"import time\\ntime.sleep(600)\", \"timeout_ms\": 600000}}",

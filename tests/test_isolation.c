@@ -210,9 +210,8 @@ s_network (const char *network, const char *expected)
     sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
     cr_assert_not_null (daemon, "%s", sbx_test_daemon_failure ());
     s_running = daemon;
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     const char *port = strrchr (daemon->requests, ':') + 1;
     char cmd [1024], text [1024];
     snprintf (cmd, sizeof cmd,
@@ -224,9 +223,7 @@ s_network (const char *network, const char *expected)
               "b = socket.create_connection (a.getsockname ()); print ('loopback works')\"", port);
     s_sh_out (dealer, &session, cmd, text, sizeof text);
     cr_assert_str_eq (text, expected);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (isolation, bwrap_has_a_loopback_of_its_own_and_no_other_network)
@@ -338,8 +335,7 @@ Test (isolation, cgroups_are_gone_after_shutdown_and_after_a_crash)
     cr_assert (sbx_test_wait_stderr (second, said, 10000), "it did not say '%s'", said);
     dealer = sbx_test_connect (second);
     s_open (dealer, &session);
-    s_sh_out (dealer, &session, "echo alive", text, sizeof text);
-    cr_assert_str_eq (text, "alive\n");
+    s_sh_says (dealer, &session, "echo alive", "alive\n");
     zsock_destroy (&dealer);
     cr_assert_eq (sbx_test_daemon_shutdown (second), 0);
     //  A shutdown leaves none.
@@ -363,9 +359,8 @@ Test (isolation, a_sandbox_without_limits_has_a_group_too)
         " \"features\": {\"shell\": {\"kind\": \"shell\"}}}");
     cr_assert_not_null (daemon, "%s", sbx_test_daemon_failure ());
     s_running = daemon;
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char text [64];
     s_sh_out (dealer, &session, "sleep 1000 & echo started", text, sizeof text);
     char path [64], groups [4096];
@@ -390,8 +385,6 @@ Test (isolation, a_sandbox_without_limits_has_a_group_too)
     for (char *p = procs; *p; p++)
         count += *p == '\n';
     cr_assert_eq (count, 3, "bwrap, sbx-init and the sleep in %s: %s", dir, procs);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
     cr_assert_neq (access (dir, F_OK), 0, "%s is still there", dir);
 }

@@ -158,9 +158,8 @@ Test (limits, a_sandbox_queue_is_bounded)
         "{\"environment\": {\"id\": \"q\", \"pool\": {\"min\": 1, \"max\": 1}},"
         " \"sandbox\": {\"kind\": \"process\"}, \"features\": {\"shell\": {\"kind\": \"shell\"}},"
         " \"limits\": {\"queued_per_sandbox\": 4}}");
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char release [512], request [1024];
     snprintf (release, sizeof release, "%s/release", daemon->dir);
     snprintf (request, sizeof request,
@@ -194,9 +193,7 @@ Test (limits, a_sandbox_queue_is_bounded)
         sbx_reply_destroy (&reply);
     }
     cr_assert_eq (s_counter (dealer, "calls_refused"), 16);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  Past limits.waiting requests waiting for a sandbox, the next is refused

@@ -6,7 +6,6 @@
 
 #include <ftw.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -21,42 +20,6 @@ s_init (void)
 }
 
 TestSuite (process, .init = s_init, .fini = s_fini, .timeout = 120);
-
-//  Runs `sbxd [extra] -c CONFIG` (no daemon expected), returns its exit
-//  code and its stderr in `err`.
-static int
-s_sbxd_refuses (const char *config, const char *extra, char *err, size_t size)
-{
-    char dir [] = "/tmp/sbx-test-XXXXXX";
-    cr_assert_not_null (mkdtemp (dir));
-    char path [64];
-    snprintf (path, sizeof path, "%s/config.json", dir);
-    FILE *file = fopen (path, "w");
-    fputs (config, file);
-    fclose (file);
-    int pipe_fds [2];
-    cr_assert_eq (pipe (pipe_fds), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, pipe_fds [1], 2);
-    posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
-    const char *argv [] = {SBX_BUILD_DIR "/sbxd", "-c", path, extra, NULL};
-    pid_t pid;
-    cr_assert_eq (posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environ), 0);
-    posix_spawn_file_actions_destroy (&actions);
-    close (pipe_fds [1]);
-    size_t used = 0;
-    ssize_t n;
-    while (used < size - 1 && (n = read (pipe_fds [0], err + used, size - 1 - used)) > 0)
-        used += (size_t) n;
-    err [used] = 0;
-    close (pipe_fds [0]);
-    int status;
-    waitpid (pid, &status, 0);
-    unlink (path);
-    rmdir (dir);
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
 
 Test (process, bad_options_are_refused_with_their_path)
 {
@@ -84,15 +47,15 @@ Test (process, bad_options_are_refused_with_their_path)
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         char config [1024], err [2048];
         snprintf (config, sizeof config, "{\"sandbox\": %s, \"features\": %s}", bad [i].sandbox, bad [i].features);
-        int code = s_sbxd_refuses (config, "--check", err, sizeof err);
+        int code = sbx_test_sbxd (config, (const char *const []) {"--check", NULL}, err, sizeof err);
         cr_assert_eq (code, 2, "%s: exit %d", config, code);
         cr_assert (strstr (err, bad [i].says), "%s: stderr '%s' should say '%s'", config, err, bad [i].says);
     }
     //  Not only --check: sbxd itself refuses to start, and says why.
     char err [2048];
-    int code = s_sbxd_refuses ("{\"sandbox\": {\"kind\": \"process\", \"isolation\": \"bwrap\", \"bwrap\": \"/bin/false\"},"
-                               " \"endpoints\": {\"requests\": \"tcp://127.0.0.1:*\", \"events\": \"tcp://127.0.0.1:*\"}}",
-                               NULL, err, sizeof err);
+    int code = sbx_test_sbxd ("{\"sandbox\": {\"kind\": \"process\", \"isolation\": \"bwrap\", \"bwrap\": \"/bin/false\"},"
+                              " \"endpoints\": {\"requests\": \"tcp://127.0.0.1:*\", \"events\": \"tcp://127.0.0.1:*\"}}",
+                              NULL, err, sizeof err);
     cr_assert_eq (code, 2);
     cr_assert (strstr (err, "bwrap"), "%s", err);
 }
@@ -145,9 +108,8 @@ Test (process, limits_apply_to_commands)
 {
     sbx_test_daemon_t *daemon = s_daemon ("{\"kind\": \"process\", \"limits\": {\"cpu_s\": 7, \"address_space_mb\": 512,"
                                           " \"open_files\": 77, \"processes\": 99, \"file_size_mb\": 3}}", NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     char text [4096];
     s_sh_out (dealer, &session, "grep -E '^Max (cpu time|file size|open files|address space)' /proc/self/limits"
@@ -166,25 +128,21 @@ Test (process, limits_apply_to_commands)
     sbx_reply_t *reply = s_sh (dealer, &session, "head -c 4194304 /dev/zero > big");
     cr_assert_neq (s_result_int (reply, "exit_code"), 0);
     sbx_reply_destroy (&reply);
-    s_sh_out (dealer, &session, "stat -c %s big", text, sizeof text);
-    cr_assert_str_eq (text, "3145728\n");
+    s_sh_says (dealer, &session, "stat -c %s big", "3145728\n");
     //  sbxd itself is not limited.
     char path [64], limits [4096];
     snprintf (path, sizeof path, "/proc/%d/limits", (int) daemon->pid);
     cr_assert (s_read_proc (path, limits, sizeof limits));
     cr_assert (strstr (limits, "Max file size             unlimited"), "%s", limits);
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (process, fork_bomb_is_held_by_the_process_limit)
 {
     sbx_test_daemon_t *daemon = s_daemon ("{\"kind\": \"process\", \"limits\": {\"processes\": 64, \"cpu_s\": 10}}", NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     //  Sent without waiting, so that the bomb can be watched meanwhile.
     char request [1024];
@@ -223,16 +181,12 @@ Test (process, fork_bomb_is_held_by_the_process_limit)
     cr_assert_eq (s_tagged (s_tag ()), 0, "the bomb outlived its timeout");
 
     //  The sandbox still answers, commands included.
-    char text [64];
-    s_sh_out (dealer, &session, "echo alive", text, sizeof text);
-    cr_assert_str_eq (text, "alive\n");
+    s_sh_says (dealer, &session, "echo alive", "alive\n");
     reply = s_call (dealer, &session, "fs", "list", "{\"path\": \".\"}");
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok");
     sbx_reply_destroy (&reply);
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  Six sleeps that try to outlive the sandbox: a background job, a new
@@ -246,9 +200,8 @@ static const char *s_leftovers =
 Test (process, shutdown_leaves_nothing_behind)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char text [64];
     s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
     cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
@@ -260,9 +213,8 @@ Test (process, shutdown_leaves_nothing_behind)
 Test (process, sbxd_killed_leaves_nothing_running)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char text [64];
     s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
     cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
@@ -325,9 +277,8 @@ Test (process, a_stopped_init_process_breaks_the_sandbox_in_bounded_time, .timeo
       .fini = s_fini_stopped)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char init [64];
     s_sh_out (dealer, &session, "echo $PPID", init, sizeof init);
     init [strcspn (init, "\n")] = 0;
@@ -390,9 +341,8 @@ s_host_processes (void)
 Test (process, bwrap_namespace)
 {
     sbx_test_daemon_t *daemon = s_daemon (S_BWRAP, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     char text [4096];
     s_sh_out (dealer, &session, "id -u; pwd; echo $HOME; hostname; cat /proc/1/comm", text, sizeof text);
@@ -438,9 +388,7 @@ Test (process, bwrap_namespace)
     sbx_reply_destroy (&reply);
 
     //  The same connection from an unisolated sandbox does succeed.
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 
     daemon = s_daemon (NULL, NULL);
     dealer = sbx_test_connect (daemon);
@@ -450,9 +398,7 @@ Test (process, bwrap_namespace)
               "s.connect(('127.0.0.1', %s)); print('connected')\"", port);
     s_sh_out (dealer, &session, rest, text, sizeof text);
     cr_assert_str_eq (text, "connected\n");
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  sbxd run by a user without privileges still isolates with bwrap
@@ -475,9 +421,8 @@ Test (process, bwrap_without_privileges)
     cr_assert_not_null (daemon, "sbxd did not start as uid %u: %s", (unsigned) user,
                         sbx_test_daemon_failure ());
     s_running = daemon;
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char text [1024];
     s_sh_out (dealer, &session, "id -u; cat /proc/1/comm; echo hi > f; cat f; ls /proc | grep -c '^[0-9]'",
               text, sizeof text);
@@ -488,19 +433,15 @@ Test (process, bwrap_without_privileges)
     cr_assert_str_eq (comm, "sbx-init");
     cr_assert_str_eq (line, "hi");
     cr_assert (visible <= 6, "%u processes visible", visible);
-    s_sh_out (dealer, &session, "touch /etc/x /usr/x 2>/dev/null || echo read-only", text, sizeof text);
-    cr_assert_str_eq (text, "read-only\n");
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_sh_says (dealer, &session, "touch /etc/x /usr/x 2>/dev/null || echo read-only", "read-only\n");
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (process, bwrap_root_is_read_only_even_for_root)
 {
     sbx_test_daemon_t *daemon = s_daemon ("{\"kind\": \"process\", \"isolation\": \"bwrap\", \"users\": null}", NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char text [4096];
     s_sh_out (dealer, &session, "id -u; touch /etc/x 2>&1; touch /x 2>&1; mount -t tmpfs none /mnt 2>&1; "
               "grep CapEff /proc/self/status; touch /workspace/ok && echo fine", text, sizeof text);
@@ -509,17 +450,14 @@ Test (process, bwrap_root_is_read_only_even_for_root)
     cr_assert (strstr (text, "/x': Read-only file system"), "%s", text);
     cr_assert (strstr (text, "CapEff:\t0000000000000000\n"), "%s", text);
     cr_assert (strstr (text, "fine\n"), "%s", text);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (process, bwrap_timeout_and_shutdown_leave_nothing)
 {
     sbx_test_daemon_t *daemon = s_daemon (S_BWRAP, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     sbx_reply_t *reply = s_call (dealer, &session, "shell", "run",
         "{\"cmd\": \"sleep 100 & setsid sleep 100 & sleep 100\", \"timeout_ms\": 300}");
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
@@ -536,9 +474,8 @@ Test (process, bwrap_timeout_and_shutdown_leave_nothing)
 Test (process, bwrap_sbxd_killed_leaves_nothing_running)
 {
     sbx_test_daemon_t *daemon = s_daemon (S_BWRAP, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char text [64];
     s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
     cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
@@ -556,9 +493,8 @@ Test (process, bwrap_sbxd_killed_leaves_nothing_running)
 Test (process, at_the_process_limit_forks_fail_and_the_session_goes_on)
 {
     sbx_test_daemon_t *daemon = s_daemon ("{\"kind\": \"process\", \"limits\": {\"processes\": 4}}", NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char text [256];
     s_sh_out (dealer, &session, "sleep 1000 & sleep 1000 & sleep 1000 & echo three", text, sizeof text);
     //  Three sleeps and the next command make four: it runs, but cannot fork.
@@ -573,11 +509,8 @@ Test (process, at_the_process_limit_forks_fail_and_the_session_goes_on)
     //  The session's end frees the sandbox for the next one.
     s_close_session (dealer, &session);
     s_open (dealer, &session);
-    s_sh_out (dealer, &session, "sleep 1 & echo hi", text, sizeof text);
-    cr_assert_str_eq (text, "hi\n");
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_sh_says (dealer, &session, "sleep 1 & echo hi", "hi\n");
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  The steps of a_wait_without_pidfd_ends_by_its_deadline, in a process

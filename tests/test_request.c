@@ -70,27 +70,17 @@ s_assert_ok_json (const char *text, sbx_request_t *req)
     cr_assert_null (error, "%s: %s", text, sbx_error_message (error));
 }
 
-//  NULL-safe string equality.
-static void
-s_assert_str (const char *a, const char *b, const char *what)
-{
-    if (!a || !b)
-        cr_assert (a == b, "%s: '%s' vs '%s'", what, a ? a : "(null)", b ? b : "(null)");
-    else
-        cr_assert_str_eq (a, b, "%s", what);
-}
-
 static void
 s_assert_req_eq (const sbx_request_t *a, const sbx_request_t *b)
 {
     cr_assert_eq (a->op, b->op);
     cr_assert_eq (a->has_id, b->has_id);
     cr_assert_eq (a->id, b->id);
-    s_assert_str (a->sandbox, b->sandbox, "sandbox");
-    s_assert_str (a->token, b->token, "token");
-    s_assert_str (a->session_id, b->session_id, "session_id");
-    s_assert_str (a->feature, b->feature, "feature");
-    s_assert_str (a->method, b->method, "method");
+    sbx_test_assert_str (a->sandbox, b->sandbox, "sandbox");
+    sbx_test_assert_str (a->token, b->token, "token");
+    sbx_test_assert_str (a->session_id, b->session_id, "session_id");
+    sbx_test_assert_str (a->feature, b->feature, "feature");
+    sbx_test_assert_str (a->method, b->method, "method");
     cr_assert_eq (a->args_size, b->args_size);
     cr_assert_eq (a->args == NULL, b->args == NULL);
     if (a->args)

@@ -5,23 +5,17 @@
     line or a poll with a deadline. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <sys/syscall.h>
 #include <sys/resource.h>
-#include <poll.h>
 
 #include "messages/mp.h"
 #include "testutil.h"
-
-extern char **environ;
 
 #define S_WAIT 10000            //  ms: generous for the sanitizer build
 
@@ -31,11 +25,17 @@ extern char **environ;
 //  EnvironmentOverloadError, because the sandbox prepares the next session
 //  after its reply (SPEC §3.4). So most tests use 30 s; the tests about
 //  waits and outages set their own.
-#define S_ENV(extra)                                                            \
-    "{\"environment\": {\"id\": \"testing-env\", \"outage_grace_period_s\": 30,"  \
-    " \"outage_retry_interval_s\": 0, \"keepalive_interval_s\": null" extra "},"  \
-    " \"sandbox\": {\"kind\": \"testing\"},"                                     \
-    " \"features\": {\"f\": {\"kind\": \"testing\"}}}"
+#define S_TIMERS                                                                \
+    "\"outage_grace_period_s\": 30, \"outage_retry_interval_s\": 0, \"keepalive_interval_s\": null"
+#define S_FEATURE_F "\"f\": {\"kind\": \"testing\"}"
+
+//  A "testing-env" config: the environment's keys, the testing sandbox's
+//  keys after its kind, the features' members, then more top-level keys.
+#define S_CONFIG(environment, sandbox, features, more)                          \
+    "{\"environment\": {\"id\": \"testing-env\", " environment "},"            \
+    " \"sandbox\": {\"kind\": \"testing\"" sandbox "},"                          \
+    " \"features\": {" features "}" more "}"
+#define S_ENV(extra) S_CONFIG (S_TIMERS extra, "", S_FEATURE_F, "")
 
 //  --- Cleanup when an assertion aborts a test ---------------------------------
 
@@ -261,6 +261,15 @@ s_check_invariants (sbx_test_daemon_t *daemon)
     zhashx_destroy (&sessions);
 }
 
+//  After sbxd has exited: its log must keep the invariants.
+static void
+s_finish_exited (sbx_test_daemon_t **daemon_p)
+{
+    s_check_invariants (*daemon_p);
+    s_untrack_daemon (*daemon_p);
+    sbx_test_daemon_destroy (daemon_p);
+}
+
 //  Graceful shutdown (the `shutdown` op); sbxd must exit 0 and its log
 //  must keep the invariants.
 static void
@@ -268,9 +277,18 @@ s_finish (sbx_test_daemon_t **daemon_p)
 {
     int code = sbx_test_daemon_shutdown (*daemon_p);
     cr_assert_eq (code, 0, "sbxd exited with %d after shutdown", code);
-    s_check_invariants (*daemon_p);
-    s_untrack_daemon (*daemon_p);
-    sbx_test_daemon_destroy (daemon_p);
+    s_finish_exited (daemon_p);
+}
+
+//  The last line of the log, which has ended, is environment.shutdown's.
+static void
+s_assert_log_ends_with_shutdown (sbx_test_daemon_t *daemon)
+{
+    size_t count = 0;
+    char **lines = sbx_test_log_lines (daemon, &count);
+    cr_assert_gt (count, 0);
+    cr_assert_str_eq (lines [count - 1], "[testing-env] environment shutdown");
+    sbx_test_lines_free (&lines);
 }
 
 static zsock_t *
@@ -292,15 +310,8 @@ s_sendf (zsock_t *dealer, const char *format, ...)
     va_start (args, format);
     vsnprintf (text, sizeof text, format, args);
     va_end (args);
-    json_error_t problem;
-    json_t *json = json_loads (text, 0, &problem);
-    cr_assert_not_null (json, "bad JSON in the test: %s: %s", text, problem.text);
     msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer packer;
-    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    sbx_mp_from_json (&packer, json);
-    json_decref (json);
+    cr_assert_eq (sbx_test_pack_json (&buffer, text), 0, "bad JSON in the test: %s", text);
     int rc = zmq_send (zsock_resolve (dealer), buffer.data, buffer.size, 0);
     msgpack_sbuffer_destroy (&buffer);
     cr_assert_geq (rc, 0, "send failed: %s", zmq_strerror (zmq_errno ()));
@@ -399,6 +410,30 @@ s_open (zsock_t *dealer)
     return session;
 }
 
+//  acquire, which must succeed (no session yet).
+static s_session_t
+s_acquire (zsock_t *dealer)
+{
+    s_session_t session;
+    sbx_reply_t *reply = s_expect (dealer, "ok", "{\"op\": \"acquire\"}");
+    s_read_session (reply, &session, false);
+    sbx_reply_destroy (&reply);
+    return session;
+}
+
+//  The answer to a session.open sent earlier with `id`, which must succeed.
+static s_session_t
+s_recv_session (zsock_t *dealer, uint64_t id)
+{
+    s_session_t session;
+    sbx_reply_t *reply = s_recv (dealer, S_WAIT);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok");
+    cr_assert_eq (sbx_reply_id (reply), id);
+    s_read_session (reply, &session, true);
+    sbx_reply_destroy (&reply);
+    return session;
+}
+
 //  A `shell` call on the session's sandbox; returns its result string
 //  (checked against the testing sandbox's answer).
 static void
@@ -476,18 +511,6 @@ s_wait_stat (zsock_t *dealer, const char *path, uint64_t value, int timeout_ms)
         s_silent (dealer, 5);
     }
     return false;
-}
-
-//  Number of lines of the event log equal to `line`.
-static int
-s_log_count (sbx_test_daemon_t *daemon, const char *line)
-{
-    char **lines = sbx_test_log_lines (daemon, NULL);
-    int count = 0;
-    for (size_t i = 0; lines [i]; i++)
-        count += streq (lines [i], line);
-    sbx_test_lines_free (&lines);
-    return count;
 }
 
 //  Number of lines starting with `prefix` and containing `part`.
@@ -688,12 +711,7 @@ Test (runtime, waiters_are_served_in_fifo_order, .timeout = 60)
 
     //  A ends: B (first in line) gets the sandbox, C keeps waiting.
     s_end (a, &session_a);
-    sbx_reply_t *reply = s_recv (b, S_WAIT);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "ok");
-    cr_assert_eq (sbx_reply_id (reply), 2);
-    s_session_t session_b;
-    s_read_session (reply, &session_b, true);
-    sbx_reply_destroy (&reply);
+    s_session_t session_b = s_recv_session (b, 2);
     cr_assert_str_eq (session_b.sandbox, session_a.sandbox);
     cr_assert_str_neq (session_b.token, session_a.token);
     cr_assert (s_silent (c, 200), "C was served while B holds the only sandbox");
@@ -701,12 +719,7 @@ Test (runtime, waiters_are_served_in_fifo_order, .timeout = 60)
 
     //  B ends: C gets it.
     s_end (b, &session_b);
-    reply = s_recv (c, S_WAIT);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "ok");
-    cr_assert_eq (sbx_reply_id (reply), 3);
-    s_session_t session_c;
-    s_read_session (reply, &session_c, true);
-    sbx_reply_destroy (&reply);
+    s_session_t session_c = s_recv_session (c, 3);
     cr_assert_str_eq (session_c.sandbox, session_a.sandbox);
     s_shell (c, &session_c, "c");
 
@@ -753,15 +766,11 @@ Test (runtime, outage_after_the_grace_period_exits_non_zero, .timeout = 60)
     cr_assert_eq (code, 1, "sbxd exited with %d after an outage", code);
 
     //  The outage is not environment.shutdown's error (SPEC §4).
-    size_t count = 0;
-    char **lines = sbx_test_log_lines (daemon, &count);
-    cr_assert_gt (count, 0);
-    cr_assert_str_eq (lines [count - 1], "[testing-env] environment shutdown");
-    sbx_test_lines_free (&lines);
+    s_assert_log_ends_with_shutdown (daemon);
     char line [512];
     snprintf (line, sizeof line, "[testing-env/0:0] session '%s' ended with SandboxStateError", session.session);
-    cr_assert_eq (s_log_count (daemon, line), 1);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, line), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 1);
     //  The refill was retried (every 50 ms for 300 ms) and each attempt
     //  is a new generation of slot 0 that failed to start. However slow
     //  the machine, the first failure is retried at least once (0.3 s of
@@ -771,15 +780,13 @@ Test (runtime, outage_after_the_grace_period_exits_non_zero, .timeout = 60)
     int attempts = s_log_count_like (daemon, "[testing-env/0:", "] sandbox started with SandboxStateError");
     cr_assert_geq (attempts, 2, "only %d attempt(s) in the grace period", attempts);
     cr_assert_leq (attempts, 7, "%d attempts: retried faster than every 50 ms", attempts);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:1] sandbox started with SandboxStateError"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:1] sandbox started with SandboxStateError"), 1);
     cr_assert_eq (s_log_count_like (daemon, "[testing-env/0:", "] sandbox started"), attempts + 1);
     //  Every generation reached offline.
     cr_assert_eq (s_log_count_like (daemon, "[testing-env/0:", "] sandbox shutdown"), attempts + 1);
 
     s_close (&dealer);
-    s_check_invariants (daemon);
-    s_untrack_daemon (daemon);
-    sbx_test_daemon_destroy (&daemon);
+    s_finish_exited (&daemon);
 }
 
 //  An outage while the pool first fills: sbxd exits non-zero as well.
@@ -794,15 +801,9 @@ Test (runtime, outage_at_start_exits_non_zero, .timeout = 60)
     s_track_daemon (daemon);
     int code = sbx_test_daemon_wait (daemon, 20000);
     cr_assert_eq (code, 1, "sbxd exited with %d", code);
-    cr_assert_eq (s_log_count (daemon, "[testing-env] environment started with EnvironmentOutageError"), 1);
-    size_t count = 0;
-    char **lines = sbx_test_log_lines (daemon, &count);
-    cr_assert_gt (count, 0);
-    cr_assert_str_eq (lines [count - 1], "[testing-env] environment shutdown");
-    sbx_test_lines_free (&lines);
-    s_check_invariants (daemon);
-    s_untrack_daemon (daemon);
-    sbx_test_daemon_destroy (&daemon);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env] environment started with EnvironmentOutageError"), 1);
+    s_assert_log_ends_with_shutdown (daemon);
+    s_finish_exited (&daemon);
 }
 
 //  --- 5. replacement ----------------------------------------------------------------
@@ -891,7 +892,7 @@ Test (runtime, vanished_client_loses_its_session_to_the_lease, .timeout = 60)
     cr_assert_eq (s_stat (next, "counters.leases_expired"), 1);
     cr_assert_eq (s_stat (next, "counters.sandboxes_started"), 1);
     //  A lapsed lease is not a state error: nothing was shut down.
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 0);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 0);
     s_close (&next);
     s_finish (&daemon);
 }
@@ -998,7 +999,7 @@ Test (runtime, heartbeat_renews_the_lease, .timeout = 60)
     //  Had A's lease run out, it would have gone in that same check: A's
     //  token still works, so it did not.
     s_shell (dealer, &a, "still mine");
-    cr_assert_eq (s_log_count (daemon, a_lapsed), 0, "the lease lapsed in spite of the heartbeats");
+    cr_assert_eq (sbx_test_log_count (daemon, a_lapsed), 0, "the lease lapsed in spite of the heartbeats");
 
     //  Without heartbeats A's lease lapses as well.
     cr_assert (sbx_test_wait_log (daemon, a_lapsed, 1, S_WAIT));
@@ -1176,10 +1177,8 @@ Test (runtime, events_replay_fills_a_subscriber_gap, .timeout = 60)
 Test (runtime, events_replay_older_than_the_journal_is_truncated, .timeout = 60)
 {
     sbx_test_daemon_t *daemon = s_daemon (
-        "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 1},"
-        " \"outage_grace_period_s\": 30, \"outage_retry_interval_s\": 0, \"keepalive_interval_s\": null},"
-        " \"sandbox\": {\"kind\": \"testing\"}, \"features\": {\"f\": {\"kind\": \"testing\"}},"
-        " \"events\": {\"journal\": 16}}");
+        S_CONFIG (S_TIMERS ", \"pool\": {\"min\": 1, \"max\": 1}", "", S_FEATURE_F,
+                  ", \"events\": {\"journal\": 16}"));
     zsock_t *dealer = s_connect (daemon);
     for (int i = 0; i < 3; i++)
         s_check (dealer, "ok", "{\"op\": \"call\", \"method\": \"shell\", \"args\": {\"code\": \"x\"}}");
@@ -1238,27 +1237,13 @@ s_expect_bad (zsock_t *dealer, const char *what, const void *data, size_t size, 
     sbx_reply_destroy (&reply);
 }
 
-//  msgpack of a JSON text.
-static void
-s_pack_json (msgpack_sbuffer *buffer, const char *text)
-{
-    json_t *json = json_loads (text, 0, NULL);
-    cr_assert_not_null (json);
-    msgpack_packer packer;
-    msgpack_packer_init (&packer, buffer, msgpack_sbuffer_write);
-    sbx_mp_from_json (&packer, json);
-    json_decref (json);
-}
-
 Test (runtime, bad_requests_are_answered_and_harm_nobody, .timeout = 60)
 {
     //  16 KiB: over the 10,000-deep body below (which must fail on depth,
     //  not size) and under the 32 KiB one (which must fail on size).
     sbx_test_daemon_t *daemon = s_daemon (
-        "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 1},"
-        " \"outage_grace_period_s\": 30, \"outage_retry_interval_s\": 0, \"keepalive_interval_s\": null},"
-        " \"sandbox\": {\"kind\": \"testing\"}, \"features\": {\"f\": {\"kind\": \"testing\"}},"
-        " \"limits\": {\"max_body_bytes\": 16384}}");
+        S_CONFIG (S_TIMERS ", \"pool\": {\"min\": 1, \"max\": 1}", "", S_FEATURE_F,
+                  ", \"limits\": {\"max_body_bytes\": 16384}"));
     zsock_t *worker = s_connect (daemon);
     zsock_t *bad = s_connect (daemon);
     s_session_t session = s_open (worker);
@@ -1307,8 +1292,7 @@ Test (runtime, bad_requests_are_answered_and_harm_nobody, .timeout = 60)
     };
     for (int i = 0; bad_json [i]; i++) {
         msgpack_sbuffer buffer;
-        msgpack_sbuffer_init (&buffer);
-        s_pack_json (&buffer, bad_json [i]);
+        cr_assert_eq (sbx_test_pack_json (&buffer, bad_json [i]), 0);
         s_expect_bad (bad, bad_json [i], buffer.data, buffer.size, 7);
         msgpack_sbuffer_destroy (&buffer);
         S_WORK ();
@@ -1432,7 +1416,7 @@ Test (runtime, bad_requests_are_answered_and_harm_nobody, .timeout = 60)
     char line [512];
     snprintf (line, sizeof line, "[testing-env/0:0/%s] shell: work %d", session.session, calls - 1);
     cr_assert (sbx_test_wait_log (daemon, line, 1, S_WAIT), "no '%s'", line);
-    cr_assert_eq (s_log_count (daemon, line), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, line), 1);
     s_end (worker, &session);
 #undef S_WORK
     s_close (&bad);
@@ -1573,15 +1557,12 @@ Test (runtime, acquire_then_session_start_and_unused_acquire_lapses, .timeout = 
     s_end (dealer, &session);
     //  The reply may overtake the events: wait for them.
     cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0] session 'my-session' ended", 1, S_WAIT));
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0/my-session] shell: in my session"), 1);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0] session 'my-session' started"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0/my-session] shell: in my session"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0] session 'my-session' started"), 1);
 
     //  Acquired and never used: when its lease lapses it is shut down, and
     //  the slot refilled.
-    reply = s_expect (dealer, "ok", "{\"op\": \"acquire\"}");
-    s_session_t idle;
-    s_read_session (reply, &idle, false);
-    sbx_reply_destroy (&reply);
+    s_session_t idle = s_acquire (dealer);
     cr_assert_str_eq (idle.sandbox, "testing-env/0:0");
     cr_assert_str_neq (idle.token, session.token);
     cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0] sandbox shutdown", 1, S_WAIT),
@@ -1594,9 +1575,7 @@ Test (runtime, acquire_then_session_start_and_unused_acquire_lapses, .timeout = 
              idle.sandbox, idle.token);
 
     //  acquire + session.end without a session releases (and retires) it.
-    reply = s_expect (dealer, "ok", "{\"op\": \"acquire\"}");
-    s_read_session (reply, &idle, false);
-    sbx_reply_destroy (&reply);
+    idle = s_acquire (dealer);
     cr_assert_str_eq (idle.sandbox, "testing-env/0:1");
     s_end (dealer, &idle);
     s_close (&dealer);
@@ -1606,51 +1585,13 @@ Test (runtime, acquire_then_session_start_and_unused_acquire_lapses, .timeout = 
 //  --- 13. bad configs -------------------------------------------------------------------------
 
 //  Runs sbxd -c on `config` text; returns the exit code, stderr in `err`.
+//  A bad config is refused before anything is bound: it exits at once.
 static int
 s_run_sbxd (const char *config, char *err, size_t err_size)
 {
-    char dir [] = "/tmp/sbx-config-XXXXXX";
-    cr_assert_not_null (mkdtemp (dir));
-    char config_path [128], err_path [128];
-    snprintf (config_path, sizeof config_path, "%s/config.json", dir);
-    snprintf (err_path, sizeof err_path, "%s/stderr", dir);
-    FILE *file = fopen (config_path, "w");
-    cr_assert_not_null (file);
-    fputs (config, file);
-    fclose (file);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_addopen (&actions, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
-    const char *argv [] = {SBX_BUILD_DIR "/sbxd", "-c", config_path, NULL};
-    pid_t pid;
-    int rc = posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environ);
-    posix_spawn_file_actions_destroy (&actions);
-    cr_assert_eq (rc, 0, "cannot spawn sbxd: %s", strerror (rc));
-    //  A bad config is refused before anything is bound: it exits at once.
-    int status = 0;
-    pid_t done = 0;
-    int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);     //  readable at exit
-    struct pollfd item = {pidfd, POLLIN, 0};
-    if (pidfd >= 0 && poll (&item, 1, S_WAIT) > 0)
-        done = waitpid (pid, &status, 0);
-    if (pidfd >= 0)
-        close (pidfd);
-    if (done != pid) {
-        kill (pid, SIGKILL);
-        waitpid (pid, &status, 0);
-    }
-    file = fopen (err_path, "r");
-    size_t used = file ? fread (err, 1, err_size - 1, file) : 0;
-    err [used] = 0;
-    if (file)
-        fclose (file);
-    unlink (err_path);
-    unlink (config_path);
-    rmdir (dir);
-    cr_assert_neq (done, 0, "sbxd kept running on a bad config");
-    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+    int code = sbx_test_sbxd (config, NULL, err, err_size);
+    cr_assert_neq (code, -1, "sbxd kept running on a bad config: %s", err);
+    return code;
 }
 
 Test (runtime, bad_configs_are_refused_with_their_json_path, .timeout = 60)
@@ -1721,26 +1662,20 @@ Test (runtime, sigterm_shuts_down_gracefully, .timeout = 60)
     cr_assert_neq (stat (proc, &st), 0, "the process is still there");
     cr_assert_eq (waitpid (-1, NULL, WNOHANG), -1, "a child process is left");
 
-    size_t count = 0;
-    char **lines = sbx_test_log_lines (daemon, &count);
-    cr_assert_gt (count, 0);
-    cr_assert_str_eq (lines [count - 1], "[testing-env] environment shutdown");
-    sbx_test_lines_free (&lines);
+    s_assert_log_ends_with_shutdown (daemon);
     //  The open session was ended and every sandbox shut down cleanly.
     char line [512];
     snprintf (line, sizeof line, "[%s] session '%s' ended", session.sandbox, session.session);
-    cr_assert_eq (s_log_count (daemon, line), 1, "no '%s'", line);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 1);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/1:0] sandbox shutdown"), 1);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0] shutting_down -> offline"), 1);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/1:0] shutting_down -> offline"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, line), 1, "no '%s'", line);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/1:0] sandbox shutdown"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0] shutting_down -> offline"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/1:0] shutting_down -> offline"), 1);
     //  Every event, environment.shutdown included, was published once.
-    cr_assert_eq (s_log_count (daemon, "[testing-env] environment shutdown"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env] environment shutdown"), 1);
 
     s_close (&dealer);
-    s_check_invariants (daemon);
-    s_untrack_daemon (daemon);
-    sbx_test_daemon_destroy (&daemon);
+    s_finish_exited (&daemon);
 }
 
 //  --- No pooling ---------------------------------------------------------------------------
@@ -1751,10 +1686,8 @@ Test (runtime, sigterm_shuts_down_gracefully, .timeout = 60)
 Test (runtime, without_pooling_every_sandbox_is_new, .timeout = 60)
 {
     sbx_test_daemon_t *daemon = s_daemon (
-        "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 0, \"max\": 0},"
-        " \"outage_grace_period_s\": 30, \"outage_retry_interval_s\": 0, \"keepalive_interval_s\": null},"
-        " \"sandbox\": {\"kind\": \"testing\", \"simulate_start_error\": \"2*off->ValueError\"},"
-        " \"features\": {\"f\": {\"kind\": \"testing\"}}}");
+        S_CONFIG (S_TIMERS ", \"pool\": {\"min\": 0, \"max\": 0}",
+                  ", \"simulate_start_error\": \"2*off->ValueError\"", S_FEATURE_F, ""));
     zsock_t *dealer = s_connect (daemon);
     s_session_t session = s_open (dealer);
     cr_assert_str_eq (session.sandbox, "testing-env/0:0");
@@ -1805,11 +1738,9 @@ Test (runtime, without_pooling_an_outage_fails_the_request_and_exits, .timeout =
     int attempts = s_log_count_like (daemon, "[testing-env/", "] sandbox started with SandboxStateError");
     cr_assert_geq (attempts, 2);
     cr_assert_leq (attempts, 5);
-    cr_assert_eq (s_log_count (daemon, "[testing-env] environment shutdown"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env] environment shutdown"), 1);
     s_close (&dealer);
-    s_check_invariants (daemon);
-    s_untrack_daemon (daemon);
-    sbx_test_daemon_destroy (&daemon);
+    s_finish_exited (&daemon);
 }
 
 //  --- Lease and slow work -------------------------------------------------------------------
@@ -1820,17 +1751,12 @@ Test (runtime, without_pooling_an_outage_fails_the_request_and_exits, .timeout =
 Test (runtime, lease_does_not_lapse_while_the_sandbox_works_for_its_owner, .timeout = 60)
 {
     sbx_test_daemon_t *daemon = s_daemon (
-        "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 1},"
-        " \"proactive_session_setup\": false, \"session_lease_s\": 0.2,"
-        " \"outage_grace_period_s\": 30, \"outage_retry_interval_s\": 0, \"keepalive_interval_s\": null},"
-        " \"sandbox\": {\"kind\": \"testing\"},"
-        " \"features\": {\"f\": {\"kind\": \"testing\", \"setup_session_delay_ms\": 600}}}");
+        S_CONFIG (S_TIMERS ", \"pool\": {\"min\": 1, \"max\": 1},"
+                  " \"proactive_session_setup\": false, \"session_lease_s\": 0.2", "",
+                  "\"f\": {\"kind\": \"testing\", \"setup_session_delay_ms\": 600}", ""));
     zsock_t *dealer = s_connect (daemon);
-    sbx_reply_t *reply = s_expect (dealer, "ok", "{\"op\": \"acquire\"}");
-    s_session_t session;
-    s_read_session (reply, &session, false);
-    sbx_reply_destroy (&reply);
-    reply = s_expect (dealer, "ok", "{\"op\": \"session.start\", \"sandbox\": \"%s\", \"token\": \"%s\"}",
+    s_session_t session = s_acquire (dealer);
+    sbx_reply_t *reply = s_expect (dealer, "ok", "{\"op\": \"session.start\", \"sandbox\": \"%s\", \"token\": \"%s\"}",
                       session.sandbox, session.token);
     snprintf (session.session, sizeof session.session, "%s", sbx_reply_get_str (reply, "session_id"));
     sbx_reply_destroy (&reply);
@@ -1838,7 +1764,7 @@ Test (runtime, lease_does_not_lapse_while_the_sandbox_works_for_its_owner, .time
     s_shell (dealer, &session, "right after the start");
     char line [512];
     snprintf (line, sizeof line, "[testing-env/0:0] session '%s' ended with LeaseExpired", session.session);
-    cr_assert_eq (s_log_count (daemon, line), 0);
+    cr_assert_eq (sbx_test_log_count (daemon, line), 0);
 
     //  session.open with a slow setup: same.
     s_end (dealer, &session);
@@ -1857,11 +1783,9 @@ Test (runtime, lease_does_not_lapse_while_the_sandbox_works_for_its_owner, .time
 Test (runtime, session_teardown_user_error_is_returned_and_sandbox_reused, .timeout = 60)
 {
     sbx_test_daemon_t *daemon = s_daemon (
-        "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 1},"
-        " \"outage_grace_period_s\": 30, \"outage_retry_interval_s\": 0, \"keepalive_interval_s\": null},"
-        " \"sandbox\": {\"kind\": \"testing\"},"
-        " \"features\": {\"f\": {\"kind\": \"testing\", \"simulate_teardown_session_error\": \"ValueError\"},"
-        " \"g\": {\"kind\": \"testing\"}}}");
+        S_CONFIG (S_TIMERS ", \"pool\": {\"min\": 1, \"max\": 1}", "",
+                  "\"f\": {\"kind\": \"testing\", \"simulate_teardown_session_error\": \"ValueError\"},"
+                  " \"g\": {\"kind\": \"testing\"}", ""));
     zsock_t *dealer = s_connect (daemon);
     s_session_t session = s_open (dealer);
     //  A user error in a call: returned, the session goes on.
@@ -1887,7 +1811,7 @@ Test (runtime, session_teardown_user_error_is_returned_and_sandbox_reused, .time
     s_shell (dealer, &next, "next");
     s_check (dealer, "SessionTeardownError", "{\"op\": \"session.end\", \"sandbox\": \"%s\", \"token\": \"%s\"}",
              next.sandbox, next.token);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 0);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 0);
     cr_assert_eq (s_stat (dealer, "counters.sandboxes_started"), 1);
     s_close (&dealer);
     s_finish (&daemon);
@@ -1930,7 +1854,7 @@ Test (runtime, nested_critical_error_shuts_the_sandbox_down_once, .timeout = 60)
     cr_assert_gt (at_end, at_outer, "the session ended before the outer activity");
     cr_assert_gt (at_offline, at_end);
     cr_assert_eq (offline, 1);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 1);
     s_close (&dealer);
     s_finish (&daemon);
 }
@@ -1941,12 +1865,9 @@ Test (runtime, nested_critical_error_shuts_the_sandbox_down_once, .timeout = 60)
 Test (runtime, session_start_user_error_is_returned_and_sandbox_replaced, .timeout = 60)
 {
     sbx_test_daemon_t *daemon = s_daemon (
-        "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 1},"
-        " \"proactive_session_setup\": false,"
-        " \"outage_grace_period_s\": 30, \"outage_retry_interval_s\": 0, \"keepalive_interval_s\": null},"
-        " \"sandbox\": {\"kind\": \"testing\"},"
-        " \"features\": {\"f\": {\"kind\": \"testing\"},"
-        " \"g\": {\"kind\": \"testing\", \"simulate_setup_session_error\": \"1*off->ValueError\"}}}");
+        S_CONFIG (S_TIMERS ", \"pool\": {\"min\": 1, \"max\": 1}, \"proactive_session_setup\": false", "",
+                  S_FEATURE_F ", \"g\": {\"kind\": \"testing\", \"simulate_setup_session_error\": \"1*off->ValueError\"}",
+                  ""));
     zsock_t *dealer = s_connect (daemon);
     s_session_t session = s_open (dealer);
     s_end (dealer, &session);
@@ -1954,15 +1875,13 @@ Test (runtime, session_start_user_error_is_returned_and_sandbox_replaced, .timeo
     cr_assert_str_eq (sbx_error_sandbox (sbx_reply_get_error (reply)), "testing-env/0:0");
     sbx_reply_destroy (&reply);
     cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:1] sandbox started", 1, S_WAIT));
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0] session 'doomed' started with ValueError"), 1);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0/f] feature teardown session"), 2);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0/g] feature teardown session"), 2);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0/g] feature setup session with ValueError"), 1);
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0] session 'doomed' started with ValueError"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0/f] feature teardown session"), 2);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0/g] feature teardown session"), 2);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0/g] feature setup session with ValueError"), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0] sandbox shutdown"), 1);
     //  The token of the failed open was never given out; the new sandbox works.
-    reply = s_expect (dealer, "ok", "{\"op\": \"acquire\"}");
-    s_read_session (reply, &session, false);
-    sbx_reply_destroy (&reply);
+    session = s_acquire (dealer);
     cr_assert_str_eq (session.sandbox, "testing-env/0:1");
     s_end (dealer, &session);
     s_close (&dealer);
@@ -1991,13 +1910,11 @@ Test (runtime, shutdown_answers_waiting_clients, .timeout = 60)
     cr_assert_eq (sbx_test_daemon_wait (daemon, 20000), 0);
     char line [512];
     snprintf (line, sizeof line, "[testing-env/0:0] session '%s' ended", session.session);
-    cr_assert_eq (s_log_count (daemon, line), 1);
+    cr_assert_eq (sbx_test_log_count (daemon, line), 1);
     s_close (&holder);
     s_close (&waiter);
     s_close (&admin);
-    s_check_invariants (daemon);
-    s_untrack_daemon (daemon);
-    sbx_test_daemon_destroy (&daemon);
+    s_finish_exited (&daemon);
 }
 
 //  SIGINT is a graceful shutdown too.
@@ -2007,14 +1924,8 @@ Test (runtime, sigint_shuts_down_gracefully, .timeout = 60)
     cr_assert_eq (kill (daemon->pid, SIGINT), 0);
     int code = sbx_test_daemon_wait (daemon, 20000);
     cr_assert_eq (code, 0, "sbxd exited with %d on SIGINT", code);
-    size_t count = 0;
-    char **lines = sbx_test_log_lines (daemon, &count);
-    cr_assert_gt (count, 0);
-    cr_assert_str_eq (lines [count - 1], "[testing-env] environment shutdown");
-    sbx_test_lines_free (&lines);
-    s_check_invariants (daemon);
-    s_untrack_daemon (daemon);
-    sbx_test_daemon_destroy (&daemon);
+    s_assert_log_ends_with_shutdown (daemon);
+    s_finish_exited (&daemon);
 }
 
 //  Session ids show in logs and in the text form ("[sandbox/session] ..."):
@@ -2048,13 +1959,11 @@ Test (runtime, session_ids_are_checked, .timeout = 60)
 Test (runtime, housekeeping_errors, .timeout = 60)
 {
     sbx_test_daemon_t *daemon = s_daemon (
-        "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 1},"
-        " \"outage_grace_period_s\": 30, \"outage_retry_interval_s\": 0, \"keepalive_interval_s\": null},"
-        " \"sandbox\": {\"kind\": \"testing\"},"
-        " \"features\": {\"f\": {\"kind\": \"testing\", \"housekeep_interval_s\": 0.02,"
-        " \"simulate_housekeep_error\": \"1*off->ValueError\"},"
-        " \"g\": {\"kind\": \"testing\", \"housekeep_interval_s\": 0.02,"
-        " \"simulate_housekeep_error\": \"4*off->SandboxStateError\"}}}");
+        S_CONFIG (S_TIMERS ", \"pool\": {\"min\": 1, \"max\": 1}", "",
+                  "\"f\": {\"kind\": \"testing\", \"housekeep_interval_s\": 0.02,"
+                  " \"simulate_housekeep_error\": \"1*off->ValueError\"},"
+                  " \"g\": {\"kind\": \"testing\", \"housekeep_interval_s\": 0.02,"
+                  " \"simulate_housekeep_error\": \"4*off->SandboxStateError\"}", ""));
     cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0/f] feature housekeep", 1, S_WAIT));
     cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0/f] feature housekeep with ValueError", 1, S_WAIT));
     //  The user error left the sandbox running: g's state error is what
@@ -2062,7 +1971,7 @@ Test (runtime, housekeeping_errors, .timeout = 60)
     cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0/g] feature housekeep with SandboxStateError", 1, S_WAIT));
     cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0] ready -> shutting_down", 1, S_WAIT));
     cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:1] sandbox started", 1, S_WAIT));
-    cr_assert_eq (s_log_count (daemon, "[testing-env/0:0/g] feature housekeep"), 4);
+    cr_assert_eq (sbx_test_log_count (daemon, "[testing-env/0:0/g] feature housekeep"), 4);
     s_finish (&daemon);
 }
 

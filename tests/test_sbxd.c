@@ -2,16 +2,11 @@
     (with exit code 2, before anything is bound), and the lines it logs.
     Each test runs build/sbxd and reads its stderr. */
 #include <criterion/criterion.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #include "testutil.h"
-
-extern char **environ;
 
 #define S_WAIT 20000
 
@@ -39,37 +34,6 @@ s_fini (void)
 }
 
 TestSuite (sbxd, .init = s_init, .fini = s_fini, .timeout = 120);
-
-//  Runs sbxd with `args` (NULL-terminated, without argv [0]); returns its
-//  exit code and what it wrote on stderr.
-static int
-s_sbxd (const char *const *args, char *err, size_t size)
-{
-    const char *argv [16] = {SBX_BUILD_DIR "/sbxd"};
-    size_t argc = 1;
-    for (size_t i = 0; args [i] && argc < 15; i++)
-        argv [argc++] = args [i];
-    argv [argc] = NULL;
-    int fds [2];
-    cr_assert_eq (pipe (fds), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, fds [1], 2);
-    posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    cr_assert_eq (posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environ), 0);
-    posix_spawn_file_actions_destroy (&actions);
-    close (fds [1]);
-    size_t used = 0;
-    ssize_t n;
-    while (used < size - 1 && (n = read (fds [0], err + used, size - 1 - used)) > 0)
-        used += (size_t) n;
-    err [used] = 0;
-    close (fds [0]);
-    int status;
-    cr_assert_eq (waitpid (pid, &status, 0), pid);
-    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-}
 
 //  Writes `config` to the suite's directory; returns the path.
 static const char *
@@ -102,26 +66,27 @@ Test (sbxd, a_bad_endpoint_is_refused_with_its_path)
         char config [512];
         snprintf (config, sizeof config, "{\"endpoints\": %s}", bad [i].endpoints);
         const char *path = s_config (config);
-        int code = s_sbxd ((const char *const []) {"--check", "-c", path, NULL}, err, sizeof err);
+        int code = sbx_test_sbxd (NULL, (const char *const []) {"--check", "-c", path, NULL}, err, sizeof err);
         cr_assert_eq (code, 2, "%s: exit %d", config, code);
         cr_assert_not_null (strstr (err, bad [i].says), "%s: '%s'", config, err);
         cr_assert_not_null (strstr (err, "expected tcp://HOST:PORT"), "%s", err);
         //  Not only --check: the start is refused the same way.
-        code = s_sbxd ((const char *const []) {"-c", path, NULL}, err, sizeof err);
+        code = sbx_test_sbxd (NULL, (const char *const []) {"-c", path, NULL}, err, sizeof err);
         cr_assert_eq (code, 2, "%s: exit %d", config, code);
         cr_assert_not_null (strstr (err, bad [i].says), "%s: '%s'", config, err);
     }
     //  The flags too, by name.
-    int code = s_sbxd ((const char *const []) {"--check", "--requests", "tcp//x:1", NULL}, err, sizeof err);
+    int code = sbx_test_sbxd (NULL, (const char *const []) {"--check", "--requests", "tcp//x:1", NULL},
+                              err, sizeof err);
     cr_assert_eq (code, 2);
     cr_assert_not_null (strstr (err, "--requests: 'tcp//x:1' is not an endpoint"), "%s", err);
     //  What binds: ports, any free port, IPv6, ipc, inproc.
     const char *path = s_config ("{\"endpoints\": {\"requests\": \"tcp://[::1]:*\", \"events\": \"tcp://*:5556\"}}");
-    code = s_sbxd ((const char *const []) {"--check", "-c", path, "--events", "ipc:///tmp/sbx-events",
-                                           NULL}, err, sizeof err);
+    code = sbx_test_sbxd (NULL, (const char *const []) {"--check", "-c", path, "--events", "ipc:///tmp/sbx-events",
+                          NULL}, err, sizeof err);
     cr_assert_eq (code, 0, "%s", err);
     path = s_config ("{\"endpoints\": {\"requests\": \"inproc://requests\", \"events\": \"tcp://127.0.0.1:!\"}}");
-    code = s_sbxd ((const char *const []) {"--check", "-c", path, NULL}, err, sizeof err);
+    code = sbx_test_sbxd (NULL, (const char *const []) {"--check", "-c", path, NULL}, err, sizeof err);
     cr_assert_eq (code, 0, "%s", err);
 }
 
@@ -129,19 +94,19 @@ Test (sbxd, a_file_it_cannot_read_is_named_with_the_reason)
 {
     char err [4096], path [128];
     snprintf (path, sizeof path, "%s/missing.json", s_dir);
-    int code = s_sbxd ((const char *const []) {"--check", "-c", path, NULL}, err, sizeof err);
+    int code = sbx_test_sbxd (NULL, (const char *const []) {"--check", "-c", path, NULL}, err, sizeof err);
     cr_assert_eq (code, 2);
     char expected [256];
     snprintf (expected, sizeof expected, "sbxd: bad configuration: cannot read %s: No such file or directory\n",
               path);
     cr_assert_str_eq (err, expected);
-    code = s_sbxd ((const char *const []) {"-c", s_dir, NULL}, err, sizeof err);
+    code = sbx_test_sbxd (NULL, (const char *const []) {"-c", s_dir, NULL}, err, sizeof err);
     cr_assert_eq (code, 2);
     snprintf (expected, sizeof expected, "sbxd: bad configuration: cannot read %s: Is a directory\n", s_dir);
     cr_assert_str_eq (err, expected);
     //  Bad JSON still says where.
-    code = s_sbxd ((const char *const []) {"--check", "-c", s_config ("{\"environment\": }"), NULL},
-                   err, sizeof err);
+    code = sbx_test_sbxd (NULL, (const char *const []) {"--check", "-c", s_config ("{\"environment\": }"), NULL},
+                          err, sizeof err);
     cr_assert_eq (code, 2);
     cr_assert_not_null (strstr (err, "line 1 column"), "%s", err);
 }

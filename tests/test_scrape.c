@@ -352,33 +352,6 @@ Test (scrape, null_turns_metrics_off)
     sbx_test_daemon_destroy (&daemon);
 }
 
-//  Runs sbxd on `config` (written to `dir`) with `flag` (or none); its
-//  exit code, and its stderr in `err`.
-static int
-s_sbxd (const char *dir, const char *config, const char *flag, char *err, size_t size)
-{
-    char path [300], err_path [300];
-    snprintf (path, sizeof path, "%s/config.json", dir);
-    snprintf (err_path, sizeof err_path, "%s/stderr", dir);
-    s_write (path, config);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen (&actions, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const char *argv [] = {SBX_BUILD_DIR "/sbxd", "-c", path, flag, NULL};
-    pid_t pid;
-    cr_assert_eq (posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environ), 0);
-    posix_spawn_file_actions_destroy (&actions);
-    int status = 0;
-    cr_assert_eq (waitpid (pid, &status, 0), pid);
-    FILE *file = fopen (err_path, "r");
-    size_t used = file ? fread (err, 1, size - 1, file) : 0;
-    err [used] = 0;
-    if (file)
-        fclose (file);
-    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-}
-
 Test (scrape, only_loopback_is_served_and_a_taken_port_fails_the_start)
 {
     char dir [] = "/tmp/sbx-test-scrape-XXXXXX";
@@ -390,7 +363,8 @@ Test (scrape, only_loopback_is_served_and_a_taken_port_fails_the_start)
     snprintf (config, sizeof config, base, getpid (), dir, "http://0.0.0.0:9555/metrics");
     const char *flags [] = {"--check", NULL};
     for (size_t i = 0; i < 2; i++) {
-        cr_assert_eq (s_sbxd (dir, config, flags [i], err, sizeof err), 2, "%s", err);
+        cr_assert_eq (sbx_test_sbxd (config, (const char *const []) {flags [i], NULL},
+                                     err, sizeof err), 2, "%s", err);
         cr_assert (strstr (err, "sbxd: bad configuration: endpoints.metrics: 'http://0.0.0.0:9555/metrics' "
                                 "is not a loopback address"), "%s", err);
     }
@@ -404,7 +378,7 @@ Test (scrape, only_loopback_is_served_and_a_taken_port_fails_the_start)
     char url [64];
     snprintf (url, sizeof url, "http://127.0.0.1:%u/metrics", ntohs (address.sin_port));
     snprintf (config, sizeof config, base, getpid (), dir, url);
-    cr_assert_eq (s_sbxd (dir, config, NULL, err, sizeof err), 1, "%s", err);
+    cr_assert_eq (sbx_test_sbxd (config, NULL, err, sizeof err), 1, "%s", err);
     cr_assert (strstr (err, "cannot bind metrics endpoint"), "%s", err);
     close (holder);
     char command [400];

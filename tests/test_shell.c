@@ -16,9 +16,8 @@ TestSuite (shell, .init = s_init, .fini = s_fini, .timeout = 120);
 Test (shell, exit_codes_and_signals)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     sbx_reply_t *reply = s_sh (dealer, &session, "echo hello; echo oops >&2");
     char text [256];
@@ -46,17 +45,14 @@ Test (shell, exit_codes_and_signals)
     cr_assert_eq (s_result_int (reply, "exit_code"), 127);
     sbx_reply_destroy (&reply);
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (shell, stdin_text_and_binary)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     sbx_reply_t *reply = s_call (dealer, &session, "shell", "run", "{\"cmd\": \"cat; echo .\", \"stdin\": \"line one\\nline two\\n\"}");
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
@@ -92,9 +88,7 @@ Test (shell, stdin_text_and_binary)
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     sbx_reply_destroy (&reply);
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (shell, clean_environment_with_overrides)
@@ -104,9 +98,8 @@ Test (shell, clean_environment_with_overrides)
     sbx_test_daemon_t *daemon = s_daemon (NULL,
         "{\"shell\": {\"kind\": \"shell\", \"env\": {\"FROM_CONFIG\": \"c\", \"LANG\": null}}}");
     unsetenv ("SBX_TEST_LEAK");
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     sbx_reply_t *reply = s_call (dealer, &session, "shell", "run",
         "{\"cmd\": \"echo $FOO/$FROM_CONFIG/${LANG-unset}/${SBX_TEST_LEAK-none}; echo $PATH; cd && pwd\","
@@ -118,17 +111,14 @@ Test (shell, clean_environment_with_overrides)
     cr_assert_str_eq (s_result_text (reply, "stdout", text, sizeof text, NULL), expected);
     sbx_reply_destroy (&reply);
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (shell, cwd_is_confined)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     char text [1024];
     s_sh_out (dealer, &session, "mkdir -p sub/dir && touch file && ln -s / root && ln -s sub/dir inside", text, sizeof text);
@@ -154,20 +144,16 @@ Test (shell, cwd_is_confined)
         sbx_reply_destroy (&reply);
     }
     //  The session goes on.
-    s_sh_out (dealer, &session, "ls", text, sizeof text);
-    cr_assert_str_eq (text, "file\ninside\nroot\nsub\n");
+    s_sh_says (dealer, &session, "ls", "file\ninside\nroot\nsub\n");
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (shell, large_output_is_capped_without_deadlock)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     //  64 MiB on each stream at once; the default cap keeps 1 MiB of each.
     sbx_reply_t *reply = s_sh (dealer, &session,
@@ -183,9 +169,7 @@ Test (shell, large_output_is_capped_without_deadlock)
     cr_assert (err->via.str.ptr [0] == 'b');
     sbx_reply_destroy (&reply);
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (shell, large_stdin_and_output_together)
@@ -194,9 +178,8 @@ Test (shell, large_stdin_and_output_together)
     //  writing stdin before reading stdout would deadlock.
     sbx_test_daemon_t *daemon = s_daemon (NULL,
         "{\"shell\": {\"kind\": \"shell\", \"max_output_bytes\": 8388608}}");
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     size_t size = 8 * 1024 * 1024;
     char *data = (char *) malloc (size);
@@ -222,17 +205,14 @@ Test (shell, large_stdin_and_output_together)
     sbx_reply_destroy (&reply);
     free (data);
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (shell, timeout_kills_the_whole_tree)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     sbx_reply_t *reply = s_call (dealer, &session, "shell", "run",
         "{\"cmd\": \"sleep 100 & setsid sleep 100 & (sh -c 'sleep 100 & sleep 100' &); echo started; sleep 100\","
@@ -251,20 +231,16 @@ Test (shell, timeout_kills_the_whole_tree)
     //  Killed before the reply: nothing of it is left, and the session
     //  goes on.
     cr_assert_eq (s_tagged (s_tag ()), 0, "processes survived the timeout");
-    s_sh_out (dealer, &session, "echo alive", text, sizeof text);
-    cr_assert_str_eq (text, "alive\n");
+    s_sh_says (dealer, &session, "echo alive", "alive\n");
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (shell, shutdown_does_not_wait_for_a_running_command)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     //  A command allowed ten minutes; the call's reply is read later.
     sbx_reply_t *reply = sbx_test_requestf (dealer, 0,
         "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
@@ -317,14 +293,12 @@ Test (shell, shutdown_does_not_wait_for_a_running_command)
 Test (shell, state_kept_in_session_wiped_between)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     char text [1024];
     s_sh_out (dealer, &session, "echo kept > f && mkdir -p d/e && touch .hidden d/e/x && (sleep 1000 &)", text, sizeof text);
-    s_sh_out (dealer, &session, "cat f; ls -A", text, sizeof text);
-    cr_assert_str_eq (text, "kept\n.hidden\nd\nf\n");
+    s_sh_says (dealer, &session, "cat f; ls -A", "kept\n.hidden\nd\nf\n");
     cr_assert_eq (s_tagged (s_tag ()), 1, "the background sleep runs on within the session");
     s_close_session (dealer, &session);
     //  Session teardown happened before the reply.
@@ -344,9 +318,8 @@ Test (shell, state_kept_in_session_wiped_between)
 Test (shell, bad_arguments_are_value_errors)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
 
     static const struct {
         const char *args, *key;
@@ -365,13 +338,9 @@ Test (shell, bad_arguments_are_value_errors)
                    s_why (reply), bad [i].key);
         sbx_reply_destroy (&reply);
     }
-    char text [64];
-    s_sh_out (dealer, &session, "echo still here", text, sizeof text);
-    cr_assert_str_eq (text, "still here\n");
+    s_sh_says (dealer, &session, "echo still here", "still here\n");
 
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  A command longer than Linux takes for one argument (128 KiB) fails in
@@ -380,9 +349,8 @@ Test (shell, bad_arguments_are_value_errors)
 Test (shell, a_command_that_cannot_start_is_an_os_error)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     size_t size = 140 * 1024;
     char *cmd = (char *) malloc (size + 1);
     memcpy (cmd, "echo ", 5);
@@ -401,12 +369,8 @@ Test (shell, a_command_that_cannot_start_is_an_os_error)
     sbx_reply_destroy (&reply);
     msgpack_sbuffer_destroy (&args);
     free (cmd);
-    char text [64];
-    s_sh_out (dealer, &session, "echo still here", text, sizeof text);
-    cr_assert_str_eq (text, "still here\n");
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_sh_says (dealer, &session, "echo still here", "still here\n");
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 Test (shell, ephemeral_call)

@@ -1,4 +1,6 @@
-/*  Shared helpers for the Criterion suites - see testutil.h */
+/*  Shared helpers for the Criterion suites - see testutil.h. One file on
+    purpose: every suite links it, so a helper two suites need lives here
+    once instead of as a copy in each; it is long because they share a lot. */
 #include "testutil.h"
 #include "messages/event.h"
 #include "messages/mp.h"
@@ -508,8 +510,10 @@ sbx_test_daemon_shutdown (sbx_test_daemon_t *self)
     return sbx_test_daemon_wait (self, 30000);
 }
 
-int
-sbx_test_run (const char *const *argv, const char *const *env, char *output, size_t size)
+//  sbx_test_run, collecting stdout and stderr together or only stderr
+//  (stdout to /dev/null).
+static int
+s_run (const char *const *argv, const char *const *env, bool with_stdout, char *output, size_t size)
 {
     char *environment [256];
     size_t n = 0;
@@ -526,7 +530,10 @@ sbx_test_run (const char *const *argv, const char *const *env, char *output, siz
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init (&actions);
     posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
+    if (with_stdout)
+        posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
+    else
+        posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2 (&actions, out [1], 2);
     pid_t pid;
     int rc = posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, environment);
@@ -564,6 +571,47 @@ sbx_test_run (const char *const *argv, const char *const *env, char *output, siz
     if (timed_out)
         return -1;
     return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+int
+sbx_test_run (const char *const *argv, const char *const *env, char *output, size_t size)
+{
+    return s_run (argv, env, true, output, size);
+}
+
+int
+sbx_test_sbxd (const char *config, const char *const *args, char *err, size_t size)
+{
+    char dir [] = "/tmp/sbx-test-XXXXXX";
+    char path [64] = "";
+    if (config) {
+        FILE *file = NULL;
+        if (mkdtemp (dir)) {
+            snprintf (path, sizeof path, "%s/config.json", dir);
+            file = fopen (path, "w");
+        }
+        if (!file) {
+            snprintf (err, size, "testutil: cannot write a config under /tmp: %s", strerror (errno));
+            return -1;
+        }
+        fputs (config, file);
+        fclose (file);
+    }
+    const char *argv [32] = {SBX_BUILD_DIR "/sbxd"};
+    size_t argc = 1;
+    if (config) {
+        argv [argc++] = "-c";
+        argv [argc++] = path;
+    }
+    for (size_t i = 0; args && args [i] && argc < 31; i++)
+        argv [argc++] = args [i];
+    argv [argc] = NULL;
+    int code = s_run (argv, NULL, false, err, size);
+    if (config) {
+        unlink (path);
+        rmdir (dir);
+    }
+    return code;
 }
 
 static int
@@ -666,22 +714,30 @@ sbx_test_reply_recv (zsock_t *dealer, int timeout_ms)
     return reply;
 }
 
+int
+sbx_test_pack_json (msgpack_sbuffer *buffer, const char *json)
+{
+    msgpack_sbuffer_init (buffer);
+    json_error_t problem;
+    json_t *value = json_loads (json, JSON_DECODE_ANY, &problem);
+    if (!value) {
+        fprintf (stderr, "testutil: bad JSON '%s': %s\n", json, problem.text);
+        return -1;
+    }
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, buffer, msgpack_sbuffer_write);
+    sbx_mp_from_json (&packer, value);
+    json_decref (value);
+    return 0;
+}
+
 sbx_reply_t *
 sbx_test_request (zsock_t *dealer, const char *json, int timeout_ms)
 {
-    json_error_t problem;
-    json_t *value = json_loads (json, 0, &problem);
-    if (!value) {
-        fprintf (stderr, "testutil: bad request JSON '%s': %s\n", json, problem.text);
-        return NULL;
-    }
     msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer packer;
-    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    sbx_mp_from_json (&packer, value);
-    json_decref (value);
-    sbx_reply_t *reply = sbx_test_request_raw (dealer, buffer.data, buffer.size, timeout_ms);
+    sbx_reply_t *reply = NULL;
+    if (sbx_test_pack_json (&buffer, json) == 0)
+        reply = sbx_test_request_raw (dealer, buffer.data, buffer.size, timeout_ms);
     msgpack_sbuffer_destroy (&buffer);
     return reply;
 }
@@ -749,22 +805,30 @@ sbx_test_lines_free (char ***lines_p)
     *lines_p = NULL;
 }
 
-bool
-sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeout_ms)
+int
+sbx_test_log_count (sbx_test_daemon_t *self, const char *line)
 {
-    //  The log is flushed per event: wake on every write to its directory.
+    char **lines = sbx_test_log_lines (self, NULL);
+    int count = 0;
+    for (size_t i = 0; lines [i]; i++)
+        count += streq (lines [i], line);
+    sbx_test_lines_free (&lines);
+    return count;
+}
+
+//  Asks `done` again after every write to the daemon's directory (the log
+//  is flushed per event) until it says yes; false after timeout_ms.
+static bool
+s_wait_log_until (sbx_test_daemon_t *self, bool (*done) (sbx_test_daemon_t *, const void *, size_t),
+                  const void *what, size_t count, int timeout_ms)
+{
     int watch = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
     if (watch >= 0)
         inotify_add_watch (watch, self->dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
     int64_t deadline = s_now_ms () + timeout_ms;
     bool found = false;
     while (!found) {
-        char **lines = sbx_test_log_lines (self, NULL);
-        int seen = 0;
-        for (size_t i = 0; lines [i]; i++)
-            seen += streq (lines [i], line);
-        sbx_test_lines_free (&lines);
-        found = seen >= nth;
+        found = done (self, what, count);
         int64_t left = deadline - s_now_ms ();
         if (found || left <= 0 || watch < 0)
             break;
@@ -780,36 +844,76 @@ sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeo
     return found;
 }
 
+static bool
+s_log_holds_line (sbx_test_daemon_t *self, const void *line, size_t nth)
+{
+    return sbx_test_log_count (self, (const char *) line) >= (int) nth;
+}
+
+bool
+sbx_test_wait_log (sbx_test_daemon_t *self, const char *line, int nth, int timeout_ms)
+{
+    return s_wait_log_until (self, s_log_holds_line, line, (size_t) (nth > 0 ? nth : 0), timeout_ms);
+}
+
+static bool
+s_log_holds_events (sbx_test_daemon_t *self, const void *unused, size_t count)
+{
+    (void) unused;
+    size_t lines = 0;
+    FILE *file = fopen (self->log_path, "r");
+    int c;
+    while (file && (c = fgetc (file)) != EOF)
+        lines += c == '\n';
+    if (file)
+        fclose (file);
+    return lines >= count;
+}
+
 bool
 sbx_test_wait_log_events (sbx_test_daemon_t *self, size_t count, int timeout_ms)
 {
-    int watch = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
-    if (watch >= 0)
-        inotify_add_watch (watch, self->dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
-    int64_t deadline = s_now_ms () + timeout_ms;
-    bool found = false;
-    while (!found) {
-        size_t lines = 0;
-        FILE *file = fopen (self->log_path, "r");
-        int c;
-        while (file && (c = fgetc (file)) != EOF)
-            lines += c == '\n';
-        if (file)
-            fclose (file);
-        found = lines >= count;
-        int64_t left = deadline - s_now_ms ();
-        if (found || left <= 0 || watch < 0)
-            break;
-        struct pollfd item = {watch, POLLIN, 0};
-        if (poll (&item, 1, (int) left) > 0) {
-            char sink [4096];
-            while (read (watch, sink, sizeof sink) > 0)
-                ;
-        }
+    return s_wait_log_until (self, s_log_holds_events, NULL, count, timeout_ms);
+}
+
+#ifdef SBX_TESTUTIL_CRITERION
+void
+sbx_test_assert_str (const char *a, const char *b, const char *what)
+{
+    if (!a || !b)
+        cr_assert (a == b, "%s: '%s' vs '%s'", what, a ? a : "(null)", b ? b : "(null)");
+    else
+        cr_assert_str_eq (a, b, "%s", what);
+}
+#endif
+
+int
+sbx_test_wait_pid (pid_t pid, int timeout_ms)
+{
+    int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+    int status = 0;
+    pid_t rc = 0;
+    if (pidfd >= 0) {
+        struct pollfd item = {pidfd, POLLIN, 0};
+        if (poll (&item, 1, timeout_ms) > 0)
+            rc = waitpid (pid, &status, 0);
+        close (pidfd);
     }
-    if (watch >= 0)
-        close (watch);
-    return found;
+    if (rc != pid) {
+        kill (pid, SIGKILL);
+        waitpid (pid, &status, 0);
+        return -1;
+    }
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+void
+sbx_test_append (char **buffer, size_t *size, const char *data, size_t length)
+{
+    *buffer = (char *) realloc (*buffer, *size + length + 1);
+    memcpy (*buffer + *size, data, length);
+    *size += length;
+    (*buffer) [*size] = 0;
 }
 
 int

@@ -115,6 +115,12 @@ sbx_reply_t *
     sbx_test_requestf (zsock_t *dealer, int timeout_ms, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 
+//  Initialises `buffer` and packs the JSON text (any JSON value) into it
+//  as msgpack. 0, or -1 (said on stderr) when the text is not JSON. The
+//  caller destroys the buffer either way.
+int
+    sbx_test_pack_json (msgpack_sbuffer *buffer, const char *json);
+
 //  Sends raw bytes as one request frame (never blocking: NULL, said on
 //  stderr, when the socket has no connection to send on); waits for and
 //  returns the reply.
@@ -137,6 +143,10 @@ char **
     sbx_test_log_lines (sbx_test_daemon_t *self, size_t *count_p);
 void
     sbx_test_lines_free (char ***lines_p);
+
+//  How many lines of the text form of the log are `line`.
+int
+    sbx_test_log_count (sbx_test_daemon_t *self, const char *line);
 
 //  Waits until the text form of the log holds `line` at least `nth` times.
 bool
@@ -162,6 +172,28 @@ bool
 //  for signal N, or -1 when it ran past 30 s (it is then killed).
 int
     sbx_test_run (const char *const *argv, const char *const *env, char *output, size_t size);
+
+//  Runs build/sbxd, with `-c PATH` of a temporary file holding `config`
+//  first when `config` is not NULL, then `args` (NULL-terminated, may be
+//  NULL); stdout goes to /dev/null, stderr into `err` (NUL-terminated,
+//  truncated to `size`). Returns as sbx_test_run does.
+int
+    sbx_test_sbxd (const char *config, const char *const *args, char *err, size_t size);
+
+//  Asserts that two strings are equal, NULL only to NULL; `what` names
+//  them in the failure (Criterion suites).
+void
+    sbx_test_assert_str (const char *a, const char *b, const char *what);
+
+//  Waits for the child `pid` up to timeout_ms; its exit code, 128+N for
+//  signal N, or -1 on timeout (it is then killed).
+int
+    sbx_test_wait_pid (pid_t pid, int timeout_ms);
+
+//  Appends `length` bytes of `data` to the NUL-terminated heap `buffer`
+//  of `size` bytes (without the NUL), growing it.
+void
+    sbx_test_append (char **buffer, size_t *size, const char *data, size_t length);
 
 //  Counts the entries of `path` (a directory); -1 when it does not exist.
 int

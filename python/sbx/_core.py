@@ -16,7 +16,7 @@ import zmq
 import zmq.auth
 import zmq.utils.monitor
 
-from .errors import DaemonUnavailable, SbxError, UnknownName, error_from
+from .errors import DaemonUnavailable, SbxError, Timeout, UnknownName, error_from
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 DEFAULT_TIMEOUT = 60.0
@@ -93,6 +93,47 @@ def call_timeout(timeout: Optional[float], args: Mapping[str, Any]) -> Optional[
 def acquire_keys(timeout: Optional[float]) -> Args:
     """``timeout_ms`` for ops that wait for a free sandbox."""
     return {} if timeout is None else {"timeout_ms": max(1, int(timeout * 1000 * ACQUIRE_SHARE))}
+
+
+def ms(seconds: float) -> int:
+    """Seconds as a poll timeout in milliseconds, 0 at the least."""
+    return max(0, int(seconds * 1000))
+
+
+class Connected:
+    """What the blocking and the asyncio ``Environment`` share without I/O:
+    how long an acquire waits, the heartbeat's news of the daemon, and the
+    errors of a daemon that stays silent."""
+
+    endpoint: str
+    timeout: Optional[float]
+    probe_timeout: float
+    _down: Optional[DaemonUnavailable] = None
+
+    def _acquire_wait(self, timeout: Optional[float]) -> Optional[float]:
+        if self.timeout is None:
+            return None
+        return self.timeout if timeout is None else max(self.timeout, timeout)
+
+    def _acquire_keys(self, timeout: Optional[float]) -> Args:
+        return acquire_keys(self.timeout if timeout is None else timeout)
+
+    def _report(self, down: Optional[DaemonUnavailable]) -> None:
+        self._down = down
+
+    def _silence(self, op: str, timeout: float, answers_hello: bool) -> SbxError:
+        """The error for no reply to ``op`` within ``timeout``, once a
+        ``hello`` probe said whether the daemon still answers."""
+        if answers_hello:
+            return Timeout("no reply to %r from %s within %g s (the daemon answers hello)"
+                           % (op, self.endpoint, timeout))
+        return DaemonUnavailable("no reply to %r from %s within %g s, and no answer to hello "
+                                 "within %g s" % (op, self.endpoint, timeout, self.probe_timeout))
+
+    def _connection_lost(self, op: str) -> DaemonUnavailable:
+        #  The daemon answers through the connection a request came on.
+        return DaemonUnavailable("the connection to %s dropped while waiting for the reply to %r: "
+                                 "that reply is lost" % (self.endpoint, op))
 
 
 class Result(dict):
@@ -387,6 +428,40 @@ class Proxied:
         return list(super().__dir__()) + extra
 
 
+class Held(Proxied):
+    """What the blocking and the asyncio ``Sandbox`` share without I/O:
+    holding a sandbox (its id, token and catalog), the bodies and results
+    of its calls, and how a failed ``session.end`` is told."""
+
+    _env: Any
+    _held = False
+    token: Optional[str] = None
+
+    def _hold(self, reply: Mapping[str, Any], catalog: Catalog) -> None:
+        self.id, self.token = reply["sandbox"], reply["token"]
+        self._catalog = catalog
+        self._held = True
+        self._env._keep(self)
+
+    def _call_body(self, feature: Optional[str], method: str, args: Args) -> Args:
+        body: Args = {"op": "call", "sandbox": self.id, "token": self.token, "method": method}
+        if feature:
+            body["feature"] = feature
+        if args:
+            body["args"] = args
+        return body
+
+    def _result(self, feature: Optional[str], method: str, reply: Mapping[str, Any]) -> Any:
+        assert self._catalog is not None
+        return self._catalog.result(feature, method, reply.get("result"))
+
+    @staticmethod
+    def _end_failed(exc: BaseException, error: SbxError) -> None:
+        """The error in flight matters more: session.end's is a note on it."""
+        if hasattr(exc, "add_note"):
+            exc.add_note("and then session.end failed: %s: %s" % (error.type, error))
+
+
 # --- events ------------------------------------------------------------------
 
 Prefix = Union[str, Iterable[str], None]
@@ -492,3 +567,51 @@ class Sequencer:
             if self.prefixes is None or str(event.get("event", "")).startswith(self.prefixes):
                 return event
         return None
+
+
+def events_socket(context: Any, endpoint: str, curve: Optional[CurveKeys]) -> Any:
+    """A SUB socket for every event (a narrower one hides gaps) at ``endpoint``."""
+    sub = context.socket(zmq.SUB)
+    sub.rcvhwm = 100000
+    sub.subscribe(b"")
+    return setup_socket(sub, endpoint, curve)
+
+
+class Followed:
+    """What the blocking and the asyncio ``Events`` share without I/O: the
+    counts of their :class:`Sequencer` and the test hook."""
+
+    _seq: Sequencer
+    _sub: Any = None
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq.last
+
+    @property
+    def lost(self) -> int:
+        return self._seq.lost
+
+    @property
+    def gap_replays(self) -> int:
+        return self._seq.gap_replays
+
+    @property
+    def dropped(self) -> List[Any]:
+        """The seqs the :meth:`drop` hook discarded."""
+        return self._seq.dropped
+
+    @property
+    def received(self) -> int:
+        """Live messages received on the SUB socket so far."""
+        return self._seq.received
+
+    def drop(self, count: int) -> None:
+        """Test hook: discard the next ``count`` live messages, as a full
+        queue would; the gap is then filled from the journal."""
+        self._seq.drop = count
+
+    def __del__(self) -> None:
+        sub = getattr(self, "_sub", None)
+        if sub is not None and not sub.closed:
+            sub.close(linger=0)

@@ -21,23 +21,23 @@ import asyncio
 import collections
 import itertools
 import time
-from typing import Any, AsyncIterator, Deque, Dict, List, Mapping, Optional, Tuple
+from typing import Any, AsyncIterator, Deque, Dict, Mapping, Optional, Tuple
 
 import zmq
 import zmq.asyncio
 
 from ._core import (DEFAULT_ENDPOINT, DEFAULT_PROBE_TIMEOUT, DEFAULT_TIMEOUT, SLICE, Args,
-                    Catalog, Curve, Prefix, Proxied, Sequencer, Watch, acquire_keys, as_bytes,
-                    call_timeout, checked, close_watched, events_endpoint, load_curve,
-                    merge_args, monitor_socket, pack, same_environment, setup_socket,
-                    split_name, unpack)
+                    Catalog, Connected, Curve, Followed, Held, Prefix, Sequencer, Watch, as_bytes,
+                    call_timeout, checked, close_watched, events_endpoint, events_socket,
+                    load_curve, merge_args, monitor_socket, ms, pack, same_environment,
+                    setup_socket, split_name, unpack)
 from ._heartbeat import Heartbeat
-from .errors import DaemonUnavailable, SandboxStateError, SbxError, Timeout
+from .errors import DaemonUnavailable, SandboxStateError, SbxError
 
 __all__ = ["Environment", "Sandbox", "Stream", "Events"]
 
 
-class Environment:
+class Environment(Connected):
     """A connection to one sbx daemon, for asyncio; see
     :class:`sbx.Environment` for the arguments. ``catalog`` is what the
     first ``hello`` said (``None`` before one was sent)."""
@@ -167,14 +167,6 @@ class Environment:
         assert self.catalog is not None
         return self.catalog
 
-    def _acquire_wait(self, timeout: Optional[float]) -> Optional[float]:
-        if self.timeout is None:
-            return None
-        return self.timeout if timeout is None else max(self.timeout, timeout)
-
-    def _acquire_keys(self, timeout: Optional[float]) -> Args:
-        return acquire_keys(self.timeout if timeout is None else timeout)
-
     def _open(self) -> zmq.asyncio.Socket:
         if self._socket is None:
             if self._closed:
@@ -241,7 +233,7 @@ class Environment:
                 raise await self._fail(DaemonUnavailable("cannot connect to %s within %g s to send %r"
                                                          % (self.endpoint, self.probe_timeout, op)))
             #  Briefly: another coroutine may take the event and look no more.
-            await self._monitor.poll(max(1, _ms(min(left, 0.01))))
+            await self._monitor.poll(max(1, ms(min(left, 0.01))))
             await self._update()
 
     async def _verify(self) -> None:
@@ -325,15 +317,12 @@ class Environment:
         if self._heartbeat is not None:
             self._heartbeat.remove(sandbox)
 
-    def _report(self, down: Optional[DaemonUnavailable]) -> None:
-        self._down = down
-
     async def _probe(self) -> bool:
         socket = setup_socket(self._context.socket(zmq.DEALER), self.endpoint, self._curve)
         deadline = time.monotonic() + self.probe_timeout
         try:
             await socket.send(pack({"op": "hello", "id": 0}))    # queued until connected
-            while await socket.poll(_ms(deadline - time.monotonic())):
+            while await socket.poll(ms(deadline - time.monotonic())):
                 reply = unpack(await socket.recv())
                 if isinstance(reply, dict) and reply.get("id") == 0:
                     known = self.catalog.environment if self.catalog else None
@@ -345,23 +334,11 @@ class Environment:
             socket.close(linger=0)
 
     async def _no_reply(self, op: str, timeout: float) -> SbxError:
-        if await self._probe():
-            return Timeout("no reply to %r from %s within %g s (the daemon answers hello)"
-                           % (op, self.endpoint, timeout))
-        return DaemonUnavailable("no reply to %r from %s within %g s, and no answer to hello "
-                                 "within %g s" % (op, self.endpoint, timeout, self.probe_timeout))
-
-    def _connection_lost(self, op: str) -> DaemonUnavailable:
-        #  The daemon answers through the connection a request came on.
-        return DaemonUnavailable("the connection to %s dropped while waiting for the reply to %r: "
-                                 "that reply is lost" % (self.endpoint, op))
+        return self._silence(op, timeout, await self._probe())
 
 
-def _ms(seconds: float) -> int:
-    return max(0, int(seconds * 1000))
 
-
-class Sandbox(Proxied):
+class Sandbox(Held):
     """A sandbox held by this client, for asyncio: as :class:`sbx.Sandbox`,
     with every request awaited (``await sb.shell.run("ls")``) and
     ``async with`` / ``async for``."""
@@ -444,29 +421,10 @@ class Sandbox(Proxied):
         try:
             await self.end()
         except SbxError as error:
-            if hasattr(exc, "add_note"):
-                exc.add_note("and then session.end failed: %s: %s" % (error.type, error))
+            self._end_failed(exc, error)
 
     def __repr__(self) -> str:
         return "<sbx.aio.Sandbox %s session %s>" % (self.id, self.session_id)
-
-    def _hold(self, reply: Mapping[str, Any], catalog: Catalog) -> None:
-        self.id, self.token = reply["sandbox"], reply["token"]
-        self._catalog = catalog
-        self._held = True
-        self._env._keep(self)
-
-    def _call_body(self, feature: Optional[str], method: str, args: Args) -> Args:
-        body: Args = {"op": "call", "sandbox": self.id, "token": self.token, "method": method}
-        if feature:
-            body["feature"] = feature
-        if args:
-            body["args"] = args
-        return body
-
-    def _result(self, feature: Optional[str], method: str, reply: Mapping[str, Any]) -> Any:
-        assert self._catalog is not None
-        return self._catalog.result(feature, method, reply.get("result"))
 
 
 class Stream(AsyncIterator[Tuple[str, bytes]]):
@@ -538,7 +496,7 @@ class Stream(AsyncIterator[Tuple[str, bytes]]):
         self.close()
 
 
-class Events(AsyncIterator[Dict[str, Any]]):
+class Events(Followed, AsyncIterator[Dict[str, Any]]):
     """``async for ev in env.events(...)``: as :class:`sbx.Events`."""
 
     def __init__(self, env: Environment, since: Optional[int], prefix: Prefix,
@@ -550,41 +508,13 @@ class Events(AsyncIterator[Dict[str, Any]]):
         #: Where the SUB socket is connected (once started).
         self.endpoint: Optional[str] = None
 
-    @property
-    def last_seq(self) -> int:
-        return self._seq.last
-
-    @property
-    def lost(self) -> int:
-        return self._seq.lost
-
-    @property
-    def gap_replays(self) -> int:
-        return self._seq.gap_replays
-
-    @property
-    def dropped(self) -> List[Any]:
-        """The seqs the :meth:`drop` hook discarded."""
-        return self._seq.dropped
-
-    @property
-    def received(self) -> int:
-        return self._seq.received
-
-    def drop(self, count: int) -> None:
-        """Test hook: discard the next ``count`` live messages."""
-        self._seq.drop = count
-
     async def start(self) -> "Events":
         """Subscribes (and, with ``since=None``, learns the last seq): what
         happens after this is delivered. The first ``__anext__`` does it."""
         if self._sub is None:
             env = self._env
             self.endpoint = events_endpoint((await env._catalog()).events_endpoint, env.endpoint)
-            sub = env._context.socket(zmq.SUB)
-            sub.rcvhwm = 100000
-            sub.subscribe(b"")
-            self._sub = setup_socket(sub, self.endpoint, env._curve)
+            self._sub = events_socket(env._context, self.endpoint, env._curve)
             if self._seq.now:
                 await self._replay(False)
         return self
@@ -627,8 +557,3 @@ class Events(AsyncIterator[Dict[str, Any]]):
 
     async def __aexit__(self, *exc: Any) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        sub = getattr(self, "_sub", None)
-        if sub is not None and not sub.closed:
-            sub.close(linger=0)

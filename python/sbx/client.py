@@ -12,22 +12,22 @@ import itertools
 import threading
 import time
 import weakref
-from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Deque, Dict, Iterator, Mapping, Optional, Tuple
 
 import zmq
 
 from ._core import (DEFAULT_ENDPOINT, DEFAULT_PROBE_TIMEOUT, DEFAULT_TIMEOUT, SLICE, Args,
-                    Catalog, Curve, Prefix, Proxied, Sequencer, Watch, acquire_keys, as_bytes,
-                    call_timeout, checked, close_watched, events_endpoint, load_curve,
-                    merge_args, monitor_socket, pack, same_environment, setup_socket,
-                    split_name, unpack)
+                    Catalog, Connected, Curve, Followed, Held, Prefix, Sequencer, Watch, as_bytes,
+                    call_timeout, checked, close_watched, events_endpoint, events_socket,
+                    load_curve, merge_args, monitor_socket, ms, pack, same_environment,
+                    setup_socket, split_name, unpack)
 from ._heartbeat import Heartbeat
-from .errors import DaemonUnavailable, SandboxStateError, SbxError, Timeout
+from .errors import DaemonUnavailable, SandboxStateError, SbxError
 
 __all__ = ["Environment", "Sandbox", "Stream", "Events"]
 
 
-class Environment:
+class Environment(Connected):
     """A connection to one sbx daemon (its request endpoint).
 
     ``curve=(server_public_cert, client_secret_cert)`` turns CURVE on for
@@ -108,7 +108,7 @@ class Environment:
         try:
             socket.connect(admin)
             socket.send(pack({"op": "shutdown", "id": 1}))
-            if not socket.poll(None if self.timeout is None else _ms(self.timeout)):
+            if not socket.poll(None if self.timeout is None else ms(self.timeout)):
                 raise DaemonUnavailable("no reply to 'shutdown' from the admin endpoint %s within %g s"
                                         % (admin, self.timeout))
             checked(unpack(socket.recv()))
@@ -187,14 +187,6 @@ class Environment:
 
     # --- internals -------------------------------------------------------
 
-    def _acquire_wait(self, timeout: Optional[float]) -> Optional[float]:
-        if self.timeout is None:
-            return None
-        return self.timeout if timeout is None else max(self.timeout, timeout)
-
-    def _acquire_keys(self, timeout: Optional[float]) -> Args:
-        return acquire_keys(self.timeout if timeout is None else timeout)
-
     def _channel(self) -> "_Channel":
         channel = getattr(self._local, "channel", None)
         if channel is None:
@@ -230,9 +222,6 @@ class Environment:
         if heartbeat is not None:
             heartbeat.remove(sandbox)
 
-    def _report(self, down: Optional[DaemonUnavailable]) -> None:
-        self._down = down
-
     def _probe(self) -> bool:
         """True when ``hello`` on a fresh socket is answered, by the same
         environment as before, within the probe timeout."""
@@ -240,7 +229,7 @@ class Environment:
         deadline = time.monotonic() + self.probe_timeout
         try:
             socket.send(pack({"op": "hello", "id": 0}))    # queued until connected
-            while socket.poll(_ms(deadline - time.monotonic())):
+            while socket.poll(ms(deadline - time.monotonic())):
                 reply = unpack(socket.recv())
                 if isinstance(reply, dict) and reply.get("id") == 0:
                     known = self._catalog.environment if self._catalog else None
@@ -256,20 +245,8 @@ class Environment:
                                  % (self.endpoint, self.probe_timeout, op))
 
     def _no_reply(self, op: str, timeout: float) -> SbxError:
-        if self._probe():
-            return Timeout("no reply to %r from %s within %g s (the daemon answers hello)"
-                           % (op, self.endpoint, timeout))
-        return DaemonUnavailable("no reply to %r from %s within %g s, and no answer to hello "
-                                 "within %g s" % (op, self.endpoint, timeout, self.probe_timeout))
+        return self._silence(op, timeout, self._probe())
 
-    def _connection_lost(self, op: str) -> DaemonUnavailable:
-        #  The daemon answers through the connection a request came on.
-        return DaemonUnavailable("the connection to %s dropped while waiting for the reply to %r: "
-                                 "that reply is lost" % (self.endpoint, op))
-
-
-def _ms(seconds: float) -> int:
-    return max(0, int(seconds * 1000))
 
 
 class _Channel:
@@ -319,7 +296,7 @@ class _Channel:
             if self.watch.refused:
                 raise self._fail(DaemonUnavailable("cannot send %r to %s: %s"
                                                    % (op, self.env.endpoint, self.watch.refused)))
-            if left <= 0 or not self.monitor.poll(_ms(left)):
+            if left <= 0 or not self.monitor.poll(ms(left)):
                 raise self._fail(self.env._unreachable(op))
             self._update()
 
@@ -401,7 +378,7 @@ class _Channel:
             self.close()
 
 
-class Sandbox(Proxied):
+class Sandbox(Held):
     """A sandbox held by this client: in a session (``env.sandbox()``) or
     acquired (``env.acquire()``). Features are attributes, as ``hello``
     lists them: ``sb.shell.run("ls")``, ``sb.fs.write("a.txt", b"data")``.
@@ -498,32 +475,11 @@ class Sandbox(Proxied):
             return
         try:
             self.end()
-        except SbxError as error:       # the error in flight matters more
-            if hasattr(exc, "add_note"):
-                exc.add_note("and then session.end failed: %s: %s" % (error.type, error))
+        except SbxError as error:
+            self._end_failed(exc, error)
 
     def __repr__(self) -> str:
         return "<sbx.Sandbox %s session %s>" % (self.id, self.session_id)
-
-    # --- internals -------------------------------------------------------
-
-    def _hold(self, reply: Mapping[str, Any], catalog: Catalog) -> None:
-        self.id, self.token = reply["sandbox"], reply["token"]
-        self._catalog = catalog
-        self._held = True
-        self._env._keep(self)
-
-    def _call_body(self, feature: Optional[str], method: str, args: Args) -> Args:
-        body: Args = {"op": "call", "sandbox": self.id, "token": self.token, "method": method}
-        if feature:
-            body["feature"] = feature
-        if args:
-            body["args"] = args
-        return body
-
-    def _result(self, feature: Optional[str], method: str, reply: Mapping[str, Any]) -> Any:
-        assert self._catalog is not None
-        return self._catalog.result(feature, method, reply.get("result"))
 
 
 class Stream(Iterator[Tuple[str, bytes]]):
@@ -601,7 +557,7 @@ class Stream(Iterator[Tuple[str, bytes]]):
         self.close()
 
 
-class Events(Iterator[Dict[str, Any]]):
+class Events(Followed, Iterator[Dict[str, Any]]):
     """Events of the daemon as decoded maps, in seq order with none missed:
     a SUB socket for live events, ``events.replay`` to fill a gap, a late
     join, or a quiet spell (PROTOCOL.md "Journal"). ``lost`` counts events
@@ -614,39 +570,9 @@ class Events(Iterator[Dict[str, Any]]):
         self._seq = Sequencer(since, prefix)
         #: Where the SUB socket is connected.
         self.endpoint = events_endpoint(env.catalog.events_endpoint, env.endpoint)
-        sub = env._context.socket(zmq.SUB)
-        sub.rcvhwm = 100000
-        sub.subscribe(b"")      # every event: a narrower one hides gaps
-        self._sub = setup_socket(sub, self.endpoint, env._curve)
+        self._sub = events_socket(env._context, self.endpoint, env._curve)
         if self._seq.now:
             self._replay(False)     # "now" is the last seq at this moment
-
-    @property
-    def last_seq(self) -> int:
-        return self._seq.last
-
-    @property
-    def lost(self) -> int:
-        return self._seq.lost
-
-    @property
-    def gap_replays(self) -> int:
-        return self._seq.gap_replays
-
-    @property
-    def dropped(self) -> List[Any]:
-        """The seqs the :meth:`drop` hook discarded."""
-        return self._seq.dropped
-
-    @property
-    def received(self) -> int:
-        """Live messages received on the SUB socket so far."""
-        return self._seq.received
-
-    def drop(self, count: int) -> None:
-        """Test hook: discard the next ``count`` live messages, as a full
-        queue would; the gap is then filled from the journal."""
-        self._seq.drop = count
 
     def __next__(self) -> Dict[str, Any]:
         seq = self._seq
@@ -689,8 +615,3 @@ class Events(Iterator[Dict[str, Any]]):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        sub = getattr(self, "_sub", None)
-        if sub is not None and not sub.closed:
-            sub.close(linger=0)

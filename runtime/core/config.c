@@ -614,19 +614,28 @@ sbx_config_load_json (const json_t *root, const sbx_kinds_t *kinds, sbx_error_t 
     return self;
 }
 
-sbx_config_t *
-sbx_config_load_string (const char *text, const sbx_kinds_t *kinds, sbx_error_t **error_p)
+//  Loads the parsed `root` (taken), or says where the text of `path` (NULL:
+//  a string) is not JSON.
+static sbx_config_t *
+s_load_parsed (json_t *root, const json_error_t *problem, const char *path, const sbx_kinds_t *kinds,
+               sbx_error_t **error_p)
 {
-    json_error_t problem;
-    json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, &problem);
     if (!root) {
-        *error_p = sbx_error_new (S_ERROR, "(json) line %d column %d: %s",
-                                  problem.line, problem.column, problem.text);
+        *error_p = sbx_error_new (S_ERROR, "%s%s line %d column %d: %s", path ? path : "(json)", path ? ":" : "",
+                                  problem->line, problem->column, problem->text);
         return NULL;
     }
     sbx_config_t *self = sbx_config_load_json (root, kinds, error_p);
     json_decref (root);
     return self;
+}
+
+sbx_config_t *
+sbx_config_load_string (const char *text, const sbx_kinds_t *kinds, sbx_error_t **error_p)
+{
+    json_error_t problem;
+    json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, &problem);
+    return s_load_parsed (root, &problem, NULL, kinds, error_p);
 }
 
 sbx_config_t *
@@ -653,14 +662,7 @@ sbx_config_load_file (const char *path, const sbx_kinds_t *kinds, sbx_error_t **
         *error_p = sbx_error_new (S_ERROR, "cannot read %s: %s", path, strerror (read_error));
         return NULL;
     }
-    if (!root) {
-        *error_p = sbx_error_new (S_ERROR, "%s: line %d column %d: %s", path,
-                                  problem.line, problem.column, problem.text);
-        return NULL;
-    }
-    sbx_config_t *self = sbx_config_load_json (root, kinds, error_p);
-    json_decref (root);
-    return self;
+    return s_load_parsed (root, &problem, path, kinds, error_p);
 }
 
 sbx_config_t *

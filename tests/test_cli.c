@@ -1195,16 +1195,17 @@ Test (cli, shell_explains_a_daemon_restart)
     s_stop ();
 }
 
-//  Waits until the line editor has the terminal (no canonical mode: it
-//  reads keys one by one), reading what is drawn meanwhile. On Linux the
-//  master side sees the terminal's modes.
+//  Waits until the terminal is in canonical mode (a command runs and reads
+//  lines) or not (the line editor has it and reads keys one by one),
+//  reading what is drawn meanwhile. On Linux the master side sees the
+//  terminal's modes.
 static bool
-s_wait_editing (int master, char **screen_p, size_t *used_p, int timeout_ms)
+s_wait_mode (int master, bool canonical, char **screen_p, size_t *used_p, int timeout_ms)
 {
     int64_t deadline = s_now () + timeout_ms;
     while (s_now () < deadline) {
         struct termios modes;
-        if (tcgetattr (master, &modes) == 0 && !(modes.c_lflag & ICANON))
+        if (tcgetattr (master, &modes) == 0 && !(modes.c_lflag & ICANON) == !canonical)
             return true;
         struct pollfd item = {master, POLLIN, 0};
         if (poll (&item, 1, 10) > 0) {
@@ -1233,7 +1234,7 @@ Test (cli, shell_edits_lines_and_keeps_history_on_a_terminal)
     char *screen = NULL;
     size_t used = 0;
     cr_assert (s_read_until (master, &screen, &used, "tty$ ", S_WAIT), "%s", screen ? screen : "(nothing)");
-    cr_assert (s_wait_editing (master, &screen, &used, S_WAIT));
+    cr_assert (s_wait_mode (master, false, &screen, &used, S_WAIT));
     cr_assert_eq (write (master, "echo one\r", 9), 9);
     const char *ran = "shell \"echo one\" succeeded";
     cr_assert (s_read_until (master, &screen, &used, ran, S_WAIT), "%s", screen);
@@ -1241,21 +1242,21 @@ Test (cli, shell_edits_lines_and_keeps_history_on_a_terminal)
     //  again (not "\x1b[A", which the shell would have run). Between lines
     //  the terminal is back in its usual mode.
     size_t mark = used;
-    cr_assert (s_wait_editing (master, &screen, &used, S_WAIT));
+    cr_assert (s_wait_mode (master, false, &screen, &used, S_WAIT));
     mark = used;
     cr_assert_eq (write (master, "\x1b[A\r", 4), 4);
     cr_assert (s_read_until_after (master, &screen, &used, mark, ran, S_WAIT), "%s", screen + mark);
     cr_assert_null (strstr (screen, "[A"), "%s", screen);
     //  Ctrl-A, then typing at the start of the line: it is edited.
     mark = used;
-    cr_assert (s_wait_editing (master, &screen, &used, S_WAIT));
+    cr_assert (s_wait_mode (master, false, &screen, &used, S_WAIT));
     mark = used;
     cr_assert_eq (write (master, "echo three\x01x\r", 13), 13);
     cr_assert (s_read_until_after (master, &screen, &used, mark, "shell \"xecho three\" succeeded", S_WAIT),
                "%s", screen + mark);
     //  Ctrl-D ends the session.
     mark = used;
-    cr_assert (s_wait_editing (master, &screen, &used, S_WAIT));
+    cr_assert (s_wait_mode (master, false, &screen, &used, S_WAIT));
     cr_assert_eq (write (master, "\x04", 1), 1);
     cr_assert (s_read_until (master, &screen, &used, "sbx: session ended", S_WAIT), "%s", screen);
     cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 0);
@@ -1278,28 +1279,6 @@ Test (cli, shell_edits_lines_and_keeps_history_on_a_terminal)
     s_stop ();
 }
 
-//  Waits until the terminal is back in canonical mode (a command runs,
-//  and reads lines), reading what is drawn meanwhile.
-static bool
-s_wait_lines (int master, char **screen_p, size_t *used_p, int timeout_ms)
-{
-    int64_t deadline = s_now () + timeout_ms;
-    while (s_now () < deadline) {
-        struct termios modes;
-        if (tcgetattr (master, &modes) == 0 && (modes.c_lflag & ICANON))
-            return true;
-        struct pollfd item = {master, POLLIN, 0};
-        if (poll (&item, 1, 10) > 0) {
-            char chunk [4096];
-            ssize_t n = read (master, chunk, sizeof chunk);
-            if (n <= 0)
-                return false;
-            sbx_test_append (screen_p, used_p, chunk, (size_t) n);
-        }
-    }
-    return false;
-}
-
 //  On a terminal, what is typed while a command runs is its stdin, line
 //  by line as it is typed, and Ctrl-D its end: as in a shell.
 Test (cli, shell_gives_a_running_command_what_is_typed)
@@ -1317,10 +1296,10 @@ Test (cli, shell_gives_a_running_command_what_is_typed)
     char *screen = NULL;
     size_t used = 0;
     cr_assert (s_read_until (master, &screen, &used, "tp$ ", S_WAIT), "%s", screen ? screen : "(nothing)");
-    cr_assert (s_wait_editing (master, &screen, &used, S_WAIT));
+    cr_assert (s_wait_mode (master, false, &screen, &used, S_WAIT));
     const char *command = "while read l; do echo \"<$l>\"; done\r";
     cr_assert_eq (write (master, command, strlen (command)), (ssize_t) strlen (command));
-    cr_assert (s_wait_lines (master, &screen, &used, S_WAIT));
+    cr_assert (s_wait_mode (master, true, &screen, &used, S_WAIT));
     size_t mark = used;
     cr_assert_eq (write (master, "first\n", 6), 6);
     cr_assert (s_read_until_after (master, &screen, &used, mark, "<first>", S_WAIT), "%s", screen + mark);
@@ -1332,7 +1311,7 @@ Test (cli, shell_gives_a_running_command_what_is_typed)
     cr_assert_eq (write (master, "\x04", 1), 1);
     cr_assert (s_read_until_after (master, &screen, &used, mark, "tp$ ", S_WAIT), "%s", screen + mark);
     mark = used;
-    cr_assert (s_wait_editing (master, &screen, &used, S_WAIT));
+    cr_assert (s_wait_mode (master, false, &screen, &used, S_WAIT));
     cr_assert_eq (write (master, "\x04", 1), 1);
     cr_assert (s_read_until (master, &screen, &used, "sbx: session ended", S_WAIT), "%s", screen);
     cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 0);

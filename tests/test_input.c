@@ -25,15 +25,8 @@ s_send (zsock_t *dealer, const char *format, ...)
     va_start (args, format);
     vsnprintf (json, sizeof json, format, args);
     va_end (args);
-    json_error_t problem;
-    json_t *value = json_loads (json, 0, &problem);
-    cr_assert_not_null (value, "bad JSON '%s': %s", json, problem.text);
     msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-    sbx_mp_from_json (&pk, value);
-    json_decref (value);
+    cr_assert_eq (sbx_test_pack_json (&buffer, json), 0, "bad JSON '%s'", json);
     cr_assert_eq (zmq_send (zsock_resolve (dealer), buffer.data, buffer.size, ZMQ_DONTWAIT),
                   (int) buffer.size, "cannot send %s", json);
     msgpack_sbuffer_destroy (&buffer);
@@ -149,9 +142,8 @@ s_touch (const char *path)
 Test (input, chunks_reach_a_running_command_as_they_come)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     s_send (dealer, "{\"op\": \"call\", \"id\": 1, \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
             " \"method\": \"run\", \"stream\": true, \"input\": true, \"args\": {\"cmd\": \"cat\", \"stdin\": \"zero\\n\"}}",
             session.sandbox, session.token);
@@ -183,9 +175,7 @@ Test (input, chunks_reach_a_running_command_as_they_come)
     message = s_reply_to (dealer, 1);
     cr_assert (message.ok, "%s", message.error);
     cr_assert_eq (message.exit_code, 0);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  Without `stream` the output is in the result, all of it; binary input
@@ -193,9 +183,8 @@ Test (input, chunks_reach_a_running_command_as_they_come)
 Test (input, without_stream_the_result_holds_everything)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     s_send (dealer, "{\"op\": \"call\", \"id\": 1, \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
             " \"method\": \"run\", \"input\": true, \"args\": {\"cmd\": \"od -An -c | tr -s ' '\", \"stdin\": \"a\"}}",
             session.sandbox, session.token);
@@ -211,9 +200,7 @@ Test (input, without_stream_the_result_holds_everything)
     message = s_reply_to (dealer, 1);
     cr_assert (message.ok, "%s", message.error);
     cr_assert_str_eq (message.stdout_, " a \\0 b\n");
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  Input that nothing will read is answered `closed`: the command closed
@@ -221,9 +208,8 @@ Test (input, without_stream_the_result_holds_everything)
 Test (input, input_nobody_reads_is_answered_closed)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char release [512];
     snprintf (release, sizeof release, "%s/release", daemon->dir);
     s_send (dealer, "{\"op\": \"call\", \"id\": 1, \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
@@ -257,9 +243,7 @@ Test (input, input_nobody_reads_is_answered_closed)
     cr_assert_str_eq (message.stdout_, "done\n");
     message = s_reply_to (dealer, 6);
     cr_assert (message.ok && message.closed);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  A call queued behind one that takes input waits for it, and input
@@ -267,9 +251,8 @@ Test (input, input_nobody_reads_is_answered_closed)
 Test (input, a_queued_call_waits_for_the_one_taking_input)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     s_send (dealer, "{\"op\": \"call\", \"id\": 1, \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
             " \"method\": \"run\", \"input\": true, \"args\": {\"cmd\": \"cat\"}}", session.sandbox, session.token);
     s_send (dealer, "{\"op\": \"call\", \"id\": 2, \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
@@ -281,9 +264,7 @@ Test (input, a_queued_call_waits_for_the_one_taking_input)
     cr_assert_str_eq (message.stdout_, "first\n");
     message = s_reply_to (dealer, 2);
     cr_assert_str_eq (message.stdout_, "second\n");
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  Input counts against limits.queued_per_sandbox like any request sent
@@ -302,9 +283,8 @@ Test (input, input_waiting_past_the_sandbox_queue_is_refused)
     cr_assert_not_null (daemon);
     s_running = daemon;
     chmod (daemon->dir, 0711);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     char release [512];
     snprintf (release, sizeof release, "%s/release", daemon->dir);
     s_send (dealer, "{\"op\": \"call\", \"id\": 1, \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
@@ -332,18 +312,15 @@ Test (input, input_waiting_past_the_sandbox_queue_is_refused)
         if (message.id > 1)
             cr_assert (message.closed, "input %llu was never read", (unsigned long long) message.id);
     }
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }
 
 //  Input is for a session's owner, for a call in a session.
 Test (input, refused_without_a_session)
 {
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (daemon, &session);
     sbx_reply_t *reply = sbx_test_requestf (dealer, 10000, "{\"op\": \"input\", \"sandbox\": \"%s\","
                                             " \"token\": \"0123456789abcdef0123456789abcdef\", \"call\": 1, \"data\": \"x\"}",
                                             session.sandbox);
@@ -371,7 +348,5 @@ Test (input, refused_without_a_session)
         listed |= sbx_mp_str_eq (&capabilities->via.array.ptr [i], "input");
     cr_assert (listed);
     sbx_reply_destroy (&reply);
-    s_close_session (dealer, &session);
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
+    s_end_clean (&daemon, &dealer, &session);
 }

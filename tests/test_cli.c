@@ -1219,22 +1219,34 @@ s_wait_mode (int master, bool canonical, char **screen_p, size_t *used_p, int ti
     return false;
 }
 
-Test (cli, shell_edits_lines_and_keeps_history_on_a_terminal)
+//  Starts `sbx shell --session-id ID` on a new pseudo-terminal, with its
+//  history under `state`, and waits for its prompt and its line editor;
+//  returns the master side (the caller closes it).
+static int
+s_shell_on_terminal (const char *state, const char *id, char **screen_p, size_t *used_p)
 {
-    s_start (S_CONFIG);
-    const char *state = s_make_temp_dir ("state");
     s_state_home = state;
     int master = -1, slave = -1;
     struct winsize size = {.ws_row = 24, .ws_col = 80};
     cr_assert_eq (openpty (&master, &slave, NULL, NULL, &size), 0);
     fcntl (master, F_SETFD, FD_CLOEXEC);
     fcntl (slave, F_SETFD, FD_CLOEXEC);
-    s_child = s_spawn_with (slave, slave, slave, (const char *const []) {"shell", "--session-id", "tty", NULL});
+    s_child = s_spawn_with (slave, slave, slave, (const char *const []) {"shell", "--session-id", id, NULL});
     close (slave);
+    char prompt [64];
+    snprintf (prompt, sizeof prompt, "%s$ ", id);
+    cr_assert (s_read_until (master, screen_p, used_p, prompt, S_WAIT), "%s", *screen_p ? *screen_p : "(nothing)");
+    cr_assert (s_wait_mode (master, false, screen_p, used_p, S_WAIT));
+    return master;
+}
+
+Test (cli, shell_edits_lines_and_keeps_history_on_a_terminal)
+{
+    s_start (S_CONFIG);
+    const char *state = s_make_temp_dir ("state");
     char *screen = NULL;
     size_t used = 0;
-    cr_assert (s_read_until (master, &screen, &used, "tty$ ", S_WAIT), "%s", screen ? screen : "(nothing)");
-    cr_assert (s_wait_mode (master, false, &screen, &used, S_WAIT));
+    int master = s_shell_on_terminal (state, "tty", &screen, &used);
     cr_assert_eq (write (master, "echo one\r", 9), 9);
     const char *ran = "shell \"echo one\" succeeded";
     cr_assert (s_read_until (master, &screen, &used, ran, S_WAIT), "%s", screen);
@@ -1284,19 +1296,9 @@ Test (cli, shell_edits_lines_and_keeps_history_on_a_terminal)
 Test (cli, shell_gives_a_running_command_what_is_typed)
 {
     s_start_env (S_TOOL_CONFIG, "tool-env");
-    const char *state = s_make_temp_dir ("typed");
-    s_state_home = state;
-    int master = -1, slave = -1;
-    struct winsize size = {.ws_row = 24, .ws_col = 80};
-    cr_assert_eq (openpty (&master, &slave, NULL, NULL, &size), 0);
-    fcntl (master, F_SETFD, FD_CLOEXEC);
-    fcntl (slave, F_SETFD, FD_CLOEXEC);
-    s_child = s_spawn_with (slave, slave, slave, (const char *const []) {"shell", "--session-id", "tp", NULL});
-    close (slave);
     char *screen = NULL;
     size_t used = 0;
-    cr_assert (s_read_until (master, &screen, &used, "tp$ ", S_WAIT), "%s", screen ? screen : "(nothing)");
-    cr_assert (s_wait_mode (master, false, &screen, &used, S_WAIT));
+    int master = s_shell_on_terminal (s_make_temp_dir ("typed"), "tp", &screen, &used);
     const char *command = "while read l; do echo \"<$l>\"; done\r";
     cr_assert_eq (write (master, command, strlen (command)), (ssize_t) strlen (command));
     cr_assert (s_wait_mode (master, true, &screen, &used, S_WAIT));

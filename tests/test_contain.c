@@ -26,7 +26,11 @@ s_start (const char *isolation, const char *limits, unsigned pool)
               "{\"environment\": {\"id\": \"cenv\", \"pool\": {\"min\": %u, \"max\": %u},"
               " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
               " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"%s\", \"limits\": %s},"
-              " \"features\": {\"shell\": {\"kind\": \"shell\", \"env\": {\"SBX_TAG\": \"%s\"}},"
+              //  Six processes that each fill 400 MB take a minute and more
+              //  on a loaded machine: commands may take longer than the
+              //  default 60 s here (the test waits 120 s for a reply).
+              " \"features\": {\"shell\": {\"kind\": \"shell\", \"timeout_ms\": 110000,"
+              " \"env\": {\"SBX_TAG\": \"%s\"}},"
               " \"fs\": {\"kind\": \"fs\"}}}", pool, pool, isolation, limits, s_tag ());
     sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
     cr_assert_not_null (daemon, "sbxd did not start with %s: %s", config, sbx_test_daemon_failure ());

@@ -8,6 +8,7 @@
 #include "actors/metrics_http.h"
 #include "actors/recorder.h"
 #include "messages/event.h"
+#include "messages/mp.h"
 #include "runtime/core/endpoint.h"
 #include "runtime/daemon/registry.h"
 #include "testutil.h"
@@ -271,6 +272,73 @@ Test (metrics, the_recorder_counts_events_and_measures_steps_and_lifetimes)
     sbx_error_destroy (&value_error);
     sbx_error_destroy (&lapsed);
     sbx_recorder_destroy (&recorder);
+    sbx_recorder_destroy (&recorder);
+    sbx_metrics_destroy (&metrics);
+    sbx_config_destroy (&config);
+}
+
+//  The recorder reads bodies as msgpack_unpack and sbx_mp_map_get would:
+//  the last of duplicate keys counts, values of other types or in other
+//  formats than the encoder's are read the same, and a body that is not
+//  one whole map is not recorded.
+Test (metrics, the_recorder_reads_a_body_as_msgpack_does)
+{
+    sbx_config_t *config = s_config (S_CONFIG);
+    sbx_metrics_t *metrics = sbx_metrics_new (config);
+    sbx_recorder_t *recorder = sbx_recorder_new (metrics, config);
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    //  A session.activity in an order and formats of its own: args nest,
+    //  duration_ns is a uint 32, error comes twice (the last counts) and
+    //  its type is not its first key; a key that is not a string.
+    msgpack_pack_map (&pk, 7);
+    msgpack_pack_uint8 (&pk, 7);
+    msgpack_pack_true (&pk);
+    sbx_mp_pack_str (&pk, "error");
+    msgpack_pack_map (&pk, 1);
+    sbx_mp_pack_str (&pk, "type");
+    sbx_mp_pack_str (&pk, "FirstError");
+    sbx_mp_pack_str (&pk, "args");
+    msgpack_pack_map (&pk, 2);
+    sbx_mp_pack_str (&pk, "list");
+    msgpack_pack_array (&pk, 3);
+    msgpack_pack_double (&pk, 1.5);
+    msgpack_pack_bin (&pk, 3);
+    msgpack_pack_bin_body (&pk, "abc", 3);
+    msgpack_pack_map (&pk, 1);
+    sbx_mp_pack_str (&pk, "type");
+    sbx_mp_pack_str (&pk, "NotThisOne");
+    sbx_mp_pack_str (&pk, "name");
+    sbx_mp_pack_str (&pk, "nested");
+    sbx_mp_pack_str (&pk, "feature");
+    sbx_mp_pack_str (&pk, "f");
+    sbx_mp_pack_str (&pk, "name");
+    sbx_mp_pack_str (&pk, "configure");
+    sbx_mp_pack_str (&pk, "duration_ns");
+    msgpack_pack_uint32 (&pk, 250000);
+    sbx_mp_pack_str (&pk, "error");
+    msgpack_pack_map (&pk, 2);
+    sbx_mp_pack_str (&pk, "message");
+    sbx_mp_pack_str (&pk, "m");
+    sbx_mp_pack_str (&pk, "type");
+    sbx_mp_pack_str (&pk, "ValueError");
+    sbx_recorder_event (recorder, SBX_EV_SESSION_ACTIVITY, (const uint8_t *) body.data, body.size);
+    //  Not recorded: cut short, followed by more bytes, not a map.
+    sbx_recorder_event (recorder, SBX_EV_SESSION_ACTIVITY, (const uint8_t *) body.data, body.size - 1);
+    msgpack_pack_nil (&pk);
+    sbx_recorder_event (recorder, SBX_EV_SESSION_ACTIVITY, (const uint8_t *) body.data, body.size);
+    sbx_recorder_event (recorder, SBX_EV_SESSION_ACTIVITY, (const uint8_t *) body.data + body.size - 1, 1);
+    char *text = s_render (metrics);
+    cr_assert_eq (s_sample (text, "sbx_events_total{environment=\"testing-env\",event=\"session.activity\"}"), 1,
+                  "%s", text);
+    cr_assert_eq (s_sample (text, "sbx_calls_total{environment=\"testing-env\",feature=\"f\",method=\"configure\","
+                                  "error=\"ValueError\"}"), 1, "%s", text);
+    cr_assert_eq (s_sample (text, "sbx_call_duration_seconds_sum{environment=\"testing-env\",feature=\"f\","
+                                  "method=\"configure\",error=\"ValueError\"}"), 0.00025, "%s", text);
+    free (text);
+    msgpack_sbuffer_destroy (&body);
     sbx_recorder_destroy (&recorder);
     sbx_metrics_destroy (&metrics);
     sbx_config_destroy (&config);

@@ -110,22 +110,77 @@ static const struct {
                                          SBX_METRIC_FEATURE_TEARDOWN_SESSION_SECONDS},
 };
 
+//  The keys of a body the recorder reads, found in one pass over its keys
+//  instead of a search per key (the bus records every event, in its own
+//  thread): the last of duplicate keys wins, as with sbx_mp_map_get.
+typedef struct {
+    const msgpack_object *ts, *duration, *error, *sandbox, *old, *feature, *name;
+} s_fields_t;
+
+static bool
+s_key_is (const msgpack_object *key, const char *name, size_t length)
+{
+    return key->via.str.size == length && memcmp (key->via.str.ptr, name, length) == 0;
+}
+
+static void
+s_fields (const msgpack_object *body, s_fields_t *fields)
+{
+    memset (fields, 0, sizeof *fields);
+    for (uint32_t i = 0; i < body->via.map.size; i++) {
+        const msgpack_object *key = &body->via.map.ptr [i].key;
+        const msgpack_object *value = &body->via.map.ptr [i].val;
+        if (key->type != MSGPACK_OBJECT_STR)
+            continue;
+        switch (key->via.str.size) {
+            case 3:
+                if (s_key_is (key, "old", 3))
+                    fields->old = value;
+                break;
+            case 4:
+                if (s_key_is (key, "name", 4))
+                    fields->name = value;
+                break;
+            case 5:
+                if (s_key_is (key, "ts_ns", 5))
+                    fields->ts = value;
+                else
+                if (s_key_is (key, "error", 5))
+                    fields->error = value;
+                break;
+            case 7:
+                if (s_key_is (key, "sandbox", 7))
+                    fields->sandbox = value;
+                else
+                if (s_key_is (key, "feature", 7))
+                    fields->feature = value;
+                break;
+            case 11:
+                if (s_key_is (key, "duration_ns", 11))
+                    fields->duration = value;
+                break;
+        }
+    }
+}
+
 //  Records what one decoded event says.
 static void
 s_record (sbx_recorder_t *self, sbx_event_kind_t kind, const msgpack_object *body)
 {
     sbx_metrics_t *metrics = self->metrics;
     char id [256], type [128], feature [128];
-    int64_t ts = s_int (sbx_mp_map_get (body, "ts_ns"));
-    int64_t duration = s_int (sbx_mp_map_get (body, "duration_ns"));
-    const msgpack_object *error = sbx_mp_map_get (body, "error");
+    s_fields_t fields;
+    s_fields (body, &fields);
+    int64_t ts = s_int (fields.ts);
+    int64_t duration = s_int (fields.duration);
+    const msgpack_object *error = fields.error;
     sbx_metric_labels_t labels = {
         .event = (int) kind,
         .error = sbx_mp_absent (error) ? 0
                : sbx_metrics_error (metrics, s_str (sbx_mp_map_get (error, "type"), type, sizeof type))
     };
     sbx_metrics_add (metrics, SBX_METRIC_EVENTS, labels, 1);
-    const char *sandbox_id = s_str (sbx_mp_map_get (body, "sandbox"), id, sizeof id);
+    const char *sandbox_id = s_str (fields.sandbox, id, sizeof id);
     s_sandbox_t *sandbox = NULL;
     switch (kind) {
         case SBX_EV_ENVIRONMENT_START:
@@ -154,7 +209,7 @@ s_record (sbx_recorder_t *self, sbx_event_kind_t kind, const msgpack_object *bod
             break;
         case SBX_EV_SANDBOX_STATUS:
             s_sandbox (self, sandbox_id, ts);
-            labels.status = s_status (sbx_mp_map_get (body, "old"));
+            labels.status = s_status (fields.old);
             if (duration)
                 sbx_metrics_observe (metrics, SBX_METRIC_SANDBOX_STATUS_SECONDS, labels, duration);
             break;
@@ -164,7 +219,7 @@ s_record (sbx_recorder_t *self, sbx_event_kind_t kind, const msgpack_object *bod
         case SBX_EV_FEATURE_SETUP_SESSION:
         case SBX_EV_FEATURE_TEARDOWN_SESSION:
             labels.feature = sbx_config_feature_index (self->config,
-                s_str (sbx_mp_map_get (body, "feature"), feature, sizeof feature));
+                s_str (fields.feature, feature, sizeof feature));
             sbx_metrics_add (metrics, s_hooks [kind].count, labels, 1);
             if (duration)
                 sbx_metrics_observe (metrics, s_hooks [kind].seconds, labels, duration);
@@ -189,8 +244,8 @@ s_record (sbx_recorder_t *self, sbx_event_kind_t kind, const msgpack_object *bod
             }
             break;
         case SBX_EV_SESSION_ACTIVITY: {
-            const msgpack_object *name = sbx_mp_map_get (body, "name");
-            const msgpack_object *of = sbx_mp_map_get (body, "feature");
+            const msgpack_object *name = fields.name;
+            const msgpack_object *of = fields.feature;
             //  No feature: a service of the sandbox itself.
             labels.feature = sbx_mp_absent (of) ? -1
                            : sbx_config_feature_index (self->config, s_str (of, feature, sizeof feature));

@@ -287,13 +287,19 @@ typedef struct {
 static bool
 s_pool (unsigned count, s_pool_t *pool)
 {
-    char config [1024];
+    //  SBX_BENCH_ROOT_DIR places the sandboxes' directories (e.g. on a
+    //  tmpfs, to see what the file system's removals cost: sandboxes.md).
+    const char *root = getenv ("SBX_BENCH_ROOT_DIR");
+    char root_key [600] = "";
+    if (root && *root)
+        snprintf (root_key, sizeof root_key, ", \"root_dir\": \"%s\"", root);
+    char config [2048];
     snprintf (config, sizeof config,
         "{\"environment\": {\"id\": \"bench\", \"pool\": {\"min\": %u, \"max\": %u},"
-        " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
+        " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null%s},"
         " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"bwrap\", \"limits\": %s},"
         " \"features\": {\"shell\": {\"kind\": \"shell\"}}, \"events\": {\"log\": null}}",
-        count, count, S_CGROUPS);
+        count, count, root_key, S_CGROUPS);
     int64_t start = bench_now_us ();
     sbx_test_daemon_t *daemon = bench_daemon_start (config, 600000);
     pool->ready_ms = (double) (bench_now_us () - start) / 1e3;

@@ -148,7 +148,7 @@ Test (process, fork_bomb_is_held_by_the_process_limit)
     char request [1024];
     snprintf (request, sizeof request,
               "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\", \"method\": \"run\","
-              " \"args\": {\"cmd\": \"bomb() { bomb | bomb & }; bomb; sleep 100\", \"timeout_ms\": 2000}}",
+              " \"args\": {\"cmd\": \"bomb() { bomb | bomb & }; bomb; sleep 100\", \"timeout_ms\": 5000}}",
               session.sandbox, session.token);
     json_t *json = json_loads (request, 0, NULL);
     msgpack_sbuffer buffer;
@@ -174,10 +174,14 @@ Test (process, fork_bomb_is_held_by_the_process_limit)
     zframe_destroy (&frame);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     cr_assert (s_result_bool (reply, "timed_out"));
+    //  The shell says so when a fork fails: the limit was reached, even
+    //  if no sample of a loaded machine's /proc saw the bomb at its top.
+    char err [4096];
+    s_result_text (reply, "stderr", err, sizeof err, NULL);
     sbx_reply_destroy (&reply);
-    cr_log_info ("fork bomb: at most %d processes in %d samples", most, samples);
+    cr_log_info ("fork bomb: at most %d processes in %d samples; stderr %.80s", most, samples, err);
     cr_assert (most <= 64, "the bomb reached %d processes", most);
-    cr_assert (most >= 10, "the bomb did not go off (%d)", most);
+    cr_assert (most >= 10 || strstr (err, "fork"), "the bomb did not go off (%d; stderr '%s')", most, err);
     cr_assert_eq (s_tagged (s_tag ()), 0, "the bomb outlived its timeout");
 
     //  The sandbox still answers, commands included.

@@ -1240,6 +1240,21 @@ s_shell_on_terminal (const char *state, const char *id, char **screen_p, size_t 
     return master;
 }
 
+//  Ctrl-D at the prompt of the shell s_shell_on_terminal started: its
+//  session ends and it exits 0. Frees `screen`, closes `master`.
+static void
+s_shell_off_terminal (int master, char *screen, size_t used)
+{
+    cr_assert (s_wait_mode (master, false, &screen, &used, S_WAIT));
+    cr_assert_eq (write (master, "\x04", 1), 1);
+    cr_assert (s_read_until (master, &screen, &used, "sbx: session ended", S_WAIT), "%s", screen);
+    cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 0);
+    s_child = -1;
+    s_state_home = NULL;
+    free (screen);
+    close (master);
+}
+
 Test (cli, shell_edits_lines_and_keeps_history_on_a_terminal)
 {
     s_start (S_CONFIG);
@@ -1266,16 +1281,7 @@ Test (cli, shell_edits_lines_and_keeps_history_on_a_terminal)
     cr_assert_eq (write (master, "echo three\x01x\r", 13), 13);
     cr_assert (s_read_until_after (master, &screen, &used, mark, "shell \"xecho three\" succeeded", S_WAIT),
                "%s", screen + mark);
-    //  Ctrl-D ends the session.
-    mark = used;
-    cr_assert (s_wait_mode (master, false, &screen, &used, S_WAIT));
-    cr_assert_eq (write (master, "\x04", 1), 1);
-    cr_assert (s_read_until (master, &screen, &used, "sbx: session ended", S_WAIT), "%s", screen);
-    cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 0);
-    s_child = -1;
-    s_state_home = NULL;
-    free (screen);
-    close (master);
+    s_shell_off_terminal (master, screen, used);
 
     char path [128];
     snprintf (path, sizeof path, "%s/sbx/history", state);
@@ -1312,15 +1318,7 @@ Test (cli, shell_gives_a_running_command_what_is_typed)
     mark = used;
     cr_assert_eq (write (master, "\x04", 1), 1);
     cr_assert (s_read_until_after (master, &screen, &used, mark, "tp$ ", S_WAIT), "%s", screen + mark);
-    mark = used;
-    cr_assert (s_wait_mode (master, false, &screen, &used, S_WAIT));
-    cr_assert_eq (write (master, "\x04", 1), 1);
-    cr_assert (s_read_until (master, &screen, &used, "sbx: session ended", S_WAIT), "%s", screen);
-    cr_assert_eq (sbx_test_wait_pid (s_child, S_WAIT), 0);
-    s_child = -1;
-    s_state_home = NULL;
-    free (screen);
-    close (master);
+    s_shell_off_terminal (master, screen, used);
     s_stop ();
 }
 

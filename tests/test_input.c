@@ -14,23 +14,7 @@ s_init (void)
 TestSuite (input, .init = s_init, .fini = s_fini, .timeout = 120);
 
 //  Sends a request given as JSON (a printf format) without waiting.
-static void
-s_send (zsock_t *dealer, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
-
-static void
-s_send (zsock_t *dealer, const char *format, ...)
-{
-    char json [8192];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (json, sizeof json, format, args);
-    va_end (args);
-    msgpack_sbuffer buffer;
-    cr_assert_eq (sbx_test_pack_json (&buffer, json), 0, "bad JSON '%s'", json);
-    cr_assert_eq (zmq_send (zsock_resolve (dealer), buffer.data, buffer.size, ZMQ_DONTWAIT),
-                  (int) buffer.size, "cannot send %s", json);
-    msgpack_sbuffer_destroy (&buffer);
-}
+#define s_send(dealer, ...) cr_assert_eq (sbx_test_sendf ((dealer), __VA_ARGS__), 0)
 
 //  Sends `input` for call `call` (data NULL: none) without waiting.
 static void

@@ -300,22 +300,7 @@ s_connect (sbx_test_daemon_t *daemon)
 }
 
 //  Sends a request written as JSON (printf format) without waiting.
-static void
-s_sendf (zsock_t *dealer, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
-static void
-s_sendf (zsock_t *dealer, const char *format, ...)
-{
-    char text [8192];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (text, sizeof text, format, args);
-    va_end (args);
-    msgpack_sbuffer buffer;
-    cr_assert_eq (sbx_test_pack_json (&buffer, text), 0, "bad JSON in the test: %s", text);
-    int rc = zmq_send (zsock_resolve (dealer), buffer.data, buffer.size, 0);
-    msgpack_sbuffer_destroy (&buffer);
-    cr_assert_geq (rc, 0, "send failed: %s", zmq_strerror (zmq_errno ()));
-}
+#define s_sendf(dealer, ...) cr_assert_eq (sbx_test_sendf ((dealer), __VA_ARGS__), 0)
 
 //  Waits for one reply (one frame); NULL on timeout.
 static sbx_reply_t *

@@ -753,6 +753,25 @@ sbx_test_requestf (zsock_t *dealer, int timeout_ms, const char *format, ...)
     return sbx_test_request (dealer, json, timeout_ms);
 }
 
+int
+sbx_test_sendf (zsock_t *dealer, const char *format, ...)
+{
+    char json [8192];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (json, sizeof json, format, args);
+    va_end (args);
+    msgpack_sbuffer buffer;
+    int rc = sbx_test_pack_json (&buffer, json);
+    if (rc == 0 && zmq_send (zsock_resolve (dealer), buffer.data, buffer.size, ZMQ_DONTWAIT) < 0) {
+        fprintf (stderr, "testutil: cannot send %s: %s (no connection to the daemon?)\n", json,
+                 zmq_strerror (zmq_errno ()));
+        rc = -1;
+    }
+    msgpack_sbuffer_destroy (&buffer);
+    return rc;
+}
+
 const char *
 sbx_test_reply_type (const sbx_reply_t *reply)
 {

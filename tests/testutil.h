@@ -110,6 +110,12 @@ zsock_t *
 //  destroys the reply.
 sbx_reply_t *
     sbx_test_request (zsock_t *dealer, const char *json, int timeout_ms);
+//  Sends a request written as JSON (a printf format) and does not wait for
+//  its reply; never blocks. 0, or -1 (said on stderr) when the text is not
+//  JSON or the socket has no connection to send on.
+int
+    sbx_test_sendf (zsock_t *dealer, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+
 //  Same with a printf format.
 sbx_reply_t *
     sbx_test_requestf (zsock_t *dealer, int timeout_ms, const char *format, ...)

@@ -26,6 +26,7 @@ struct sbx_process_channel_t {
     pid_t pid;                  //  sbx-init, or bwrap around it; 0: none
     int ctl;                    //  control socket
     int errfd;                  //  sbx-init's (and bwrap's) stderr
+    int null;                   //  /dev/null for commands' stdin; -1 until asked
     bool broken;                //  the channel failed
     char in [sizeof (sbx_init_msg_t)];
     size_t in_fill;
@@ -40,7 +41,7 @@ sbx_process_channel_new (const char *id, const char *name)
     sbx_process_channel_t *self = (sbx_process_channel_t *) zmalloc (sizeof (sbx_process_channel_t));
     self->id = strdup (id);
     self->name = strdup (name);
-    self->ctl = self->errfd = -1;
+    self->ctl = self->errfd = self->null = -1;
     return self;
 }
 
@@ -54,6 +55,7 @@ sbx_process_channel_destroy (sbx_process_channel_t **self_p)
         sbx_process_child_end (self->pid, 0, NULL);
     sbx_process_child_close (&self->ctl);
     sbx_process_child_close (&self->errfd);
+    sbx_process_child_close (&self->null);
     free (self->watches);
     free (self->id);
     free (self->name);
@@ -202,16 +204,25 @@ sbx_process_channel_fd (sbx_process_channel_t *self)
     return self->ctl;
 }
 
+int
+sbx_process_channel_null (sbx_process_channel_t *self)
+{
+    if (self->null < 0)
+        self->null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+    return self->null;
+}
+
 uint32_t
 sbx_process_channel_next_id (sbx_process_channel_t *self)
 {
     return ++self->next_id;
 }
 
-//  Writes all of `data` on the socket, `fds` with its first byte; waits
-//  for room until `deadline` (zclock_mono). 0, or -1 with errno.
+//  Writes the `count` buffers of `parts` on the socket, in one sendmsg
+//  when there is room, `fds` with the first byte; waits for room until
+//  `deadline` (zclock_mono). 0, or -1 with errno.
 static int
-s_write (sbx_process_channel_t *self, const void *data, size_t size, const int *fds, int nfds,
+s_write (sbx_process_channel_t *self, struct iovec *parts, int count, const int *fds, int nfds,
          int64_t deadline)
 {
     union {
@@ -219,12 +230,14 @@ s_write (sbx_process_channel_t *self, const void *data, size_t size, const int *
         struct cmsghdr align;
     } control;
     assert (nfds >= 0 && nfds <= 3);
-    const char *p = (const char *) data;
-    while (size) {
-        struct iovec iov = {(void *) p, size};
+    while (count > 0 && parts [0].iov_len == 0) {
+        parts++;
+        count--;
+    }
+    while (count > 0) {
         struct msghdr header = {0};
-        header.msg_iov = &iov;
-        header.msg_iovlen = 1;
+        header.msg_iov = parts;
+        header.msg_iovlen = (size_t) count;
         if (nfds > 0) {
             memset (&control, 0, sizeof control);
             header.msg_control = control.data;
@@ -238,8 +251,16 @@ s_write (sbx_process_channel_t *self, const void *data, size_t size, const int *
         ssize_t n = sendmsg (self->ctl, &header, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             nfds = 0;           //  they went with the first byte
-            p += n;
-            size -= (size_t) n;
+            size_t sent = (size_t) n;
+            while (count > 0 && sent >= parts [0].iov_len) {
+                sent -= parts [0].iov_len;
+                parts++;
+                count--;
+            }
+            if (count > 0) {
+                parts [0].iov_base = (char *) parts [0].iov_base + sent;
+                parts [0].iov_len -= sent;
+            }
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -269,8 +290,8 @@ sbx_process_channel_send (sbx_process_channel_t *self, uint32_t type, uint32_t i
         return sbx_process_channel_gone (self);
     sbx_init_msg_t msg = {type, id, value, length};
     int64_t deadline = zclock_mono () + S_SEND_TIMEOUT_MS;
-    if (s_write (self, &msg, sizeof msg, fds, nfds, deadline) == 0
-    &&  s_write (self, payload, length, NULL, 0, deadline) == 0)
+    struct iovec parts [2] = {{&msg, sizeof msg}, {(void *) payload, length}};
+    if (s_write (self, parts, 2, fds, nfds, deadline) == 0)
         return NULL;
     if (errno == ETIMEDOUT) {
         char what [128];

@@ -91,6 +91,12 @@ pid_t
 int
     sbx_process_channel_fd (sbx_process_channel_t *self);
 
+//  /dev/null, read-only, for a command's stdin when it takes none; opened
+//  once, owned by the channel (pass it, do not close it). -1 when it
+//  cannot be opened, with errno.
+int
+    sbx_process_channel_null (sbx_process_channel_t *self);
+
 //  A fresh request id.
 uint32_t
     sbx_process_channel_next_id (sbx_process_channel_t *self);

@@ -197,9 +197,11 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
         return sbx_error_new ("ValueError", "the command and its environment are too large");
 
     //  The child's ends go to sbx-init; ours are non-blocking.
+    //  Without input, stdin is the channel's /dev/null (not ours to close).
+    bool piped = run->input || run->input_next;
     int in [2] = {-1, -1}, out [2] = {-1, -1}, err [2] = {-1, -1};
-    bool ok = (run->input || run->input_next ? pipe2 (in, O_CLOEXEC) == 0
-                          : (in [0] = open ("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+    int null = piped ? -1 : sbx_process_channel_null (channel);
+    bool ok = (piped ? pipe2 (in, O_CLOEXEC) == 0 : null >= 0)
            && pipe2 (out, O_CLOEXEC) == 0 && pipe2 (err, O_CLOEXEC) == 0;
     if (!ok) {
         int error = errno;
@@ -217,7 +219,7 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
     fcntl (err [0], F_SETFL, O_NONBLOCK);
 
     uint32_t id = sbx_process_channel_next_id (channel);
-    int child_fds [3] = {in [0], out [1], err [1]};
+    int child_fds [3] = {piped ? in [0] : null, out [1], err [1]};
     sbx_error_t *error = sbx_process_channel_send (channel, SBX_INIT_RUN, id, 0, payload, length,
                                                    child_fds, 3);
     free (payload);

@@ -416,9 +416,10 @@ const sbx_sandbox_kind_t sbx_sandbox_process = {
     .ping = s_ping,
     .isolation = s_isolation,
     .methods = s_methods,
-    //  the socket to sbx-init, the directory handles (2), the uid lock,
-    //  while a command runs its three pipes (both ends) and the exec
-    //  pipe, and at start the cgroup.procs files (3); a long-lived
+    //  the socket to sbx-init and its stderr, the directory handles (2),
+    //  the uid lock, /dev/null for stdin, while a command runs its three
+    //  pipes (both ends), and at start the exec pipe and the
+    //  cgroup.procs files (3); a long-lived
     //  command's are its feature's (python.c)
     .fds = 16
 };

@@ -373,9 +373,12 @@ s_run (uint32_t id, char *payload, uint32_t length, int *fds, int nfds)
     s_commands [s_command_count++] = (s_command_t) {id, pid};
     result = pid;
 done:
-    s_send (SBX_INIT_STARTED, id, result);
+    //  Before STARTED: once sbxd hears it, the command must be the only
+    //  holder of its pipes' ends, so that a stdin it closes is closed
+    //  (EPIPE for sbxd's next write) and its exit is the output's EOF.
     for (int i = 0; i < nfds; i++)
         close (fds [i]);
+    s_send (SBX_INIT_STARTED, id, result);
     if (cwd >= 0)
         close (cwd);
     free (argv);

@@ -122,12 +122,57 @@ s_failed (s_fixture_t *self, uint64_t id, const char *type)
     sbx_pool_action_destroy (&action);
 }
 
+//  The pool fills from `now`: its `count` sandboxes spawn (env/0:0,
+//  env/1:0, ...).
+static void
+s_fill (s_fixture_t *self, unsigned count, int64_t now)
+{
+    sbx_pool_fill (self->pool, now);
+    for (unsigned i = 0; i < count; i++) {
+        char id [32];
+        snprintf (id, sizeof id, "env/%u:0", i);
+        s_take (self, SBX_POOL_SPAWN, id);
+    }
+}
+
+//  Same, and the `count` sandboxes start at `now`: the pool is filled
+//  and opens.
+static void
+s_open_filled (s_fixture_t *self, unsigned count, int64_t now)
+{
+    s_fill (self, count, now);
+    for (unsigned i = 0; i < count; i++) {
+        char id [32];
+        snprintf (id, sizeof id, "env/%u:0", i);
+        s_start (self, id, NULL, now);
+    }
+    s_take (self, SBX_POOL_FILLED, NULL);
+    sbx_pool_open (self->pool, now);
+}
+
+//  The sandbox `id` spawns, fails its start with `error` at `now` and is
+//  reaped.
+static void
+s_spawn_fails (s_fixture_t *self, const char *id, const char *error, int64_t now)
+{
+    s_take (self, SBX_POOL_SPAWN, id);
+    s_start (self, id, error, now);
+    s_take (self, SBX_POOL_REAP, id);
+}
+
+//  Request `id` (waiting up to wait_ms from `now`) is given `sandbox` at
+//  once.
+static void
+s_acquire_given (s_fixture_t *self, uint64_t id, int64_t wait_ms, int64_t now, const char *sandbox)
+{
+    sbx_pool_acquire (self->pool, s_job (id), wait_ms, now);
+    s_given (self, id, sandbox);
+}
+
 Test (pool, fills_min_then_says_filled)
 {
     s_fixture_t *f = s_fixture (2, 4, 10, 1);
-    sbx_pool_fill (f->pool, 0);
-    s_take (f, SBX_POOL_SPAWN, "env/0:0");
-    s_take (f, SBX_POOL_SPAWN, "env/1:0");
+    s_fill (f, 2, 0);
     s_none (f);
     s_start (f, "env/1:0", NULL, 5);
     s_none (f);
@@ -142,8 +187,7 @@ Test (pool, fills_min_then_says_filled)
 Test (pool, waits_count_from_open_and_time_out_exactly)
 {
     s_fixture_t *f = s_fixture (1, 1, 10, 1);
-    sbx_pool_fill (f->pool, 0);
-    s_take (f, SBX_POOL_SPAWN, "env/0:0");
+    s_fill (f, 1, 0);
     //  While the pool fills, a request waits without a deadline.
     sbx_pool_acquire (f->pool, s_job (1), 200, 0);
     cr_assert_eq (sbx_pool_next_deadline (f->pool), INT64_MAX);
@@ -166,18 +210,10 @@ Test (pool, waits_count_from_open_and_time_out_exactly)
 Test (pool, waiters_are_served_first_come_first_served)
 {
     s_fixture_t *f = s_fixture (2, 2, 10, 1);
-    sbx_pool_fill (f->pool, 0);
-    s_take (f, SBX_POOL_SPAWN, NULL);
-    s_take (f, SBX_POOL_SPAWN, NULL);
-    s_start (f, "env/0:0", NULL, 0);
-    s_start (f, "env/1:0", NULL, 0);
-    s_take (f, SBX_POOL_FILLED, NULL);
-    sbx_pool_open (f->pool, 0);
+    s_open_filled (f, 2, 0);
     //  Round robin over ready slots, starting after the last pick.
-    sbx_pool_acquire (f->pool, s_job (1), 1000, 0);
-    s_given (f, 1, "env/0:0");
-    sbx_pool_acquire (f->pool, s_job (2), 1000, 0);
-    s_given (f, 2, "env/1:0");
+    s_acquire_given (f, 1, 1000, 0, "env/0:0");
+    s_acquire_given (f, 2, 1000, 0, "env/1:0");
     sbx_pool_acquire (f->pool, s_job (3), 1000, 0);
     sbx_pool_acquire (f->pool, s_job (4), 1000, 0);
     s_none (f);
@@ -194,8 +230,7 @@ Test (pool, waiters_and_unpooled_sandboxes_are_bounded)
 {
     s_fixture_t *f = s_fixture (1, 1, 10, 1);
     f->config.waiting = 2;
-    sbx_pool_fill (f->pool, 1000);
-    s_take (f, SBX_POOL_SPAWN, "env/0:0");
+    s_fill (f, 1, 1000);
     sbx_pool_acquire (f->pool, s_job (1), 100, 1000);
     sbx_pool_acquire (f->pool, s_job (2), 100, 1000);
     //  limits.waiting (2) wait already: the third is refused at once.
@@ -207,9 +242,7 @@ Test (pool, waiters_and_unpooled_sandboxes_are_bounded)
     //  Without pooling: limits.sandboxes (3) at once.
     f = s_fixture (0, 0, 10, 1);
     f->config.sandboxes = 3;
-    sbx_pool_fill (f->pool, 1000);
-    s_take (f, SBX_POOL_FILLED, NULL);
-    sbx_pool_open (f->pool, 1000);
+    s_open_filled (f, 0, 1000);
     for (uint64_t id = 1; id <= 3; id++) {
         sbx_pool_acquire (f->pool, s_job (id), 100, 1000);
         s_take (f, SBX_POOL_SPAWN, NULL);
@@ -222,13 +255,8 @@ Test (pool, waiters_and_unpooled_sandboxes_are_bounded)
 Test (pool, grows_to_max_for_waiters)
 {
     s_fixture_t *f = s_fixture (1, 3, 10, 1);
-    sbx_pool_fill (f->pool, 0);
-    s_take (f, SBX_POOL_SPAWN, "env/0:0");
-    s_start (f, "env/0:0", NULL, 0);
-    s_take (f, SBX_POOL_FILLED, NULL);
-    sbx_pool_open (f->pool, 0);
-    sbx_pool_acquire (f->pool, s_job (1), 100, 0);
-    s_given (f, 1, "env/0:0");
+    s_open_filled (f, 1, 0);
+    s_acquire_given (f, 1, 100, 0, "env/0:0");
     //  Growing is a bring-up, bounded by the outage rules: no deadline.
     sbx_pool_acquire (f->pool, s_job (2), 100, 0);
     s_take (f, SBX_POOL_SPAWN, "env/1:0");
@@ -258,9 +286,7 @@ Test (pool, retries_every_interval_until_the_grace_has_passed)
     for (unsigned generation = 0; generation < 7; generation++) {
         char id [32];
         snprintf (id, sizeof id, "env/0:%u", generation);
-        s_take (f, SBX_POOL_SPAWN, id);
-        s_start (f, id, SBX_STATE_ERROR, now);
-        s_take (f, SBX_POOL_REAP, id);
+        s_spawn_fails (f, id, SBX_STATE_ERROR, now);
         if (generation < 6) {
             s_take (f, SBX_POOL_RETRYING, NULL);
             cr_assert (sbx_pool_retrying (f->pool));
@@ -282,13 +308,9 @@ Test (pool, retries_every_interval_until_the_grace_has_passed)
 Test (pool, a_grace_of_zero_means_one_attempt)
 {
     s_fixture_t *f = s_fixture (0, 0, 0, 0);
-    sbx_pool_fill (f->pool, 1000);
-    s_take (f, SBX_POOL_FILLED, NULL);
-    sbx_pool_open (f->pool, 1000);
+    s_open_filled (f, 0, 1000);
     sbx_pool_acquire (f->pool, s_job (1), 1000, 1000);
-    s_take (f, SBX_POOL_SPAWN, "env/0:0");
-    s_start (f, "env/0:0", SBX_STATE_ERROR, 1000);
-    s_take (f, SBX_POOL_REAP, "env/0:0");
+    s_spawn_fails (f, "env/0:0", SBX_STATE_ERROR, 1000);
     s_take (f, SBX_POOL_OUTAGE, NULL);
     s_failed (f, 1, SBX_OUTAGE_ERROR);
     s_none (f);
@@ -298,13 +320,9 @@ Test (pool, a_grace_of_zero_means_one_attempt)
 Test (pool, without_pooling_a_retry_is_the_next_sandbox_and_a_user_error_is_not_retried)
 {
     s_fixture_t *f = s_fixture (0, 0, 1, 0.1);
-    sbx_pool_fill (f->pool, 1000);
-    s_take (f, SBX_POOL_FILLED, NULL);
-    sbx_pool_open (f->pool, 1000);
+    s_open_filled (f, 0, 1000);
     sbx_pool_acquire (f->pool, s_job (1), 1000, 1000);
-    s_take (f, SBX_POOL_SPAWN, "env/0:0");
-    s_start (f, "env/0:0", SBX_STATE_ERROR, 1000);
-    s_take (f, SBX_POOL_REAP, "env/0:0");
+    s_spawn_fails (f, "env/0:0", SBX_STATE_ERROR, 1000);
     s_take (f, SBX_POOL_RETRYING, NULL);
     sbx_pool_tick (f->pool, 1099);
     s_none (f);
@@ -314,9 +332,7 @@ Test (pool, without_pooling_a_retry_is_the_next_sandbox_and_a_user_error_is_not_
     s_given (f, 1, "env/1:0");
     //  A user error goes back at once and takes no retry.
     sbx_pool_acquire (f->pool, s_job (2), 1000, 1200);
-    s_take (f, SBX_POOL_SPAWN, "env/2:0");
-    s_start (f, "env/2:0", "ValueError", 1200);
-    s_take (f, SBX_POOL_REAP, "env/2:0");
+    s_spawn_fails (f, "env/2:0", "ValueError", 1200);
     s_failed (f, 2, "ValueError");
     s_none (f);
     s_fixture_destroy (&f);
@@ -325,8 +341,7 @@ Test (pool, without_pooling_a_retry_is_the_next_sandbox_and_a_user_error_is_not_
 Test (pool, a_user_error_while_filling_fails_the_start)
 {
     s_fixture_t *f = s_fixture (1, 1, 10, 1);
-    sbx_pool_fill (f->pool, 0);
-    s_take (f, SBX_POOL_SPAWN, "env/0:0");
+    s_fill (f, 1, 0);
     s_start (f, "env/0:0", "ValueError", 0);
     s_take (f, SBX_POOL_REAP, "env/0:0");
     sbx_pool_action_t *action = s_expect (f, SBX_POOL_START_FAILED);
@@ -341,11 +356,7 @@ Test (pool, a_user_error_while_filling_fails_the_start)
 Test (pool, restart_intensity_backs_off_the_eleventh_refill)
 {
     s_fixture_t *f = s_fixture (1, 1, 10, 0.02);
-    sbx_pool_fill (f->pool, 0);
-    s_take (f, SBX_POOL_SPAWN, "env/0:0");
-    s_start (f, "env/0:0", NULL, 0);
-    s_take (f, SBX_POOL_FILLED, NULL);
-    sbx_pool_open (f->pool, 0);
+    s_open_filled (f, 1, 0);
     int64_t now = 1;
     for (unsigned generation = 0; generation < 11; generation++) {
         char id [32], next [32];
@@ -372,13 +383,8 @@ Test (pool, restart_intensity_backs_off_the_eleventh_refill)
 Test (pool, an_owner_that_goes_silent_loses_the_sandbox)
 {
     s_fixture_t *f = s_fixture (1, 1, 10, 1);
-    sbx_pool_fill (f->pool, 0);
-    s_take (f, SBX_POOL_SPAWN, NULL);
-    s_start (f, "env/0:0", NULL, 0);
-    s_take (f, SBX_POOL_FILLED, NULL);
-    sbx_pool_open (f->pool, 0);
-    sbx_pool_acquire (f->pool, s_job (1), 1000, 0);
-    s_given (f, 1, "env/0:0");
+    s_open_filled (f, 1, 0);
+    s_acquire_given (f, 1, 1000, 0, "env/0:0");
     sbx_slot_t *slot = s_report (f, "env/0:0", SBX_STATUS_IN_SESSION, true, 10);
     sbx_pool_own (f->pool, slot, "0123456789abcdef0123456789abcdef", "", 310);
     cr_assert (sbx_pool_owner_is (slot, "0123456789abcdef0123456789abcdef"));
@@ -402,17 +408,9 @@ Test (pool, an_owner_that_goes_silent_loses_the_sandbox)
 Test (pool, closing_fails_waiters_shuts_sandboxes_down_and_drains)
 {
     s_fixture_t *f = s_fixture (2, 2, 10, 1);
-    sbx_pool_fill (f->pool, 0);
-    s_take (f, SBX_POOL_SPAWN, "env/0:0");
-    s_take (f, SBX_POOL_SPAWN, "env/1:0");
-    s_start (f, "env/0:0", NULL, 0);
-    s_start (f, "env/1:0", NULL, 0);
-    s_take (f, SBX_POOL_FILLED, NULL);
-    sbx_pool_open (f->pool, 0);
-    sbx_pool_acquire (f->pool, s_job (1), 1000, 0);
-    s_given (f, 1, "env/0:0");
-    sbx_pool_acquire (f->pool, s_job (2), 1000, 0);
-    s_given (f, 2, "env/1:0");
+    s_open_filled (f, 2, 0);
+    s_acquire_given (f, 1, 1000, 0, "env/0:0");
+    s_acquire_given (f, 2, 1000, 0, "env/1:0");
     sbx_pool_acquire (f->pool, s_job (3), 1000, 0);
     s_none (f);
     s_report (f, "env/0:0", SBX_STATUS_IN_SESSION, true, 1);
@@ -454,19 +452,15 @@ s_assert_statuses (s_fixture_t *self, const uint64_t expected [SBX_STATUS_COUNT]
 Test (pool, counts_statuses_and_waiting_requests)
 {
     s_fixture_t *f = s_fixture (2, 2, 10, 1);
-    sbx_pool_fill (f->pool, 0);
-    s_take (f, SBX_POOL_SPAWN, "env/0:0");
-    s_take (f, SBX_POOL_SPAWN, "env/1:0");
+    s_fill (f, 2, 0);
     s_assert_statuses (f, (uint64_t []) {2, 0, 0, 0, 0, 0, 0});
     s_start (f, "env/0:0", NULL, 0);
     s_start (f, "env/1:0", NULL, 0);
     s_take (f, SBX_POOL_FILLED, NULL);
     s_assert_statuses (f, (uint64_t []) {0, 0, 2, 0, 0, 0, 0});
     sbx_pool_open (f->pool, 0);
-    sbx_pool_acquire (f->pool, s_job (1), 1000, 0);
-    s_given (f, 1, "env/0:0");
-    sbx_pool_acquire (f->pool, s_job (2), 1000, 0);
-    s_given (f, 2, "env/1:0");
+    s_acquire_given (f, 1, 1000, 0, "env/0:0");
+    s_acquire_given (f, 2, 1000, 0, "env/1:0");
     sbx_pool_acquire (f->pool, s_job (3), 1000, 0);
     cr_assert_eq (sbx_pool_waiting (f->pool), 1);
     s_report (f, "env/0:0", SBX_STATUS_IN_SESSION, true, 1);

@@ -103,9 +103,33 @@ s_job (sbx_job_kind_t kind, const char *session_id)
     return job;
 }
 
-//  A call of the sandbox's `shell` service (the testing kind's).
+//  Sends a job of `kind` and takes its answer (see s_take).
+static void
+s_ask (s_rig_t *self, sbx_job_kind_t kind, const char *session_id, sbx_status_t status, const char *error_type)
+{
+    s_send (self, s_job (kind, session_id));
+    s_take (self, kind, status, error_type);
+}
+
+//  Sends a job of `kind`: its answer has `error_type` and is `refused`
+//  (to be offered to another sandbox) or not.
+static void
+s_ask_refused (s_rig_t *self, sbx_job_kind_t kind, const char *session_id, sbx_status_t status,
+               const char *error_type, bool refused)
+{
+    s_send (self, s_job (kind, session_id));
+    sbx_job_t *job = s_expect (self, kind, status, error_type);
+    if (refused)
+        cr_assert (job->refused);
+    else
+        cr_assert_not (job->refused);
+    sbx_job_destroy (&job);
+}
+
+//  A call of the sandbox's `shell` service (the testing kind's), which
+//  fails with `raise_error` when that is not NULL.
 static sbx_job_t *
-s_shell (sbx_job_kind_t kind, const char *code, const char *session_id)
+s_shell (sbx_job_kind_t kind, const char *code, const char *raise_error, const char *session_id)
 {
     sbx_job_t *job = s_job (kind, session_id);
     job->request.method = strdup ("shell");
@@ -113,9 +137,13 @@ s_shell (sbx_job_kind_t kind, const char *code, const char *session_id)
     msgpack_sbuffer_init (&args);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &args, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, 1);
+    msgpack_pack_map (&packer, raise_error ? 2 : 1);
     sbx_mp_pack_str (&packer, "code");
     sbx_mp_pack_str (&packer, code);
+    if (raise_error) {
+        sbx_mp_pack_str (&packer, "raise_error");
+        sbx_mp_pack_str (&packer, raise_error);
+    }
     job->request.args = (uint8_t *) args.data;
     job->request.args_size = args.size;
     return job;
@@ -185,33 +213,21 @@ Test (sandbox, a_pooled_sandbox_through_a_session)
         "[t/0:0/f] feature setup session", "[t/0:0] setting_up -> ready", "[t/0:0] sandbox started", NULL});
 
     //  ready: a session.start is not for it (not refused: it is no acquire).
-    s_send (rig, s_job (SBX_JOB_SESSION_START, "s1"));
-    sbx_job_t *job = s_expect (rig, SBX_JOB_SESSION_START, SBX_STATUS_READY, SBX_BAD_REQUEST);
-    cr_assert_not (job->refused);
-    sbx_job_destroy (&job);
-    s_send (rig, s_job (SBX_JOB_ACQUIRE, NULL));
-    s_take (rig, SBX_JOB_ACQUIRE, SBX_STATUS_ACQUIRED, NULL);
+    s_ask_refused (rig, SBX_JOB_SESSION_START, "s1", SBX_STATUS_READY, SBX_BAD_REQUEST, false);
+    s_ask (rig, SBX_JOB_ACQUIRE, NULL, SBX_STATUS_ACQUIRED, NULL);
     //  acquired: another acquire is refused, to be offered elsewhere.
-    s_send (rig, s_job (SBX_JOB_ACQUIRE, NULL));
-    job = s_expect (rig, SBX_JOB_ACQUIRE, SBX_STATUS_ACQUIRED, SBX_BAD_REQUEST);
-    cr_assert (job->refused);
-    sbx_job_destroy (&job);
-    s_send (rig, s_job (SBX_JOB_SESSION_START, "s1"));
-    s_take (rig, SBX_JOB_SESSION_START, SBX_STATUS_IN_SESSION, NULL);
-    s_send (rig, s_shell (SBX_JOB_CALL, "ls", NULL));
-    job = s_expect (rig, SBX_JOB_CALL, SBX_STATUS_IN_SESSION, NULL);
+    s_ask_refused (rig, SBX_JOB_ACQUIRE, NULL, SBX_STATUS_ACQUIRED, SBX_BAD_REQUEST, true);
+    s_ask (rig, SBX_JOB_SESSION_START, "s1", SBX_STATUS_IN_SESSION, NULL);
+    s_send (rig, s_shell (SBX_JOB_CALL, "ls", NULL, NULL));
+    sbx_job_t *job = s_expect (rig, SBX_JOB_CALL, SBX_STATUS_IN_SESSION, NULL);
     cr_assert_gt (job->result.size, 0);
     sbx_job_destroy (&job);
     //  in_session: an acquire or a session.open is refused.
-    s_send (rig, s_job (SBX_JOB_SESSION_OPEN, "s2"));
-    job = s_expect (rig, SBX_JOB_SESSION_OPEN, SBX_STATUS_IN_SESSION, SBX_BAD_REQUEST);
-    cr_assert (job->refused);
-    sbx_job_destroy (&job);
+    s_ask_refused (rig, SBX_JOB_SESSION_OPEN, "s2", SBX_STATUS_IN_SESSION, SBX_BAD_REQUEST, true);
     zlistx_purge (rig->events);
     //  The end is answered before the next session is prepared; a notice
     //  says when it is ready.
-    s_send (rig, s_job (SBX_JOB_SESSION_END, NULL));
-    s_take (rig, SBX_JOB_SESSION_END, SBX_STATUS_SETTING_UP, NULL);
+    s_ask (rig, SBX_JOB_SESSION_END, NULL, SBX_STATUS_SETTING_UP, NULL);
     s_take (rig, SBX_JOB_NOTICE, SBX_STATUS_READY, NULL);
     s_events_are (rig, (const char *[]) {
         "[t/0:0/s1] shell: \"f\" teardown session", "[t/0:0/f] feature teardown session",
@@ -224,18 +240,12 @@ Test (sandbox, offline_answers_state_errors_and_ignores_ends)
 {
     s_rig_t *rig = s_rig (S_CONFIG ("", ""), true);
     s_take (rig, SBX_JOB_START, SBX_STATUS_READY, NULL);
-    s_send (rig, s_job (SBX_JOB_SHUTDOWN, NULL));
-    s_take (rig, SBX_JOB_SHUTDOWN, SBX_STATUS_OFFLINE, NULL);
-    s_send (rig, s_shell (SBX_JOB_CALL, "ls", NULL));
+    s_ask (rig, SBX_JOB_SHUTDOWN, NULL, SBX_STATUS_OFFLINE, NULL);
+    s_send (rig, s_shell (SBX_JOB_CALL, "ls", NULL, NULL));
     s_take (rig, SBX_JOB_CALL, SBX_STATUS_OFFLINE, SBX_STATE_ERROR);
-    s_send (rig, s_job (SBX_JOB_ACQUIRE, NULL));
-    sbx_job_t *job = s_expect (rig, SBX_JOB_ACQUIRE, SBX_STATUS_OFFLINE, SBX_STATE_ERROR);
-    cr_assert (job->refused);
-    sbx_job_destroy (&job);
-    s_send (rig, s_job (SBX_JOB_SESSION_END, NULL));
-    s_take (rig, SBX_JOB_SESSION_END, SBX_STATUS_OFFLINE, NULL);
-    s_send (rig, s_job (SBX_JOB_SHUTDOWN, NULL));
-    s_take (rig, SBX_JOB_SHUTDOWN, SBX_STATUS_OFFLINE, NULL);
+    s_ask_refused (rig, SBX_JOB_ACQUIRE, NULL, SBX_STATUS_OFFLINE, SBX_STATE_ERROR, true);
+    s_ask (rig, SBX_JOB_SESSION_END, NULL, SBX_STATUS_OFFLINE, NULL);
+    s_ask (rig, SBX_JOB_SHUTDOWN, NULL, SBX_STATUS_OFFLINE, NULL);
     cr_assert_null (s_next (rig, 0));
     s_rig_destroy (&rig);
 }
@@ -246,8 +256,7 @@ Test (sandbox, an_end_that_shuts_down_answers_the_shutdown_error)
 {
     s_rig_t *rig = s_rig (S_CONFIG (", \"simulate_shutdown_error\": \"ValueError\"", ""), false);
     s_take (rig, SBX_JOB_START, SBX_STATUS_READY, NULL);
-    s_send (rig, s_job (SBX_JOB_SESSION_OPEN, "s1"));
-    s_take (rig, SBX_JOB_SESSION_OPEN, SBX_STATUS_IN_SESSION, NULL);
+    s_ask (rig, SBX_JOB_SESSION_OPEN, "s1", SBX_STATUS_IN_SESSION, NULL);
     zlistx_purge (rig->events);
     s_send (rig, s_job (SBX_JOB_SESSION_END, NULL));
     sbx_job_t *job = s_expect (rig, SBX_JOB_SESSION_END, SBX_STATUS_OFFLINE, "ValueError");
@@ -266,10 +275,8 @@ Test (sandbox, an_unused_acquired_sandbox_is_released_by_its_end)
 {
     s_rig_t *rig = s_rig (S_CONFIG ("", ""), true);
     s_take (rig, SBX_JOB_START, SBX_STATUS_READY, NULL);
-    s_send (rig, s_job (SBX_JOB_ACQUIRE, NULL));
-    s_take (rig, SBX_JOB_ACQUIRE, SBX_STATUS_ACQUIRED, NULL);
-    s_send (rig, s_job (SBX_JOB_LEASE_EXPIRED, NULL));
-    s_take (rig, SBX_JOB_LEASE_EXPIRED, SBX_STATUS_OFFLINE, NULL);
+    s_ask (rig, SBX_JOB_ACQUIRE, NULL, SBX_STATUS_ACQUIRED, NULL);
+    s_ask (rig, SBX_JOB_LEASE_EXPIRED, NULL, SBX_STATUS_OFFLINE, NULL);
     s_rig_destroy (&rig);
 }
 
@@ -300,23 +307,9 @@ Test (sandbox, a_state_error_in_a_call_is_answered_then_shuts_down)
 {
     s_rig_t *rig = s_rig (S_CONFIG ("", ""), true);
     s_take (rig, SBX_JOB_START, SBX_STATUS_READY, NULL);
-    s_send (rig, s_job (SBX_JOB_SESSION_OPEN, "s1"));
-    s_take (rig, SBX_JOB_SESSION_OPEN, SBX_STATUS_IN_SESSION, NULL);
-    sbx_job_t *job = s_shell (SBX_JOB_CALL, "x", NULL);
-    msgpack_sbuffer args;
-    msgpack_sbuffer_init (&args);
-    msgpack_packer packer;
-    msgpack_packer_init (&packer, &args, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, 2);
-    sbx_mp_pack_str (&packer, "code");
-    sbx_mp_pack_str (&packer, "x");
-    sbx_mp_pack_str (&packer, "raise_error");
-    sbx_mp_pack_str (&packer, "RuntimeError");
-    free (job->request.args);
-    job->request.args = (uint8_t *) args.data;
-    job->request.args_size = args.size;
-    s_send (rig, job);
-    job = s_expect (rig, SBX_JOB_CALL, SBX_STATUS_IN_SESSION, SBX_STATE_ERROR);
+    s_ask (rig, SBX_JOB_SESSION_OPEN, "s1", SBX_STATUS_IN_SESSION, NULL);
+    s_send (rig, s_shell (SBX_JOB_CALL, "x", "RuntimeError", NULL));
+    sbx_job_t *job = s_expect (rig, SBX_JOB_CALL, SBX_STATUS_IN_SESSION, SBX_STATE_ERROR);
     cr_assert_not_null (job->new_state_errors);
     sbx_job_destroy (&job);
     //  Notices follow, as the shutdown goes (one before each hook); the

@@ -115,12 +115,32 @@ s_assert_event_eq (const sbx_event_t *a, const sbx_event_t *b)
     s_assert_error_eq (a->error, b->error);
 }
 
+//  Initialises `buffer` and encodes `event` into it (caller destroys the
+//  buffer).
+static void
+s_encode (const sbx_event_t *event, msgpack_sbuffer *buffer)
+{
+    msgpack_sbuffer_init (buffer);
+    sbx_event_encode (event, buffer);
+}
+
+//  Same, and unpacks the body into `unpacked` (caller destroys it too);
+//  returns the body.
+static const msgpack_object *
+s_encode_unpacked (const sbx_event_t *event, msgpack_sbuffer *buffer, msgpack_unpacked *unpacked)
+{
+    s_encode (event, buffer);
+    msgpack_unpacked_init (unpacked);
+    size_t offset = 0;
+    cr_assert_eq (msgpack_unpack_next (unpacked, buffer->data, buffer->size, &offset), MSGPACK_UNPACK_SUCCESS);
+    return &unpacked->data;
+}
+
 static sbx_event_t *
 s_round_trip (const sbx_event_t *event)
 {
     msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    sbx_event_encode (event, &buffer);
+    s_encode (event, &buffer);
     sbx_error_t *error = NULL;
     sbx_event_t *back = sbx_event_decode (buffer.data, buffer.size, &error);
     cr_assert_not_null (back, "%s: %s", sbx_event_kind_name (event->kind),
@@ -176,8 +196,7 @@ Test (event, seq_is_at_a_fixed_offset)
             sbx_event_t event = s_make ((sbx_event_kind_t) kind, error);
             event.seq = 0;      //  even a small seq takes all 8 bytes
             msgpack_sbuffer buffer;
-            msgpack_sbuffer_init (&buffer);
-            sbx_event_encode (&event, &buffer);
+            s_encode (&event, &buffer);
             uint8_t *body = (uint8_t *) buffer.data;
             cr_assert_eq (body [0] & 0xf0, 0x80, "fixmap");
             cr_assert (memcmp (body + 1, "\xa3seq\xcf", 5) == 0);
@@ -203,8 +222,7 @@ Test (event, ts_ns_is_at_a_fixed_offset_and_only_raised)
         sbx_event_t event = s_make ((sbx_event_kind_t) kind, NULL);
         event.ts_ns = 5;        //  even a small time takes all 8 bytes
         msgpack_sbuffer buffer;
-        msgpack_sbuffer_init (&buffer);
-        sbx_event_encode (&event, &buffer);
+        s_encode (&event, &buffer);
         uint8_t *body = (uint8_t *) buffer.data;
         cr_assert (memcmp (body + SBX_EVENT_SEQ_OFFSET + 8, "\xa5ts_ns\xd3", 7) == 0);
         //  A floor below the time leaves it; one above raises it.
@@ -248,16 +266,10 @@ Test (event, body_keys_in_order)
 {
     sbx_event_t event = s_make (SBX_EV_SESSION_ACTIVITY, NULL);
     msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    sbx_event_encode (&event, &buffer);
     msgpack_unpacked unpacked;
-    msgpack_unpacked_init (&unpacked);
-    size_t offset = 0;
-    cr_assert_eq (msgpack_unpack_next (&unpacked, buffer.data, buffer.size, &offset),
-                  MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *root = s_encode_unpacked (&event, &buffer, &unpacked);
     const char *keys [] = { "seq", "ts_ns", "event", "environment", "sandbox",
                             "feature", "session", "name", "args", "error" };
-    const msgpack_object *root = &unpacked.data;
     cr_assert_eq (root->via.map.size, sizeof keys / sizeof keys [0]);
     for (size_t i = 0; i < root->via.map.size; i++)
         cr_assert (sbx_mp_str_eq (&root->via.map.ptr [i].key, keys [i]), "key %zu", i);
@@ -279,14 +291,8 @@ Test (event, extra_keys_per_kind)
     for (int kind = 0; kind < SBX_EV_COUNT; kind++) {
         sbx_event_t event = s_make ((sbx_event_kind_t) kind, NULL);
         msgpack_sbuffer buffer;
-        msgpack_sbuffer_init (&buffer);
-        sbx_event_encode (&event, &buffer);
         msgpack_unpacked unpacked;
-        msgpack_unpacked_init (&unpacked);
-        size_t offset = 0;
-        cr_assert_eq (msgpack_unpack_next (&unpacked, buffer.data, buffer.size, &offset),
-                      MSGPACK_UNPACK_SUCCESS);
-        const msgpack_object *root = &unpacked.data;
+        const msgpack_object *root = s_encode_unpacked (&event, &buffer, &unpacked);
         char keys [128] = "";
         size_t used = 0;
         for (size_t i = 4; i + 1 < root->via.map.size; i++) {
@@ -661,8 +667,7 @@ Test (event, decoded_event_outlives_its_input)
     sbx_error_t *composite = s_composite ();
     sbx_event_t event = s_make (SBX_EV_SESSION_ACTIVITY, composite);
     msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    sbx_event_encode (&event, &buffer);
+    s_encode (&event, &buffer);
     sbx_event_t *back = sbx_event_decode (buffer.data, buffer.size, NULL);
     memset (buffer.data, 0, buffer.size);
     msgpack_sbuffer_destroy (&buffer);

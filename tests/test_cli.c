@@ -18,7 +18,7 @@
 #include <termios.h>
 
 #include <sbx/client.h>
-#include "testutil.h"
+#include "cli_util.h"
 
 extern char **environ;
 
@@ -35,6 +35,7 @@ static sbx_test_daemon_t *s_daemon;
 static pid_t s_child = -1;              //  a background sbx, killed by the fini
 static const char *s_session_env;       //  SBX_SESSION for the children, or NULL
 static const char *s_state_home;        //  XDG_STATE_HOME for the children, or NULL
+static char **s_child_env;              //  the last s_env, freed by the next one or the fini
 
 static char s_temp_dir [64];            //  a test's own directory, or ""
 
@@ -69,6 +70,7 @@ s_fini (void)
         sbx_test_daemon_shutdown (s_daemon);
         sbx_test_daemon_destroy (&s_daemon);
     }
+    sbx_test_lines_free (&s_child_env);
 }
 
 //  Starts sbxd and waits until its environment is online (the pool is
@@ -103,10 +105,11 @@ s_now (void)
 }
 
 //  The environment for a child: ours plus SBX_ENDPOINT/SBX_EVENTS of the
-//  test daemon and TERM. Free with sbx_test_lines_free.
+//  test daemon and TERM. Valid until the next call.
 static char **
 s_env (void)
 {
+    sbx_test_lines_free (&s_child_env);
     size_t count = 0;
     while (environ [count])
         count++;
@@ -125,6 +128,7 @@ s_env (void)
     if (s_state_home)
         env [n++] = zsys_sprintf ("XDG_STATE_HOME=%s", s_state_home);
     env [n++] = strdup ("TERM=xterm");
+    s_child_env = env;
     return env;
 }
 
@@ -164,11 +168,9 @@ s_sbx_run (const char *input, size_t input_size, int stdin_fd, int timeout_ms, c
     posix_spawn_file_actions_adddup2 (&actions, stdin_fd >= 0 ? stdin_fd : in [0], 0);
     posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
     posix_spawn_file_actions_adddup2 (&actions, err [1], 2);
-    char **env = s_env ();
     pid_t pid;
-    int rc = posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, env);
+    int rc = posix_spawn (&pid, argv [0], &actions, NULL, (char *const *) argv, s_env ());
     posix_spawn_file_actions_destroy (&actions);
-    sbx_test_lines_free (&env);
     close (in [0]);
     close (out [1]);
     close (err [1]);
@@ -452,60 +454,14 @@ Test (cli, late_events_print_everything_from_seq_1)
     s_stop ();
 }
 
-//  Reads from `fd` into `buffer` until it holds `needle` or the deadline.
-static bool
-s_read_until (int fd, char **buffer, size_t *size, const char *needle, int timeout_ms)
-{
-    int64_t deadline = s_now () + timeout_ms;
-    while (!(*buffer && strstr (*buffer, needle))) {
-        int64_t left = deadline - s_now ();
-        if (left <= 0)
-            return false;
-        struct pollfd item = {fd, POLLIN, 0};
-        if (poll (&item, 1, (int) left) <= 0)
-            continue;
-        char chunk [4096];
-        ssize_t n = read (fd, chunk, sizeof chunk);
-        if (n <= 0)
-            return false;
-        sbx_test_append (buffer, size, chunk, (size_t) n);
-    }
-    return true;
-}
-
-static pid_t
-s_spawn_with (int fd_in, int fd_out, int fd_err, const char *const *args)
-{
-    const char *argv [32] = {SBX_BUILD_DIR "/sbx"};
-    size_t argc = 1;
-    for (size_t i = 0; args [i] && argc < 31; i++)
-        argv [argc++] = args [i];
-    argv [argc] = NULL;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, fd_in, 0);
-    posix_spawn_file_actions_adddup2 (&actions, fd_out, 1);
-    posix_spawn_file_actions_adddup2 (&actions, fd_err, 2);
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init (&attributes);
-    posix_spawnattr_setflags (&attributes, POSIX_SPAWN_SETSID);
-    char **env = s_env ();
-    pid_t pid = -1;
-    int rc = posix_spawn (&pid, argv [0], &actions, &attributes, (char *const *) argv, env);
-    posix_spawnattr_destroy (&attributes);
-    posix_spawn_file_actions_destroy (&actions);
-    sbx_test_lines_free (&env);
-    cr_assert_eq (rc, 0, "cannot spawn sbx: %s", strerror (rc));
-    return pid;
-}
-
 Test (cli, events_follow_prints_live_events_until_interrupted)
 {
     s_start (S_CONFIG);
     int out [2];
     cr_assert_eq (pipe2 (out, O_CLOEXEC), 0);
     int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-    s_child = s_spawn_with (null, out [1], null, (const char *const []) {"events", "--follow", "--no-time", "session.", NULL});
+    s_child = s_spawn_sbx (null, out [1], null, (const char *const []) {"events", "--follow", "--no-time", "session.", NULL},
+                           s_env ());
     close (out [1]);
     close (null);
 
@@ -587,16 +543,27 @@ Test (cli, status_and_stats_tables_and_json)
     s_stop ();
 }
 
+//  Reads the terminal until `pid` exits; returns its exit code and what
+//  it drew in *screen_p.
+static int
+s_drain_until_exit (int master, pid_t pid, char **screen_p, size_t *used_p)
+{
+    int64_t deadline = s_now () + S_WAIT;
+    while (s_now () < deadline) {
+        int status = 0;
+        if (waitpid (pid, &status, WNOHANG) == pid)
+            return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+        if (s_read_some (master, screen_p, used_p, 50) < 0)
+            return sbx_test_wait_pid (pid, S_WAIT);
+    }
+    return sbx_test_wait_pid (pid, 0);
+}
+
 Test (cli, top_renders_in_a_pseudo_terminal_and_quits_on_q)
 {
     s_start (S_CONFIG);
-    int master = -1, slave = -1;
-    struct winsize size = {.ws_row = 30, .ws_col = 100};
-    cr_assert_eq (openpty (&master, &slave, NULL, NULL, &size), 0);
-    fcntl (master, F_SETFD, FD_CLOEXEC);
-    fcntl (slave, F_SETFD, FD_CLOEXEC);
-    s_child = s_spawn_with (slave, slave, slave, (const char *const []) {"top", NULL});
-    close (slave);
+    int master = -1;
+    s_child = s_spawn_sbx_on_terminal (30, 100, (const char *const []) {"top", NULL}, s_env (), &master);
 
     char *screen = NULL;
     size_t used = 0;
@@ -616,25 +583,8 @@ Test (cli, top_renders_in_a_pseudo_terminal_and_quits_on_q)
 
     cr_assert_eq (write (master, "q", 1), 1);
     //  Keep draining the terminal while it exits.
-    int64_t deadline = s_now () + S_WAIT;
-    int code = -1;
-    while (s_now () < deadline) {
-        int status = 0;
-        if (waitpid (s_child, &status, WNOHANG) == s_child) {
-            code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-            s_child = -1;
-            break;
-        }
-        struct pollfd item = {master, POLLIN, 0};
-        if (poll (&item, 1, 50) > 0) {
-            char chunk [4096];
-            if (read (master, chunk, sizeof chunk) <= 0) {
-                code = sbx_test_wait_pid (s_child, S_WAIT);
-                s_child = -1;
-                break;
-            }
-        }
-    }
+    int code = s_drain_until_exit (master, s_child, &screen, &used);
+    s_child = -1;
     cr_assert_eq (code, 0, "top did not quit on q (code %d)", code);
     free (screen);
     close (master);
@@ -704,7 +654,7 @@ Test (cli, run_streams_output_as_it_comes)
     int out [2];
     cr_assert_eq (pipe2 (out, O_CLOEXEC), 0);
     int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-    s_child = s_spawn_with (null, out [1], null, (const char *const []) {"run", "--", "sh", "-c", script, NULL});
+    s_child = s_spawn_sbx (null, out [1], null, (const char *const []) {"run", "--", "sh", "-c", script, NULL}, s_env ());
     close (out [1]);
     close (null);
     char *text = NULL;
@@ -735,27 +685,6 @@ Test (cli, run_streams_output_as_it_comes)
     "{\"environment\": {\"id\": \"tool-env\", \"pool\": {\"min\": 1, \"max\": 2}},"    \
     " \"sandbox\": {\"kind\": \"process\"},"                                        \
     " \"features\": {\"shell\": {\"kind\": \"shell\"}, \"fs\": {\"kind\": \"fs\"}}}"
-
-//  Like s_read_until, looking for `needle` only past byte `from`.
-static bool
-s_read_until_after (int fd, char **buffer, size_t *size, size_t from, const char *needle, int timeout_ms)
-{
-    int64_t deadline = s_now () + timeout_ms;
-    while (!(*buffer && *size >= from && strstr (*buffer + from, needle))) {
-        int64_t left = deadline - s_now ();
-        if (left <= 0)
-            return false;
-        struct pollfd item = {fd, POLLIN, 0};
-        if (poll (&item, 1, (int) left) <= 0)
-            continue;
-        char chunk [4096];
-        ssize_t n = read (fd, chunk, sizeof chunk);
-        if (n <= 0)
-            return false;
-        sbx_test_append (buffer, size, chunk, (size_t) n);
-    }
-    return true;
-}
 
 //  `sbx open [args]`: the handle it prints (caller frees).
 static char *
@@ -859,7 +788,7 @@ Test (cli, run_reads_stdin_as_it_comes)
     cr_assert_eq (pipe2 (in, O_CLOEXEC), 0);
     cr_assert_eq (pipe2 (out, O_CLOEXEC), 0);
     int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-    s_child = s_spawn_with (in [0], out [1], null, (const char *const []) {"run", "--", "cat", NULL});
+    s_child = s_spawn_sbx (in [0], out [1], null, (const char *const []) {"run", "--", "cat", NULL}, s_env ());
     close (in [0]);
     close (out [1]);
     close (null);
@@ -1107,25 +1036,6 @@ Test (cli, open_run_close_hold_one_session)
     s_stop ();
 }
 
-//  Spawns `sbx shell ARGS` with pipes; returns its pid and the test's
-//  ends: in (to write lines), out and err.
-static pid_t
-s_shell_spawn (int *in_p, int *out_p, int *err_p, const char *const *args)
-{
-    int in [2], out [2], err [2];
-    cr_assert_eq (pipe2 (in, O_CLOEXEC), 0);
-    cr_assert_eq (pipe2 (out, O_CLOEXEC), 0);
-    cr_assert_eq (pipe2 (err, O_CLOEXEC), 0);
-    pid_t pid = s_spawn_with (in [0], out [1], err [1], args);
-    close (in [0]);
-    close (out [1]);
-    close (err [1]);
-    *in_p = in [1];
-    *out_p = out [0];
-    *err_p = err [0];
-    return pid;
-}
-
 Test (cli, shell_ends_its_session_on_sighup_and_sigterm)
 {
     s_start (S_CONFIG);
@@ -1133,7 +1043,8 @@ Test (cli, shell_ends_its_session_on_sighup_and_sigterm)
     const char *names [] = {"hup", "term"};
     for (size_t i = 0; i < 2; i++) {
         int in, out, err;
-        s_child = s_shell_spawn (&in, &out, &err, (const char *const []) {"shell", "--session-id", names [i], NULL});
+        s_child = s_spawn_sbx_piped (&in, &out, &err, (const char *const []) {"shell", "--session-id", names [i], NULL},
+                                     s_env ());
         cr_assert_eq (write (in, "echo one\n", 9), 9);
         char *text = NULL;
         size_t size = 0;
@@ -1166,7 +1077,7 @@ Test (cli, shell_explains_a_daemon_restart)
     char requests [256];
     snprintf (requests, sizeof requests, "%s", s_daemon->requests);
     int in, out, err;
-    s_child = s_shell_spawn (&in, &out, &err, (const char *const []) {"shell", "--session-id", "rs", NULL});
+    s_child = s_spawn_sbx_piped (&in, &out, &err, (const char *const []) {"shell", "--session-id", "rs", NULL}, s_env ());
     cr_assert_eq (write (in, "echo one\n", 9), 9);
     char *text = NULL;
     size_t size = 0;
@@ -1195,30 +1106,6 @@ Test (cli, shell_explains_a_daemon_restart)
     s_stop ();
 }
 
-//  Waits until the terminal is in canonical mode (a command runs and reads
-//  lines) or not (the line editor has it and reads keys one by one),
-//  reading what is drawn meanwhile. On Linux the master side sees the
-//  terminal's modes.
-static bool
-s_wait_mode (int master, bool canonical, char **screen_p, size_t *used_p, int timeout_ms)
-{
-    int64_t deadline = s_now () + timeout_ms;
-    while (s_now () < deadline) {
-        struct termios modes;
-        if (tcgetattr (master, &modes) == 0 && !(modes.c_lflag & ICANON) == !canonical)
-            return true;
-        struct pollfd item = {master, POLLIN, 0};
-        if (poll (&item, 1, 10) > 0) {
-            char chunk [4096];
-            ssize_t n = read (master, chunk, sizeof chunk);
-            if (n <= 0)
-                return false;
-            sbx_test_append (screen_p, used_p, chunk, (size_t) n);
-        }
-    }
-    return false;
-}
-
 //  Starts `sbx shell --session-id ID` on a new pseudo-terminal, with its
 //  history under `state`, and waits for its prompt and its line editor;
 //  returns the master side (the caller closes it).
@@ -1226,13 +1113,9 @@ static int
 s_shell_on_terminal (const char *state, const char *id, char **screen_p, size_t *used_p)
 {
     s_state_home = state;
-    int master = -1, slave = -1;
-    struct winsize size = {.ws_row = 24, .ws_col = 80};
-    cr_assert_eq (openpty (&master, &slave, NULL, NULL, &size), 0);
-    fcntl (master, F_SETFD, FD_CLOEXEC);
-    fcntl (slave, F_SETFD, FD_CLOEXEC);
-    s_child = s_spawn_with (slave, slave, slave, (const char *const []) {"shell", "--session-id", id, NULL});
-    close (slave);
+    int master = -1;
+    s_child = s_spawn_sbx_on_terminal (24, 80, (const char *const []) {"shell", "--session-id", id, NULL}, s_env (),
+                                       &master);
     char prompt [64];
     snprintf (prompt, sizeof prompt, "%s$ ", id);
     cr_assert (s_read_until (master, screen_p, used_p, prompt, S_WAIT), "%s", *screen_p ? *screen_p : "(nothing)");
@@ -1366,40 +1249,13 @@ Test (cli, events_show_the_command_of_shell_run_and_the_time)
     s_stop ();
 }
 
-//  Reads the terminal until `pid` exits; returns its exit code and what
-//  it drew in *screen_p.
-static int
-s_drain_until_exit (int master, pid_t pid, char **screen_p, size_t *used_p)
-{
-    int64_t deadline = s_now () + S_WAIT;
-    while (s_now () < deadline) {
-        int status = 0;
-        if (waitpid (pid, &status, WNOHANG) == pid)
-            return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-        struct pollfd item = {master, POLLIN, 0};
-        if (poll (&item, 1, 50) > 0) {
-            char chunk [4096];
-            ssize_t n = read (master, chunk, sizeof chunk);
-            if (n <= 0)
-                return sbx_test_wait_pid (pid, S_WAIT);
-            sbx_test_append (screen_p, used_p, chunk, (size_t) n);
-        }
-    }
-    return sbx_test_wait_pid (pid, 0);
-}
-
 Test (cli, top_ends_quietly_on_sigterm_and_sigint)
 {
     s_start (S_CONFIG);
     const int signals [] = {SIGTERM, SIGINT};
     for (size_t i = 0; i < 2; i++) {
-        int master = -1, slave = -1;
-        struct winsize size = {.ws_row = 24, .ws_col = 80};
-        cr_assert_eq (openpty (&master, &slave, NULL, NULL, &size), 0);
-        fcntl (master, F_SETFD, FD_CLOEXEC);
-        fcntl (slave, F_SETFD, FD_CLOEXEC);
-        s_child = s_spawn_with (slave, slave, slave, (const char *const []) {"top", NULL});
-        close (slave);
+        int master = -1;
+        s_child = s_spawn_sbx_on_terminal (24, 80, (const char *const []) {"top", NULL}, s_env (), &master);
         char *screen = NULL;
         size_t used = 0;
         cr_assert (s_read_until (master, &screen, &used, "testing-env/0:0", S_WAIT), "%s", screen);

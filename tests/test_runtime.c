@@ -102,13 +102,20 @@ s_now_ms (void)
     return zclock_mono ();
 }
 
+//  Starts sbxd, without waiting for its pool.
+static sbx_test_daemon_t *
+s_daemon_starting (const char *config)
+{
+    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
+    cr_assert_not_null (daemon, "sbxd did not start on %s", config);
+    return s_track_daemon (daemon);
+}
+
 //  Starts sbxd and waits until the pool is filled (environment started).
 static sbx_test_daemon_t *
 s_daemon (const char *config)
 {
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon, "sbxd did not start on %s", config);
-    s_track_daemon (daemon);
+    sbx_test_daemon_t *daemon = s_daemon_starting (config);
     cr_assert (sbx_test_wait_log (daemon, "[testing-env] environment started", 1, S_WAIT),
                "the environment did not start");
     return daemon;
@@ -278,6 +285,16 @@ s_finish (sbx_test_daemon_t **daemon_p)
     int code = sbx_test_daemon_shutdown (*daemon_p);
     cr_assert_eq (code, 0, "sbxd exited with %d after shutdown", code);
     s_finish_exited (daemon_p);
+}
+
+//  How many lines the text form of the log has.
+static size_t
+s_log_size (sbx_test_daemon_t *daemon)
+{
+    size_t count = 0;
+    char **lines = sbx_test_log_lines (daemon, &count);
+    sbx_test_lines_free (&lines);
+    return count;
 }
 
 //  The last line of the log, which has ended, is environment.shutdown's.
@@ -567,13 +584,11 @@ Test (runtime, hello_describes_the_environment, .timeout = 60)
 //  hello is answered while the pool fills, with status `created`.
 Test (runtime, hello_answers_while_the_pool_fills, .timeout = 60)
 {
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (
+    sbx_test_daemon_t *daemon = s_daemon_starting (
         "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 1, \"max\": 1},"
         " \"outage_grace_period_s\": 30, \"keepalive_interval_s\": null},"
         " \"sandbox\": {\"kind\": \"testing\"},"
         " \"features\": {\"f\": {\"kind\": \"testing\", \"setup_session_delay_ms\": 1500}}}");
-    cr_assert_not_null (daemon);
-    s_track_daemon (daemon);
     zsock_t *dealer = s_connect (daemon);
     sbx_reply_t *reply = s_expect (dealer, "ok", "{\"op\": \"hello\"}");
     cr_assert_str_eq (sbx_reply_get_str (reply, "status"), "created");
@@ -777,13 +792,11 @@ Test (runtime, outage_after_the_grace_period_exits_non_zero, .timeout = 60)
 //  An outage while the pool first fills: sbxd exits non-zero as well.
 Test (runtime, outage_at_start_exits_non_zero, .timeout = 60)
 {
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (
+    sbx_test_daemon_t *daemon = s_daemon_starting (
         "{\"environment\": {\"id\": \"testing-env\", \"pool\": {\"min\": 2, \"max\": 2},"
         " \"outage_grace_period_s\": 0.1, \"outage_retry_interval_s\": 0.02, \"keepalive_interval_s\": null},"
         " \"sandbox\": {\"kind\": \"testing\", \"simulate_start_error\": \"SandboxStateError\"},"
         " \"features\": {\"f\": {\"kind\": \"testing\"}}}");
-    cr_assert_not_null (daemon);
-    s_track_daemon (daemon);
     int code = sbx_test_daemon_wait (daemon, 20000);
     cr_assert_eq (code, 1, "sbxd exited with %d", code);
     cr_assert_eq (sbx_test_log_count (daemon, "[testing-env] environment started with EnvironmentOutageError"), 1);
@@ -1034,9 +1047,7 @@ Test (runtime, events_replay_fills_a_subscriber_gap, .timeout = 60)
     //  The log is written by the same bus: wait until the last session is
     //  fully torn down (ready again) so that the count is stable.
     cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0] setting_up -> ready", 4, S_WAIT));
-    size_t logged = 0;
-    char **lines = sbx_test_log_lines (daemon, &logged);
-    sbx_test_lines_free (&lines);
+    size_t logged = s_log_size (daemon);
 
     //  Since 0: every event from seq 1, consecutive, in log order.
     sbx_reply_t *reply;
@@ -1168,9 +1179,7 @@ Test (runtime, events_replay_older_than_the_journal_is_truncated, .timeout = 60)
     for (int i = 0; i < 3; i++)
         s_check (dealer, "ok", "{\"op\": \"call\", \"method\": \"shell\", \"args\": {\"code\": \"x\"}}");
     cr_assert (sbx_test_wait_log (daemon, "[testing-env/0:0] setting_up -> ready", 4, S_WAIT));
-    size_t logged = 0;
-    char **lines = sbx_test_log_lines (daemon, &logged);
-    sbx_test_lines_free (&lines);
+    size_t logged = s_log_size (daemon);
     cr_assert_gt (logged, 16);
 
     sbx_reply_t *reply;
@@ -1206,6 +1215,20 @@ s_raw_multi (zsock_t *dealer, const zframe_t *const *frames, size_t count)
     if (s_silent (dealer, S_WAIT))
         return NULL;
     return zmsg_recv (dealer);
+}
+
+//  The body of `answer` (its last frame) is a BadRequest; destroys the
+//  answer.
+static void
+s_assert_bad_body (zmsg_t **answer_p)
+{
+    zframe_t *last = zmsg_last (*answer_p);
+    sbx_error_t *error = NULL;
+    sbx_reply_t *reply = sbx_reply_decode (zframe_data (last), zframe_size (last), &error);
+    cr_assert_not_null (reply);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "BadRequest");
+    sbx_reply_destroy (&reply);
+    zmsg_destroy (answer_p);
 }
 
 //  Sends one raw body; the answer must be a BadRequest (with `id` when the
@@ -1364,13 +1387,7 @@ Test (runtime, bad_requests_are_answered_and_harm_nobody, .timeout = 60)
     cr_assert_eq (zmsg_size (answer), 3);
     cr_assert (zframe_eq (zmsg_first (answer), frames [0]));
     cr_assert (zframe_eq (zmsg_next (answer), frames [1]));
-    zframe_t *last = zmsg_last (answer);
-    sbx_error_t *error = NULL;
-    reply = sbx_reply_decode (zframe_data (last), zframe_size (last), &error);
-    cr_assert_not_null (reply);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "BadRequest");
-    sbx_reply_destroy (&reply);
-    zmsg_destroy (&answer);
+    s_assert_bad_body (&answer);
     for (int i = 0; i < 3; i++)
         zframe_destroy (&frames [i]);
     S_WORK ();
@@ -1381,12 +1398,7 @@ Test (runtime, bad_requests_are_answered_and_harm_nobody, .timeout = 60)
         many [i] = zframe_new ("\xc1", 1);
     answer = s_raw_multi (bad, (const zframe_t *const *) many, 24);
     cr_assert_not_null (answer, "no answer to a 24-frame message");
-    last = zmsg_last (answer);
-    reply = sbx_reply_decode (zframe_data (last), zframe_size (last), &error);
-    cr_assert_not_null (reply);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "BadRequest");
-    sbx_reply_destroy (&reply);
-    zmsg_destroy (&answer);
+    s_assert_bad_body (&answer);
     for (int i = 0; i < 24; i++)
         zframe_destroy (&many [i]);
     S_WORK ();

@@ -164,6 +164,8 @@ s_events_are (s_rig_t *self, const char *const *expected)
     zlistx_purge (self->events);
 }
 
+//  A sandbox actor of `config_json` that talks to a ROUTER of ours;
+//  returns once its sandbox has started and is ready.
 static s_rig_t *
 s_rig (const char *config_json, bool reusable)
 {
@@ -181,6 +183,7 @@ s_rig (const char *config_json, bool reusable)
     self->actor = zactor_new (s_run, spawn);
     cr_assert_not_null (self->actor);
     cr_assert_eq (zsock_wait (self->actor), 0, "the sandbox's DEALER did not connect");
+    s_take (self, SBX_JOB_START, SBX_STATUS_READY, NULL);
     return self;
 }
 
@@ -207,7 +210,6 @@ s_rig_destroy (s_rig_t **self_p)
 Test (sandbox, a_pooled_sandbox_through_a_session)
 {
     s_rig_t *rig = s_rig (S_CONFIG ("", ""), true);
-    s_take (rig, SBX_JOB_START, SBX_STATUS_READY, NULL);
     s_events_are (rig, (const char *[]) {
         "[t/0:0] created -> setting_up", "[t/0:0/f] feature setup",
         "[t/0:0/f] feature setup session", "[t/0:0] setting_up -> ready", "[t/0:0] sandbox started", NULL});
@@ -239,7 +241,6 @@ Test (sandbox, a_pooled_sandbox_through_a_session)
 Test (sandbox, offline_answers_state_errors_and_ignores_ends)
 {
     s_rig_t *rig = s_rig (S_CONFIG ("", ""), true);
-    s_take (rig, SBX_JOB_START, SBX_STATUS_READY, NULL);
     s_ask (rig, SBX_JOB_SHUTDOWN, NULL, SBX_STATUS_OFFLINE, NULL);
     s_send (rig, s_shell (SBX_JOB_CALL, "ls", NULL, NULL));
     s_take (rig, SBX_JOB_CALL, SBX_STATUS_OFFLINE, SBX_STATE_ERROR);
@@ -255,7 +256,6 @@ Test (sandbox, offline_answers_state_errors_and_ignores_ends)
 Test (sandbox, an_end_that_shuts_down_answers_the_shutdown_error)
 {
     s_rig_t *rig = s_rig (S_CONFIG (", \"simulate_shutdown_error\": \"ValueError\"", ""), false);
-    s_take (rig, SBX_JOB_START, SBX_STATUS_READY, NULL);
     s_ask (rig, SBX_JOB_SESSION_OPEN, "s1", SBX_STATUS_IN_SESSION, NULL);
     zlistx_purge (rig->events);
     s_send (rig, s_job (SBX_JOB_SESSION_END, NULL));
@@ -274,7 +274,6 @@ Test (sandbox, an_end_that_shuts_down_answers_the_shutdown_error)
 Test (sandbox, an_unused_acquired_sandbox_is_released_by_its_end)
 {
     s_rig_t *rig = s_rig (S_CONFIG ("", ""), true);
-    s_take (rig, SBX_JOB_START, SBX_STATUS_READY, NULL);
     s_ask (rig, SBX_JOB_ACQUIRE, NULL, SBX_STATUS_ACQUIRED, NULL);
     s_ask (rig, SBX_JOB_LEASE_EXPIRED, NULL, SBX_STATUS_OFFLINE, NULL);
     s_rig_destroy (&rig);
@@ -285,7 +284,6 @@ Test (sandbox, an_unused_acquired_sandbox_is_released_by_its_end)
 Test (sandbox, events_go_out_before_plugin_code_runs)
 {
     s_rig_t *rig = s_rig (S_CONFIG ("", ", \"setup_session_delay_ms\": 1"), false);
-    s_take (rig, SBX_JOB_START, SBX_STATUS_READY, NULL);
     zlistx_purge (rig->events);
     s_send (rig, s_job (SBX_JOB_SESSION_OPEN, "s1"));
     //  Before the feature's setup_session: the status the sandbox is in.
@@ -306,7 +304,6 @@ Test (sandbox, events_go_out_before_plugin_code_runs)
 Test (sandbox, a_state_error_in_a_call_is_answered_then_shuts_down)
 {
     s_rig_t *rig = s_rig (S_CONFIG ("", ""), true);
-    s_take (rig, SBX_JOB_START, SBX_STATUS_READY, NULL);
     s_ask (rig, SBX_JOB_SESSION_OPEN, "s1", SBX_STATUS_IN_SESSION, NULL);
     s_send (rig, s_shell (SBX_JOB_CALL, "x", "RuntimeError", NULL));
     sbx_job_t *job = s_expect (rig, SBX_JOB_CALL, SBX_STATUS_IN_SESSION, SBX_STATE_ERROR);

@@ -319,14 +319,21 @@ s_connect (sbx_test_daemon_t *daemon)
 //  Sends a request written as JSON (printf format) without waiting.
 #define s_sendf(dealer, ...) cr_assert_eq (sbx_test_sendf ((dealer), __VA_ARGS__), 0)
 
+//  True when nothing arrives on `sock` within timeout_ms.
+static bool
+s_silent (zsock_t *sock, int timeout_ms)
+{
+    zpoller_t *poller = zpoller_new (sock, NULL);
+    void *which = zpoller_wait (poller, timeout_ms);
+    zpoller_destroy (&poller);
+    return which == NULL;
+}
+
 //  Waits for one reply (one frame); NULL on timeout.
 static sbx_reply_t *
 s_recv (zsock_t *dealer, int timeout_ms)
 {
-    zpoller_t *poller = zpoller_new (dealer, NULL);
-    void *which = zpoller_wait (poller, timeout_ms);
-    zpoller_destroy (&poller);
-    if (!which)
+    if (s_silent (dealer, timeout_ms))
         return NULL;
     zframe_t *frame = zframe_recv (dealer);
     if (!frame)
@@ -337,16 +344,6 @@ s_recv (zsock_t *dealer, int timeout_ms)
     cr_assert_not_null (reply, "undecodable reply: %s", sbx_error_message (error));
     zframe_destroy (&frame);
     return reply;
-}
-
-//  True when nothing arrives on `sock` within timeout_ms.
-static bool
-s_silent (zsock_t *sock, int timeout_ms)
-{
-    zpoller_t *poller = zpoller_new (sock, NULL);
-    void *which = zpoller_wait (poller, timeout_ms);
-    zpoller_destroy (&poller);
-    return which == NULL;
 }
 
 //  Request/reply round trip; the reply must come and have `type` ("ok" or

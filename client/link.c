@@ -310,6 +310,21 @@ sbx_link_new (const char *endpoints, int connect_timeout_ms, const sbx_curve_t *
     return self;
 }
 
+sbx_link_t *
+sbx_link_open (const char *endpoints, int connect_timeout_ms, const char *server_cert, const char *cert,
+               sbx_curve_t **curve_p, sbx_error_t **error_p)
+{
+    sbx_curve_t *curve = NULL;
+    if ((server_cert || cert) && !(curve = sbx_curve_load (server_cert, cert, error_p)))
+        return NULL;
+    sbx_link_t *link = sbx_link_new (endpoints, connect_timeout_ms, curve, error_p);
+    if (link)
+        *curve_p = curve;
+    else
+        sbx_curve_destroy (&curve);
+    return link;
+}
+
 void
 sbx_link_destroy (sbx_link_t **self_p)
 {

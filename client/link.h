@@ -31,6 +31,14 @@ sbx_link_t *
     sbx_link_new (const char *endpoints, int connect_timeout_ms, const sbx_curve_t *curve,
                   sbx_error_t **error_p);
 
+//  sbx_link_new with the CURVE keys of `server_cert` and `cert` when
+//  either is given (sbx_curve_load), else without CURVE. Returns the link
+//  and sets *curve_p to its keys (NULL: none); caller owns both. Returns
+//  NULL with *error_p when the keys do not load or no endpoint answered.
+sbx_link_t *
+    sbx_link_open (const char *endpoints, int connect_timeout_ms, const char *server_cert,
+                   const char *cert, sbx_curve_t **curve_p, sbx_error_t **error_p);
+
 void
     sbx_link_destroy (sbx_link_t **self_p);
 

@@ -54,6 +54,17 @@ sbx_cli_held_session (const sbx_cli_args_t *args, sbx_cli_handle_t *handle, int 
     return true;
 }
 
+int
+sbx_cli_held_or_new (const sbx_cli_args_t *args, sbx_cli_handle_t *handle, bool *held_p)
+{
+    int code = -1;
+    *held_p = sbx_cli_held_session (args, handle, &code);
+    if (code < 0 && *held_p && args->session_id)
+        code = sbx_cli_usage_error (args->command, "--session-id names a new session; the session of "
+                                    "--session (or $SBX_SESSION) has its name already");
+    return code;
+}
+
 sbx_session_t *
 sbx_cli_attach (sbx_client_t *client, const sbx_cli_handle_t *handle)
 {
@@ -144,12 +155,12 @@ sbx_cli_fail (const char *where, sbx_error_t **error_p)
 }
 
 int
-sbx_cli_fail_held (const sbx_cli_args_t *args, sbx_client_t *client, sbx_error_t **error_p)
+sbx_cli_fail_call (const sbx_cli_args_t *args, sbx_client_t *client, bool held, sbx_error_t **error_p)
 {
     bool gone = sbx_error_is (*error_p, SBX_UNAUTHORIZED) || sbx_error_is (*error_p, SBX_NOT_FOUND);
     int code = sbx_cli_fail (sbx_cli_where (args, client), error_p);
     const char *from_env = getenv ("SBX_SESSION");
-    if (gone && from_env && args->session && streq (args->session, from_env))
+    if (held && gone && from_env && args->session && streq (args->session, from_env))
         fprintf (stderr, "sbx: note: that is the session of $SBX_SESSION, which has ended (sbx close, a lease "
                  "that lapsed, or a daemon restart): unset SBX_SESSION, or eval $(sbx open)\n");
     return code;

@@ -140,6 +140,13 @@ sbx_client_t *
 bool
     sbx_cli_held_session (const sbx_cli_args_t *args, sbx_cli_handle_t *handle, int *code_p);
 
+//  sbx_cli_held_session for a command that may also open a new session
+//  (run, call, shell, python): --session-id beside a held session is a
+//  usage error, as it names a new one. Sets *held_p. Returns -1 to go on,
+//  or the exit code after printing why.
+int
+    sbx_cli_held_or_new (const sbx_cli_args_t *args, sbx_cli_handle_t *handle, bool *held_p);
+
 //  A handle on the held session (see handle.h): no request is sent.
 //  Caller owns it; sbx_session_destroy leaves the session open.
 sbx_session_t *
@@ -175,11 +182,13 @@ const char *
 int
     sbx_cli_fail (const char *where, sbx_error_t **error_p);
 
-//  sbx_cli_fail for a call in the held session of args->session: when the
-//  daemon no longer knows it (Unauthorized, NotFound) and it came from
-//  $SBX_SESSION, a second line says how to be rid of it.
+//  sbx_cli_fail for a failed call, naming the client's endpoint. When
+//  the call was in a `held` session (a handle's, as args->session names
+//  one) that the daemon no longer knows (Unauthorized, NotFound) and
+//  args->session came from $SBX_SESSION, a second line says how to be rid
+//  of it.
 int
-    sbx_cli_fail_held (const sbx_cli_args_t *args, sbx_client_t *client, sbx_error_t **error_p);
+    sbx_cli_fail_call (const sbx_cli_args_t *args, sbx_client_t *client, bool held, sbx_error_t **error_p);
 
 //  The usage error for args->argv [index], one argument too many.
 int

@@ -205,8 +205,7 @@ s_read (const sbx_cli_args_t *args, sbx_client_t *client, s_side_t *src, const c
     sbx_error_t *error = NULL;
     int code = -1;
     if (s_fs_call (src, feature, "read", &call_args, &result, &error) != 0)
-        code = src->fresh ? sbx_cli_fail (sbx_cli_where (args, client), &error)
-                          : sbx_cli_fail_held (args, client, &error);
+        code = sbx_cli_fail_call (args, client, !src->fresh, &error);
     else {
         msgpack_unpacked unpacked;
         msgpack_unpacked_init (&unpacked);
@@ -275,8 +274,7 @@ s_write (const sbx_cli_args_t *args, sbx_client_t *client, s_side_t *dst, const 
     sbx_error_t *error = NULL;
     int code = -1;
     if (s_fs_call (dst, feature, "write", &call_args, &result, &error) != 0)
-        code = dst->fresh ? sbx_cli_fail (sbx_cli_where (args, client), &error)
-                          : sbx_cli_fail_held (args, client, &error);
+        code = sbx_cli_fail_call (args, client, !dst->fresh, &error);
     dst->offset += size;
     msgpack_sbuffer_destroy (&call_args);
     msgpack_sbuffer_destroy (&result);

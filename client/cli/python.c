@@ -39,8 +39,7 @@ s_failed (s_python_t *self, sbx_error_t **error_p)
     bool interrupted = sbx_error_is (error, SBX_INTERRUPTED);
     self->broken = sbx_error_is_state (error) || sbx_error_is (error, SBX_UNAUTHORIZED)
                 || sbx_error_is (error, SBX_NOT_FOUND) || (sbx_error_is_local (error) && !interrupted);
-    int code = self->opened ? sbx_cli_fail (sbx_cli_where (self->args, self->client), error_p)
-                            : sbx_cli_fail_held (self->args, self->client, error_p);
+    int code = sbx_cli_fail_call (self->args, self->client, !self->opened, error_p);
     if (interrupted) {
         if (self->opened)
             fprintf (stderr, "sbx: ending session '%s' once the running code stops "
@@ -184,13 +183,10 @@ s_python (sbx_cli_args_t *args)
     if (args->argc > 0)
         return sbx_cli_unexpected (args, 0);
     sbx_cli_handle_t handle;
-    int code = -1;
-    bool held = sbx_cli_held_session (args, &handle, &code);
+    bool held = false;
+    int code = sbx_cli_held_or_new (args, &handle, &held);
     if (code >= 0)
         return code;
-    if (held && args->session_id)
-        return sbx_cli_usage_error ("python", "--session-id names a new session; the session of --session "
-                                    "(or $SBX_SESSION) has its name already");
     code = SBX_CLI_EXIT_OK;
     s_python_t self = {.args = args};
     self.client = sbx_cli_connect (args, sbx_cli_timeout_ms (args), &code);

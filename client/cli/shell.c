@@ -142,10 +142,7 @@ s_run_line (s_shell_t *self, const char *line)
             code = SBX_CLI_EXIT_ERROR;
         }
         else
-        if (!self->opened)
-            code = sbx_cli_fail_held (self->args, self->client, &error);
-        else
-            code = sbx_cli_fail (sbx_cli_where (self->args, self->client), &error);
+            code = sbx_cli_fail_call (self->args, self->client, !self->opened, &error);
         if (interrupted) {
             //  The sandbox ends the session after the running command:
             //  that may take its time.
@@ -166,13 +163,10 @@ s_shell (sbx_cli_args_t *args)
     if (args->argc > 0)
         return sbx_cli_unexpected (args, 0);
     sbx_cli_handle_t handle;
-    int code = -1;
-    bool held = sbx_cli_held_session (args, &handle, &code);
+    bool held = false;
+    int code = sbx_cli_held_or_new (args, &handle, &held);
     if (code >= 0)
         return code;
-    if (held && args->session_id)
-        return sbx_cli_usage_error ("shell", "--session-id names a new session; the session of --session "
-                                    "(or $SBX_SESSION) has its name already");
     code = SBX_CLI_EXIT_OK;
     s_shell_t self = {.args = args};
     self.client = sbx_cli_connect (args, sbx_cli_timeout_ms (args), &code);

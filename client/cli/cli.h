@@ -11,7 +11,8 @@
     is docs/cli.md and man/sbx.1.
 
     This header holds the parsed option set every command reads, the
-    exit codes, the connection and error helpers, and the output helpers.
+    exit codes, the connection and error helpers, what sbx shell and sbx
+    python share (sbx_cli_repl_t), and the output helpers.
     Errors are one line on stderr: "sbx: <endpoint>: <Type>: <message>".
 */
 #ifndef SBX_CLI_H
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include "options.h"
 #include "handle.h"
+#include "reader.h"
 
 //  Exit codes (docs/cli.md): `sbx run` and `sbx shell` otherwise exit
 //  with the code of the command they ran.
@@ -152,23 +154,6 @@ int
 sbx_session_t *
     sbx_cli_attach (sbx_client_t *client, const sbx_cli_handle_t *handle);
 
-//  The session of an interactive command (sbx shell, sbx python): the
-//  held one of --session / $SBX_SESSION, attached, or a new one opened
-//  (*opened_p true). Returns -1 to go on, or an exit code after printing
-//  why.
-int
-    sbx_cli_session_begin (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
-                           bool *opened_p);
-
-//  After an interactive loop: on a `terminal`, ends the prompt's line
-//  (unless the connection `broken`); ends the session when the command
-//  `opened` it and the connection is not broken, saying so on a terminal
-//  (a held one stays open). Destroys *session_p. Returns the exit code:
-//  `code`, unless the end failed or a signal came.
-int
-    sbx_cli_session_finish (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
-                            bool opened, bool broken, bool terminal, int code);
-
 //  The endpoint that error lines name: the client's, or (NULL client)
 //  the first one tried.
 const char *
@@ -193,6 +178,52 @@ int
 //  The usage error for args->argv [index], one argument too many.
 int
     sbx_cli_unexpected (const sbx_cli_args_t *args, int index);
+
+//  --- Interactive sessions (cli.c): sbx shell, sbx python -------------------
+
+//  What an interactive command holds while it reads lines and runs each
+//  in one session.
+typedef struct {
+    const sbx_cli_args_t *args;
+    sbx_client_t *client;           //  connected (the command owns it)
+    const char *feature;            //  the feature the lines go to
+    sbx_session_t *session;
+    bool opened;                    //  we opened the session (else: a handle's)
+    bool broken;                    //  the session or the daemon is gone
+    bool stop;                      //  a signal: end the session and go
+    sbx_cli_reader_t *reader;       //  where the lines come from
+    bool terminal;                  //  ...a terminal
+} sbx_cli_repl_t;
+
+//  Once self->args and self->client are set: the session, the held one of
+//  --session / $SBX_SESSION, attached, or a new one opened (opened true).
+//  Then, unless --timeout bounds every reply, a reply may take as long as
+//  a line's command may (--command-timeout and the margin, else forever).
+//  Makes the reader (its prompt is the caller's to set), and on a terminal
+//  says which session (`what`) the lines go to and what Ctrl-D does.
+//  Returns -1 to go on, or an exit code after printing why.
+int
+    sbx_cli_repl_begin (sbx_cli_repl_t *self, const char *what);
+
+//  The session's name: its id, else its sandbox's.
+const char *
+    sbx_cli_repl_name (const sbx_cli_repl_t *self);
+
+//  Reports a failed call in the session and returns its exit code. A user
+//  error leaves the session open; anything that means the session or the
+//  daemon is gone sets self->broken. A signal sets self->stop, saying on
+//  stderr that a session we opened ends once the `running` thing stops.
+//  Takes ownership, nulls *error_p.
+int
+    sbx_cli_repl_failed (sbx_cli_repl_t *self, const char *running, sbx_error_t **error_p);
+
+//  After the loop: destroys the reader; on a terminal, ends the prompt's
+//  line (unless broken); ends the session when we opened it and it is not
+//  broken, saying so on a terminal (a held one stays open), and destroys
+//  it. Returns the exit code: `code`, unless the end failed or a signal
+//  came.
+int
+    sbx_cli_repl_finish (sbx_cli_repl_t *self, int code);
 
 //  --- Output (cli.c) ---------------------------------------------------------
 

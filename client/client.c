@@ -9,7 +9,6 @@
 #include <czmq.h>
 #include <string.h>
 
-#define S_CONNECT_TIMEOUT_MS 2000
 #define S_TIMEOUT_MS 30000
 //  How much longer than the acquire wait it asked for the client waits for
 //  the daemon's answer, so that an EnvironmentOverloadError wins the race.
@@ -61,8 +60,6 @@ sbx_client_new (const char *endpoints, const sbx_client_options_t *options, sbx_
     sbx_client_options_t settings = {0};
     if (options)
         settings = *options;
-    if (settings.connect_timeout_ms <= 0)
-        settings.connect_timeout_ms = S_CONNECT_TIMEOUT_MS;
     if (settings.timeout_ms == 0)
         settings.timeout_ms = S_TIMEOUT_MS;
     sbx_curve_t *curve = NULL;

@@ -13,7 +13,6 @@
 #include <czmq.h>
 #include <string.h>
 
-#define S_CONNECT_TIMEOUT_MS 2000
 #define S_TIMEOUT_MS 30000
 #define S_REPLAY_MAX 1000
 #define S_IDLE_FIRST_MS 50
@@ -85,8 +84,6 @@ sbx_events_new (const sbx_events_options_t *options, sbx_error_t **error_p)
     sbx_events_options_t settings = {0};
     if (options)
         settings = *options;
-    if (settings.connect_timeout_ms <= 0)
-        settings.connect_timeout_ms = S_CONNECT_TIMEOUT_MS;
     if (settings.timeout_ms == 0)
         settings.timeout_ms = S_TIMEOUT_MS;
     sbx_curve_t *curve = NULL;

@@ -24,9 +24,9 @@ typedef struct sbx_link_t sbx_link_t;
 
 //  Tries each endpoint of `endpoints` (comma-separated) in order: connect
 //  (as a CURVE client with `curve`, unless NULL; borrowed), send `hello`,
-//  wait `connect_timeout_ms` for its reply. The first one that answers is
-//  kept. Returns NULL with *error_p (Unreachable, or the hello's error)
-//  when none did. Caller owns the link.
+//  wait `connect_timeout_ms` (<= 0: 2 s) for its reply. The first one that
+//  answers is kept. Returns NULL with *error_p (Unreachable, or the
+//  hello's error) when none did. Caller owns the link.
 sbx_link_t *
     sbx_link_new (const char *endpoints, int connect_timeout_ms, const sbx_curve_t *curve,
                   sbx_error_t **error_p);

@@ -129,6 +129,20 @@ sbx_cli_unexpected (const sbx_cli_args_t *args, int index)
 //  --- Interactive sessions ---------------------------------------------------
 
 int
+sbx_cli_repl_connect (sbx_cli_repl_t *self)
+{
+    if (self->args->argc > 0)
+        return sbx_cli_unexpected (self->args, 0);
+    sbx_cli_handle_t handle;
+    bool held = false;
+    int code = sbx_cli_held_or_new (self->args, &handle, &held);
+    if (code >= 0)
+        return code;
+    self->client = sbx_cli_connect (self->args, sbx_cli_timeout_ms (self->args), &code);
+    return self->client ? -1 : code;
+}
+
+int
 sbx_cli_repl_begin (sbx_cli_repl_t *self, const char *what)
 {
     const sbx_cli_args_t *args = self->args;

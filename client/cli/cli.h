@@ -195,8 +195,14 @@ typedef struct {
     bool terminal;                  //  ...a terminal
 } sbx_cli_repl_t;
 
-//  Once self->args and self->client are set: the session, the held one of
-//  --session / $SBX_SESSION, attached, or a new one opened (opened true).
+//  With self->args set: refuses arguments, and --session-id beside a held
+//  session (sbx_cli_held_or_new), then connects self->client (the command
+//  destroys it). Returns -1 to go on, or an exit code after printing why.
+int
+    sbx_cli_repl_connect (sbx_cli_repl_t *self);
+
+//  Once connected: the session, the held one of --session /
+//  $SBX_SESSION, attached, or a new one opened (opened true).
 //  Then, unless --timeout bounds every reply, a reply may take as long as
 //  a line's command may (--command-timeout and the margin, else forever).
 //  Makes the reader (its prompt is the caller's to set), and on a terminal

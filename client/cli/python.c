@@ -6,7 +6,6 @@
     decides it (a block ends with an empty line). */
 #include "cli.h"
 #include "json.h"
-#include "reader.h"
 #include "messages/mp.h"
 
 #include <czmq.h>
@@ -143,17 +142,9 @@ s_loop (sbx_cli_repl_t *self)
 static int
 s_python (sbx_cli_args_t *args)
 {
-    if (args->argc > 0)
-        return sbx_cli_unexpected (args, 0);
-    sbx_cli_handle_t handle;
-    bool held = false;
-    int code = sbx_cli_held_or_new (args, &handle, &held);
-    if (code >= 0)
-        return code;
-    code = SBX_CLI_EXIT_OK;
     sbx_cli_repl_t self = {.args = args};
-    self.client = sbx_cli_connect (args, sbx_cli_timeout_ms (args), &code);
-    if (!self.client)
+    int code = sbx_cli_repl_connect (&self);
+    if (code >= 0)
         return code;
     self.feature = args->feature ? args->feature : sbx_client_feature_of_kind (self.client, "python");
     if (!self.feature) {

@@ -3,7 +3,6 @@
     history, on a terminal). */
 #include "cli.h"
 #include "json.h"
-#include "reader.h"
 #include "messages/mp.h"
 
 #include <czmq.h>
@@ -144,18 +143,10 @@ s_run_line (s_shell_t *self, const char *line)
 static int
 s_shell (sbx_cli_args_t *args)
 {
-    if (args->argc > 0)
-        return sbx_cli_unexpected (args, 0);
-    sbx_cli_handle_t handle;
-    bool held = false;
-    int code = sbx_cli_held_or_new (args, &handle, &held);
-    if (code >= 0)
-        return code;
-    code = SBX_CLI_EXIT_OK;
     s_shell_t self = {.repl = {.args = args}};
     sbx_cli_repl_t *repl = &self.repl;
-    repl->client = sbx_cli_connect (args, sbx_cli_timeout_ms (args), &code);
-    if (!repl->client)
+    int code = sbx_cli_repl_connect (repl);
+    if (code >= 0)
         return code;
     //  Without a shell feature, the testing sandbox's own `shell {code}`.
     repl->feature = sbx_cli_shell_feature (repl->client, args->feature, true);

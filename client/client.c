@@ -9,7 +9,6 @@
 #include <czmq.h>
 #include <string.h>
 
-#define S_CONNECT_TIMEOUT_MS 2000
 #define S_TIMEOUT_MS 30000
 //  How much longer than the acquire wait it asked for the client waits for
 //  the daemon's answer, so that an EnvironmentOverloadError wins the race.
@@ -61,19 +60,13 @@ sbx_client_new (const char *endpoints, const sbx_client_options_t *options, sbx_
     sbx_client_options_t settings = {0};
     if (options)
         settings = *options;
-    if (settings.connect_timeout_ms <= 0)
-        settings.connect_timeout_ms = S_CONNECT_TIMEOUT_MS;
     if (settings.timeout_ms == 0)
         settings.timeout_ms = S_TIMEOUT_MS;
     sbx_curve_t *curve = NULL;
-    if ((settings.server_cert || settings.cert)
-    &&  !(curve = sbx_curve_load (settings.server_cert, settings.cert, error_p)))
+    sbx_link_t *link = sbx_link_open (endpoints, settings.connect_timeout_ms, settings.server_cert,
+                                      settings.cert, &curve, error_p);
+    if (!link)
         return NULL;
-    sbx_link_t *link = sbx_link_new (endpoints, settings.connect_timeout_ms, curve, error_p);
-    if (!link) {
-        sbx_curve_destroy (&curve);
-        return NULL;
-    }
     sbx_client_t *self = (sbx_client_t *) zmalloc (sizeof (sbx_client_t));
     self->link = link;
     self->curve = curve;
@@ -201,16 +194,25 @@ s_ask_acquire_timeout (const sbx_client_t *self, sbx_request_t *request)
     }
 }
 
+//  Sends a request and waits as long as its op may (s_wait_ms) for a
+//  successful reply; NULL with *error_p when none came.
+static sbx_reply_t *
+s_request (sbx_client_t *self, sbx_request_t *request, bool acquires, sbx_error_t **error_p)
+{
+    sbx_error_t *error = NULL;
+    sbx_reply_t *reply = sbx_link_call (self->link, request, s_wait_ms (self, acquires), &error);
+    if (!reply)
+        s_set_error (error_p, error);
+    return reply;
+}
+
 //  A request whose successful reply comes back as JSON result keys.
 static json_t *
 s_json_request (sbx_client_t *self, sbx_request_t *request, sbx_error_t **error_p)
 {
-    sbx_error_t *error = NULL;
-    sbx_reply_t *reply = sbx_link_call (self->link, request, s_wait_ms (self, false), &error);
-    if (!reply) {
-        s_set_error (error_p, error);
+    sbx_reply_t *reply = s_request (self, request, false, error_p);
+    if (!reply)
         return NULL;
-    }
     json_t *json = sbx_link_reply_json (reply);
     sbx_reply_destroy (&reply);
     return json;
@@ -281,6 +283,28 @@ s_result_json (const msgpack_sbuffer *result, sbx_error_t **error_p)
     return json;
 }
 
+//  A call with JSON args (an object, or NULL) and a JSON result: in
+//  `session`, or, when that is NULL, an ephemeral one of `client`.
+static json_t *
+s_call_json (sbx_client_t *client, sbx_session_t *session, const char *feature, const char *method,
+             const json_t *args, const char *session_id, sbx_error_t **error_p)
+{
+    msgpack_sbuffer packed, result;
+    msgpack_sbuffer_init (&packed);
+    msgpack_sbuffer_init (&result);
+    json_t *json = NULL;
+    int rc = s_pack_args (args, &packed, error_p);
+    if (rc == 0)
+        rc = session ? sbx_session_call (session, feature, method, packed.data, packed.size, &result, error_p)
+                     : sbx_client_call (client, feature, method, packed.data, packed.size, session_id,
+                                        &result, error_p);
+    if (rc == 0)
+        json = s_result_json (&result, error_p);
+    msgpack_sbuffer_destroy (&packed);
+    msgpack_sbuffer_destroy (&result);
+    return json;
+}
+
 //  Sends a call and appends its `result` to `result`. For an ephemeral call
 //  also records the sandbox and session id.
 static int
@@ -290,12 +314,9 @@ s_call (sbx_client_t *self, sbx_request_t *request, msgpack_sbuffer *result,
     bool ephemeral = request->sandbox == NULL;
     if (ephemeral)
         s_ask_acquire_timeout (self, request);
-    sbx_error_t *error = NULL;
-    sbx_reply_t *reply = sbx_link_call (self->link, request, s_wait_ms (self, ephemeral), &error);
-    if (!reply) {
-        s_set_error (error_p, error);
+    sbx_reply_t *reply = s_request (self, request, ephemeral, error_p);
+    if (!reply)
         return -1;
-    }
     const msgpack_object *value = sbx_reply_get (reply, "result");
     msgpack_packer packer;
     msgpack_packer_init (&packer, result, msgpack_sbuffer_write);
@@ -329,17 +350,7 @@ json_t *
 sbx_client_call_json (sbx_client_t *self, const char *feature, const char *method,
                       const json_t *args, const char *session_id, sbx_error_t **error_p)
 {
-    msgpack_sbuffer packed, result;
-    msgpack_sbuffer_init (&packed);
-    msgpack_sbuffer_init (&result);
-    json_t *json = NULL;
-    if (s_pack_args (args, &packed, error_p) == 0
-    &&  sbx_client_call (self, feature, method, packed.data, packed.size, session_id,
-                         &result, error_p) == 0)
-        json = s_result_json (&result, error_p);
-    msgpack_sbuffer_destroy (&packed);
-    msgpack_sbuffer_destroy (&result);
-    return json;
+    return s_call_json (self, NULL, feature, method, args, session_id, error_p);
 }
 
 void
@@ -444,12 +455,9 @@ sbx_client_replay (sbx_client_t *self, uint64_t since, size_t max,
         .op = SBX_OP_EVENTS_REPLAY, .has_since = true, .since = since,
         .has_max = max > 0, .max = max
     };
-    sbx_error_t *error = NULL;
-    sbx_reply_t *reply = sbx_link_call (self->link, &request, s_wait_ms (self, false), &error);
-    if (!reply) {
-        s_set_error (error_p, error);
+    sbx_reply_t *reply = s_request (self, &request, false, error_p);
+    if (!reply)
         return -1;
-    }
     int rc = sbx_client_decode_replay (reply, events_p, count_p, next_p, truncated_p, error_p);
     sbx_reply_destroy (&reply);
     return rc;
@@ -507,12 +515,9 @@ sbx_client_session_open (sbx_client_t *self, const char *session_id, sbx_error_t
 {
     sbx_request_t request = {.op = SBX_OP_SESSION_OPEN, .session_id = (char *) session_id};
     s_ask_acquire_timeout (self, &request);
-    sbx_error_t *error = NULL;
-    sbx_reply_t *reply = sbx_link_call (self->link, &request, s_wait_ms (self, true), &error);
-    if (!reply) {
-        s_set_error (error_p, error);
+    sbx_reply_t *reply = s_request (self, &request, true, error_p);
+    if (!reply)
         return NULL;
-    }
     const char *sandbox = sbx_reply_get_str (reply, "sandbox");
     const char *token = sbx_reply_get_str (reply, "token");
     const char *id = sbx_reply_get_str (reply, "session_id");
@@ -574,16 +579,7 @@ json_t *
 sbx_session_call_json (sbx_session_t *self, const char *feature, const char *method,
                        const json_t *args, sbx_error_t **error_p)
 {
-    msgpack_sbuffer packed, result;
-    msgpack_sbuffer_init (&packed);
-    msgpack_sbuffer_init (&result);
-    json_t *json = NULL;
-    if (s_pack_args (args, &packed, error_p) == 0
-    &&  sbx_session_call (self, feature, method, packed.data, packed.size, &result, error_p) == 0)
-        json = s_result_json (&result, error_p);
-    msgpack_sbuffer_destroy (&packed);
-    msgpack_sbuffer_destroy (&result);
-    return json;
+    return s_call_json (NULL, self, feature, method, args, NULL, error_p);
 }
 
 int64_t
@@ -594,13 +590,9 @@ sbx_session_heartbeat (sbx_session_t *self, sbx_error_t **error_p)
         return -1;
     }
     sbx_request_t request = {.op = SBX_OP_HEARTBEAT, .sandbox = self->sandbox, .token = self->token};
-    sbx_error_t *error = NULL;
-    sbx_reply_t *reply = sbx_link_call (self->client->link, &request,
-                                        s_wait_ms (self->client, false), &error);
-    if (!reply) {
-        s_set_error (error_p, error);
+    sbx_reply_t *reply = s_request (self->client, &request, false, error_p);
+    if (!reply)
         return -1;
-    }
     const msgpack_object *lease = sbx_reply_get (reply, "lease_ms");
     int64_t lease_ms = lease && lease->type == MSGPACK_OBJECT_POSITIVE_INTEGER
                      ? (int64_t) lease->via.u64 : 0;

@@ -13,7 +13,6 @@
 #include <czmq.h>
 #include <string.h>
 
-#define S_CONNECT_TIMEOUT_MS 2000
 #define S_TIMEOUT_MS 30000
 #define S_REPLAY_MAX 1000
 #define S_IDLE_FIRST_MS 50
@@ -85,19 +84,13 @@ sbx_events_new (const sbx_events_options_t *options, sbx_error_t **error_p)
     sbx_events_options_t settings = {0};
     if (options)
         settings = *options;
-    if (settings.connect_timeout_ms <= 0)
-        settings.connect_timeout_ms = S_CONNECT_TIMEOUT_MS;
     if (settings.timeout_ms == 0)
         settings.timeout_ms = S_TIMEOUT_MS;
     sbx_curve_t *curve = NULL;
-    if ((settings.server_cert || settings.cert)
-    &&  !(curve = sbx_curve_load (settings.server_cert, settings.cert, error_p)))
+    sbx_link_t *link = sbx_link_open (settings.endpoints, settings.connect_timeout_ms, settings.server_cert,
+                                      settings.cert, &curve, error_p);
+    if (!link)
         return NULL;
-    sbx_link_t *link = sbx_link_new (settings.endpoints, settings.connect_timeout_ms, curve, error_p);
-    if (!link) {
-        sbx_curve_destroy (&curve);
-        return NULL;
-    }
     //  Given, else the one the daemon's hello names, else the default.
     const char *announced = json_string_value (json_object_get (sbx_link_hello (link), "events_endpoint"));
     const char *events_endpoint = settings.events_endpoint && *settings.events_endpoint

@@ -18,6 +18,7 @@ struct sbx_link_t {
 
 //  Input as it comes for the call being waited for (docs/protocol.md
 //  "Input"): read from the link's descriptor as the daemon takes it.
+#define S_CONNECT_TIMEOUT_MS 2000
 #define S_INPUT_CHUNK (64 * 1024)
 #define S_INPUT_WINDOW 4        //  input requests unanswered at most
 
@@ -246,6 +247,8 @@ sbx_link_new (const char *endpoints, int connect_timeout_ms, const sbx_curve_t *
 {
     if (!endpoints || !*endpoints)
         endpoints = SBX_DEFAULT_ENDPOINT;
+    if (connect_timeout_ms <= 0)
+        connect_timeout_ms = S_CONNECT_TIMEOUT_MS;
     char *list = strdup (endpoints);
     char *tried = NULL;
     sbx_error_t *last = NULL;
@@ -308,6 +311,21 @@ sbx_link_new (const char *endpoints, int connect_timeout_ms, const sbx_curve_t *
     zstr_free (&tried);
     free (list);
     return self;
+}
+
+sbx_link_t *
+sbx_link_open (const char *endpoints, int connect_timeout_ms, const char *server_cert, const char *cert,
+               sbx_curve_t **curve_p, sbx_error_t **error_p)
+{
+    sbx_curve_t *curve = NULL;
+    if ((server_cert || cert) && !(curve = sbx_curve_load (server_cert, cert, error_p)))
+        return NULL;
+    sbx_link_t *link = sbx_link_new (endpoints, connect_timeout_ms, curve, error_p);
+    if (link)
+        *curve_p = curve;
+    else
+        sbx_curve_destroy (&curve);
+    return link;
 }
 
 void

@@ -24,12 +24,20 @@ typedef struct sbx_link_t sbx_link_t;
 
 //  Tries each endpoint of `endpoints` (comma-separated) in order: connect
 //  (as a CURVE client with `curve`, unless NULL; borrowed), send `hello`,
-//  wait `connect_timeout_ms` for its reply. The first one that answers is
-//  kept. Returns NULL with *error_p (Unreachable, or the hello's error)
-//  when none did. Caller owns the link.
+//  wait `connect_timeout_ms` (<= 0: 2 s) for its reply. The first one that
+//  answers is kept. Returns NULL with *error_p (Unreachable, or the
+//  hello's error) when none did. Caller owns the link.
 sbx_link_t *
     sbx_link_new (const char *endpoints, int connect_timeout_ms, const sbx_curve_t *curve,
                   sbx_error_t **error_p);
+
+//  sbx_link_new with the CURVE keys of `server_cert` and `cert` when
+//  either is given (sbx_curve_load), else without CURVE. Returns the link
+//  and sets *curve_p to its keys (NULL: none); caller owns both. Returns
+//  NULL with *error_p when the keys do not load or no endpoint answered.
+sbx_link_t *
+    sbx_link_open (const char *endpoints, int connect_timeout_ms, const char *server_cert,
+                   const char *cert, sbx_curve_t **curve_p, sbx_error_t **error_p);
 
 void
     sbx_link_destroy (sbx_link_t **self_p);

@@ -62,12 +62,9 @@ s_call (sbx_cli_args_t *args)
         held = true;
     }
     else
-        held = sbx_cli_held_session (args, &handle, &code);
+        code = sbx_cli_held_or_new (args, &handle, &held);
     if (code >= 0)
         return code;
-    if (held && args->session_id && !args->sandbox)
-        return sbx_cli_usage_error ("call", "--session-id names a new session; the session of --session "
-                                    "(or $SBX_SESSION) has its name already");
     const char *target = args->argv [0];
     const char *dot = strrchr (target, '.');
     if (!*target || (dot && (dot == target || !dot [1])))
@@ -118,8 +115,7 @@ s_call (sbx_cli_args_t *args)
         if (rc == 0)
             code = s_print_result (&result, args->compact);
         else
-            code = held ? sbx_cli_fail_held (args, client, &error)
-                        : sbx_cli_fail (sbx_cli_where (args, client), &error);
+            code = sbx_cli_fail_call (args, client, held, &error);
         msgpack_sbuffer_destroy (&result);
         free (feature);
         sbx_client_destroy (&client);

@@ -54,57 +54,22 @@ sbx_cli_held_session (const sbx_cli_args_t *args, sbx_cli_handle_t *handle, int 
     return true;
 }
 
+int
+sbx_cli_held_or_new (const sbx_cli_args_t *args, sbx_cli_handle_t *handle, bool *held_p)
+{
+    int code = -1;
+    *held_p = sbx_cli_held_session (args, handle, &code);
+    if (code < 0 && *held_p && args->session_id)
+        code = sbx_cli_usage_error (args->command, "--session-id names a new session; the session of "
+                                    "--session (or $SBX_SESSION) has its name already");
+    return code;
+}
+
 sbx_session_t *
 sbx_cli_attach (sbx_client_t *client, const sbx_cli_handle_t *handle)
 {
     return sbx_client_session_attach (client, handle->sandbox, handle->token,
                                       *handle->session_id ? handle->session_id : NULL);
-}
-
-int
-sbx_cli_session_begin (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
-                       bool *opened_p)
-{
-    sbx_cli_handle_t handle;
-    int code = -1;
-    *opened_p = false;
-    if (sbx_cli_held_session (args, &handle, &code)) {
-        *session_p = sbx_cli_attach (client, &handle);
-        return -1;
-    }
-    if (code >= 0)
-        return code;
-    sbx_error_t *error = NULL;
-    *session_p = sbx_client_session_open (client, args->session_id, &error);
-    if (!*session_p)
-        return sbx_cli_fail (sbx_cli_where (args, client), &error);
-    *opened_p = true;
-    return -1;
-}
-
-int
-sbx_cli_session_finish (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
-                        bool opened, bool broken, bool terminal, int code)
-{
-    if (sbx_cli_interrupted ())
-        code = sbx_cli_interrupted_code ();
-    if (terminal && !broken)
-        fputc ('\n', stderr);      //  after the prompt, or the ^C
-    if (!opened || broken) {
-        sbx_session_destroy (session_p);
-        return code;
-    }
-    //  A signal must not stop the clean end.
-    int signalled = sbx_cli_interrupted () ? sbx_cli_interrupted_code () : 0;
-    sbx_cli_interrupted_clear ();
-    sbx_error_t *error = NULL;
-    if (sbx_session_end (session_p, &error) != 0) {
-        code = sbx_cli_fail (sbx_cli_where (args, client), &error);
-        sbx_session_destroy (session_p);
-    }
-    else if (terminal)
-        fprintf (stderr, "sbx: session ended\n");
-    return signalled ? signalled : code;
 }
 
 const char *
@@ -144,12 +109,12 @@ sbx_cli_fail (const char *where, sbx_error_t **error_p)
 }
 
 int
-sbx_cli_fail_held (const sbx_cli_args_t *args, sbx_client_t *client, sbx_error_t **error_p)
+sbx_cli_fail_call (const sbx_cli_args_t *args, sbx_client_t *client, bool held, sbx_error_t **error_p)
 {
     bool gone = sbx_error_is (*error_p, SBX_UNAUTHORIZED) || sbx_error_is (*error_p, SBX_NOT_FOUND);
     int code = sbx_cli_fail (sbx_cli_where (args, client), error_p);
     const char *from_env = getenv ("SBX_SESSION");
-    if (gone && from_env && args->session && streq (args->session, from_env))
+    if (held && gone && from_env && args->session && streq (args->session, from_env))
         fprintf (stderr, "sbx: note: that is the session of $SBX_SESSION, which has ended (sbx close, a lease "
                  "that lapsed, or a daemon restart): unset SBX_SESSION, or eval $(sbx open)\n");
     return code;
@@ -159,6 +124,105 @@ int
 sbx_cli_unexpected (const sbx_cli_args_t *args, int index)
 {
     return sbx_cli_usage_error (args->command, "unexpected argument '%s'", args->argv [index]);
+}
+
+//  --- Interactive sessions ---------------------------------------------------
+
+int
+sbx_cli_repl_connect (sbx_cli_repl_t *self)
+{
+    if (self->args->argc > 0)
+        return sbx_cli_unexpected (self->args, 0);
+    sbx_cli_handle_t handle;
+    bool held = false;
+    int code = sbx_cli_held_or_new (self->args, &handle, &held);
+    if (code >= 0)
+        return code;
+    self->client = sbx_cli_connect (self->args, sbx_cli_timeout_ms (self->args), &code);
+    return self->client ? -1 : code;
+}
+
+int
+sbx_cli_repl_begin (sbx_cli_repl_t *self, const char *what)
+{
+    const sbx_cli_args_t *args = self->args;
+    sbx_cli_handle_t handle;
+    int code = -1;
+    self->opened = false;
+    if (sbx_cli_held_session (args, &handle, &code))
+        self->session = sbx_cli_attach (self->client, &handle);
+    else {
+        if (code >= 0)
+            return code;
+        sbx_error_t *error = NULL;
+        self->session = sbx_client_session_open (self->client, args->session_id, &error);
+        if (!self->session)
+            return sbx_cli_fail (sbx_cli_where (args, self->client), &error);
+        self->opened = true;
+    }
+    //  The session is there: now a line may run as long as its command
+    //  does (--timeout, when given, still bounds every reply).
+    if (args->timeout_s < 0)
+        sbx_client_set_timeout (self->client, args->command_timeout_s > 0
+                                ? sbx_cli_ms (args->command_timeout_s + SBX_CLI_RUN_MARGIN_S) : -1);
+    self->reader = sbx_cli_reader_new ("");
+    self->terminal = sbx_cli_reader_terminal (self->reader);
+    if (self->terminal)
+        fprintf (stderr, "sbx: %s '%s' on %s; Ctrl-D %s\n", what, sbx_cli_repl_name (self),
+                 sbx_session_sandbox (self->session),
+                 self->opened ? "ends it" : "leaves it (sbx close ends it)");
+    return -1;
+}
+
+const char *
+sbx_cli_repl_name (const sbx_cli_repl_t *self)
+{
+    return sbx_session_id (self->session) ? sbx_session_id (self->session)
+                                          : sbx_session_sandbox (self->session);
+}
+
+int
+sbx_cli_repl_failed (sbx_cli_repl_t *self, const char *running, sbx_error_t **error_p)
+{
+    sbx_error_t *error = *error_p;
+    bool interrupted = sbx_error_is (error, SBX_INTERRUPTED);
+    self->broken = sbx_error_is_state (error) || sbx_error_is (error, SBX_UNAUTHORIZED)
+                || sbx_error_is (error, SBX_NOT_FOUND) || (sbx_error_is_local (error) && !interrupted);
+    int code = sbx_cli_fail_call (self->args, self->client, !self->opened, error_p);
+    if (interrupted) {
+        //  The sandbox ends the session after what runs: that may take
+        //  its time.
+        if (self->opened)
+            fprintf (stderr, "sbx: ending session '%s' once the running %s stops "
+                     "(Ctrl-C again to leave now)\n", sbx_session_id (self->session), running);
+        self->stop = true;
+    }
+    return code;
+}
+
+int
+sbx_cli_repl_finish (sbx_cli_repl_t *self, int code)
+{
+    sbx_cli_reader_destroy (&self->reader);
+    if (sbx_cli_interrupted ())
+        code = sbx_cli_interrupted_code ();
+    if (self->terminal && !self->broken)
+        fputc ('\n', stderr);      //  after the prompt, or the ^C
+    if (!self->opened || self->broken) {
+        sbx_session_destroy (&self->session);
+        return code;
+    }
+    //  A signal must not stop the clean end.
+    int signalled = sbx_cli_interrupted () ? sbx_cli_interrupted_code () : 0;
+    sbx_cli_interrupted_clear ();
+    sbx_error_t *error = NULL;
+    if (sbx_session_end (&self->session, &error) != 0) {
+        code = sbx_cli_fail (sbx_cli_where (self->args, self->client), &error);
+        sbx_session_destroy (&self->session);
+    }
+    else if (self->terminal)
+        fprintf (stderr, "sbx: session ended\n");
+    return signalled ? signalled : code;
 }
 
 void

@@ -11,7 +11,8 @@
     is docs/cli.md and man/sbx.1.
 
     This header holds the parsed option set every command reads, the
-    exit codes, the connection and error helpers, and the output helpers.
+    exit codes, the connection and error helpers, what sbx shell and sbx
+    python share (sbx_cli_repl_t), and the output helpers.
     Errors are one line on stderr: "sbx: <endpoint>: <Type>: <message>".
 */
 #ifndef SBX_CLI_H
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include "options.h"
 #include "handle.h"
+#include "reader.h"
 
 //  Exit codes (docs/cli.md): `sbx run` and `sbx shell` otherwise exit
 //  with the code of the command they ran.
@@ -140,27 +142,17 @@ sbx_client_t *
 bool
     sbx_cli_held_session (const sbx_cli_args_t *args, sbx_cli_handle_t *handle, int *code_p);
 
+//  sbx_cli_held_session for a command that may also open a new session
+//  (run, call, shell, python): --session-id beside a held session is a
+//  usage error, as it names a new one. Sets *held_p. Returns -1 to go on,
+//  or the exit code after printing why.
+int
+    sbx_cli_held_or_new (const sbx_cli_args_t *args, sbx_cli_handle_t *handle, bool *held_p);
+
 //  A handle on the held session (see handle.h): no request is sent.
 //  Caller owns it; sbx_session_destroy leaves the session open.
 sbx_session_t *
     sbx_cli_attach (sbx_client_t *client, const sbx_cli_handle_t *handle);
-
-//  The session of an interactive command (sbx shell, sbx python): the
-//  held one of --session / $SBX_SESSION, attached, or a new one opened
-//  (*opened_p true). Returns -1 to go on, or an exit code after printing
-//  why.
-int
-    sbx_cli_session_begin (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
-                           bool *opened_p);
-
-//  After an interactive loop: on a `terminal`, ends the prompt's line
-//  (unless the connection `broken`); ends the session when the command
-//  `opened` it and the connection is not broken, saying so on a terminal
-//  (a held one stays open). Destroys *session_p. Returns the exit code:
-//  `code`, unless the end failed or a signal came.
-int
-    sbx_cli_session_finish (const sbx_cli_args_t *args, sbx_client_t *client, sbx_session_t **session_p,
-                            bool opened, bool broken, bool terminal, int code);
 
 //  The endpoint that error lines name: the client's, or (NULL client)
 //  the first one tried.
@@ -175,15 +167,69 @@ const char *
 int
     sbx_cli_fail (const char *where, sbx_error_t **error_p);
 
-//  sbx_cli_fail for a call in the held session of args->session: when the
-//  daemon no longer knows it (Unauthorized, NotFound) and it came from
-//  $SBX_SESSION, a second line says how to be rid of it.
+//  sbx_cli_fail for a failed call, naming the client's endpoint. When
+//  the call was in a `held` session (a handle's, as args->session names
+//  one) that the daemon no longer knows (Unauthorized, NotFound) and
+//  args->session came from $SBX_SESSION, a second line says how to be rid
+//  of it.
 int
-    sbx_cli_fail_held (const sbx_cli_args_t *args, sbx_client_t *client, sbx_error_t **error_p);
+    sbx_cli_fail_call (const sbx_cli_args_t *args, sbx_client_t *client, bool held, sbx_error_t **error_p);
 
 //  The usage error for args->argv [index], one argument too many.
 int
     sbx_cli_unexpected (const sbx_cli_args_t *args, int index);
+
+//  --- Interactive sessions (cli.c): sbx shell, sbx python -------------------
+
+//  What an interactive command holds while it reads lines and runs each
+//  in one session.
+typedef struct {
+    const sbx_cli_args_t *args;
+    sbx_client_t *client;           //  connected (the command owns it)
+    const char *feature;            //  the feature the lines go to
+    sbx_session_t *session;
+    bool opened;                    //  we opened the session (else: a handle's)
+    bool broken;                    //  the session or the daemon is gone
+    bool stop;                      //  a signal: end the session and go
+    sbx_cli_reader_t *reader;       //  where the lines come from
+    bool terminal;                  //  ...a terminal
+} sbx_cli_repl_t;
+
+//  With self->args set: refuses arguments, and --session-id beside a held
+//  session (sbx_cli_held_or_new), then connects self->client (the command
+//  destroys it). Returns -1 to go on, or an exit code after printing why.
+int
+    sbx_cli_repl_connect (sbx_cli_repl_t *self);
+
+//  Once connected: the session, the held one of --session /
+//  $SBX_SESSION, attached, or a new one opened (opened true).
+//  Then, unless --timeout bounds every reply, a reply may take as long as
+//  a line's command may (--command-timeout and the margin, else forever).
+//  Makes the reader (its prompt is the caller's to set), and on a terminal
+//  says which session (`what`) the lines go to and what Ctrl-D does.
+//  Returns -1 to go on, or an exit code after printing why.
+int
+    sbx_cli_repl_begin (sbx_cli_repl_t *self, const char *what);
+
+//  The session's name: its id, else its sandbox's.
+const char *
+    sbx_cli_repl_name (const sbx_cli_repl_t *self);
+
+//  Reports a failed call in the session and returns its exit code. A user
+//  error leaves the session open; anything that means the session or the
+//  daemon is gone sets self->broken. A signal sets self->stop, saying on
+//  stderr that a session we opened ends once the `running` thing stops.
+//  Takes ownership, nulls *error_p.
+int
+    sbx_cli_repl_failed (sbx_cli_repl_t *self, const char *running, sbx_error_t **error_p);
+
+//  After the loop: destroys the reader; on a terminal, ends the prompt's
+//  line (unless broken); ends the session when we opened it and it is not
+//  broken, saying so on a terminal (a held one stays open), and destroys
+//  it. Returns the exit code: `code`, unless the end failed or a signal
+//  came.
+int
+    sbx_cli_repl_finish (sbx_cli_repl_t *self, int code);
 
 //  --- Output (cli.c) ---------------------------------------------------------
 

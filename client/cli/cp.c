@@ -126,6 +126,18 @@ s_into (s_side_t *dst, const s_side_t *src)
     return -1;
 }
 
+//  Starts the args of an fs call on the side's path: a map of `pairs`
+//  pairs, "path" the first; the caller packs the others with `packer`.
+static void
+s_fs_args (const s_side_t *side, size_t pairs, msgpack_sbuffer *args, msgpack_packer *packer)
+{
+    msgpack_sbuffer_init (args);
+    msgpack_packer_init (packer, args, msgpack_sbuffer_write);
+    msgpack_pack_map (packer, pairs);
+    sbx_mp_pack_str (packer, "path");
+    sbx_mp_pack_str (packer, side->path);
+}
+
 //  One fs call in the side's session; the result goes to `result`.
 static int
 s_fs_call (s_side_t *side, const char *feature, const char *method, const msgpack_sbuffer *args,
@@ -141,13 +153,9 @@ static bool
 s_remote_is_dir (s_side_t *side, const char *feature)
 {
     msgpack_sbuffer args, result;
-    msgpack_sbuffer_init (&args);
-    msgpack_sbuffer_init (&result);
     msgpack_packer packer;
-    msgpack_packer_init (&packer, &args, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, 1);
-    sbx_mp_pack_str (&packer, "path");
-    sbx_mp_pack_str (&packer, side->path);
+    s_fs_args (side, 1, &args, &packer);
+    msgpack_sbuffer_init (&result);
     sbx_error_t *error = NULL;
     bool dir = false;
     if (s_fs_call (side, feature, "stat", &args, &result, &error) == 0) {
@@ -191,13 +199,9 @@ s_read (const sbx_cli_args_t *args, sbx_client_t *client, s_side_t *src, const c
         return -1;
     }
     msgpack_sbuffer call_args, result;
-    msgpack_sbuffer_init (&call_args);
-    msgpack_sbuffer_init (&result);
     msgpack_packer packer;
-    msgpack_packer_init (&packer, &call_args, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, 3);
-    sbx_mp_pack_str (&packer, "path");
-    sbx_mp_pack_str (&packer, src->path);
+    s_fs_args (src, 3, &call_args, &packer);
+    msgpack_sbuffer_init (&result);
     sbx_mp_pack_str (&packer, "offset");
     msgpack_pack_uint64 (&packer, src->offset);
     sbx_mp_pack_str (&packer, "length");
@@ -205,8 +209,7 @@ s_read (const sbx_cli_args_t *args, sbx_client_t *client, s_side_t *src, const c
     sbx_error_t *error = NULL;
     int code = -1;
     if (s_fs_call (src, feature, "read", &call_args, &result, &error) != 0)
-        code = src->fresh ? sbx_cli_fail (sbx_cli_where (args, client), &error)
-                          : sbx_cli_fail_held (args, client, &error);
+        code = sbx_cli_fail_call (args, client, !src->fresh, &error);
     else {
         msgpack_unpacked unpacked;
         msgpack_unpacked_init (&unpacked);
@@ -259,13 +262,9 @@ s_write (const sbx_cli_args_t *args, sbx_client_t *client, s_side_t *dst, const 
         return -1;
     }
     msgpack_sbuffer call_args, result;
-    msgpack_sbuffer_init (&call_args);
-    msgpack_sbuffer_init (&result);
     msgpack_packer packer;
-    msgpack_packer_init (&packer, &call_args, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, dst->offset ? 3 : 2);
-    sbx_mp_pack_str (&packer, "path");
-    sbx_mp_pack_str (&packer, dst->path);
+    s_fs_args (dst, dst->offset ? 3 : 2, &call_args, &packer);
+    msgpack_sbuffer_init (&result);
     sbx_mp_pack_str (&packer, "data");
     msgpack_pack_bin_with_body (&packer, chunk, size);
     if (dst->offset) {
@@ -275,8 +274,7 @@ s_write (const sbx_cli_args_t *args, sbx_client_t *client, s_side_t *dst, const 
     sbx_error_t *error = NULL;
     int code = -1;
     if (s_fs_call (dst, feature, "write", &call_args, &result, &error) != 0)
-        code = dst->fresh ? sbx_cli_fail (sbx_cli_where (args, client), &error)
-                          : sbx_cli_fail_held (args, client, &error);
+        code = sbx_cli_fail_call (args, client, !dst->fresh, &error);
     dst->offset += size;
     msgpack_sbuffer_destroy (&call_args);
     msgpack_sbuffer_destroy (&result);

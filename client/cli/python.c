@@ -6,54 +6,15 @@
     decides it (a block ends with an empty line). */
 #include "cli.h"
 #include "json.h"
-#include "reader.h"
 #include "messages/mp.h"
 
 #include <czmq.h>
 #include <math.h>
 
-typedef struct {
-    const sbx_cli_args_t *args;
-    sbx_client_t *client;
-    sbx_session_t *session;
-    const char *feature;
-    bool opened;                //  we opened the session (else: a handle's)
-    bool broken;                //  the session or the daemon is gone
-    bool stop;                  //  a signal: end the session and go
-} s_python_t;
-
-//  A streamed chunk of the cell's output, written as it comes.
-static void
-s_output (void *arg, const char *stream, const void *data, size_t size)
-{
-    sbx_cli_write_chunk (streq (stream, "stderr") ? stderr : stdout, data, size);
-}
-
-//  Reports a failed call; a user error leaves the session open, anything
-//  that means the session or the daemon is gone ends it. Returns the
-//  exit code.
-static int
-s_failed (s_python_t *self, sbx_error_t **error_p)
-{
-    sbx_error_t *error = *error_p;
-    bool interrupted = sbx_error_is (error, SBX_INTERRUPTED);
-    self->broken = sbx_error_is_state (error) || sbx_error_is (error, SBX_UNAUTHORIZED)
-                || sbx_error_is (error, SBX_NOT_FOUND) || (sbx_error_is_local (error) && !interrupted);
-    int code = self->opened ? sbx_cli_fail (sbx_cli_where (self->args, self->client), error_p)
-                            : sbx_cli_fail_held (self->args, self->client, error_p);
-    if (interrupted) {
-        if (self->opened)
-            fprintf (stderr, "sbx: ending session '%s' once the running code stops "
-                     "(Ctrl-C again to leave now)\n", sbx_session_id (self->session));
-        self->stop = true;
-    }
-    return code;
-}
-
 //  Calls python.METHOD {code} (and timeout_ms for exec); fills `result`.
 //  Returns -1 when it answered, else the exit code of the failure.
 static int
-s_call (s_python_t *self, const char *method, const char *code, msgpack_sbuffer *result)
+s_call (sbx_cli_repl_t *self, const char *method, const char *code, msgpack_sbuffer *result)
 {
     msgpack_sbuffer call_args;
     msgpack_sbuffer_init (&call_args);
@@ -71,13 +32,13 @@ s_call (s_python_t *self, const char *method, const char *code, msgpack_sbuffer 
     int rc = sbx_session_call (self->session, self->feature, method, call_args.data, call_args.size, result,
                                &error);
     msgpack_sbuffer_destroy (&call_args);
-    return rc == 0 ? -1 : s_failed (self, &error);
+    return rc == 0 ? -1 : sbx_cli_repl_failed (self, "code", &error);
 }
 
 //  "complete", "incomplete" or "invalid" for what was typed so far; NULL
 //  when the call failed (*code_p set).
 static const char *
-s_check (s_python_t *self, const char *code, int *code_p)
+s_check (sbx_cli_repl_t *self, const char *code, int *code_p)
 {
     msgpack_sbuffer result;
     msgpack_sbuffer_init (&result);
@@ -98,7 +59,7 @@ s_check (s_python_t *self, const char *code, int *code_p)
 //  streamed), the repr of its value, the traceback of what it raised.
 //  Returns 0, or 1 when it raised or failed.
 static int
-s_run (s_python_t *self, const char *code)
+s_run (sbx_cli_repl_t *self, const char *code)
 {
     msgpack_sbuffer result;
     msgpack_sbuffer_init (&result);
@@ -138,15 +99,15 @@ s_run (s_python_t *self, const char *code)
 }
 
 static int
-s_loop (s_python_t *self, sbx_cli_reader_t *reader)
+s_loop (sbx_cli_repl_t *self)
 {
     int code = SBX_CLI_EXIT_OK;
     char *typed = NULL;         //  the statement so far, lines joined by \n
     size_t size = 0;
     FILE *buffer = NULL;
     while (!self->broken && !self->stop) {
-        sbx_cli_reader_set_prompt (reader, buffer ? "... " : ">>> ");
-        const char *line = sbx_cli_reader_next (reader);
+        sbx_cli_reader_set_prompt (self->reader, buffer ? "... " : ">>> ");
+        const char *line = sbx_cli_reader_next (self->reader);
         if (!line)
             break;
         if (!buffer) {
@@ -181,20 +142,9 @@ s_loop (s_python_t *self, sbx_cli_reader_t *reader)
 static int
 s_python (sbx_cli_args_t *args)
 {
-    if (args->argc > 0)
-        return sbx_cli_unexpected (args, 0);
-    sbx_cli_handle_t handle;
-    int code = -1;
-    bool held = sbx_cli_held_session (args, &handle, &code);
+    sbx_cli_repl_t self = {.args = args};
+    int code = sbx_cli_repl_connect (&self);
     if (code >= 0)
-        return code;
-    if (held && args->session_id)
-        return sbx_cli_usage_error ("python", "--session-id names a new session; the session of --session "
-                                    "(or $SBX_SESSION) has its name already");
-    code = SBX_CLI_EXIT_OK;
-    s_python_t self = {.args = args};
-    self.client = sbx_cli_connect (args, sbx_cli_timeout_ms (args), &code);
-    if (!self.client)
         return code;
     self.feature = args->feature ? args->feature : sbx_client_feature_of_kind (self.client, "python");
     if (!self.feature) {
@@ -204,28 +154,11 @@ s_python (sbx_cli_args_t *args)
         sbx_client_destroy (&self.client);
         return SBX_CLI_EXIT_ERROR;
     }
-    code = sbx_cli_session_begin (self.args, self.client, &self.session, &self.opened);
-    if (code >= 0) {
-        sbx_client_destroy (&self.client);
-        return code;
-    }
-    //  A statement may run as long as its code does (--timeout, when
-    //  given, still bounds every reply).
-    if (args->timeout_s < 0)
-        sbx_client_set_timeout (self.client, args->command_timeout_s > 0
-                                ? sbx_cli_ms (args->command_timeout_s + SBX_CLI_RUN_MARGIN_S) : -1);
-    sbx_client_set_output (self.client, s_output, NULL);
-    const char *name = sbx_session_id (self.session) ? sbx_session_id (self.session)
-                                                     : sbx_session_sandbox (self.session);
-    sbx_cli_reader_t *reader = sbx_cli_reader_new (">>> ");
-    bool terminal = sbx_cli_reader_terminal (reader);
-    if (terminal)
-        fprintf (stderr, "sbx: python session '%s' on %s; Ctrl-D %s\n", name, sbx_session_sandbox (self.session),
-                 self.opened ? "ends it" : "leaves it (sbx close ends it)");
-    code = s_loop (&self, reader);
-    sbx_cli_reader_destroy (&reader);
-    code = sbx_cli_session_finish (self.args, self.client, &self.session, self.opened, self.broken,
-                                   terminal, code);
+    //  A statement's output as it is written.
+    sbx_client_set_output (self.client, sbx_cli_stream_output, NULL);
+    code = sbx_cli_repl_begin (&self, "python session");
+    if (code < 0)
+        code = sbx_cli_repl_finish (&self, s_loop (&self));
     sbx_client_destroy (&self.client);
     return code;
 }

@@ -146,13 +146,10 @@ s_run (sbx_cli_args_t *args)
     if (args->argc < 1)
         return sbx_cli_usage_error ("run", "no command given (sbx run -- CMD...)");
     sbx_cli_handle_t handle;
-    int code = -1;
-    bool held = sbx_cli_held_session (args, &handle, &code);
+    bool held = false;
+    int code = sbx_cli_held_or_new (args, &handle, &held);
     if (code >= 0)
         return code;
-    if (held && args->session_id)
-        return sbx_cli_usage_error ("run", "--session-id names a new session; the session of --session "
-                                    "(or $SBX_SESSION) has its name already");
     const char *env [SBX_CLI_MAX_LIST];
     size_t env_count = 0;
     zlistx_t *made = zlistx_new ();
@@ -235,8 +232,7 @@ s_run (sbx_cli_args_t *args)
         if (rc == 0)
             code = sbx_cli_print_run_result (&result, limit);
         else
-            code = held ? sbx_cli_fail_held (args, client, &error)
-                        : sbx_cli_fail (sbx_cli_where (args, client), &error);
+            code = sbx_cli_fail_call (args, client, held, &error);
         msgpack_sbuffer_destroy (&result);
     }
     free (cmd);

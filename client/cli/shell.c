@@ -3,7 +3,6 @@
     history, on a terminal). */
 #include "cli.h"
 #include "json.h"
-#include "reader.h"
 #include "messages/mp.h"
 
 #include <czmq.h>
@@ -64,14 +63,9 @@ s_daemon_started (sbx_client_t *client)
 }
 
 typedef struct {
-    const sbx_cli_args_t *args;
-    sbx_client_t *client;
-    sbx_session_t *session;
-    const char *feature;        //  NULL: the sandbox's `shell` service
-    bool opened;                //  we opened the session (else: a handle's)
+    sbx_cli_repl_t repl;        //  its feature NULL: the sandbox's `shell`
+                                //  service
     int64_t started;            //  the daemon's start (s_daemon_started)
-    bool broken;                //  the session or the daemon is gone
-    bool stop;                  //  a signal: end the session and go
 } s_shell_t;
 
 //  After a call failed with Unauthorized or NotFound: says so in plain
@@ -82,13 +76,12 @@ s_explain_restart (s_shell_t *self)
 {
     if (self->started < 0)
         return false;
-    sbx_client_set_timeout (self->client, S_RESTART_STATUS_MS);
-    int64_t now = s_daemon_started (self->client);
+    sbx_client_set_timeout (self->repl.client, S_RESTART_STATUS_MS);
+    int64_t now = s_daemon_started (self->repl.client);
     if (now < 0 || now - self->started <= S_RESTART_SLACK_MS)
         return false;
-    fprintf (stderr, "sbx: the daemon restarted: session '%s' is gone; %s\n",
-             sbx_session_id (self->session) ? sbx_session_id (self->session) : sbx_session_sandbox (self->session),
-             self->opened ? "start `sbx shell` again" : "open another (sbx open)");
+    fprintf (stderr, "sbx: the daemon restarted: session '%s' is gone; %s\n", sbx_cli_repl_name (&self->repl),
+             self->repl.opened ? "start `sbx shell` again" : "open another (sbx open)");
     return true;
 }
 
@@ -98,24 +91,25 @@ s_explain_restart (s_shell_t *self)
 static int
 s_run_line (s_shell_t *self, const char *line)
 {
+    sbx_cli_repl_t *repl = &self->repl;
     msgpack_sbuffer call_args, result;
     msgpack_sbuffer_init (&call_args);
     msgpack_sbuffer_init (&result);
     sbx_error_t *error = NULL;
     int code, rc;
-    if (self->feature) {
-        sbx_cli_run_t run = {.cmd = line, .timeout_s = self->args->command_timeout_s};
+    if (repl->feature) {
+        sbx_cli_run_t run = {.cmd = line, .timeout_s = repl->args->command_timeout_s};
         sbx_cli_pack_run_args (&call_args, &run);
         //  On a terminal, what is typed while the command runs is its
         //  stdin, and Ctrl-D its end, as in a shell. Lines read from a
         //  pipe are commands: none of them goes to the one before.
         bool typed = isatty (STDIN_FILENO);
         if (typed)
-            sbx_client_set_input (self->client, STDIN_FILENO);
-        rc = sbx_session_call (self->session, self->feature, "run", call_args.data, call_args.size, &result,
+            sbx_client_set_input (repl->client, STDIN_FILENO);
+        rc = sbx_session_call (repl->session, repl->feature, "run", call_args.data, call_args.size, &result,
                                &error);
         if (typed)
-            sbx_client_set_input (self->client, -1);
+            sbx_client_set_input (repl->client, -1);
     }
     else {
         msgpack_packer packer;
@@ -123,38 +117,24 @@ s_run_line (s_shell_t *self, const char *line)
         msgpack_pack_map (&packer, 1);
         sbx_mp_pack_str (&packer, "code");
         sbx_mp_pack_str (&packer, line);
-        rc = sbx_session_call (self->session, NULL, "shell", call_args.data, call_args.size, &result, &error);
+        rc = sbx_session_call (repl->session, NULL, "shell", call_args.data, call_args.size, &result, &error);
     }
-    if (rc == 0 && self->feature)
-        code = sbx_cli_print_run_result (&result, self->args->command_timeout_s);
+    if (rc == 0 && repl->feature)
+        code = sbx_cli_print_run_result (&result, repl->args->command_timeout_s);
     else if (rc == 0) {
         s_print_service_result (&result);
         code = SBX_CLI_EXIT_OK;
     }
-    else {
-        //  A user error leaves the session open; anything that means
-        //  the session or the daemon is gone ends the shell.
-        bool interrupted = sbx_error_is (error, SBX_INTERRUPTED);
-        bool gone = sbx_error_is (error, SBX_UNAUTHORIZED) || sbx_error_is (error, SBX_NOT_FOUND);
-        self->broken = sbx_error_is_state (error) || gone || (sbx_error_is_local (error) && !interrupted);
-        if (gone && s_explain_restart (self)) {
-            sbx_error_destroy (&error);
-            code = SBX_CLI_EXIT_ERROR;
-        }
-        else
-        if (!self->opened)
-            code = sbx_cli_fail_held (self->args, self->client, &error);
-        else
-            code = sbx_cli_fail (sbx_cli_where (self->args, self->client), &error);
-        if (interrupted) {
-            //  The sandbox ends the session after the running command:
-            //  that may take its time.
-            if (self->opened)
-                fprintf (stderr, "sbx: ending session '%s' once the running command stops "
-                         "(Ctrl-C again to leave now)\n", sbx_session_id (self->session));
-            self->stop = true;
-        }
+    else
+    if ((sbx_error_is (error, SBX_UNAUTHORIZED) || sbx_error_is (error, SBX_NOT_FOUND))
+    &&  s_explain_restart (self)) {
+        //  The daemon restarted and forgot the session: said plainly.
+        repl->broken = true;
+        sbx_error_destroy (&error);
+        code = SBX_CLI_EXIT_ERROR;
     }
+    else
+        code = sbx_cli_repl_failed (repl, "command", &error);
     msgpack_sbuffer_destroy (&call_args);
     msgpack_sbuffer_destroy (&result);
     return code;
@@ -163,62 +143,37 @@ s_run_line (s_shell_t *self, const char *line)
 static int
 s_shell (sbx_cli_args_t *args)
 {
-    if (args->argc > 0)
-        return sbx_cli_unexpected (args, 0);
-    sbx_cli_handle_t handle;
-    int code = -1;
-    bool held = sbx_cli_held_session (args, &handle, &code);
+    s_shell_t self = {.repl = {.args = args}};
+    sbx_cli_repl_t *repl = &self.repl;
+    int code = sbx_cli_repl_connect (repl);
     if (code >= 0)
         return code;
-    if (held && args->session_id)
-        return sbx_cli_usage_error ("shell", "--session-id names a new session; the session of --session "
-                                    "(or $SBX_SESSION) has its name already");
-    code = SBX_CLI_EXIT_OK;
-    s_shell_t self = {.args = args};
-    self.client = sbx_cli_connect (args, sbx_cli_timeout_ms (args), &code);
-    if (!self.client)
-        return code;
     //  Without a shell feature, the testing sandbox's own `shell {code}`.
-    self.feature = sbx_cli_shell_feature (self.client, args->feature, true);
-    if (!self.feature && !s_has_shell_service (self.client)) {
-        sbx_cli_shell_feature (self.client, NULL, false);
-        sbx_client_destroy (&self.client);
+    repl->feature = sbx_cli_shell_feature (repl->client, args->feature, true);
+    if (!repl->feature && !s_has_shell_service (repl->client)) {
+        sbx_cli_shell_feature (repl->client, NULL, false);
+        sbx_client_destroy (&repl->client);
         return SBX_CLI_EXIT_ERROR;
     }
-    self.started = s_daemon_started (self.client);
+    self.started = s_daemon_started (repl->client);
     //  Each command's output as it comes.
-    sbx_client_set_output (self.client, sbx_cli_stream_output, NULL);
-    code = sbx_cli_session_begin (self.args, self.client, &self.session, &self.opened);
-    if (code >= 0) {
-        sbx_client_destroy (&self.client);
-        return code;
+    sbx_client_set_output (repl->client, sbx_cli_stream_output, NULL);
+    code = sbx_cli_repl_begin (repl, "session");
+    if (code < 0) {
+        char prompt [200];
+        snprintf (prompt, sizeof prompt, "%s$ ", sbx_cli_repl_name (repl));
+        sbx_cli_reader_set_prompt (repl->reader, prompt);
+        code = SBX_CLI_EXIT_OK;
+        while (!repl->broken && !repl->stop) {
+            const char *line = sbx_cli_reader_next (repl->reader);
+            if (!line)
+                break;
+            if (*line)
+                code = s_run_line (&self, line);
+        }
+        code = sbx_cli_repl_finish (repl, code);
     }
-    code = SBX_CLI_EXIT_OK;
-    //  The session is there: now a line may run as long as its command
-    //  does (--timeout, when given, still bounds every reply).
-    if (args->timeout_s < 0)
-        sbx_client_set_timeout (self.client, args->command_timeout_s > 0
-                                ? sbx_cli_ms (args->command_timeout_s + SBX_CLI_RUN_MARGIN_S) : -1);
-    const char *name = sbx_session_id (self.session) ? sbx_session_id (self.session)
-                                                     : sbx_session_sandbox (self.session);
-    char prompt [200];
-    snprintf (prompt, sizeof prompt, "%s$ ", name);
-    sbx_cli_reader_t *reader = sbx_cli_reader_new (prompt);
-    bool terminal = sbx_cli_reader_terminal (reader);
-    if (terminal)
-        fprintf (stderr, "sbx: session '%s' on %s; Ctrl-D %s\n", name, sbx_session_sandbox (self.session),
-                 self.opened ? "ends it" : "leaves it (sbx close ends it)");
-    while (!self.broken && !self.stop) {
-        const char *line = sbx_cli_reader_next (reader);
-        if (!line)
-            break;
-        if (*line)
-            code = s_run_line (&self, line);
-    }
-    sbx_cli_reader_destroy (&reader);
-    code = sbx_cli_session_finish (self.args, self.client, &self.session, self.opened, self.broken,
-                                   terminal, code);
-    sbx_client_destroy (&self.client);
+    sbx_client_destroy (&repl->client);
     return code;
 }
 

@@ -1,4 +1,4 @@
-/*  What the features that run programs share (features/kit.h).
+/*  What the features on a process sandbox share (features/kit.h).
 */
 #include "features/kit.h"
 #include "messages/mp.h"
@@ -9,6 +9,38 @@
 
 #define S_ERROR "ConfigError"
 #define S_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+sbx_error_t *
+sbx_kit_need_process (sbx_ctx_t *ctx, const char *feature)
+{
+    if (!sbx_process_of (ctx))
+        return sbx_error_new ("ValueError", "the %s feature needs a 'process' sandbox", feature);
+    return NULL;
+}
+
+sbx_process_t *
+sbx_kit_process (sbx_ctx_t *ctx, const char *feature, sbx_error_t **error_p)
+{
+    *error_p = sbx_kit_need_process (ctx, feature);
+    return sbx_process_of (ctx);
+}
+
+sbx_error_t *
+sbx_kit_teardown_session (void *instance, sbx_ctx_t *ctx)
+{
+    sbx_process_t *process = sbx_process_of (ctx);
+    return process ? sbx_process_reset (process) : NULL;
+}
+
+sbx_error_t *
+sbx_kit_unknown_arg (const char *method, const msgpack_object *key, const char *takes)
+{
+    char *name = sbx_mp_strdup (key);
+    sbx_error_t *error = sbx_error_new ("ValueError", "%s: unknown argument '%s' (it takes %s)", method,
+                                        name ? name : "?", takes);
+    free (name);
+    return error;
+}
 
 void
 sbx_kit_options_init (sbx_kit_options_t *self)

@@ -301,9 +301,7 @@ s_prepare (s_instance_t *self, sbx_ctx_t *ctx, sbx_process_t *process, bool *res
 static sbx_error_t *
 s_setup (void *instance, sbx_ctx_t *ctx)
 {
-    if (!sbx_process_of (ctx))
-        return sbx_error_new ("ValueError", "the python feature needs a 'process' sandbox");
-    return NULL;
+    return sbx_kit_need_process (ctx, "python");
 }
 
 static sbx_error_t *
@@ -331,8 +329,7 @@ s_teardown_session (void *instance, sbx_ctx_t *ctx)
     s_instance_t *self = (s_instance_t *) instance;
     sbx_python_interp_destroy (&self->interp);
     self->lost = false;
-    sbx_process_t *process = sbx_process_of (ctx);
-    return process ? sbx_process_reset (process) : NULL;
+    return sbx_kit_teardown_session (instance, ctx);
 }
 
 static sbx_error_t *
@@ -363,13 +360,8 @@ s_arguments (const s_config_t *config, const char *method, const msgpack_object 
             if (error)
                 return error;
         }
-        else {
-            char *name = sbx_mp_strdup (key);
-            sbx_error_t *error = sbx_error_new ("ValueError", "%s: unknown argument '%s' (it takes code%s)",
-                                                method, name ? name : "?", timeout_allowed ? ", timeout_ms" : "");
-            free (name);
-            return error;
-        }
+        else
+            return sbx_kit_unknown_arg (method, key, timeout_allowed ? "code, timeout_ms" : "code");
     }
     const msgpack_object *code = *code_p;
     if (!code || code->type != MSGPACK_OBJECT_STR
@@ -485,9 +477,10 @@ static sbx_error_t *
 s_reset (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packer *result)
 {
     s_instance_t *self = (s_instance_t *) instance;
-    sbx_process_t *process = sbx_process_of (ctx);
+    sbx_error_t *error = NULL;
+    sbx_process_t *process = sbx_kit_process (ctx, "python", &error);
     if (!process)
-        return sbx_error_new ("ValueError", "the python feature needs a 'process' sandbox");
+        return error;
     if (args->via.map.size > 0)
         return sbx_error_new ("ValueError", "reset: it takes no arguments");
     sbx_python_interp_destroy (&self->interp);

@@ -370,20 +370,42 @@ s_arguments (const s_config_t *config, const char *method, const msgpack_object 
     return NULL;
 }
 
+//  What exec and check begin with: the call's process sandbox, its
+//  arguments (exec, which passes restarted_p, takes timeout_ms too), then
+//  a ready interpreter (s_prepare).
+static sbx_error_t *
+s_begin (s_instance_t *self, sbx_ctx_t *ctx, const char *method, const msgpack_object *args,
+         const msgpack_object **code_p, int64_t *timeout_ms_p, bool *restarted_p)
+{
+    sbx_error_t *error = NULL;
+    sbx_process_t *process = sbx_kit_process (ctx, "python", &error);
+    if (process)
+        error = s_arguments (self->config, method, args, restarted_p != NULL, code_p, timeout_ms_p);
+    if (!error)
+        error = s_prepare (self, ctx, process, restarted_p);
+    return error;
+}
+
+//  The error of a call the interpreter did not answer (s_unanswered); the
+//  interpreter is dropped, and the next exec says it restarted.
+static sbx_error_t *
+s_lose (s_instance_t *self, const sbx_python_outcome_t *outcome, const sbx_python_request_t *request)
+{
+    sbx_error_t *error = s_unanswered (outcome, request, false);
+    sbx_python_interp_destroy (&self->interp);
+    self->lost = true;
+    return error;
+}
+
 static sbx_error_t *
 s_exec (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packer *result)
 {
     s_instance_t *self = (s_instance_t *) instance;
     const s_config_t *config = self->config;
-    sbx_process_t *process = sbx_process_of (ctx);
-    if (!process)
-        return sbx_error_new ("ValueError", "the python feature needs a 'process' sandbox");
     const msgpack_object *code;
     int64_t timeout_ms;
-    sbx_error_t *error = s_arguments (config, "exec", args, true, &code, &timeout_ms);
     bool restarted = false;
-    if (!error)
-        error = s_prepare (self, ctx, process, &restarted);
+    sbx_error_t *error = s_begin (self, ctx, "exec", args, &code, &timeout_ms, &restarted);
     if (error)
         return error;
     bool streaming = sbx_ctx_streaming (ctx);
@@ -398,9 +420,7 @@ s_exec (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pack
     if (error)
         return error;
     if (outcome.end != SBX_PYTHON_ANSWERED) {
-        error = s_unanswered (&outcome, &request, false);
-        sbx_python_interp_destroy (&self->interp);
-        self->lost = true;
+        error = s_lose (self, &outcome, &request);
         sbx_python_outcome_free (&outcome);
         return error;
     }
@@ -437,14 +457,9 @@ static sbx_error_t *
 s_check (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packer *result)
 {
     s_instance_t *self = (s_instance_t *) instance;
-    sbx_process_t *process = sbx_process_of (ctx);
-    if (!process)
-        return sbx_error_new ("ValueError", "the python feature needs a 'process' sandbox");
     const msgpack_object *code;
     int64_t timeout_ms;
-    sbx_error_t *error = s_arguments (self->config, "check", args, false, &code, &timeout_ms);
-    if (!error)
-        error = s_prepare (self, ctx, process, NULL);
+    sbx_error_t *error = s_begin (self, ctx, "check", args, &code, &timeout_ms, NULL);
     if (error)
         return error;
     sbx_python_request_t request = {
@@ -460,9 +475,7 @@ s_check (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pac
     if (outcome.end != SBX_PYTHON_ANSWERED || !status) {
         if (outcome.end == SBX_PYTHON_ANSWERED)
             outcome.garbled = true, outcome.end = SBX_PYTHON_DIED;
-        error = s_unanswered (&outcome, &request, false);
-        sbx_python_interp_destroy (&self->interp);
-        self->lost = true;
+        error = s_lose (self, &outcome, &request);
     }
     else {
         msgpack_pack_map (result, 1);

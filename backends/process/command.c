@@ -226,22 +226,15 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
     sbx_process_child_close (&in [0]);
     sbx_process_child_close (&out [1]);
     sbx_process_child_close (&err [1]);
-    sbx_init_msg_t msg;
-    int rc = error ? -1 : sbx_process_channel_await (channel, SBX_INIT_STARTED, id, &msg, S_REPLY_TIMEOUT_MS);
-    if (rc <= 0 || msg.value < 0) {
+    int32_t pid = 0;
+    if (!error)
+        error = sbx_process_command_started (channel, id, run->cwd, &pid);
+    if (error) {
         sbx_process_child_close (&in [1]);
         sbx_process_child_close (&out [0]);
         sbx_process_child_close (&err [0]);
-        if (error)
-            return error;
-        if (rc < 0)
-            return sbx_process_channel_broken (channel, "the init process is gone");
-        if (rc == 0)
-            return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: the init process did not answer in %d ms",
-                                  id_text, S_REPLY_TIMEOUT_MS);
-        return s_start_error (msg.value, run->cwd);
+        return error;
     }
-    int32_t pid = msg.value;
 
     int64_t started = zclock_usecs ();
     int64_t deadline = started + run->timeout_ms * 1000, kill_deadline = 0, ended = 0;
@@ -298,6 +291,8 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
                 s_stdin_close (&input, run);            //  nobody reads
         }
         if (items [0].revents) {
+            sbx_init_msg_t msg;
+            int rc;
             while ((rc = sbx_process_channel_recv (channel, &msg)) > 0) {
                 if (msg.type == SBX_INIT_EXITED && msg.id == id) {
                     exited = true;
@@ -358,7 +353,17 @@ sbx_process_command_payload (const sbx_process_run_t *run, uint32_t *length_p)
 }
 
 sbx_error_t *
-sbx_process_command_start_error (int32_t value, const char *cwd)
+sbx_process_command_started (sbx_process_channel_t *channel, uint32_t id, const char *cwd, int32_t *pid_p)
 {
-    return s_start_error (value, cwd);
+    sbx_init_msg_t msg;
+    int rc = sbx_process_channel_await (channel, SBX_INIT_STARTED, id, &msg, S_REPLY_TIMEOUT_MS);
+    if (rc < 0)
+        return sbx_process_channel_broken (channel, "the init process is gone");
+    if (rc == 0)
+        return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: the init process did not answer in %d ms",
+                              sbx_process_channel_id (channel), S_REPLY_TIMEOUT_MS);
+    if (msg.value < 0)
+        return s_start_error (msg.value, cwd);
+    *pid_p = msg.value;
+    return NULL;
 }

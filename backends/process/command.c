@@ -17,29 +17,12 @@ typedef struct {
 } s_stream_t;
 
 //  Reads from a stream at most `budget` bytes (0: one chunk); closes it at
-//  EOF. Returns the bytes read.
-static size_t
+//  EOF.
+static void
 s_drain (s_stream_t *stream, char *chunk, size_t budget)
 {
-    size_t total = 0;
-    while (stream->fd >= 0) {
-        ssize_t n = read (stream->fd, chunk, S_CHUNK);
-        if (n > 0) {
-            sbx_sink_take (&stream->sink, chunk, (size_t) n);
-            total += (size_t) n;
-            if (total >= budget)
-                break;
-        }
-        else
-        if (n < 0 && errno == EINTR)
-            continue;
-        else {
-            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-                sbx_process_child_close (&stream->fd);
-            break;
-        }
-    }
-    return total;
+    if (sbx_sink_drain (&stream->sink, stream->fd, chunk, S_CHUNK, budget))
+        sbx_process_child_close (&stream->fd);
 }
 
 //  write(2) to a pipe whose reader may be gone, without SIGPIPE killing

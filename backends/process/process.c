@@ -247,7 +247,7 @@ s_start (void *instance, sbx_ctx_t *ctx)
 sbx_error_t *
 sbx_process_kill_all (sbx_process_t *self)
 {
-    return sbx_process_channel_kill_all (self->channel);
+    return sbx_process_channel_kill (self->channel, 0);
 }
 
 //  The workspace is gone (or replaced) when its link count dropped to 0

@@ -163,18 +163,9 @@ sbx_process_resident_signal (sbx_process_resident_t *self, int sig)
 sbx_error_t *
 sbx_process_resident_kill (sbx_process_resident_t *self)
 {
-    uint32_t id = sbx_process_channel_next_id (self->channel);
-    sbx_error_t *error = sbx_process_channel_send (self->channel, SBX_INIT_KILL, id, self->pid, NULL, 0,
-                                                   NULL, 0);
+    sbx_error_t *error = sbx_process_channel_kill (self->channel, self->pid);
     if (error)
         return error;
-    sbx_init_msg_t msg;
-    int rc = sbx_process_channel_await (self->channel, SBX_INIT_KILLED, id, &msg, SBX_PROCESS_KILL_TIMEOUT_MS);
-    if (rc < 0)
-        return sbx_process_channel_broken (self->channel, "the init process is gone");
-    if (rc == 0 || msg.value < 0)
-        return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: processes survived SIGKILL",
-                              sbx_process_channel_id (self->channel));
     //  sbx-init reaps what it kills before it answers, so EXITED came
     //  first; should it not have, the kill is what ended it.
     if (!sbx_process_resident_exited (self, NULL)) {

@@ -39,12 +39,18 @@ sbx_error_t *
 sbx_error_t *
     sbx_kit_unknown_arg (const char *method, const msgpack_object *key, const char *takes);
 
+//  An environment under construction: "NAME=value" strings, owned,
+//  NULL-terminated (items is NULL while count is 0).
+typedef struct {
+    char **items;
+    size_t count;
+} sbx_kit_env_t;
+
 typedef struct {
     size_t max_output;          //  max_output_bytes per stream (1048576)
     int64_t timeout_ms;         //  the default timeout of a call (60000)
     int64_t max_timeout_ms;     //  the most a call may ask for (3600000)
-    char **env;                 //  "NAME=value" over the defaults; "NAME" alone removes
-    size_t env_count;
+    sbx_kit_env_t env;          //  "NAME=value" over the defaults; "NAME" alone removes
 } sbx_kit_options_t;
 
 //  The defaults.
@@ -75,13 +81,6 @@ sbx_error_t *
 sbx_error_t *
     sbx_kit_timeout_arg (const sbx_kit_options_t *options, const char *method, const msgpack_object *value,
                          int64_t *timeout_ms);
-
-//  An environment under construction: "NAME=value" strings, owned,
-//  NULL-terminated (items is NULL while count is 0).
-typedef struct {
-    char **items;
-    size_t count;
-} sbx_kit_env_t;
 
 //  A program's environment to begin with: PATH, HOME (`home`), LANG, then
 //  the options' env.

@@ -27,6 +27,7 @@
 #include "backends/process/process.h"
 #include "backends/process/tree.h"
 #include "features/features.h"
+#include "features/kit.h"
 #include "messages/mp.h"
 #include "runtime/core/alloc.h"
 
@@ -96,18 +97,7 @@ s_config_new (const json_t *options, const char *path, sbx_error_t **error_p)
 static sbx_error_t *
 s_setup (void *instance, sbx_ctx_t *ctx)
 {
-    if (!sbx_process_of (ctx))
-        return sbx_error_new ("ValueError", "the fs feature needs a 'process' sandbox");
-    return NULL;
-}
-
-//  Whichever of shell and fs ends the session first resets the sandbox;
-//  the second finds it clean.
-static sbx_error_t *
-s_teardown_session (void *instance, sbx_ctx_t *ctx)
-{
-    sbx_process_t *process = sbx_process_of (ctx);
-    return process ? sbx_process_reset (process) : NULL;
+    return sbx_kit_need_process (ctx, "fs");
 }
 
 //  --- Paths and errors ----------------------------------------------------------
@@ -203,11 +193,7 @@ s_check_keys (const char *method, const msgpack_object *args, const char *const 
                 size_t used = strlen (list);
                 snprintf (list + used, sizeof list - used, "%s%s", k ? ", " : "", allowed [k]);
             }
-            char *name = sbx_mp_strdup (key);
-            sbx_error_t *error = sbx_error_new ("ValueError", "%s: unknown argument '%s' (it takes %s)",
-                                                method, name ? name : "?", list);
-            free (name);
-            return error;
+            return sbx_kit_unknown_arg (method, key, list);
         }
     }
     return NULL;
@@ -243,11 +229,8 @@ s_bool_arg (const char *method, const msgpack_object *args, const char *key, boo
 static sbx_process_t *
 s_process (sbx_ctx_t *ctx, sbx_error_t **error_p)
 {
-    sbx_process_t *process = sbx_process_of (ctx);
-    if (!process)
-        *error_p = sbx_error_new ("ValueError", "the fs feature needs a 'process' sandbox");
-    else
-    if (sbx_process_dirfd (process) < 0)
+    sbx_process_t *process = sbx_kit_process (ctx, "fs", error_p);
+    if (process && sbx_process_dirfd (process) < 0)
         *error_p = sbx_error_new (SBX_STATE_ERROR, "the sandbox directory is not open");
     return process;
 }
@@ -639,6 +622,6 @@ const sbx_feature_kind_t sbx_feature_fs = {
     .config_new = s_config_new,
     .config_destroy = s_config_destroy,
     .setup = s_setup,
-    .teardown_session = s_teardown_session,
+    .teardown_session = sbx_kit_teardown_session,
     .methods = s_methods
 };

@@ -1,4 +1,4 @@
-/*  What the features that run programs share (features/kit.h).
+/*  What the features on a process sandbox share (features/kit.h).
 */
 #include "features/kit.h"
 #include "messages/mp.h"
@@ -9,6 +9,38 @@
 
 #define S_ERROR "ConfigError"
 #define S_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+sbx_error_t *
+sbx_kit_need_process (sbx_ctx_t *ctx, const char *feature)
+{
+    if (!sbx_process_of (ctx))
+        return sbx_error_new ("ValueError", "the %s feature needs a 'process' sandbox", feature);
+    return NULL;
+}
+
+sbx_process_t *
+sbx_kit_process (sbx_ctx_t *ctx, const char *feature, sbx_error_t **error_p)
+{
+    *error_p = sbx_kit_need_process (ctx, feature);
+    return sbx_process_of (ctx);
+}
+
+sbx_error_t *
+sbx_kit_teardown_session (void *instance, sbx_ctx_t *ctx)
+{
+    sbx_process_t *process = sbx_process_of (ctx);
+    return process ? sbx_process_reset (process) : NULL;
+}
+
+sbx_error_t *
+sbx_kit_unknown_arg (const char *method, const msgpack_object *key, const char *takes)
+{
+    char *name = sbx_mp_strdup (key);
+    sbx_error_t *error = sbx_error_new ("ValueError", "%s: unknown argument '%s' (it takes %s)", method,
+                                        name ? name : "?", takes);
+    free (name);
+    return error;
+}
 
 void
 sbx_kit_options_init (sbx_kit_options_t *self)
@@ -34,14 +66,14 @@ s_env_option (sbx_kit_options_t *self, const json_t *value, const char *path)
 {
     if (!json_is_object (value))
         return sbx_error_new (S_ERROR, "%s.env: must be an object {NAME: value or null}", path);
-    self->env = (char **) zmalloc ((json_object_size (value) + 1) * sizeof (char *));
+    self->env.items = (char **) zmalloc ((json_object_size (value) + 1) * sizeof (char *));
     const char *name;
     json_t *item;
     json_object_foreach ((json_t *) value, name, item) {
         if (!sbx_kit_env_name_ok (name, strlen (name)) || (!json_is_string (item) && !json_is_null (item)))
             return sbx_error_new (S_ERROR, "%s.env.%s: must be a name without '=' with a string value, "
                                   "or null to remove it", path, name);
-        self->env [self->env_count++] = json_is_null (item)
+        self->env.items [self->env.count++] = json_is_null (item)
             ? strdup (name) : zsys_sprintf ("%s=%s", name, json_string_value (item));
     }
     return NULL;
@@ -82,11 +114,7 @@ sbx_kit_options_check (const sbx_kit_options_t *self, const char *path)
 void
 sbx_kit_options_free (sbx_kit_options_t *self)
 {
-    for (size_t i = 0; i < self->env_count; i++)
-        free (self->env [i]);
-    free (self->env);
-    self->env = NULL;
-    self->env_count = 0;
+    sbx_kit_env_free (&self->env);
 }
 
 sbx_error_t *
@@ -112,8 +140,8 @@ sbx_kit_env_start (sbx_kit_env_t *env, const sbx_kit_options_t *options, const c
     sbx_kit_env_put (env, entry);
     zstr_free (&entry);
     sbx_kit_env_put (env, "LANG=C.UTF-8");
-    for (size_t i = 0; i < options->env_count; i++)
-        sbx_kit_env_put (env, options->env [i]);
+    for (size_t i = 0; i < options->env.count; i++)
+        sbx_kit_env_put (env, options->env.items [i]);
 }
 
 void

@@ -1,7 +1,10 @@
-/*  What the features that run programs (shell, python) share: their common
-    options (max_output_bytes, timeout_ms, max_timeout_ms, env), the
-    environment a program starts with, a call's timeout_ms argument, and
-    output packed or streamed as the protocol wants it.
+/*  What the features on a process sandbox (shell, fs, python) share: the
+    check that the sandbox is one, the reset at session end and the error
+    for an unknown argument; and what those that run programs (shell,
+    python) share: their common options (max_output_bytes, timeout_ms,
+    max_timeout_ms, env), the environment a program starts with, a call's
+    timeout_ms argument, and output packed or streamed as the protocol
+    wants it.
 */
 #ifndef SBX_FEATURES_KIT_H
 #define SBX_FEATURES_KIT_H
@@ -15,12 +18,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
+//  NULL when the call's sandbox is a process sandbox, else the
+//  ValueError that feature `feature` needs one (a setup hook's answer).
+sbx_error_t *
+    sbx_kit_need_process (sbx_ctx_t *ctx, const char *feature);
+
+//  The call's process sandbox, or NULL with *error_p set as
+//  sbx_kit_need_process says.
+sbx_process_t *
+    sbx_kit_process (sbx_ctx_t *ctx, const char *feature, sbx_error_t **error_p);
+
+//  A teardown_session hook: resets the process sandbox
+//  (sbx_process_reset). Whichever feature ends the session first resets
+//  it; the next finds it clean.
+sbx_error_t *
+    sbx_kit_teardown_session (void *instance, sbx_ctx_t *ctx);
+
+//  The ValueError for an argument `key` that `method` does not take
+//  (`takes` lists those it does).
+sbx_error_t *
+    sbx_kit_unknown_arg (const char *method, const msgpack_object *key, const char *takes);
+
+//  An environment under construction: "NAME=value" strings, owned,
+//  NULL-terminated (items is NULL while count is 0).
+typedef struct {
+    char **items;
+    size_t count;
+} sbx_kit_env_t;
+
 typedef struct {
     size_t max_output;          //  max_output_bytes per stream (1048576)
     int64_t timeout_ms;         //  the default timeout of a call (60000)
     int64_t max_timeout_ms;     //  the most a call may ask for (3600000)
-    char **env;                 //  "NAME=value" over the defaults; "NAME" alone removes
-    size_t env_count;
+    sbx_kit_env_t env;          //  "NAME=value" over the defaults; "NAME" alone removes
 } sbx_kit_options_t;
 
 //  The defaults.
@@ -51,13 +81,6 @@ sbx_error_t *
 sbx_error_t *
     sbx_kit_timeout_arg (const sbx_kit_options_t *options, const char *method, const msgpack_object *value,
                          int64_t *timeout_ms);
-
-//  An environment under construction: "NAME=value" strings, owned,
-//  NULL-terminated (items is NULL while count is 0).
-typedef struct {
-    char **items;
-    size_t count;
-} sbx_kit_env_t;
 
 //  A program's environment to begin with: PATH, HOME (`home`), LANG, then
 //  the options' env.

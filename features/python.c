@@ -301,9 +301,7 @@ s_prepare (s_instance_t *self, sbx_ctx_t *ctx, sbx_process_t *process, bool *res
 static sbx_error_t *
 s_setup (void *instance, sbx_ctx_t *ctx)
 {
-    if (!sbx_process_of (ctx))
-        return sbx_error_new ("ValueError", "the python feature needs a 'process' sandbox");
-    return NULL;
+    return sbx_kit_need_process (ctx, "python");
 }
 
 static sbx_error_t *
@@ -331,8 +329,7 @@ s_teardown_session (void *instance, sbx_ctx_t *ctx)
     s_instance_t *self = (s_instance_t *) instance;
     sbx_python_interp_destroy (&self->interp);
     self->lost = false;
-    sbx_process_t *process = sbx_process_of (ctx);
-    return process ? sbx_process_reset (process) : NULL;
+    return sbx_kit_teardown_session (instance, ctx);
 }
 
 static sbx_error_t *
@@ -363,13 +360,8 @@ s_arguments (const s_config_t *config, const char *method, const msgpack_object 
             if (error)
                 return error;
         }
-        else {
-            char *name = sbx_mp_strdup (key);
-            sbx_error_t *error = sbx_error_new ("ValueError", "%s: unknown argument '%s' (it takes code%s)",
-                                                method, name ? name : "?", timeout_allowed ? ", timeout_ms" : "");
-            free (name);
-            return error;
-        }
+        else
+            return sbx_kit_unknown_arg (method, key, timeout_allowed ? "code, timeout_ms" : "code");
     }
     const msgpack_object *code = *code_p;
     if (!code || code->type != MSGPACK_OBJECT_STR
@@ -378,20 +370,42 @@ s_arguments (const s_config_t *config, const char *method, const msgpack_object 
     return NULL;
 }
 
+//  What exec and check begin with: the call's process sandbox, its
+//  arguments (exec, which passes restarted_p, takes timeout_ms too), then
+//  a ready interpreter (s_prepare).
+static sbx_error_t *
+s_begin (s_instance_t *self, sbx_ctx_t *ctx, const char *method, const msgpack_object *args,
+         const msgpack_object **code_p, int64_t *timeout_ms_p, bool *restarted_p)
+{
+    sbx_error_t *error = NULL;
+    sbx_process_t *process = sbx_kit_process (ctx, "python", &error);
+    if (process)
+        error = s_arguments (self->config, method, args, restarted_p != NULL, code_p, timeout_ms_p);
+    if (!error)
+        error = s_prepare (self, ctx, process, restarted_p);
+    return error;
+}
+
+//  The error of a call the interpreter did not answer (s_unanswered); the
+//  interpreter is dropped, and the next exec says it restarted.
+static sbx_error_t *
+s_lose (s_instance_t *self, const sbx_python_outcome_t *outcome, const sbx_python_request_t *request)
+{
+    sbx_error_t *error = s_unanswered (outcome, request, false);
+    sbx_python_interp_destroy (&self->interp);
+    self->lost = true;
+    return error;
+}
+
 static sbx_error_t *
 s_exec (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packer *result)
 {
     s_instance_t *self = (s_instance_t *) instance;
     const s_config_t *config = self->config;
-    sbx_process_t *process = sbx_process_of (ctx);
-    if (!process)
-        return sbx_error_new ("ValueError", "the python feature needs a 'process' sandbox");
     const msgpack_object *code;
     int64_t timeout_ms;
-    sbx_error_t *error = s_arguments (config, "exec", args, true, &code, &timeout_ms);
     bool restarted = false;
-    if (!error)
-        error = s_prepare (self, ctx, process, &restarted);
+    sbx_error_t *error = s_begin (self, ctx, "exec", args, &code, &timeout_ms, &restarted);
     if (error)
         return error;
     bool streaming = sbx_ctx_streaming (ctx);
@@ -406,9 +420,7 @@ s_exec (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pack
     if (error)
         return error;
     if (outcome.end != SBX_PYTHON_ANSWERED) {
-        error = s_unanswered (&outcome, &request, false);
-        sbx_python_interp_destroy (&self->interp);
-        self->lost = true;
+        error = s_lose (self, &outcome, &request);
         sbx_python_outcome_free (&outcome);
         return error;
     }
@@ -445,14 +457,9 @@ static sbx_error_t *
 s_check (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packer *result)
 {
     s_instance_t *self = (s_instance_t *) instance;
-    sbx_process_t *process = sbx_process_of (ctx);
-    if (!process)
-        return sbx_error_new ("ValueError", "the python feature needs a 'process' sandbox");
     const msgpack_object *code;
     int64_t timeout_ms;
-    sbx_error_t *error = s_arguments (self->config, "check", args, false, &code, &timeout_ms);
-    if (!error)
-        error = s_prepare (self, ctx, process, NULL);
+    sbx_error_t *error = s_begin (self, ctx, "check", args, &code, &timeout_ms, NULL);
     if (error)
         return error;
     sbx_python_request_t request = {
@@ -468,9 +475,7 @@ s_check (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_pac
     if (outcome.end != SBX_PYTHON_ANSWERED || !status) {
         if (outcome.end == SBX_PYTHON_ANSWERED)
             outcome.garbled = true, outcome.end = SBX_PYTHON_DIED;
-        error = s_unanswered (&outcome, &request, false);
-        sbx_python_interp_destroy (&self->interp);
-        self->lost = true;
+        error = s_lose (self, &outcome, &request);
     }
     else {
         msgpack_pack_map (result, 1);
@@ -485,9 +490,10 @@ static sbx_error_t *
 s_reset (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packer *result)
 {
     s_instance_t *self = (s_instance_t *) instance;
-    sbx_process_t *process = sbx_process_of (ctx);
+    sbx_error_t *error = NULL;
+    sbx_process_t *process = sbx_kit_process (ctx, "python", &error);
     if (!process)
-        return sbx_error_new ("ValueError", "the python feature needs a 'process' sandbox");
+        return error;
     if (args->via.map.size > 0)
         return sbx_error_new ("ValueError", "reset: it takes no arguments");
     sbx_python_interp_destroy (&self->interp);

@@ -85,26 +85,9 @@ sbx_python_outcome_free (sbx_python_outcome_t *outcome)
 static void
 s_drain (sbx_python_interp_t *self, int index, sbx_sink_t *sink, char *chunk, size_t budget)
 {
-    size_t total = 0;
-    int fd;
-    while ((fd = sbx_process_resident_output (self->resident, index)) >= 0) {
-        ssize_t n = read (fd, chunk, S_CHUNK);
-        if (n > 0) {
-            if (sink)
-                sbx_sink_take (sink, chunk, (size_t) n);
-            total += (size_t) n;
-            if (budget && total >= budget)
-                break;
-        }
-        else
-        if (n < 0 && errno == EINTR)
-            continue;
-        else {
-            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-                sbx_process_resident_close_output (self->resident, index);
-            break;
-        }
-    }
+    int fd = sbx_process_resident_output (self->resident, index);
+    if (sbx_sink_drain (sink, fd, chunk, S_CHUNK, budget ? budget : SIZE_MAX))
+        sbx_process_resident_close_output (self->resident, index);
 }
 
 //  What a pipe holds at most: the bound of a drain that must end.

@@ -86,16 +86,7 @@ s_config_new (const json_t *options, const char *path, sbx_error_t **error_p)
 static sbx_error_t *
 s_setup (void *instance, sbx_ctx_t *ctx)
 {
-    if (!sbx_process_of (ctx))
-        return sbx_error_new ("ValueError", "the shell feature needs a 'process' sandbox");
-    return NULL;
-}
-
-static sbx_error_t *
-s_teardown_session (void *instance, sbx_ctx_t *ctx)
-{
-    sbx_process_t *process = sbx_process_of (ctx);
-    return process ? sbx_process_reset (process) : NULL;
+    return sbx_kit_need_process (ctx, "shell");
 }
 
 //  --- run --------------------------------------------------------------------
@@ -110,9 +101,10 @@ static sbx_error_t *
 s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packer *result)
 {
     const s_config_t *config = (const s_config_t *) instance;
-    sbx_process_t *process = sbx_process_of (ctx);
+    sbx_error_t *error = NULL;
+    sbx_process_t *process = sbx_kit_process (ctx, "shell", &error);
     if (!process)
-        return sbx_error_new ("ValueError", "the shell feature needs a 'process' sandbox");
+        return error;
 
     const msgpack_object *cmd = NULL, *timeout = NULL, *input = NULL, *env = NULL, *cwd = NULL;
     for (uint32_t i = 0; i < args->via.map.size; i++) {
@@ -128,13 +120,8 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
             env = value;
         else if (sbx_mp_str_eq (key, "cwd"))
             cwd = value;
-        else {
-            char *name = sbx_mp_strdup (key);
-            sbx_error_t *error = sbx_error_new ("ValueError", "run: unknown argument '%s' (it takes cmd, "
-                                                "timeout_ms, stdin, env, cwd)", name ? name : "?");
-            free (name);
-            return error;
-        }
+        else
+            return sbx_kit_unknown_arg ("run", key, "cmd, timeout_ms, stdin, env, cwd");
     }
     if (cmd && cmd->type == MSGPACK_OBJECT_NIL)
         cmd = NULL;
@@ -145,7 +132,7 @@ s_run (void *instance, sbx_ctx_t *ctx, const msgpack_object *args, msgpack_packe
         return s_bad ("cmd", "must be a string without NUL bytes");
 
     int64_t timeout_ms = config->timeout_ms;
-    sbx_error_t *error = sbx_kit_timeout_arg (config, "run", timeout, &timeout_ms);
+    error = sbx_kit_timeout_arg (config, "run", timeout, &timeout_ms);
     if (error) {
         free (command);
         return error;
@@ -251,6 +238,6 @@ const sbx_feature_kind_t sbx_feature_shell = {
     .config_new = s_config_new,
     .config_destroy = s_config_destroy,
     .setup = s_setup,
-    .teardown_session = s_teardown_session,
+    .teardown_session = sbx_kit_teardown_session,
     .methods = s_methods
 };

@@ -385,17 +385,32 @@ sbx_process_channel_await (sbx_process_channel_t *self, uint32_t type, uint32_t 
     }
 }
 
-sbx_error_t *
-sbx_process_channel_kill_all (sbx_process_channel_t *self)
+//  Sends request `type` (with `value`) and waits for its answer `reply`,
+//  SBX_PROCESS_KILL_TIMEOUT_MS at most: 1 with the answer in *msg, 0 at
+//  the timeout, or -1 with *error_p set (the channel is then broken).
+static int
+s_ask (sbx_process_channel_t *self, uint32_t type, int32_t value, uint32_t reply, sbx_init_msg_t *msg,
+       sbx_error_t **error_p)
 {
     uint32_t id = sbx_process_channel_next_id (self);
-    sbx_error_t *error = sbx_process_channel_send (self, SBX_INIT_KILL_ALL, id, 0, NULL, 0, NULL, 0);
-    if (error)
-        return error;
-    sbx_init_msg_t msg;
-    int rc = sbx_process_channel_await (self, SBX_INIT_KILLED_ALL, id, &msg, SBX_PROCESS_KILL_TIMEOUT_MS);
+    *error_p = sbx_process_channel_send (self, type, id, value, NULL, 0, NULL, 0);
+    if (*error_p)
+        return -1;
+    int rc = sbx_process_channel_await (self, reply, id, msg, SBX_PROCESS_KILL_TIMEOUT_MS);
     if (rc < 0)
-        return sbx_process_channel_broken (self, "the init process is gone");
+        *error_p = sbx_process_channel_broken (self, "the init process is gone");
+    return rc;
+}
+
+sbx_error_t *
+sbx_process_channel_kill (sbx_process_channel_t *self, int32_t pid)
+{
+    sbx_init_msg_t msg;
+    sbx_error_t *error = NULL;
+    int rc = pid ? s_ask (self, SBX_INIT_KILL, pid, SBX_INIT_KILLED, &msg, &error)
+                 : s_ask (self, SBX_INIT_KILL_ALL, 0, SBX_INIT_KILLED_ALL, &msg, &error);
+    if (rc < 0)
+        return error;
     if (rc == 0 || msg.value < 0)
         return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: processes survived SIGKILL", self->id);
     return NULL;
@@ -404,14 +419,11 @@ sbx_process_channel_kill_all (sbx_process_channel_t *self)
 sbx_error_t *
 sbx_process_channel_clean (sbx_process_channel_t *self)
 {
-    uint32_t id = sbx_process_channel_next_id (self);
-    sbx_error_t *error = sbx_process_channel_send (self, SBX_INIT_CLEAN, id, 0, NULL, 0, NULL, 0);
-    if (error)
-        return error;
     sbx_init_msg_t msg;
-    int rc = sbx_process_channel_await (self, SBX_INIT_CLEANED, id, &msg, SBX_PROCESS_KILL_TIMEOUT_MS);
+    sbx_error_t *error = NULL;
+    int rc = s_ask (self, SBX_INIT_CLEAN, 0, SBX_INIT_CLEANED, &msg, &error);
     if (rc < 0)
-        return sbx_process_channel_broken (self, "the init process is gone");
+        return error;
     if (rc == 0)
         return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: cleaning took longer than %d ms", self->id,
                               SBX_PROCESS_KILL_TIMEOUT_MS);

@@ -143,11 +143,12 @@ bool
 void
     sbx_process_channel_unwatch (sbx_process_channel_t *self, uint32_t id);
 
-//  Kills every process below sbx-init and waits until none is left
+//  Kills the process tree of command `pid` (KILL), or with pid 0 every
+//  process below sbx-init (KILL_ALL), and waits until none of it is left
 //  (blocks; a few ms, SBX_PROCESS_KILL_TIMEOUT_MS at most). NULL or a
 //  SandboxStateError.
 sbx_error_t *
-    sbx_process_channel_kill_all (sbx_process_channel_t *self);
+    sbx_process_channel_kill (sbx_process_channel_t *self, int32_t pid);
 
 //  Has sbx-init remove what the sandbox's user left outside its
 //  directory (protocol.h: CLEAN), and waits for it (blocks up to

@@ -17,29 +17,12 @@ typedef struct {
 } s_stream_t;
 
 //  Reads from a stream at most `budget` bytes (0: one chunk); closes it at
-//  EOF. Returns the bytes read.
-static size_t
+//  EOF.
+static void
 s_drain (s_stream_t *stream, char *chunk, size_t budget)
 {
-    size_t total = 0;
-    while (stream->fd >= 0) {
-        ssize_t n = read (stream->fd, chunk, S_CHUNK);
-        if (n > 0) {
-            sbx_sink_take (&stream->sink, chunk, (size_t) n);
-            total += (size_t) n;
-            if (total >= budget)
-                break;
-        }
-        else
-        if (n < 0 && errno == EINTR)
-            continue;
-        else {
-            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-                sbx_process_child_close (&stream->fd);
-            break;
-        }
-    }
-    return total;
+    if (sbx_sink_drain (&stream->sink, stream->fd, chunk, S_CHUNK, budget))
+        sbx_process_child_close (&stream->fd);
 }
 
 //  write(2) to a pipe whose reader may be gone, without SIGPIPE killing
@@ -226,22 +209,15 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
     sbx_process_child_close (&in [0]);
     sbx_process_child_close (&out [1]);
     sbx_process_child_close (&err [1]);
-    sbx_init_msg_t msg;
-    int rc = error ? -1 : sbx_process_channel_await (channel, SBX_INIT_STARTED, id, &msg, S_REPLY_TIMEOUT_MS);
-    if (rc <= 0 || msg.value < 0) {
+    int32_t pid = 0;
+    if (!error)
+        error = sbx_process_command_started (channel, id, run->cwd, &pid);
+    if (error) {
         sbx_process_child_close (&in [1]);
         sbx_process_child_close (&out [0]);
         sbx_process_child_close (&err [0]);
-        if (error)
-            return error;
-        if (rc < 0)
-            return sbx_process_channel_broken (channel, "the init process is gone");
-        if (rc == 0)
-            return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: the init process did not answer in %d ms",
-                                  id_text, S_REPLY_TIMEOUT_MS);
-        return s_start_error (msg.value, run->cwd);
+        return error;
     }
-    int32_t pid = msg.value;
 
     int64_t started = zclock_usecs ();
     int64_t deadline = started + run->timeout_ms * 1000, kill_deadline = 0, ended = 0;
@@ -298,6 +274,8 @@ sbx_process_command_run (sbx_process_channel_t *channel, const sbx_process_run_t
                 s_stdin_close (&input, run);            //  nobody reads
         }
         if (items [0].revents) {
+            sbx_init_msg_t msg;
+            int rc;
             while ((rc = sbx_process_channel_recv (channel, &msg)) > 0) {
                 if (msg.type == SBX_INIT_EXITED && msg.id == id) {
                     exited = true;
@@ -358,7 +336,17 @@ sbx_process_command_payload (const sbx_process_run_t *run, uint32_t *length_p)
 }
 
 sbx_error_t *
-sbx_process_command_start_error (int32_t value, const char *cwd)
+sbx_process_command_started (sbx_process_channel_t *channel, uint32_t id, const char *cwd, int32_t *pid_p)
 {
-    return s_start_error (value, cwd);
+    sbx_init_msg_t msg;
+    int rc = sbx_process_channel_await (channel, SBX_INIT_STARTED, id, &msg, S_REPLY_TIMEOUT_MS);
+    if (rc < 0)
+        return sbx_process_channel_broken (channel, "the init process is gone");
+    if (rc == 0)
+        return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: the init process did not answer in %d ms",
+                              sbx_process_channel_id (channel), S_REPLY_TIMEOUT_MS);
+    if (msg.value < 0)
+        return s_start_error (msg.value, cwd);
+    *pid_p = msg.value;
+    return NULL;
 }

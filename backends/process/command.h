@@ -35,9 +35,11 @@ sbx_error_t *
 void *
     sbx_process_command_payload (const sbx_process_run_t *run, uint32_t *length_p);
 
-//  ...and the user error that a STARTED value < 0 stands for (cwd as
-//  given to RUN). Caller owns it.
+//  ...and, once RUN `id` is sent, its STARTED, waited for 10 s at most:
+//  NULL with *pid_p set, or the error (caller owns it): the user error
+//  that a STARTED value < 0 stands for (cwd as given to RUN), or a
+//  SandboxStateError when sbx-init is gone or does not answer.
 sbx_error_t *
-    sbx_process_command_start_error (int32_t value, const char *cwd);
+    sbx_process_command_started (sbx_process_channel_t *channel, uint32_t id, const char *cwd, int32_t *pid_p);
 
 #endif

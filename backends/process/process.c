@@ -247,7 +247,7 @@ s_start (void *instance, sbx_ctx_t *ctx)
 sbx_error_t *
 sbx_process_kill_all (sbx_process_t *self)
 {
-    return sbx_process_channel_kill_all (self->channel);
+    return sbx_process_channel_kill (self->channel, 0);
 }
 
 //  The workspace is gone (or replaced) when its link count dropped to 0
@@ -350,11 +350,9 @@ sbx_error_t *
 sbx_process_run (sbx_process_t *self, const sbx_process_run_t *run, sbx_process_result_t *result)
 {
     memset (result, 0, sizeof *result);
-    self->used = true;
-    if (!sbx_process_channel_ready (self->channel))
-        return sbx_process_channel_gone (self->channel);
-    if (!s_dir_present (self, false))
-        return s_dir_gone (self);
+    sbx_error_t *error = sbx_process_ready (self);
+    if (error)
+        return error;
     if (sbx_process_config_bwrap (self->config))
         return sbx_process_command_run (self->channel, run, result);
     //  Without bwrap, temporary files go to the sandbox's own tmp unless
@@ -370,7 +368,7 @@ sbx_process_run (sbx_process_t *self, const sbx_process_run_t *run, sbx_process_
     env [count] = self->tmpdir;
     sbx_process_run_t with_tmpdir = *run;
     with_tmpdir.env = env;
-    sbx_error_t *error = sbx_process_command_run (self->channel, &with_tmpdir, result);
+    error = sbx_process_command_run (self->channel, &with_tmpdir, result);
     free (env);
     return error;
 }

@@ -9,8 +9,6 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
-#define S_STARTED_TIMEOUT_MS 10000
-
 struct sbx_process_resident_t {
     sbx_process_channel_t *channel;
     uint32_t id;                //  its RUN request's id
@@ -62,24 +60,18 @@ sbx_process_resident_start (sbx_process_t *sandbox, const sbx_process_run_t *run
     sbx_process_child_close (&fds [1]);
     sbx_process_child_close (&fds [3]);
     sbx_process_child_close (&fds [5]);
-    sbx_init_msg_t msg;
-    int rc = error ? -1 : sbx_process_channel_await (channel, SBX_INIT_STARTED, id, &msg, S_STARTED_TIMEOUT_MS);
-    if (rc <= 0 || msg.value < 0) {
+    int32_t pid = 0;
+    if (!error)
+        error = sbx_process_command_started (channel, id, run->cwd, &pid);
+    if (error) {
         sbx_process_channel_unwatch (channel, id);
         s_close_all (fds, 6);
-        if (error)
-            return error;
-        if (rc < 0)
-            return sbx_process_channel_broken (channel, "the init process is gone");
-        if (rc == 0)
-            return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: the init process did not answer in %d ms",
-                                  sbx_process_channel_id (channel), S_STARTED_TIMEOUT_MS);
-        return sbx_process_command_start_error (msg.value, run->cwd);
+        return error;
     }
     sbx_process_resident_t *self = (sbx_process_resident_t *) zmalloc (sizeof (sbx_process_resident_t));
     self->channel = channel;
     self->id = id;
-    self->pid = msg.value;
+    self->pid = pid;
     self->socket = fds [0];
     self->output [0] = fds [2];
     self->output [1] = fds [4];
@@ -171,18 +163,9 @@ sbx_process_resident_signal (sbx_process_resident_t *self, int sig)
 sbx_error_t *
 sbx_process_resident_kill (sbx_process_resident_t *self)
 {
-    uint32_t id = sbx_process_channel_next_id (self->channel);
-    sbx_error_t *error = sbx_process_channel_send (self->channel, SBX_INIT_KILL, id, self->pid, NULL, 0,
-                                                   NULL, 0);
+    sbx_error_t *error = sbx_process_channel_kill (self->channel, self->pid);
     if (error)
         return error;
-    sbx_init_msg_t msg;
-    int rc = sbx_process_channel_await (self->channel, SBX_INIT_KILLED, id, &msg, SBX_PROCESS_KILL_TIMEOUT_MS);
-    if (rc < 0)
-        return sbx_process_channel_broken (self->channel, "the init process is gone");
-    if (rc == 0 || msg.value < 0)
-        return sbx_error_new (SBX_STATE_ERROR, "sandbox %s: processes survived SIGKILL",
-                              sbx_process_channel_id (self->channel));
     //  sbx-init reaps what it kills before it answers, so EXITED came
     //  first; should it not have, the kill is what ended it.
     if (!sbx_process_resident_exited (self, NULL)) {

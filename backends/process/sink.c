@@ -2,7 +2,9 @@
 #include "backends/process/sink.h"
 #include "runtime/core/alloc.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 void
 sbx_sink_take (sbx_sink_t *self, const char *data, size_t n)
@@ -30,4 +32,26 @@ sbx_sink_take (sbx_sink_t *self, const char *data, size_t n)
     }
     memcpy (self->data + self->size, data, n);
     self->size += n;
+}
+
+bool
+sbx_sink_drain (sbx_sink_t *self, int fd, char *chunk, size_t size, size_t budget)
+{
+    size_t total = 0;
+    while (fd >= 0) {
+        ssize_t n = read (fd, chunk, size);
+        if (n > 0) {
+            if (self)
+                sbx_sink_take (self, chunk, (size_t) n);
+            total += (size_t) n;
+            if (total >= budget)
+                break;
+        }
+        else
+        if (n < 0 && errno == EINTR)
+            continue;
+        else
+            return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+    return false;
 }

@@ -39,8 +39,10 @@ sbx_error_t *
 sbx_error_t *
     sbx_kit_unknown_arg (const char *method, const msgpack_object *key, const char *takes);
 
-//  An environment under construction: "NAME=value" strings, owned,
-//  NULL-terminated (items is NULL while count is 0).
+//  A list of environment strings, owned and NULL-terminated: the
+//  environment a program starts with ("NAME=value"), or a feature's env
+//  option ("NAME=value" sets, a bare "NAME" removes). items may be NULL
+//  while count is 0.
 typedef struct {
     char **items;
     size_t count;

@@ -78,7 +78,8 @@ s_spawn_sbx_on_terminal (unsigned short rows, unsigned short cols, const char *c
 }
 
 //  Appends to `buffer` what `fd` has to read within timeout_ms: 1 when
-//  something came, 0 when nothing did, -1 at end of input or on error.
+//  something came, 0 when nothing did (or poll failed: the caller's
+//  deadline ends the wait), -1 at end of input or on a read error.
 static inline int
 s_read_some (int fd, char **buffer, size_t *size, int timeout_ms)
 {

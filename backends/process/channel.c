@@ -387,7 +387,8 @@ sbx_process_channel_await (sbx_process_channel_t *self, uint32_t type, uint32_t 
 
 //  Sends request `type` (with `value`) and waits for its answer `reply`,
 //  SBX_PROCESS_KILL_TIMEOUT_MS at most: 1 with the answer in *msg, 0 at
-//  the timeout, or -1 with *error_p set (the channel is then broken).
+//  the timeout, or -1 with *error_p set (the channel was not ready, or
+//  is broken now).
 static int
 s_ask (sbx_process_channel_t *self, uint32_t type, int32_t value, uint32_t reply, sbx_init_msg_t *msg,
        sbx_error_t **error_p)

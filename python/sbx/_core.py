@@ -4,19 +4,24 @@ of events, CURVE keys and endpoints. Nothing here does I/O."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import re
 import time
 from dataclasses import dataclass
-from typing import (Any, Callable, Deque, Dict, FrozenSet, Iterable, List, Mapping,
-                    Optional, Sequence, Tuple, Union)
+from typing import (TYPE_CHECKING, Any, Callable, Deque, Dict, FrozenSet, Iterable, Iterator,
+                    List, Mapping, Optional, Sequence, Tuple, Union)
 
 import msgpack
 import zmq
 import zmq.auth
 import zmq.utils.monitor
 
-from .errors import DaemonUnavailable, SbxError, Timeout, UnknownName, error_from
+from .errors import (DaemonUnavailable, SandboxStateError, SbxError, Timeout, UnknownName,
+                     error_from)
+
+if TYPE_CHECKING:
+    from ._heartbeat import Heartbeat
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 DEFAULT_TIMEOUT = 60.0
@@ -69,6 +74,15 @@ def merge_args(args: Optional[Mapping[str, Any]], kwargs: Mapping[str, Any]) -> 
     return {**args, **kwargs} if args else dict(kwargs)
 
 
+def call_keys(body: Args, feature: Optional[str], args: Args) -> Args:
+    """``body`` with a call's ``feature`` and ``args`` added, where given."""
+    if feature:
+        body["feature"] = feature
+    if args:
+        body["args"] = args
+    return body
+
+
 def checked(reply: Any, sandbox: Optional[str] = None, feature: Optional[str] = None,
             method: Optional[str] = None) -> Dict[str, Any]:
     """The reply's result keys (without ``id`` and ``ok``), or raises its error."""
@@ -102,13 +116,44 @@ def ms(seconds: float) -> int:
 
 class Connected:
     """What the blocking and the asyncio ``Environment`` share without I/O:
-    how long an acquire waits, the heartbeat's news of the daemon, and the
-    errors of a daemon that stays silent."""
+    their settings, the body of an ephemeral call, how long an acquire
+    waits, the heartbeat's news of the daemon, and the errors of a daemon
+    that stays silent."""
 
     endpoint: str
     timeout: Optional[float]
     probe_timeout: float
     _down: Optional[DaemonUnavailable] = None
+
+    def __init__(self, endpoint: str, curve: Optional[Curve], timeout: Optional[float],
+                 probe_timeout: float, heartbeat: bool) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.probe_timeout = probe_timeout
+        self._curve = load_curve(curve)
+        self._ids = itertools.count(1)
+        self._use_heartbeat = heartbeat
+        self._heartbeat: Optional[Heartbeat] = None
+        self._down = None
+        self._closed = False
+
+    def _ephemeral_body(self, feature: Optional[str], method: str, args: Args,
+                        session_id: Optional[str], timeout: Optional[float]) -> Args:
+        """The body of an ephemeral ``call``, which acquires its own sandbox."""
+        body = call_keys({"op": "call", "method": method, **self._acquire_keys(timeout)},
+                         feature, args)
+        if session_id:
+            body["session_id"] = session_id
+        return body
+
+    def _release(self, sandbox: Any) -> None:
+        heartbeat = self._heartbeat
+        if heartbeat is not None:
+            heartbeat.remove(sandbox)
+
+    def _admin_silence(self, admin: str) -> DaemonUnavailable:
+        return DaemonUnavailable("no reply to 'shutdown' from the admin endpoint %s within %g s"
+                                 % (admin, self.timeout))
 
     def _acquire_wait(self, timeout: Optional[float]) -> Optional[float]:
         if self.timeout is None:
@@ -201,9 +246,22 @@ def same_environment(known: Optional[Catalog], answered: Catalog, endpoint: str)
     the one it served before (a port is soon taken over when a daemon is
     gone): then DaemonUnavailable."""
     if known is not None and known.environment != answered.environment:
-        raise DaemonUnavailable("%s now serves environment %r, not %r"
-                                % (endpoint, answered.environment, known.environment))
+        raise other_environment(endpoint, answered.environment, known.environment)
     return answered
+
+
+def other_environment(endpoint: str, answered: Any, known: str) -> DaemonUnavailable:
+    """The error for an endpoint that now serves another environment."""
+    return DaemonUnavailable("%s now serves environment %r, not %r" % (endpoint, answered, known))
+
+
+def hello_answer(reply: Any, known: Optional[Catalog]) -> Optional[bool]:
+    """What a reply says to a ``hello`` probe (id 0): None when it is not
+    the probe's reply, else whether the same environment answered."""
+    if not (isinstance(reply, dict) and reply.get("id") == 0):
+        return None
+    environment = known.environment if known else None
+    return reply.get("ok") is True and environment in (None, reply.get("environment"))
 
 
 _WILDCARD_HOSTS = ("*", "0.0.0.0", "[::]", "::", "[*]")
@@ -437,6 +495,50 @@ class Held(Proxied):
     _held = False
     token: Optional[str] = None
 
+    def __init__(self, env: Any, session_id: Optional[str] = None,
+                 timeout: Optional[float] = None) -> None:
+        self._env = env
+        self._wanted = session_id
+        self._timeout = timeout
+        self._catalog: Optional[Catalog] = None
+        self._held = False
+        self._gone = False
+        self.id: Optional[str] = None
+        self.token: Optional[str] = None
+        self.session_id: Optional[str] = None
+        self.lease_ms: Optional[int] = None
+        self.renewals = 0
+        self.lost: Optional[SbxError] = None
+
+    def _open_body(self) -> Args:
+        body = dict(op="session.open", **self._env._acquire_keys(self._timeout))
+        if self._wanted:
+            body["session_id"] = self._wanted
+        return body
+
+    def _start_body(self, session_id: Optional[str]) -> Args:
+        body: Args = {"op": "session.start", "sandbox": self.id, "token": self.token}
+        if session_id:
+            body["session_id"] = session_id
+        return body
+
+    def _held_body(self, op: str) -> Args:
+        """The body of an op on the held sandbox alone (heartbeat, session.end)."""
+        return {"op": op, "sandbox": self.id, "token": self.token}
+
+    def _leased(self, reply: Mapping[str, Any]) -> int:
+        self.lease_ms = reply.get("lease_ms")
+        return int(reply.get("lease_ms") or 0)
+
+    @contextlib.contextmanager
+    def _watched(self) -> Iterator[None]:
+        """A sandbox that broke is not ended: session.end would only fail."""
+        try:
+            yield
+        except SandboxStateError:
+            self._gone = True
+            raise
+
     def _hold(self, reply: Mapping[str, Any], catalog: Catalog) -> None:
         self.id, self.token = reply["sandbox"], reply["token"]
         self._catalog = catalog
@@ -444,12 +546,8 @@ class Held(Proxied):
         self._env._keep(self)
 
     def _call_body(self, feature: Optional[str], method: str, args: Args) -> Args:
-        body: Args = {"op": "call", "sandbox": self.id, "token": self.token, "method": method}
-        if feature:
-            body["feature"] = feature
-        if args:
-            body["args"] = args
-        return body
+        return call_keys({"op": "call", "sandbox": self.id, "token": self.token, "method": method},
+                         feature, args)
 
     def _result(self, feature: Optional[str], method: str, reply: Mapping[str, Any]) -> Any:
         assert self._catalog is not None
@@ -460,6 +558,70 @@ class Held(Proxied):
         """The error in flight matters more: session.end's is a note on it."""
         if hasattr(exc, "add_note"):
             exc.add_note("and then session.end failed: %s: %s" % (error.type, error))
+
+
+class Streamed:
+    """What the blocking and the asyncio ``Stream`` share without I/O: the
+    body of a streamed call, the whole-output fallback when the daemon does
+    not stream, and what each message of the call adds."""
+
+    def __init__(self, sandbox: Held, name: str, args: Args) -> None:
+        self.result: Any = None
+        self.streamed: Optional[bool] = None
+        self._sandbox = sandbox
+        self._name = name
+        self._args = args
+        self._chunks: Deque[Tuple[str, bytes]] = collections.deque()
+        self._rid: Optional[int] = None
+        self._done = False
+
+    def _streams(self) -> bool:
+        catalog = self._sandbox._catalog
+        assert catalog is not None
+        self.streamed = "stream" in catalog.capabilities
+        return self.streamed
+
+    def _unstreamed(self, result: Any) -> None:
+        """The result of the call made without streaming: its whole stdout
+        and stderr as one chunk each."""
+        self.result = result
+        if isinstance(result, Mapping):
+            for key in ("stdout", "stderr"):
+                if result.get(key):
+                    self._chunks.append((key, as_bytes(result[key])))
+        self._done = True
+
+    def _body(self) -> Args:
+        feature, method = split_name(self._name)
+        body = self._sandbox._call_body(feature, method, self._args)
+        body["stream"] = True
+        return body
+
+    def _wait(self) -> Optional[float]:
+        return call_timeout(self._sandbox._env.timeout, self._args)
+
+    def _take(self, message: Mapping[str, Any]) -> None:
+        """A chunk of output, or the final reply with the call's result."""
+        sandbox = self._sandbox
+        feature, method = split_name(self._name)
+        if "ok" not in message:
+            self._chunks.append((str(message.get("stream")), as_bytes(message.get("data"))))
+            return
+        self._done = True
+        self.result = sandbox._result(feature, method, checked(message, sandbox.id, feature, method))
+
+    @contextlib.contextmanager
+    def _stepping(self) -> Iterator[None]:
+        """A step that fails: a broken sandbox is not ended; on any other
+        failure the stream stops listening."""
+        try:
+            yield
+        except SandboxStateError:
+            self._sandbox._gone = True
+            raise
+        except BaseException:
+            self.close()
+            raise
 
 
 # --- events ------------------------------------------------------------------
@@ -583,6 +745,19 @@ class Followed:
 
     _seq: Sequencer
     _sub: Any = None
+
+    def __init__(self, env: Any, since: Optional[int], prefix: Prefix,
+                 timeout: Optional[float]) -> None:
+        self.timeout = timeout
+        self._env = env
+        self._seq = Sequencer(since, prefix)
+
+    def _wait_ms(self, now: float, deadline: Optional[float]) -> int:
+        """How long to poll the SUB socket: until the next check of the
+        journal, or the deadline when it comes first."""
+        seq = self._seq
+        wait = seq.next_check - now if deadline is None else min(seq.next_check, deadline) - now
+        return max(1, int(wait * 1000))
 
     @property
     def last_seq(self) -> int:

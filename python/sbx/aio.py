@@ -18,21 +18,19 @@ An Environment belongs to the event loop that first used it.
 from __future__ import annotations
 
 import asyncio
-import collections
-import itertools
 import time
-from typing import Any, AsyncIterator, Deque, Dict, Mapping, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, Mapping, Optional, Tuple
 
 import zmq
 import zmq.asyncio
 
 from ._core import (DEFAULT_ENDPOINT, DEFAULT_PROBE_TIMEOUT, DEFAULT_TIMEOUT, SLICE, Args,
-                    Catalog, Connected, Curve, Followed, Held, Prefix, Sequencer, Watch, as_bytes,
-                    call_timeout, checked, close_watched, events_endpoint, events_socket,
-                    load_curve, merge_args, monitor_socket, ms, pack, same_environment,
+                    Catalog, Connected, Curve, Followed, Held, Prefix, Streamed, Watch, call_timeout,
+                    checked, close_watched, events_endpoint, events_socket, hello_answer,
+                    merge_args, monitor_socket, ms, other_environment, pack, same_environment,
                     setup_socket, split_name, unpack)
 from ._heartbeat import Heartbeat
-from .errors import DaemonUnavailable, SandboxStateError, SbxError
+from .errors import DaemonUnavailable, SbxError
 
 __all__ = ["Environment", "Sandbox", "Stream", "Events"]
 
@@ -46,13 +44,9 @@ class Environment(Connected):
                  timeout: Optional[float] = DEFAULT_TIMEOUT,
                  probe_timeout: float = DEFAULT_PROBE_TIMEOUT, heartbeat: bool = True,
                  context: Optional[zmq.asyncio.Context] = None) -> None:
-        self.endpoint = endpoint
-        self.timeout = timeout
-        self.probe_timeout = probe_timeout
+        super().__init__(endpoint, curve, timeout, probe_timeout, heartbeat)
         self.catalog: Optional[Catalog] = None
-        self._curve = load_curve(curve)
         self._context = context or zmq.asyncio.Context.instance()
-        self._ids = itertools.count(1)
         self._socket: Optional[zmq.asyncio.Socket] = None
         self._monitor: Optional[zmq.asyncio.Socket] = None
         self._watch = Watch()
@@ -60,10 +54,6 @@ class Environment(Connected):
         self._reader: Optional[asyncio.Task] = None
         self._waiting: Dict[int, asyncio.Queue] = {}
         self._sent_at: Dict[int, int] = {}
-        self._use_heartbeat = heartbeat
-        self._heartbeat: Optional[Heartbeat] = None
-        self._down: Optional[DaemonUnavailable] = None
-        self._closed = False
 
     # --- low-level ops ---------------------------------------------------
 
@@ -97,8 +87,7 @@ class Environment(Connected):
             socket.connect(admin)
             await socket.send(pack({"op": "shutdown", "id": 1}))
             if not await socket.poll(None if self.timeout is None else int(self.timeout * 1000)):
-                raise DaemonUnavailable("no reply to 'shutdown' from the admin endpoint %s within %g s"
-                                        % (admin, self.timeout))
+                raise self._admin_silence(admin)
             checked(unpack(await socket.recv()))
         finally:
             socket.close(linger=0)
@@ -112,14 +101,8 @@ class Environment(Connected):
         catalog = await self._catalog()
         feature, method = split_name(name)
         args = merge_args(args, kwargs)
-        body: Args = {"op": "call", "method": method, **self._acquire_keys(timeout)}
-        if feature:
-            body["feature"] = feature
-        if args:
-            body["args"] = args
-        if session_id:
-            body["session_id"] = session_id
-        reply = await self._request(body, call_timeout(self._acquire_wait(timeout), args),
+        reply = await self._request(self._ephemeral_body(feature, method, args, session_id, timeout),
+                                    call_timeout(self._acquire_wait(timeout), args),
                                     feature=feature, method=method)
         return catalog.result(feature, method, reply.get("result"))
 
@@ -242,8 +225,7 @@ class Environment(Connected):
         if known:
             answered = (await self._request({"op": "hello"}, self.probe_timeout)).get("environment")
             if answered != known:
-                raise await self._fail(DaemonUnavailable("%s now serves environment %r, not %r"
-                                                         % (self.endpoint, answered, known)))
+                raise await self._fail(other_environment(self.endpoint, answered, known))
 
     async def _send(self, body: Args) -> int:
         await self._connect(body["op"])
@@ -313,20 +295,15 @@ class Environment(Connected):
             self._heartbeat.start()
         self._heartbeat.add(sandbox)
 
-    def _release(self, sandbox: "Sandbox") -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.remove(sandbox)
-
     async def _probe(self) -> bool:
         socket = setup_socket(self._context.socket(zmq.DEALER), self.endpoint, self._curve)
         deadline = time.monotonic() + self.probe_timeout
         try:
             await socket.send(pack({"op": "hello", "id": 0}))    # queued until connected
             while await socket.poll(ms(deadline - time.monotonic())):
-                reply = unpack(await socket.recv())
-                if isinstance(reply, dict) and reply.get("id") == 0:
-                    known = self.catalog.environment if self.catalog else None
-                    return reply.get("ok") is True and known in (None, reply.get("environment"))
+                answer = hello_answer(unpack(await socket.recv()), self.catalog)
+                if answer is not None:
+                    return answer
             return False
         except (zmq.ZMQError, ValueError):
             return False
@@ -343,49 +320,26 @@ class Sandbox(Held):
     with every request awaited (``await sb.shell.run("ls")``) and
     ``async with`` / ``async for``."""
 
-    def __init__(self, env: Environment, session_id: Optional[str] = None,
-                 timeout: Optional[float] = None) -> None:
-        self._env = env
-        self._wanted = session_id
-        self._timeout = timeout
-        self._catalog: Optional[Catalog] = None
-        self._held = False
-        self._gone = False
-        self.id: Optional[str] = None
-        self.token: Optional[str] = None
-        self.session_id: Optional[str] = None
-        self.lease_ms: Optional[int] = None
-        self.renewals = 0
-        self.lost: Optional[SbxError] = None
-
     async def open(self) -> "Sandbox":
         env = self._env
         catalog = await env._catalog()
-        body = dict(op="session.open", **env._acquire_keys(self._timeout))
-        if self._wanted:
-            body["session_id"] = self._wanted
-        reply = await env._request(body, env._acquire_wait(self._timeout))
+        reply = await env._request(self._open_body(), env._acquire_wait(self._timeout))
         self._hold(reply, catalog)
         self.session_id = reply.get("session_id")
         return self
 
     async def start(self, session_id: Optional[str] = None) -> str:
-        body: Args = {"op": "session.start", "sandbox": self.id, "token": self.token}
-        if session_id:
-            body["session_id"] = session_id
-        self.session_id = (await self._env._request(body, self._env.timeout, self.id))["session_id"]
+        self.session_id = (await self._env._request(self._start_body(session_id), self._env.timeout,
+                                                    self.id))["session_id"]
         return self.session_id
 
     async def call(self, name: str, /, args: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> Any:
         args = merge_args(args, kwargs)
         feature, method = split_name(name)
-        try:
+        with self._watched():
             reply = await self._env._request(self._call_body(feature, method, args),
                                              call_timeout(self._env.timeout, args),
                                              self.id, feature, method)
-        except SandboxStateError:
-            self._gone = True
-            raise
         return self._result(feature, method, reply)
 
     def stream(self, name: str, /, args: Optional[Mapping[str, Any]] = None,
@@ -393,10 +347,8 @@ class Sandbox(Held):
         return Stream(self, name, merge_args(args, kwargs))
 
     async def heartbeat(self) -> int:
-        reply = await self._env._request({"op": "heartbeat", "sandbox": self.id, "token": self.token},
-                                         self._env.timeout, self.id)
-        self.lease_ms = reply.get("lease_ms")
-        return int(reply.get("lease_ms") or 0)
+        return self._leased(await self._env._request(self._held_body("heartbeat"),
+                                                     self._env.timeout, self.id))
 
     async def end(self) -> None:
         if not self._held:
@@ -404,8 +356,7 @@ class Sandbox(Held):
         self._held = False
         try:
             if not self._gone:
-                await self._env._request({"op": "session.end", "sandbox": self.id,
-                                          "token": self.token}, self._env.timeout, self.id)
+                await self._env._request(self._held_body("session.end"), self._env.timeout, self.id)
         finally:
             self._env._release(self)
 
@@ -427,19 +378,9 @@ class Sandbox(Held):
         return "<sbx.aio.Sandbox %s session %s>" % (self.id, self.session_id)
 
 
-class Stream(AsyncIterator[Tuple[str, bytes]]):
+class Stream(Streamed, AsyncIterator[Tuple[str, bytes]]):
     """``async for name, data in sb.shell.stream(cmd)``; then ``result``.
     As :class:`sbx.Stream`, including the fallback without the capability."""
-
-    def __init__(self, sandbox: Sandbox, name: str, args: Args) -> None:
-        self.result: Any = None
-        self.streamed: Optional[bool] = None
-        self._sandbox = sandbox
-        self._name = name
-        self._args = args
-        self._chunks: Deque[Tuple[str, bytes]] = collections.deque()
-        self._rid: Optional[int] = None
-        self._done = False
 
     async def __anext__(self) -> Tuple[str, bytes]:
         if self.streamed is None:
@@ -451,40 +392,15 @@ class Stream(AsyncIterator[Tuple[str, bytes]]):
         return self._chunks.popleft()
 
     async def _start(self) -> None:
-        sandbox = self._sandbox
-        assert sandbox._catalog is not None
-        self.streamed = "stream" in sandbox._catalog.capabilities
-        if not self.streamed:
-            self.result = await sandbox.call(self._name, self._args)
-            if isinstance(self.result, Mapping):
-                for key in ("stdout", "stderr"):
-                    if self.result.get(key):
-                        self._chunks.append((key, as_bytes(self.result[key])))
-            self._done = True
+        if not self._streams():
+            self._unstreamed(await self._sandbox.call(self._name, self._args))
             return
-        feature, method = split_name(self._name)
-        body = sandbox._call_body(feature, method, self._args)
-        body["stream"] = True
-        self._rid = await sandbox._env._send(body)
+        self._rid = await self._sandbox._env._send(self._body())
 
     async def _step(self) -> None:
         assert self._rid is not None
-        sandbox = self._sandbox
-        feature, method = split_name(self._name)
-        try:
-            message = await sandbox._env._receive(
-                self._rid, call_timeout(sandbox._env.timeout, self._args), "call")
-            if "ok" not in message:
-                self._chunks.append((str(message.get("stream")), as_bytes(message.get("data"))))
-                return
-            self._done = True
-            self.result = sandbox._result(feature, method, checked(message, sandbox.id, feature, method))
-        except SandboxStateError:
-            sandbox._gone = True
-            raise
-        except BaseException:
-            self.close()
-            raise
+        with self._stepping():
+            self._take(await self._sandbox._env._receive(self._rid, self._wait(), "call"))
 
     def close(self) -> None:
         """Stops listening (the call itself runs to its end on the daemon)."""
@@ -501,9 +417,7 @@ class Events(Followed, AsyncIterator[Dict[str, Any]]):
 
     def __init__(self, env: Environment, since: Optional[int], prefix: Prefix,
                  timeout: Optional[float]) -> None:
-        self.timeout = timeout
-        self._env = env
-        self._seq = Sequencer(since, prefix)
+        super().__init__(env, since, prefix, timeout)
         self._sub: Optional[zmq.asyncio.Socket] = None
         #: Where the SUB socket is connected (once started).
         self.endpoint: Optional[str] = None
@@ -541,8 +455,7 @@ class Events(Followed, AsyncIterator[Dict[str, Any]]):
                 continue
             if deadline is not None and now >= deadline:
                 raise StopAsyncIteration
-            wait = seq.next_check - now if deadline is None else min(seq.next_check, deadline) - now
-            await sub.poll(max(1, int(wait * 1000)))
+            await sub.poll(self._wait_ms(now, deadline))
 
     async def _replay(self, checking: bool) -> None:
         self._seq.replayed(await self._env.request("events.replay", **self._seq.replay_keys()),

@@ -8,7 +8,6 @@ id, so requests in flight on one socket never take each other's replies.
 from __future__ import annotations
 
 import collections
-import itertools
 import threading
 import time
 import weakref
@@ -17,12 +16,12 @@ from typing import Any, Deque, Dict, Iterator, Mapping, Optional, Tuple
 import zmq
 
 from ._core import (DEFAULT_ENDPOINT, DEFAULT_PROBE_TIMEOUT, DEFAULT_TIMEOUT, SLICE, Args,
-                    Catalog, Connected, Curve, Followed, Held, Prefix, Sequencer, Watch, as_bytes,
-                    call_timeout, checked, close_watched, events_endpoint, events_socket,
-                    load_curve, merge_args, monitor_socket, ms, pack, same_environment,
+                    Catalog, Connected, Curve, Followed, Held, Prefix, Streamed, Watch, call_timeout,
+                    checked, close_watched, events_endpoint, events_socket, hello_answer,
+                    merge_args, monitor_socket, ms, other_environment, pack, same_environment,
                     setup_socket, split_name, unpack)
 from ._heartbeat import Heartbeat
-from .errors import DaemonUnavailable, SandboxStateError, SbxError
+from .errors import DaemonUnavailable, SbxError
 
 __all__ = ["Environment", "Sandbox", "Stream", "Events"]
 
@@ -44,20 +43,12 @@ class Environment(Connected):
                  timeout: Optional[float] = DEFAULT_TIMEOUT,
                  probe_timeout: float = DEFAULT_PROBE_TIMEOUT, heartbeat: bool = True,
                  context: Optional[zmq.Context] = None) -> None:
-        self.endpoint = endpoint
-        self.timeout = timeout
-        self.probe_timeout = probe_timeout
-        self._curve = load_curve(curve)
+        super().__init__(endpoint, curve, timeout, probe_timeout, heartbeat)
         self._context = context or zmq.Context.instance()
-        self._ids = itertools.count(1)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._channels: "weakref.WeakSet[_Channel]" = weakref.WeakSet()
         self._catalog: Optional[Catalog] = None
-        self._use_heartbeat = heartbeat
-        self._heartbeat: Optional[Heartbeat] = None
-        self._down: Optional[DaemonUnavailable] = None
-        self._closed = False
 
     # --- low-level ops ---------------------------------------------------
 
@@ -109,8 +100,7 @@ class Environment(Connected):
             socket.connect(admin)
             socket.send(pack({"op": "shutdown", "id": 1}))
             if not socket.poll(None if self.timeout is None else ms(self.timeout)):
-                raise DaemonUnavailable("no reply to 'shutdown' from the admin endpoint %s within %g s"
-                                        % (admin, self.timeout))
+                raise self._admin_silence(admin)
             checked(unpack(socket.recv()))
         finally:
             socket.close(linger=0)
@@ -128,14 +118,8 @@ class Environment(Connected):
         catalog = self.catalog
         feature, method = split_name(name)
         args = merge_args(args, kwargs)
-        body: Args = {"op": "call", "method": method, **self._acquire_keys(timeout)}
-        if feature:
-            body["feature"] = feature
-        if args:
-            body["args"] = args
-        if session_id:
-            body["session_id"] = session_id
-        reply = self._request(body, call_timeout(self._acquire_wait(timeout), args),
+        reply = self._request(self._ephemeral_body(feature, method, args, session_id, timeout),
+                              call_timeout(self._acquire_wait(timeout), args),
                               feature=feature, method=method)
         return catalog.result(feature, method, reply.get("result"))
 
@@ -217,11 +201,6 @@ class Environment(Connected):
                 self._heartbeat.start()
             self._heartbeat.add(sandbox)
 
-    def _release(self, sandbox: "Sandbox") -> None:
-        heartbeat = self._heartbeat
-        if heartbeat is not None:
-            heartbeat.remove(sandbox)
-
     def _probe(self) -> bool:
         """True when ``hello`` on a fresh socket is answered, by the same
         environment as before, within the probe timeout."""
@@ -230,10 +209,9 @@ class Environment(Connected):
         try:
             socket.send(pack({"op": "hello", "id": 0}))    # queued until connected
             while socket.poll(ms(deadline - time.monotonic())):
-                reply = unpack(socket.recv())
-                if isinstance(reply, dict) and reply.get("id") == 0:
-                    known = self._catalog.environment if self._catalog else None
-                    return reply.get("ok") is True and known in (None, reply.get("environment"))
+                answer = hello_answer(unpack(socket.recv()), self._catalog)
+                if answer is not None:
+                    return answer
             return False
         except (zmq.ZMQError, ValueError):
             return False
@@ -308,8 +286,7 @@ class _Channel:
         if known:
             answered = self.env._request({"op": "hello"}, self.env.probe_timeout).get("environment")
             if answered != known:
-                raise self._fail(DaemonUnavailable("%s now serves environment %r, not %r"
-                                                   % (self.env.endpoint, answered, known)))
+                raise self._fail(other_environment(self.env.endpoint, answered, known))
 
     def send(self, body: Args) -> int:
         self._connect(body["op"])
@@ -388,39 +365,19 @@ class Sandbox(Held):
     heartbeat met when the daemon no longer knew the session.
     """
 
-    def __init__(self, env: Environment, session_id: Optional[str] = None,
-                 timeout: Optional[float] = None) -> None:
-        self._env = env
-        self._wanted = session_id
-        self._timeout = timeout
-        self._catalog: Optional[Catalog] = None
-        self._held = False
-        self._gone = False
-        self.id: Optional[str] = None
-        self.token: Optional[str] = None
-        self.session_id: Optional[str] = None
-        self.lease_ms: Optional[int] = None
-        self.renewals = 0
-        self.lost: Optional[SbxError] = None
-
     def open(self) -> "Sandbox":
         """``session.open``: acquires a sandbox and starts the session."""
         env = self._env
         catalog = env.catalog
-        body = dict(op="session.open", **env._acquire_keys(self._timeout))
-        if self._wanted:
-            body["session_id"] = self._wanted
-        reply = env._request(body, env._acquire_wait(self._timeout))
+        reply = env._request(self._open_body(), env._acquire_wait(self._timeout))
         self._hold(reply, catalog)
         self.session_id = reply.get("session_id")
         return self
 
     def start(self, session_id: Optional[str] = None) -> str:
         """``session.start`` on an acquired sandbox; returns the session id."""
-        body: Args = {"op": "session.start", "sandbox": self.id, "token": self.token}
-        if session_id:
-            body["session_id"] = session_id
-        self.session_id = self._env._request(body, self._env.timeout, self.id)["session_id"]
+        self.session_id = self._env._request(self._start_body(session_id), self._env.timeout,
+                                             self.id)["session_id"]
         return self.session_id
 
     def call(self, name: str, /, args: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> Any:
@@ -429,12 +386,9 @@ class Sandbox(Held):
         args = merge_args(args, kwargs)
         feature, method = split_name(name)
         body = self._call_body(feature, method, args)
-        try:
+        with self._watched():
             reply = self._env._request(body, call_timeout(self._env.timeout, args),
                                        self.id, feature, method)
-        except SandboxStateError:
-            self._gone = True
-            raise
         return self._result(feature, method, reply)
 
     def stream(self, name: str, /, args: Optional[Mapping[str, Any]] = None,
@@ -446,10 +400,8 @@ class Sandbox(Held):
     def heartbeat(self) -> int:
         """Renews the lease now; returns it in ms (the heartbeat thread does
         this by itself)."""
-        reply = self._env._request({"op": "heartbeat", "sandbox": self.id, "token": self.token},
-                                   self._env.timeout, self.id)
-        self.lease_ms = reply.get("lease_ms")
-        return int(reply.get("lease_ms") or 0)
+        return self._leased(self._env._request(self._held_body("heartbeat"), self._env.timeout,
+                                               self.id))
 
     def end(self) -> None:
         """``session.end`` (a no-op when not held, or after the sandbox broke).
@@ -459,8 +411,7 @@ class Sandbox(Held):
         self._held = False
         try:
             if not self._gone:
-                self._env._request({"op": "session.end", "sandbox": self.id, "token": self.token},
-                                   self._env.timeout, self.id)
+                self._env._request(self._held_body("session.end"), self._env.timeout, self.id)
         finally:
             self._env._release(self)
 
@@ -482,7 +433,7 @@ class Sandbox(Held):
         return "<sbx.Sandbox %s session %s>" % (self.id, self.session_id)
 
 
-class Stream(Iterator[Tuple[str, bytes]]):
+class Stream(Streamed, Iterator[Tuple[str, bytes]]):
     """The output of a streamed call, as ``(stream_name, data)`` chunks
     (``"stdout"`` or ``"stderr"``, bytes), in the order the daemon sent
     them; when they are over, ``result`` holds the call's result (it is also
@@ -491,15 +442,8 @@ class Stream(Iterator[Tuple[str, bytes]]):
     and stderr come as one chunk each (``streamed`` tells which)."""
 
     def __init__(self, sandbox: Sandbox, name: str, args: Args) -> None:
-        self.result: Any = None
-        self.streamed: Optional[bool] = None
-        self._sandbox = sandbox
-        self._name = name
-        self._args = args
-        self._chunks: Deque[Tuple[str, bytes]] = collections.deque()
+        super().__init__(sandbox, name, args)
         self._channel: Optional[_Channel] = None
-        self._rid: Optional[int] = None
-        self._done = False
 
     def __next__(self) -> Tuple[str, bytes]:
         if self.streamed is None:
@@ -511,41 +455,17 @@ class Stream(Iterator[Tuple[str, bytes]]):
         return self._chunks.popleft()
 
     def _start(self) -> None:
-        sandbox = self._sandbox
-        assert sandbox._catalog is not None
-        self.streamed = "stream" in sandbox._catalog.capabilities
-        if not self.streamed:
-            self.result = sandbox.call(self._name, self._args)
-            if isinstance(self.result, Mapping):
-                for key in ("stdout", "stderr"):
-                    if self.result.get(key):
-                        self._chunks.append((key, as_bytes(self.result[key])))
-            self._done = True
+        if not self._streams():
+            self._unstreamed(self._sandbox.call(self._name, self._args))
             return
-        feature, method = split_name(self._name)
-        body = sandbox._call_body(feature, method, self._args)
-        body["stream"] = True
-        self._channel = sandbox._env._channel()
+        body = self._body()
+        self._channel = self._sandbox._env._channel()
         self._rid = self._channel.send(body)
 
     def _step(self) -> None:
         assert self._channel is not None and self._rid is not None
-        sandbox = self._sandbox
-        feature, method = split_name(self._name)
-        try:
-            message = self._channel.receive(self._rid, call_timeout(sandbox._env.timeout, self._args),
-                                            "call")
-            if "ok" not in message:
-                self._chunks.append((str(message.get("stream")), as_bytes(message.get("data"))))
-                return
-            self._done = True
-            self.result = sandbox._result(feature, method, checked(message, sandbox.id, feature, method))
-        except SandboxStateError:
-            sandbox._gone = True
-            raise
-        except BaseException:
-            self.close()
-            raise
+        with self._stepping():
+            self._take(self._channel.receive(self._rid, self._wait(), "call"))
 
     def close(self) -> None:
         """Stops listening (the call itself runs to its end on the daemon)."""
@@ -565,9 +485,7 @@ class Events(Followed, Iterator[Dict[str, Any]]):
 
     def __init__(self, env: Environment, since: Optional[int], prefix: Prefix,
                  timeout: Optional[float]) -> None:
-        self.timeout = timeout
-        self._env = env
-        self._seq = Sequencer(since, prefix)
+        super().__init__(env, since, prefix, timeout)
         #: Where the SUB socket is connected.
         self.endpoint = events_endpoint(env.catalog.events_endpoint, env.endpoint)
         self._sub = events_socket(env._context, self.endpoint, env._curve)
@@ -593,8 +511,7 @@ class Events(Followed, Iterator[Dict[str, Any]]):
                 continue
             if deadline is not None and now >= deadline:
                 raise StopIteration
-            wait = seq.next_check - now if deadline is None else min(seq.next_check, deadline) - now
-            self._sub.poll(max(1, int(wait * 1000)))
+            self._sub.poll(self._wait_ms(now, deadline))
 
     def _replay(self, checking: bool) -> None:
         self._seq.replayed(self._env.request("events.replay", **self._seq.replay_keys()), checking)

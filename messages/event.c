@@ -62,9 +62,7 @@ typedef struct {
 const char *
 sbx_event_kind_name (sbx_event_kind_t kind)
 {
-    if ((int) kind < 0 || kind >= SBX_EV_COUNT)
-        return NULL;
-    return s_kind_names [kind];
+    return sbx_mp_name_at (s_kind_names, SBX_EV_COUNT, (int) kind);
 }
 
 int
@@ -277,12 +275,9 @@ s_decode (const msgpack_object *root, s_event_t *self)
         return sbx_error_new (SBX_BAD_REQUEST,
             "key 'ts_ns' must be a 64-bit integer, got %s", sbx_mp_type_name (o));
 
-    o = sbx_mp_map_get (root, "event");
-    if (sbx_mp_absent (o))
-        return sbx_error_new (SBX_BAD_REQUEST, "missing key 'event'");
-    if (o->type != MSGPACK_OBJECT_STR)
-        return sbx_error_new (SBX_BAD_REQUEST, "key 'event' must be a string, got %s",
-                              sbx_mp_type_name (o));
+    sbx_error_t *error = sbx_mp_get_name (root, "event", &o);
+    if (error)
+        return error;
     int kind = sbx_event_kind_parse (o->via.str.ptr, o->via.str.size);
     if (kind < 0)
         return sbx_error_new (SBX_BAD_REQUEST, "unknown event '%.*s'",
@@ -290,7 +285,7 @@ s_decode (const msgpack_object *root, s_event_t *self)
                               o->via.str.ptr);
     event->kind = (sbx_event_kind_t) kind;
 
-    sbx_error_t *error = sbx_mp_get_str (root, "environment", &self->environment);
+    error = sbx_mp_get_str (root, "environment", &self->environment);
     if (error)
         return error;
     unsigned keys = s_kind_keys [kind];
@@ -313,20 +308,9 @@ s_decode (const msgpack_object *root, s_event_t *self)
                 return error;
         }
     if (keys & E_ARGS) {
-        o = sbx_mp_map_get (root, "args");
-        if (!sbx_mp_absent (o)) {
-            if (o->type != MSGPACK_OBJECT_MAP)
-                return sbx_error_new (SBX_BAD_REQUEST, "key 'args' must be a map, got %s",
-                                      sbx_mp_type_name (o));
-            msgpack_sbuffer buffer;
-            msgpack_sbuffer_init (&buffer);
-            msgpack_packer pk;
-            msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-            if (msgpack_pack_object (&pk, *o) != 0)
-                abort ();       //  out of memory, as everywhere in sbx
-            event->args_size = buffer.size;
-            self->args = (uint8_t *) msgpack_sbuffer_release (&buffer);
-        }
+        error = sbx_mp_get_map (root, "args", &self->args, &event->args_size);
+        if (error)
+            return error;
     }
     o = sbx_mp_map_get (root, "duration_ns");
     if (!sbx_mp_absent (o)) {
@@ -357,10 +341,7 @@ s_decode (const msgpack_object *root, s_event_t *self)
 sbx_event_t *
 sbx_event_decode (const void *data, size_t size, sbx_error_t **error_p)
 {
-    //  msgpack-c's C unpacker stops at this many open containers.
-    unsigned max_depth = SBX_MP_MAX_DEPTH < MSGPACK_EMBED_STACK_SIZE
-                       ? SBX_MP_MAX_DEPTH : MSGPACK_EMBED_STACK_SIZE;
-    sbx_error_t *error = sbx_mp_check (data, size, max_depth);
+    sbx_error_t *error = sbx_mp_check_body (data, size);
     s_event_t *self = NULL;
     if (!error) {
         msgpack_unpacked unpacked;
@@ -380,10 +361,7 @@ sbx_event_decode (const void *data, size_t size, sbx_error_t **error_p)
     if (error) {
         sbx_event_t *event = self ? &self->event : NULL;
         sbx_event_destroy (&event);
-        if (error_p)
-            *error_p = error;
-        else
-            sbx_error_destroy (&error);
+        sbx_mp_give_error (error, error_p);
         return NULL;
     }
     return &self->event;
@@ -434,12 +412,8 @@ sbx_event_t *
 sbx_event_from_json (const json_t *json, sbx_error_t **error_p)
 {
     if (!json_is_object (json)) {
-        sbx_error_t *error = sbx_error_new (SBX_BAD_REQUEST,
-                                            "event JSON must be an object");
-        if (error_p)
-            *error_p = error;
-        else
-            sbx_error_destroy (&error);
+        sbx_mp_give_error (sbx_error_new (SBX_BAD_REQUEST, "event JSON must be an object"),
+                           error_p);
         return NULL;
     }
     msgpack_sbuffer buffer;

@@ -1,6 +1,7 @@
 /*  sbx_mp - see messages/mp.h */
 #include "messages/mp.h"
 
+#include <msgpack/unpack_define.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -217,6 +218,15 @@ sbx_mp_check (const void *data, size_t size, unsigned max_depth)
     return NULL;
 }
 
+sbx_error_t *
+sbx_mp_check_body (const void *data, size_t size)
+{
+    //  msgpack-c's C unpacker stops at this many open containers.
+    unsigned max_depth = SBX_MP_MAX_DEPTH < MSGPACK_EMBED_STACK_SIZE
+                       ? SBX_MP_MAX_DEPTH : MSGPACK_EMBED_STACK_SIZE;
+    return sbx_mp_check (data, size, max_depth);
+}
+
 //  --------------------------------------------------------------------------
 //  Packing
 
@@ -403,6 +413,15 @@ sbx_mp_unpack_error (const msgpack_object *o, const char **problem_p)
     return s_unpack_error (o, problem_p, 0);
 }
 
+void
+sbx_mp_give_error (sbx_error_t *error, sbx_error_t **error_p)
+{
+    if (error_p)
+        *error_p = error;
+    else
+        sbx_error_destroy (&error);
+}
+
 //  --------------------------------------------------------------------------
 //  JSON
 
@@ -585,6 +604,42 @@ sbx_mp_get_str (const msgpack_object *map, const char *key, char **field_p)
     return NULL;
 }
 
+sbx_error_t *
+sbx_mp_get_name (const msgpack_object *map, const char *key, const msgpack_object **o_p)
+{
+    const msgpack_object *o = sbx_mp_map_get (map, key);
+    if (sbx_mp_absent (o))
+        return sbx_error_new (SBX_BAD_REQUEST, "missing key '%s'", key);
+    if (o->type != MSGPACK_OBJECT_STR)
+        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must be a string, got %s",
+                              key, sbx_mp_type_name (o));
+    *o_p = o;
+    return NULL;
+}
+
+sbx_error_t *
+sbx_mp_get_map (const msgpack_object *map, const char *key, uint8_t **data_p,
+                size_t *size_p)
+{
+    const msgpack_object *o = sbx_mp_map_get (map, key);
+    if (sbx_mp_absent (o))
+        return NULL;
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must be a map, got %s",
+                              key, sbx_mp_type_name (o));
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    if (msgpack_pack_object (&pk, *o) != 0) {
+        msgpack_sbuffer_destroy (&buffer);
+        abort ();               //  out of memory, as everywhere in sbx
+    }
+    *size_p = buffer.size;
+    *data_p = (uint8_t *) msgpack_sbuffer_release (&buffer);
+    return NULL;
+}
+
 int
 sbx_mp_name_index (const char *const *names, int count, const char *name, size_t len)
 {
@@ -592,4 +647,10 @@ sbx_mp_name_index (const char *const *names, int count, const char *name, size_t
         if (strlen (names [i]) == len && memcmp (names [i], name, len) == 0)
             return i;
     return -1;
+}
+
+const char *
+sbx_mp_name_at (const char *const *names, int count, int index)
+{
+    return index >= 0 && index < count ? names [index] : NULL;
 }

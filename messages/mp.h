@@ -25,6 +25,10 @@
 //  nothing on success; does not recurse (constant stack).
 sbx_error_t *
     sbx_mp_check (const void *data, size_t size, unsigned max_depth);
+//  sbx_mp_check for a reply or event body: SBX_MP_MAX_DEPTH deep at most,
+//  and never deeper than msgpack-c's unpacker can open.
+sbx_error_t *
+    sbx_mp_check_body (const void *data, size_t size);
 
 //  Packs a C string (NULL packs nil).
 void
@@ -41,6 +45,11 @@ void
 sbx_error_t *
     sbx_mp_unpack_error (const msgpack_object *o, const char **problem_p);
 
+//  Hands `error` to the caller through `error_p`, or destroys it when
+//  `error_p` is NULL (the caller does not want it).
+void
+    sbx_mp_give_error (sbx_error_t *error, sbx_error_t **error_p);
+
 //  Looks up `key` in a map object; NULL when `o` is not a map or the key
 //  is absent. With duplicate keys, the last one wins.
 const msgpack_object *
@@ -49,6 +58,9 @@ const msgpack_object *
 //  `count` names; -1 when absent. For the op and event-kind tables.
 int
     sbx_mp_name_index (const char *const *names, int count, const char *name, size_t len);
+//  The name at `index` in a table of `count` names; NULL when out of range.
+const char *
+    sbx_mp_name_at (const char *const *names, int count, int index);
 
 //  The name of an object's type, for messages ("integer", "string").
 const char *
@@ -61,6 +73,17 @@ bool
 //  a string, or holding a NUL byte: a BadRequest naming the key.
 sbx_error_t *
     sbx_mp_get_str (const msgpack_object *map, const char *key, char **field_p);
+//  Finds a required string key of a map and sets *o_p to it; a BadRequest
+//  naming the key when it is absent, nil or not a string.
+sbx_error_t *
+    sbx_mp_get_name (const msgpack_object *map, const char *key, const msgpack_object **o_p);
+//  Reads an optional map key into a new msgpack encoding of it (caller
+//  frees *data_p), so that it outlives the buffer it was decoded from.
+//  Absent or nil: nothing is set and NULL is returned; not a map: a
+//  BadRequest naming the key.
+sbx_error_t *
+    sbx_mp_get_map (const msgpack_object *map, const char *key, uint8_t **data_p,
+                    size_t *size_p);
 
 //  Copies a str object into a new C string (caller frees); NULL if `o` is
 //  not a str or holds a NUL byte.

@@ -2,7 +2,6 @@
 #include "messages/reply.h"
 #include "messages/mp.h"
 
-#include <msgpack/unpack_define.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -382,10 +381,7 @@ s_decode (sbx_reply_t *self)
 sbx_reply_t *
 sbx_reply_decode (const void *data, size_t size, sbx_error_t **error_p)
 {
-    //  msgpack-c's C unpacker stops at this many open containers.
-    unsigned max_depth = SBX_MP_MAX_DEPTH < MSGPACK_EMBED_STACK_SIZE
-                       ? SBX_MP_MAX_DEPTH : MSGPACK_EMBED_STACK_SIZE;
-    sbx_error_t *error = sbx_mp_check (data, size, max_depth);
+    sbx_error_t *error = sbx_mp_check_body (data, size);
     sbx_reply_t *self = NULL;
     if (!error) {
         self = (sbx_reply_t *) calloc (1, sizeof (sbx_reply_t));
@@ -406,10 +402,7 @@ sbx_reply_decode (const void *data, size_t size, sbx_error_t **error_p)
     }
     if (error) {
         sbx_reply_destroy (&self);
-        if (error_p)
-            *error_p = error;
-        else
-            sbx_error_destroy (&error);
+        sbx_mp_give_error (error, error_p);
     }
     return self;
 }

@@ -56,9 +56,7 @@ static const struct {
 const char *
 sbx_op_name (sbx_op_t op)
 {
-    if ((int) op < 0 || op >= SBX_OP_COUNT)
-        return NULL;
-    return s_op_names [op];
+    return sbx_mp_name_at (s_op_names, SBX_OP_COUNT, (int) op);
 }
 
 int
@@ -137,30 +135,6 @@ s_get_data (const msgpack_object *root, sbx_request_t *req)
 }
 
 static sbx_error_t *
-s_get_args (const msgpack_object *root, sbx_request_t *req)
-{
-    const msgpack_object *o = sbx_mp_map_get (root, "args");
-    if (sbx_mp_absent (o))
-        return NULL;
-    if (o->type != MSGPACK_OBJECT_MAP)
-        return sbx_error_new (SBX_BAD_REQUEST, "key 'args' must be a map, got %s",
-                              sbx_mp_type_name (o));
-    //  The unpacked object points into the caller's buffer, so keep our own
-    //  encoding of it: the request must outlive the frame it came in.
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
-    if (msgpack_pack_object (&pk, *o) != 0) {
-        msgpack_sbuffer_destroy (&buffer);
-        abort ();               //  out of memory, as everywhere in sbx
-    }
-    req->args_size = buffer.size;
-    req->args = (uint8_t *) msgpack_sbuffer_release (&buffer);
-    return NULL;
-}
-
-static sbx_error_t *
 s_decode (const msgpack_object *root, sbx_request_t *req)
 {
     if (root->type != MSGPACK_OBJECT_MAP)
@@ -178,12 +152,10 @@ s_decode (const msgpack_object *root, sbx_request_t *req)
                 "request body keys must be strings, got %s (entry %" PRIu32 ")",
                 sbx_mp_type_name (key), i);
     }
-    const msgpack_object *op = sbx_mp_map_get (root, "op");
-    if (sbx_mp_absent (op))
-        return sbx_error_new (SBX_BAD_REQUEST, "missing key 'op'");
-    if (op->type != MSGPACK_OBJECT_STR)
-        return sbx_error_new (SBX_BAD_REQUEST, "key 'op' must be a string, got %s",
-                              sbx_mp_type_name (op));
+    const msgpack_object *op;
+    error = sbx_mp_get_name (root, "op", &op);
+    if (error)
+        return error;
     int parsed = sbx_op_parse (op->via.str.ptr, op->via.str.size);
     if (parsed < 0) {
         char sample [160];
@@ -234,11 +206,9 @@ s_decode (const msgpack_object *root, sbx_request_t *req)
         if (*uints [i].has_p)
             present |= uints [i].flag;
     }
-    if (uses & K_ARGS) {
-        error = s_get_args (root, req);
-        if (error)
-            return error;
-    }
+    //  The request must outlive the frame it came in: args are copied.
+    if ((uses & K_ARGS) && (error = sbx_mp_get_map (root, "args", &req->args, &req->args_size)))
+        return error;
     const struct {
         unsigned flag;
         const char *key;

@@ -411,6 +411,20 @@ s_fail_waiters (sbx_pool_t *self, const char *type, const char *message)
     }
 }
 
+//  Fails the slot's waiter, if any, with an OutageError saying that the
+//  environment is `state`; a slot of an unpooled environment goes too.
+static void
+s_let_go (sbx_pool_t *self, sbx_slot_t **slot_p, const char *state)
+{
+    sbx_slot_t *slot = *slot_p;
+    if (slot->waiter)
+        s_fail (self, slot->waiter, sbx_error_new (SBX_OUTAGE_ERROR, "environment %s is %s",
+                                                   self->config->env_id, state));
+    slot->waiter = NULL;
+    if (!self->pooled)
+        s_slot_destroy (self, slot_p);
+}
+
 static int
 s_compare_slots (const void *a, const void *b)
 {
@@ -444,12 +458,7 @@ sbx_pool_close (sbx_pool_t *self, const char *message)
     sbx_slot_t *slot;
     while ((slot = (sbx_slot_t *) zlistx_first (self->retries))) {
         s_set_phase (self, slot, SBX_PHASE_EMPTY);
-        if (slot->waiter)
-            s_fail (self, slot->waiter, sbx_error_new (SBX_OUTAGE_ERROR, "environment %s is shutting down",
-                                                       self->config->env_id));
-        slot->waiter = NULL;
-        if (!self->pooled)
-            s_slot_destroy (self, &slot);
+        s_let_go (self, &slot, "shutting down");
     }
     //  Every started sandbox shuts down, in parallel, each on its thread;
     //  one still starting is told when its start is in (sbx_pool_settle).
@@ -765,12 +774,7 @@ s_finish (sbx_pool_t *self, sbx_slot_t *slot, int64_t now)
     slot->generation++;
 
     if (self->mode == S_CLOSED) {
-        if (slot->waiter)
-            s_fail (self, slot->waiter, sbx_error_new (SBX_OUTAGE_ERROR, "environment %s is shutting down",
-                                                       self->config->env_id));
-        slot->waiter = NULL;
-        if (!self->pooled)
-            s_slot_destroy (self, &slot);
+        s_let_go (self, &slot, "shutting down");
         sbx_error_destroy (&start_error);
         s_check_drained (self);
         return;
@@ -787,14 +791,8 @@ s_finish (sbx_pool_t *self, sbx_slot_t *slot, int64_t now)
             slot = next;
         }
         s_bring_up_failed (self, slot, start_error, now);
-        if (slot->phase != SBX_PHASE_RETRY) {
-            if (slot->waiter)
-                s_fail (self, slot->waiter, sbx_error_new (SBX_OUTAGE_ERROR, "environment %s is offline",
-                                                           self->config->env_id));
-            slot->waiter = NULL;
-            if (!self->pooled)
-                s_slot_destroy (self, &slot);
-        }
+        if (slot->phase != SBX_PHASE_RETRY)
+            s_let_go (self, &slot, "offline");
         return;
     }
     sbx_error_destroy (&start_error);

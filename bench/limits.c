@@ -56,6 +56,32 @@ s_calls (sbx_test_daemon_t *daemon, int count)
     zsock_destroy (&dealer);
 }
 
+//  A daemon of `config` after `calls` calls, and its memory then in
+//  *idle_p (`field`: VmRSS, or VmHWM for a peak); NULL when it did not
+//  start.
+static sbx_test_daemon_t *
+s_idle (const char *config, int calls, const char *field, double *idle_p)
+{
+    sbx_test_daemon_t *daemon = bench_daemon_start (config, 30000);
+    if (daemon) {
+        s_calls (daemon, calls);
+        *idle_p = s_mib (daemon->pid, field);
+    }
+    return daemon;
+}
+
+//  Opens a session on `dealer`: its sandbox and token in *sandbox_p and
+//  *token_p (caller frees; NULL when it failed).
+static void
+s_open (zsock_t *dealer, char **sandbox_p, char **token_p)
+{
+    sbx_request_t open = {.op = SBX_OP_SESSION_OPEN};
+    sbx_reply_t *reply = bench_request (dealer, &open, 10000);
+    *sandbox_p = reply ? sbx_mp_strdup (sbx_reply_get (reply, "sandbox")) : NULL;
+    *token_p = reply ? sbx_mp_strdup (sbx_reply_get (reply, "token")) : NULL;
+    sbx_reply_destroy (&reply);
+}
+
 //  The row of one bound: the daemon's peak (or resident) MiB beside its
 //  idle figure, the target a rise of at most `bound` MiB.
 static void
@@ -107,12 +133,11 @@ s_returned (sbx_test_daemon_t *daemon)
 static void
 s_bodies (void)
 {
-    sbx_test_daemon_t *daemon = bench_daemon_start (S_TESTING_CONFIG (
-        ", \"limits\": {\"max_body_bytes\": 1048576}"), 30000);
+    double idle;
+    sbx_test_daemon_t *daemon = s_idle (S_TESTING_CONFIG (
+        ", \"limits\": {\"max_body_bytes\": 1048576}"), 10, "VmHWM", &idle);
     if (!daemon)
         return;
-    s_calls (daemon, 10);
-    double idle = s_mib (daemon->pid, "VmHWM");
     size_t size = 256u << 20;
     char *body = (char *) malloc (size);
     memset (body, 'x', size);
@@ -135,11 +160,11 @@ s_bodies (void)
 static void
 s_unread_replies (void)
 {
-    sbx_test_daemon_t *daemon = bench_daemon_start (S_TESTING_CONFIG (""), 30000);
+    //  400 calls: ~3,600 events, answers of 512 KiB.
+    double idle;
+    sbx_test_daemon_t *daemon = s_idle (S_TESTING_CONFIG (""), 400, "VmRSS", &idle);
     if (!daemon)
         return;
-    s_calls (daemon, 400);                  //  ~3,600 events: answers of 512 KiB
-    double idle = s_mib (daemon->pid, "VmRSS");
     zsock_t *greedy = sbx_test_connect (daemon);
     zsock_set_rcvhwm (greedy, 1);
     zsock_set_rcvbuf (greedy, 4096);
@@ -164,11 +189,10 @@ s_unread_replies (void)
 static void
 s_stuck_subscribers (void)
 {
-    sbx_test_daemon_t *daemon = bench_daemon_start (S_TESTING_CONFIG (""), 30000);
+    double idle;
+    sbx_test_daemon_t *daemon = s_idle (S_TESTING_CONFIG (""), 10, "VmRSS", &idle);
     if (!daemon)
         return;
-    s_calls (daemon, 10);
-    double idle = s_mib (daemon->pid, "VmRSS");
     zsock_t *subs [20];
     for (int i = 0; i < 20; i++) {
         subs [i] = zsock_new (ZMQ_SUB);
@@ -191,17 +215,13 @@ s_stuck_subscribers (void)
 static void
 s_pipelined (void)
 {
-    sbx_test_daemon_t *daemon = bench_daemon_start (S_TESTING_CONFIG (""), 30000);
+    double idle;
+    sbx_test_daemon_t *daemon = s_idle (S_TESTING_CONFIG (""), 10, "VmRSS", &idle);
     if (!daemon)
         return;
-    s_calls (daemon, 10);
-    double idle = s_mib (daemon->pid, "VmRSS");
     zsock_t *dealer = sbx_test_connect (daemon);
-    sbx_request_t open = {.op = SBX_OP_SESSION_OPEN};
-    sbx_reply_t *reply = bench_request (dealer, &open, 10000);
-    char *sandbox = reply ? sbx_mp_strdup (sbx_reply_get (reply, "sandbox")) : NULL;
-    char *token = reply ? sbx_mp_strdup (sbx_reply_get (reply, "token")) : NULL;
-    sbx_reply_destroy (&reply);
+    char *sandbox, *token;
+    s_open (dealer, &sandbox, &token);
     char *code = (char *) malloc (64 * 1024);
     bench_code (code, 64 * 1024);
     msgpack_sbuffer args, body;
@@ -215,6 +235,7 @@ s_pipelined (void)
     for (int i = 0; i < 4000; i++)
         zmq_send (zsock_resolve (dealer), body.data, body.size, 0);
     int answered = 0;
+    sbx_reply_t *reply;
     while (answered < 4000 && (reply = sbx_test_reply_recv (dealer, 10000))) {
         answered++;
         sbx_reply_destroy (&reply);
@@ -253,11 +274,9 @@ s_big_writes (void)
     char log [300];
     snprintf (log, sizeof log, "%s/events.jsonl", dir);
     zsock_t *dealer = sbx_test_connect (daemon);
-    sbx_request_t open = {.op = SBX_OP_SESSION_OPEN};
-    sbx_reply_t *reply = bench_request (dealer, &open, 10000);
-    char *sandbox = reply ? sbx_mp_strdup (sbx_reply_get (reply, "sandbox")) : NULL;
-    char *token = reply ? sbx_mp_strdup (sbx_reply_get (reply, "token")) : NULL;
-    sbx_reply_destroy (&reply);
+    char *sandbox, *token;
+    s_open (dealer, &sandbox, &token);
+    sbx_reply_t *reply;
     double idle = s_mib (daemon->pid, "VmRSS");
     struct stat before, after;
     stat (log, &before);

@@ -166,6 +166,21 @@ s_floor_start (unsigned count)
     return started == count ? ms : NAN;
 }
 
+//  Reads the start of a small file (a /proc entry) into `text`, NUL
+//  terminated; the bytes read, or -1 when it cannot be opened.
+static ssize_t
+s_read_text (const char *path, char *text, size_t size)
+{
+    text [0] = 0;
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read (fd, text, size - 1);
+    close (fd);
+    text [n > 0 ? n : 0] = 0;
+    return n;
+}
+
 //  The floor of a shutdown: `count` bare bwraps running `sleep`, killed
 //  at once, until the last has been reaped; ms. Each bwrap has a PID
 //  namespace of its own: its sleep dies with it.
@@ -181,11 +196,7 @@ s_floor_stop (unsigned count)
         char path [64], list [64] = "";
         snprintf (path, sizeof path, "/proc/%d/task/%d/children", (int) pids [i], (int) pids [i]);
         while (pids [i] > 0 && !list [0] && bench_now_us () < deadline) {
-            int fd = open (path, O_RDONLY | O_CLOEXEC);
-            ssize_t n = fd >= 0 ? read (fd, list, sizeof list - 1) : -1;
-            if (fd >= 0)
-                close (fd);
-            list [n > 0 ? n : 0] = 0;
+            s_read_text (path, list, sizeof list);
             if (!list [0])
                 zclock_sleep (5);
         }
@@ -206,12 +217,8 @@ s_pss_kib (pid_t pid)
 {
     char path [64], text [4096];
     snprintf (path, sizeof path, "/proc/%d/smaps_rollup", (int) pid);
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (s_read_text (path, text, sizeof text) < 0)
         return 0;
-    ssize_t n = read (fd, text, sizeof text - 1);
-    close (fd);
-    text [n > 0 ? n : 0] = 0;
     const char *line = strstr (text, "\nPss:");
     return line ? atol (line + 5) : 0;
 }
@@ -226,12 +233,8 @@ s_pss_below (pid_t daemon, long *bwrap, long *init)
     while (proc && (entry = readdir (proc))) {
         char path [300], text [512];
         snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
-        int fd = open (path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        if (s_read_text (path, text, sizeof text) < 0)
             continue;
-        ssize_t n = read (fd, text, sizeof text - 1);
-        close (fd);
-        text [n > 0 ? n : 0] = 0;
         char *paren = strrchr (text, ')');
         int ppid = 0;
         if (!paren || sscanf (paren + 2, "%*c %d", &ppid) != 1)
@@ -242,13 +245,9 @@ s_pss_below (pid_t daemon, long *bwrap, long *init)
             *bwrap += s_pss_kib (pid);
         else
         if (strstr (text, "(sbx-init)")) {
-            char parent [64], comm [64] = "";
+            char parent [64], comm [64];
             snprintf (parent, sizeof parent, "/proc/%d/stat", ppid);
-            fd = open (parent, O_RDONLY | O_CLOEXEC);
-            n = fd >= 0 ? read (fd, comm, sizeof comm - 1) : 0;
-            if (fd >= 0)
-                close (fd);
-            comm [n > 0 ? n : 0] = 0;
+            s_read_text (parent, comm, sizeof comm);
             char *grand = strrchr (comm, ')');
             int grandparent = 0;
             if (grand && sscanf (grand + 2, "%*c %d", &grandparent) == 1 && grandparent == daemon)

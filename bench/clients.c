@@ -23,6 +23,9 @@ struct bench_clients_t {
     bool shared;
     bool echo;
     s_client_t *client;
+    sbx_test_daemon_t *daemon;  //  bench_clients_shell's own
+    msgpack_sbuffer args;       //  bench_clients_shell's calls: {"cmd": "echo hi"}
+    bool stream;                //  they ask for their output as it comes
 };
 
 static bench_clients_t *
@@ -74,9 +77,32 @@ bench_clients_destroy (bench_clients_t **self_p)
         return;
     for (int i = 0; i < (self->shared ? 1 : self->count); i++)
         zsock_destroy (&self->client [i].dealer);
+    bench_daemon_stop (&self->daemon);
+    msgpack_sbuffer_destroy (&self->args);
     free (self->client);
     free (self);
     *self_p = NULL;
+}
+
+bench_clients_t *
+bench_clients_shell (const char *sandbox, bool stream)
+{
+    char config [1024];
+    snprintf (config, sizeof config,
+        "{\"environment\": {\"id\": \"bench\", \"pool\": {\"min\": 1, \"max\": 1},"
+        " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
+        " \"sandbox\": {\"kind\": \"process\", %s},"
+        " \"features\": {\"shell\": {\"kind\": \"shell\"}}, \"events\": {\"log\": null}}", sandbox);
+    sbx_test_daemon_t *daemon = bench_daemon_start (config, 30000);
+    if (!daemon)
+        return NULL;
+    bench_clients_t *self = bench_clients_new (1, false, false, daemon->requests);
+    self->daemon = daemon;
+    self->stream = stream;
+    bench_args_pack (&self->args, "cmd", "echo hi");
+    if (!bench_clients_open (self))
+        bench_clients_destroy (&self);
+    return self;
 }
 
 //  Keeps the sandbox and token of a session.open reply.
@@ -120,6 +146,22 @@ const char *
 bench_clients_token (bench_clients_t *self, int index)
 {
     return self->client [index].token;
+}
+
+sbx_request_t
+bench_clients_shell_request (bench_clients_t *self, sbx_op_t op)
+{
+    sbx_request_t request = {
+        .op = op, .sandbox = self->client [0].sandbox, .token = self->client [0].token
+    };
+    if (op == SBX_OP_CALL) {
+        request.feature = (char *) "shell";
+        request.method = (char *) "run";
+        request.args = (uint8_t *) self->args.data;
+        request.args_size = self->args.size;
+        request.stream = self->stream;
+    }
+    return request;
 }
 
 //  --- Running a load ---------------------------------------------------------

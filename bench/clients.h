@@ -49,7 +49,15 @@ bench_clients_t *
 bench_clients_t *
     bench_clients_new_curve (int count, bool shared, const char *endpoint, zcert_t *cert,
                              const char *server_key);
-//  Closes their sockets, frees them, nulls *self_p. Safe on NULL.
+//  One client in an open session on a daemon of its own: one process
+//  sandbox with the shell feature (`sandbox`: the config's "sandbox"
+//  object after its kind, e.g. "\"isolation\": \"none\""), events off.
+//  Its calls run `echo hi`, streamed or not. NULL, after saying why, when
+//  the daemon does not start or the session does not open.
+bench_clients_t *
+    bench_clients_shell (const char *sandbox, bool stream);
+//  Closes their sockets (and stops the daemon of bench_clients_shell),
+//  frees them, nulls *self_p. Safe on NULL.
 void
     bench_clients_destroy (bench_clients_t **self_p);
 
@@ -64,6 +72,10 @@ const char *
     bench_clients_sandbox (bench_clients_t *self, int index);
 const char *
     bench_clients_token (bench_clients_t *self, int index);
+//  A request of `op` in the session of bench_clients_shell's client; a
+//  call is its `shell.run echo hi`.
+sbx_request_t
+    bench_clients_shell_request (bench_clients_t *self, sbx_op_t op);
 
 //  Runs the load until `duration_us` have passed or `max_ops` replies
 //  came (0: no limit), then lets every client finish what it has in

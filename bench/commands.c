@@ -4,51 +4,9 @@
 #include "bench/baselines.h"
 #include "messages/mp.h"
 
-//  --- A process sandbox with the shell feature, in an open session ----------
-
-typedef struct {
-    sbx_test_daemon_t *daemon;
-    bench_clients_t *clients;
-    msgpack_sbuffer args;       //  {"cmd": "echo hi"}
-    bool stream;                //  calls ask for their output as it comes
-} s_shell_t;
-
-static void
-s_shell_destroy (s_shell_t **self_p)
-{
-    if (*self_p) {
-        bench_clients_destroy (&(*self_p)->clients);
-        bench_daemon_stop (&(*self_p)->daemon);
-        msgpack_sbuffer_destroy (&(*self_p)->args);
-        free (*self_p);
-        *self_p = NULL;
-    }
-}
-
-static s_shell_t *
-s_shell_new (const char *isolation, bool stream)
-{
-    char config [512];
-    snprintf (config, sizeof config,
-        "{\"environment\": {\"id\": \"bench\", \"pool\": {\"min\": 1, \"max\": 1},"
-        " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
-        " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"%s\"},"
-        " \"features\": {\"shell\": {\"kind\": \"shell\"}}, \"events\": {\"log\": null}}",
-        isolation);
-    s_shell_t *self = (s_shell_t *) zmalloc (sizeof (s_shell_t));
-    self->stream = stream;
-    msgpack_sbuffer_init (&self->args);
-    bench_args_pack (&self->args, "cmd", "echo hi");
-    self->daemon = bench_daemon_start (config, 30000);
-    if (!self->daemon) {
-        s_shell_destroy (&self);
-        return NULL;
-    }
-    self->clients = bench_clients_new (1, false, false, self->daemon->requests);
-    if (!bench_clients_open (self->clients))
-        s_shell_destroy (&self);
-    return self;
-}
+//  The sandbox configs of the shells: isolation none and bwrap.
+#define S_NONE  "\"isolation\": \"none\""
+#define S_BWRAP "\"isolation\": \"bwrap\""
 
 //  --- What is timed ------------------------------------------------------------
 
@@ -57,15 +15,10 @@ s_shell_new (const char *isolation, bool stream)
 static bool
 s_shell_run (void *args)
 {
-    s_shell_t *self = (s_shell_t *) args;
-    sbx_request_t call = {
-        .op = SBX_OP_CALL, .feature = (char *) "shell", .method = (char *) "run",
-        .sandbox = (char *) bench_clients_sandbox (self->clients, 0),
-        .token = (char *) bench_clients_token (self->clients, 0),
-        .args = (uint8_t *) self->args.data, .args_size = self->args.size, .stream = self->stream
-    };
-    zsock_t *dealer = bench_clients_dealer (self->clients, 0);
-    if (!self->stream) {
+    bench_clients_t *shell = (bench_clients_t *) args;
+    sbx_request_t call = bench_clients_shell_request (shell, SBX_OP_CALL);
+    zsock_t *dealer = bench_clients_dealer (shell, 0);
+    if (!call.stream) {
         sbx_reply_t *reply = bench_request (dealer, &call, 30000);
         bool ok = reply && sbx_reply_is_ok (reply);
         sbx_reply_destroy (&reply);
@@ -186,10 +139,10 @@ bench_commands_run (void)
 {
     printf ("\n6. real commands (`echo hi` through shell.run vs spawning it directly)\n");
     int rounds = bench_quick () ? 10 : 50;
-    s_shell_t *shell_none = s_shell_new ("none", false);
-    s_shell_t *shell_bwrap = s_shell_new ("bwrap", false);
-    s_shell_t *stream_none = s_shell_new ("none", true);
-    s_shell_t *stream_bwrap = s_shell_new ("bwrap", true);
+    bench_clients_t *shell_none = bench_clients_shell (S_NONE, false);
+    bench_clients_t *shell_bwrap = bench_clients_shell (S_BWRAP, false);
+    bench_clients_t *stream_none = bench_clients_shell (S_NONE, true);
+    bench_clients_t *stream_bwrap = bench_clients_shell (S_BWRAP, true);
     bench_resident_t *resident = bench_resident_new ();
     //  For scale: what any remote command pays before it runs, a round
     //  trip through an echo server with one actor hop.
@@ -213,10 +166,10 @@ bench_commands_run (void)
             if (round % measures [m].every == 0)
                 s_measure (&measures [m]);
     bench_resident_destroy (&resident);
-    s_shell_destroy (&shell_none);
-    s_shell_destroy (&shell_bwrap);
-    s_shell_destroy (&stream_none);
-    s_shell_destroy (&stream_bwrap);
+    bench_clients_destroy (&shell_none);
+    bench_clients_destroy (&shell_bwrap);
+    bench_clients_destroy (&stream_none);
+    bench_clients_destroy (&stream_bwrap);
     s_hop_destroy (&hop);
     double p50 [MEASURES];
     for (int m = 0; m < MEASURES; m++) {

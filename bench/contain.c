@@ -15,66 +15,34 @@ extern char **environ;
 //  the cgroups (memory, pids, cpu) for a large pool.
 #define S_CONTAINED "{\"memory_mb\": 512, \"processes\": 256, \"cpu\": 2, \"disk_mb\": 256}"
 #define S_CGROUPS "{\"memory_mb\": 512, \"processes\": 256, \"cpu\": 2}"
+//  The sandbox config of a shell under bwrap with `limits`.
+#define S_BWRAP_LIMITS(limits) "\"isolation\": \"bwrap\", \"limits\": " limits
 #define S_BARE_BWRAP "/usr/bin/bwrap", "--die-with-parent", "--new-session", "--unshare-all", \
     "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--"
 
 //  --- shell.run, contained and not ---------------------------------------------
 
+//  A shell sandbox and the times of its runs and session cycles.
 typedef struct {
-    sbx_test_daemon_t *daemon;
-    bench_clients_t *clients;
-    msgpack_sbuffer args;       //  {"cmd": "echo hi"}
+    bench_clients_t *shell;
     bench_samples_t runs, cycles;
     bool failed;
 } s_shell_t;
 
+//  Stops its sandbox and frees its samples.
 static void
-s_shell_destroy (s_shell_t **self_p)
+s_shell_end (s_shell_t *self)
 {
-    if (*self_p) {
-        bench_clients_destroy (&(*self_p)->clients);
-        bench_daemon_stop (&(*self_p)->daemon);
-        msgpack_sbuffer_destroy (&(*self_p)->args);
-        bench_samples_free (&(*self_p)->runs);
-        bench_samples_free (&(*self_p)->cycles);
-        free (*self_p);
-        *self_p = NULL;
-    }
-}
-
-static s_shell_t *
-s_shell_new (const char *limits)
-{
-    char config [1024];
-    snprintf (config, sizeof config,
-        "{\"environment\": {\"id\": \"bench\", \"pool\": {\"min\": 1, \"max\": 1},"
-        " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
-        " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"bwrap\", \"limits\": %s},"
-        " \"features\": {\"shell\": {\"kind\": \"shell\"}}, \"events\": {\"log\": null}}", limits);
-    s_shell_t *self = (s_shell_t *) zmalloc (sizeof (s_shell_t));
-    msgpack_sbuffer_init (&self->args);
-    bench_args_pack (&self->args, "cmd", "echo hi");
-    self->daemon = bench_daemon_start (config, 30000);
-    self->clients = self->daemon ? bench_clients_new (1, false, false, self->daemon->requests) : NULL;
-    if (!self->clients || !bench_clients_open (self->clients))
-        s_shell_destroy (&self);
-    return self;
+    bench_clients_destroy (&self->shell);
+    bench_samples_free (&self->runs);
+    bench_samples_free (&self->cycles);
 }
 
 static bool
-s_request (s_shell_t *self, sbx_op_t op, bool with_args)
+s_request (s_shell_t *self, sbx_op_t op)
 {
-    sbx_request_t request = {
-        .op = op, .sandbox = (char *) bench_clients_sandbox (self->clients, 0),
-        .token = (char *) bench_clients_token (self->clients, 0)
-    };
-    if (with_args) {
-        request.feature = (char *) "shell";
-        request.method = (char *) "run";
-        request.args = (uint8_t *) self->args.data;
-        request.args_size = self->args.size;
-    }
-    sbx_reply_t *reply = bench_request (bench_clients_dealer (self->clients, 0), &request, 30000);
+    sbx_request_t request = bench_clients_shell_request (self->shell, op);
+    sbx_reply_t *reply = bench_request (bench_clients_dealer (self->shell, 0), &request, 30000);
     bool ok = reply && sbx_reply_is_ok (reply);
     sbx_reply_destroy (&reply);
     return ok;
@@ -87,39 +55,39 @@ s_shell_round (s_shell_t *self)
 {
     for (int k = 0; k < 10 && !self->failed; k++) {
         int64_t start = bench_now_us ();
-        self->failed = !s_request (self, SBX_OP_CALL, true);
+        self->failed = !s_request (self, SBX_OP_CALL);
         bench_sample (&self->runs, (double) (bench_now_us () - start));
     }
     int64_t start = bench_now_us ();
-    self->failed = self->failed || !s_request (self, SBX_OP_SESSION_END, false)
-                || !bench_clients_open (self->clients);
+    self->failed = self->failed || !s_request (self, SBX_OP_SESSION_END)
+                || !bench_clients_open (self->shell);
     bench_sample (&self->cycles, (double) (bench_now_us () - start));
 }
 
 static void
 s_shell_rows (void)
 {
-    s_shell_t *contained = s_shell_new (S_CONTAINED);
-    s_shell_t *bare = s_shell_new ("null");
-    if (!contained || !bare) {
+    s_shell_t contained = {.shell = bench_clients_shell (S_BWRAP_LIMITS (S_CONTAINED), false)};
+    s_shell_t bare = {.shell = bench_clients_shell (S_BWRAP_LIMITS ("null"), false)};
+    if (!contained.shell || !bare.shell) {
         fprintf (stderr, "bench: contain: a shell sandbox did not start\n");
-        s_shell_destroy (&contained);
-        s_shell_destroy (&bare);
+        s_shell_end (&contained);
+        s_shell_end (&bare);
         return;
     }
     int rounds = bench_quick () ? 10 : 50;
-    for (int round = 0; round < rounds && !contained->failed && !bare->failed; round++) {
-        s_shell_round (contained);
-        s_shell_round (bare);
+    for (int round = 0; round < rounds && !contained.failed && !bare.failed; round++) {
+        s_shell_round (&contained);
+        s_shell_round (&bare);
     }
-    double run = bench_percentile (&contained->runs, 0.5), run_bare = bench_percentile (&bare->runs, 0.5);
-    double cycle = bench_percentile (&contained->cycles, 0.5);
-    double cycle_bare = bench_percentile (&bare->cycles, 0.5);
+    double run = bench_percentile (&contained.runs, 0.5), run_bare = bench_percentile (&bare.runs, 0.5);
+    double cycle = bench_percentile (&contained.cycles, 0.5);
+    double cycle_bare = bench_percentile (&bare.cycles, 0.5);
     bench_row ("us", run, run_bare, "<= 1.1x limits null", run <= 1.1 * run_bare,
                "shell.run echo hi, bwrap, every containment limit: p50");
     bench_row ("us", cycle, cycle_bare, NULL, false, "  session end + open (kill, empty, clean): p50");
-    s_shell_destroy (&contained);
-    s_shell_destroy (&bare);
+    s_shell_end (&contained);
+    s_shell_end (&bare);
 }
 
 //  --- N sandboxes -----------------------------------------------------------------

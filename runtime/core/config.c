@@ -258,21 +258,14 @@ s_kind_names (char *buffer, size_t size, const void *const *kinds)
     }
 }
 
-static const sbx_sandbox_kind_t *
-s_sandbox_kind (const sbx_kinds_t *kinds, const char *name)
+//  The kind called `name` in `kinds` (vtables as for s_kind_names); NULL
+//  when there is none.
+static const void *
+s_kind_find (const void *const *kinds, const char *name)
 {
-    for (size_t i = 0; kinds->sandbox && kinds->sandbox [i]; i++)
-        if (streq (kinds->sandbox [i]->name, name))
-            return kinds->sandbox [i];
-    return NULL;
-}
-
-static const sbx_feature_kind_t *
-s_feature_kind (const sbx_kinds_t *kinds, const char *name)
-{
-    for (size_t i = 0; kinds->feature && kinds->feature [i]; i++)
-        if (streq (kinds->feature [i]->name, name))
-            return kinds->feature [i];
+    for (size_t i = 0; kinds && kinds [i]; i++)
+        if (streq (*(const char *const *) kinds [i], name))
+            return kinds [i];
     return NULL;
 }
 
@@ -284,7 +277,8 @@ s_sandbox (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *sandbox)
     const json_t *kind = json_object_get (sandbox, "kind");
     if (!json_is_string (kind))
         return sbx_error_new (S_ERROR, "sandbox.kind: required string (one of: %s)", names);
-    const sbx_sandbox_kind_t *found = s_sandbox_kind (kinds, json_string_value (kind));
+    const sbx_sandbox_kind_t *found = (const sbx_sandbox_kind_t *)
+        s_kind_find ((const void *const *) kinds->sandbox, json_string_value (kind));
     if (!found)
         return sbx_error_new (S_ERROR, "sandbox.kind: unknown kind '%s' (one of: %s)",
                               json_string_value (kind), names);
@@ -323,7 +317,8 @@ s_features (sbx_config_t *self, const sbx_kinds_t *kinds, const json_t *features
         if (!json_is_string (kind))
             return sbx_error_new (S_ERROR, "features.%s.kind: required string (one of: %s)",
                                   name, names);
-        const sbx_feature_kind_t *found = s_feature_kind (kinds, json_string_value (kind));
+        const sbx_feature_kind_t *found = (const sbx_feature_kind_t *)
+            s_kind_find ((const void *const *) kinds->feature, json_string_value (kind));
         if (!found)
             return sbx_error_new (S_ERROR, "features.%s.kind: unknown kind '%s' (one of: %s)", name,
                                   json_string_value (kind), names);

@@ -368,13 +368,28 @@ s_send_job (self_t *self, sbx_slot_t *slot, sbx_job_t *job)
     }
 }
 
+//  Sends a job from a client to the sandbox in `slot`, telling the pool.
+static void
+s_dispatch (self_t *self, sbx_slot_t *slot, sbx_job_t *job)
+{
+    sbx_pool_dispatched (self->pool, slot);
+    s_send_job (self, slot, job);
+}
+
+//  Names the session a job starts: the id its request gives, or a new one.
+static void
+s_name_session (self_t *self, sbx_job_t *job)
+{
+    job->session_id = job->request.session_id ? strdup (job->request.session_id)
+                                              : sbx_ids_session (self->ids);
+}
+
 //  A job given to a sandbox by the pool.
 static void
 s_give (self_t *self, sbx_slot_t *slot, sbx_job_t *job)
 {
     if (job->kind != SBX_JOB_ACQUIRE && !job->session_id)
-        job->session_id = job->request.session_id ? strdup (job->request.session_id)
-                                                  : sbx_ids_session (self->ids);
+        s_name_session (self, job);
     s_send_job (self, slot, job);
 }
 
@@ -673,7 +688,6 @@ s_target (self_t *self, sbx_job_t **job_p, int64_t now)
 static void
 s_handle_request (self_t *self, sbx_job_t *job)
 {
-    const sbx_request_t *request = &job->request;
     int64_t now = zclock_mono ();
     sbx_slot_t *slot = NULL;
     switch (job->kind) {
@@ -699,10 +713,8 @@ s_handle_request (self_t *self, sbx_job_t *job)
         case SBX_JOB_CALL:
             if ((slot = s_target (self, &job, now))) {
                 if (sbx_slot_status (slot) != SBX_STATUS_IN_SESSION)
-                    job->session_id = request->session_id ? strdup (request->session_id)
-                                                          : sbx_ids_session (self->ids);
-                sbx_pool_dispatched (self->pool, slot);
-                s_send_job (self, slot, job);
+                    s_name_session (self, job);
+                s_dispatch (self, slot, job);
             }
             break;
         case SBX_JOB_SESSION_START:
@@ -712,25 +724,20 @@ s_handle_request (self_t *self, sbx_job_t *job)
                                        "sandbox %s already has a session", sbx_slot_id (slot)));
                     break;
                 }
-                job->session_id = request->session_id ? strdup (request->session_id)
-                                                      : sbx_ids_session (self->ids);
-                sbx_pool_dispatched (self->pool, slot);
-                s_send_job (self, slot, job);
+                s_name_session (self, job);
+                s_dispatch (self, slot, job);
             }
             break;
         case SBX_JOB_INPUT:
             //  Behind the call it feeds on the same pipe: the sandbox takes
             //  it while that call runs (docs/protocol.md "Input").
-            if ((slot = s_target (self, &job, now))) {
-                sbx_pool_dispatched (self->pool, slot);
-                s_send_job (self, slot, job);
-            }
+            if ((slot = s_target (self, &job, now)))
+                s_dispatch (self, slot, job);
             break;
         case SBX_JOB_SESSION_END:
             if ((slot = s_target (self, &job, now))) {
                 sbx_pool_disown (self->pool, slot);
-                sbx_pool_dispatched (self->pool, slot);
-                s_send_job (self, slot, job);
+                s_dispatch (self, slot, job);
             }
             break;
         default:

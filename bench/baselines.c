@@ -9,6 +9,33 @@
 
 extern char **environ;
 
+//  Spawns `argv` with its stdin and stdout on two new pipes, whose other
+//  ends go to *to_p (its stdin) and *from_p (its stdout). -1 when the
+//  pipes could not be made; else posix_spawn's result, both ends open.
+static int
+s_spawn_piped (char *const argv [], pid_t *pid_p, int *to_p, int *from_p)
+{
+    int to [2], from [2];
+    if (pipe2 (to, O_CLOEXEC) != 0)
+        return -1;
+    if (pipe2 (from, O_CLOEXEC) != 0) {
+        close (to [0]);
+        close (to [1]);
+        return -1;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, to [0], 0);
+    posix_spawn_file_actions_adddup2 (&actions, from [1], 1);
+    int rc = posix_spawn (pid_p, argv [0], &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy (&actions);
+    close (to [0]);
+    close (from [1]);
+    *to_p = to [1];
+    *from_p = from [0];
+    return rc;
+}
+
 //  --- The echo: ROUTER (tcp) -> inproc hop -> worker -> back ---------------
 
 struct bench_echo_t {
@@ -113,18 +140,6 @@ s_echo_front (zsock_t *pipe, void *args)
 bench_echo_t *
 bench_echo_new (int workers)
 {
-    int to_child [2], from_child [2];
-    if (pipe2 (to_child, O_CLOEXEC) != 0)
-        return NULL;
-    if (pipe2 (from_child, O_CLOEXEC) != 0) {
-        close (to_child [0]);
-        close (to_child [1]);
-        return NULL;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, to_child [0], 0);
-    posix_spawn_file_actions_adddup2 (&actions, from_child [1], 1);
     char count [16];
     snprintf (count, sizeof count, "%d", workers);
     char exe [512] = "/proc/self/exe";
@@ -133,18 +148,19 @@ bench_echo_new (int workers)
         exe [size] = 0;
     char *argv [] = {exe, (char *) "--echo-server", count, NULL};
     bench_echo_t *self = (bench_echo_t *) zmalloc (sizeof (bench_echo_t));
-    int rc = posix_spawn (&self->pid, argv [0], &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy (&actions);
-    close (to_child [0]);
-    close (from_child [1]);
-    self->stdin_fd = to_child [1];
-    FILE *out = fdopen (from_child [0], "r");
+    int from;
+    int rc = s_spawn_piped (argv, &self->pid, &self->stdin_fd, &from);
+    if (rc < 0) {
+        free (self);
+        return NULL;
+    }
+    FILE *out = fdopen (from, "r");
     if (rc != 0 || !out || !fgets (self->endpoint, sizeof self->endpoint, out)) {
         fprintf (stderr, "bench: the echo server did not start\n");
         if (out)
             fclose (out);
         else
-            close (from_child [0]);
+            close (from);
         close (self->stdin_fd);
         if (rc == 0)
             waitpid (self->pid, NULL, 0);
@@ -226,33 +242,18 @@ struct bench_resident_t {
 bench_resident_t *
 bench_resident_new (void)
 {
-    int to [2], from [2];
-    if (pipe2 (to, O_CLOEXEC) != 0)
-        return NULL;
-    if (pipe2 (from, O_CLOEXEC) != 0) {
-        close (to [0]);
-        close (to [1]);
-        return NULL;
-    }
     char *argv [] = {
         "/usr/bin/bwrap", "--die-with-parent", "--new-session", "--unshare-all",
         "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--",
         "/bin/sh", "-c", "while read line; do sh -c 'echo hi' >/dev/null; echo done; done", NULL
     };
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, to [0], 0);
-    posix_spawn_file_actions_adddup2 (&actions, from [1], 1);
     bench_resident_t *self = (bench_resident_t *) zmalloc (sizeof (bench_resident_t));
-    int rc = posix_spawn (&self->pid, argv [0], &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy (&actions);
-    close (to [0]);
-    close (from [1]);
-    self->to = to [1];
-    self->from = from [0];
+    int rc = s_spawn_piped (argv, &self->pid, &self->to, &self->from);
     if (rc != 0) {
-        close (self->to);
-        close (self->from);
+        if (rc > 0) {
+            close (self->to);
+            close (self->from);
+        }
         free (self);
         return NULL;
     }

@@ -590,14 +590,27 @@ sbx_mp_absent (const msgpack_object *o)
 }
 
 sbx_error_t *
-sbx_mp_get_str (const msgpack_object *map, const char *key, char **field_p)
+sbx_mp_get_object (const msgpack_object *map, const char *key, msgpack_object_type type,
+                   const char *what, const msgpack_object **o_p)
 {
     const msgpack_object *o = sbx_mp_map_get (map, key);
+    *o_p = NULL;
     if (sbx_mp_absent (o))
         return NULL;
-    if (o->type != MSGPACK_OBJECT_STR)
-        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must be a string, got %s",
-                              key, sbx_mp_type_name (o));
+    if (o->type != type)
+        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must be %s, got %s",
+                              key, what, sbx_mp_type_name (o));
+    *o_p = o;
+    return NULL;
+}
+
+sbx_error_t *
+sbx_mp_get_str (const msgpack_object *map, const char *key, char **field_p)
+{
+    const msgpack_object *o;
+    sbx_error_t *error = sbx_mp_get_object (map, key, MSGPACK_OBJECT_STR, "a string", &o);
+    if (error || !o)
+        return error;
     *field_p = sbx_mp_strdup (o);
     if (!*field_p)
         return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must not contain NUL bytes", key);
@@ -607,26 +620,20 @@ sbx_mp_get_str (const msgpack_object *map, const char *key, char **field_p)
 sbx_error_t *
 sbx_mp_get_name (const msgpack_object *map, const char *key, const msgpack_object **o_p)
 {
-    const msgpack_object *o = sbx_mp_map_get (map, key);
-    if (sbx_mp_absent (o))
-        return sbx_error_new (SBX_BAD_REQUEST, "missing key '%s'", key);
-    if (o->type != MSGPACK_OBJECT_STR)
-        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must be a string, got %s",
-                              key, sbx_mp_type_name (o));
-    *o_p = o;
-    return NULL;
+    sbx_error_t *error = sbx_mp_get_object (map, key, MSGPACK_OBJECT_STR, "a string", o_p);
+    if (!error && !*o_p)
+        error = sbx_error_new (SBX_BAD_REQUEST, "missing key '%s'", key);
+    return error;
 }
 
 sbx_error_t *
 sbx_mp_get_map (const msgpack_object *map, const char *key, uint8_t **data_p,
                 size_t *size_p)
 {
-    const msgpack_object *o = sbx_mp_map_get (map, key);
-    if (sbx_mp_absent (o))
-        return NULL;
-    if (o->type != MSGPACK_OBJECT_MAP)
-        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must be a map, got %s",
-                              key, sbx_mp_type_name (o));
+    const msgpack_object *o;
+    sbx_error_t *error = sbx_mp_get_object (map, key, MSGPACK_OBJECT_MAP, "a map", &o);
+    if (error || !o)
+        return error;
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
     msgpack_packer pk;

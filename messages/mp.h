@@ -68,6 +68,12 @@ const char *
 //  True when `o` is NULL (absent key) or nil: optional keys treat both so.
 bool
     sbx_mp_absent (const msgpack_object *o);
+//  Finds an optional key of a map: *o_p is its object, or NULL when it is
+//  absent or nil; a BadRequest naming the key when it is not of `type`
+//  (`what` names the type for the message: "a string").
+sbx_error_t *
+    sbx_mp_get_object (const msgpack_object *map, const char *key, msgpack_object_type type,
+                       const char *what, const msgpack_object **o_p);
 //  Reads an optional string key of a map into a new C string (caller
 //  frees). Absent or nil: *field_p is left alone and NULL is returned; not
 //  a string, or holding a NUL byte: a BadRequest naming the key.

@@ -90,29 +90,25 @@ static sbx_error_t *
 s_get_uint (const msgpack_object *root, const char *key,
             bool *has_p, uint64_t *value_p)
 {
-    const msgpack_object *o = sbx_mp_map_get (root, key);
-    if (sbx_mp_absent (o))
-        return NULL;
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return sbx_error_new (SBX_BAD_REQUEST,
-            "key '%s' must be a non-negative integer, got %s", key, sbx_mp_type_name (o));
-    *has_p = true;
-    *value_p = o->via.u64;
-    return NULL;
+    const msgpack_object *o;
+    sbx_error_t *error = sbx_mp_get_object (root, key, MSGPACK_OBJECT_POSITIVE_INTEGER,
+                                            "a non-negative integer", &o);
+    if (o) {
+        *has_p = true;
+        *value_p = o->via.u64;
+    }
+    return error;
 }
 
 //  Reads an optional boolean key.
 static sbx_error_t *
 s_get_bool (const msgpack_object *root, const char *key, bool *value_p)
 {
-    const msgpack_object *o = sbx_mp_map_get (root, key);
-    if (sbx_mp_absent (o))
-        return NULL;
-    if (o->type != MSGPACK_OBJECT_BOOLEAN)
-        return sbx_error_new (SBX_BAD_REQUEST, "key '%s' must be true or false, got %s", key,
-                              sbx_mp_type_name (o));
-    *value_p = o->via.boolean;
-    return NULL;
+    const msgpack_object *o;
+    sbx_error_t *error = sbx_mp_get_object (root, key, MSGPACK_OBJECT_BOOLEAN, "true or false", &o);
+    if (o)
+        *value_p = o->via.boolean;
+    return error;
 }
 
 //  `data`: bytes, as bin or str, copied (the request outlives its frame).

@@ -135,7 +135,7 @@ s_floor_start (unsigned count)
 }
 
 //  Reads the start of a small file (a /proc entry) into `text`, NUL
-//  terminated; the bytes read, or -1 when it cannot be opened.
+//  terminated; the bytes read, or -1 when it cannot be opened or read.
 static ssize_t
 s_read_text (const char *path, char *text, size_t size)
 {

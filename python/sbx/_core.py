@@ -257,7 +257,8 @@ def other_environment(endpoint: str, answered: Any, known: str) -> DaemonUnavail
 
 def hello_answer(reply: Any, known: Optional[Catalog]) -> Optional[bool]:
     """What a reply says to a ``hello`` probe (id 0): None when it is not
-    the probe's reply, else whether the same environment answered."""
+    the probe's reply, else whether it is a success from the same
+    environment."""
     if not (isinstance(reply, dict) and reply.get("id") == 0):
         return None
     environment = known.environment if known else None

@@ -84,6 +84,18 @@ s_proc_state (const char *pid, int *ppid)
     return state;
 }
 
+//  The next process of a /proc listing (its pid, as text), or NULL at
+//  the end or when `proc` is NULL.
+static inline const char *
+s_next_pid (DIR *proc)
+{
+    struct dirent *entry;
+    while (proc && (entry = readdir (proc)))
+        if (entry->d_name [0] >= '1' && entry->d_name [0] <= '9')
+            return entry->d_name;
+    return NULL;
+}
+
 //  Live processes (not zombies) whose environment holds SBX_TAG=tag.
 static inline int
 s_tagged (const char *tag)
@@ -92,18 +104,16 @@ s_tagged (const char *tag)
     int length = snprintf (wanted, sizeof wanted, "SBX_TAG=%s", tag);
     int found = 0;
     DIR *proc = opendir ("/proc");
-    struct dirent *entry;
-    while (proc && (entry = readdir (proc))) {
-        if (entry->d_name [0] < '1' || entry->d_name [0] > '9')
-            continue;
+    const char *pid;
+    while ((pid = s_next_pid (proc))) {
         char path [300];
         static char environment [65536];
-        snprintf (path, sizeof path, "/proc/%s/environ", entry->d_name);
+        snprintf (path, sizeof path, "/proc/%s/environ", pid);
         size_t size = s_read_proc (path, environment, sizeof environment);
         int ppid;
         for (size_t i = 0; i < size; i += strlen (environment + i) + 1) {
             if (strncmp (environment + i, wanted, (size_t) length) == 0 && environment [i + length] == 0) {
-                char state = s_proc_state (entry->d_name, &ppid);
+                char state = s_proc_state (pid, &ppid);
                 found += state != 'Z' && state != '?';
                 break;
             }
@@ -129,42 +139,43 @@ s_tagged_reaches (const char *tag, int count, int ms)
     return found;
 }
 
-//  Processes (zombies too) whose parent is `pid`.
+//  Processes (zombies too) whose parent is `pid`, up to `most` of them;
+//  the first one found into *first_p (when given; -1 for none).
 static inline int
-s_children (pid_t pid)
+s_scan_children (pid_t pid, int most, pid_t *first_p)
 {
     int found = 0;
+    if (first_p)
+        *first_p = -1;
     DIR *proc = opendir ("/proc");
-    struct dirent *entry;
-    while (proc && (entry = readdir (proc))) {
-        if (entry->d_name [0] < '1' || entry->d_name [0] > '9')
-            continue;
+    const char *child;
+    while (found < most && (child = s_next_pid (proc))) {
         int ppid = 0;
-        if (s_proc_state (entry->d_name, &ppid) != '?' && ppid == pid)
+        if (s_proc_state (child, &ppid) != '?' && ppid == pid) {
+            if (first_p && found == 0)
+                *first_p = (pid_t) atol (child);
             found++;
+        }
     }
     if (proc)
         closedir (proc);
     return found;
 }
 
+//  Processes (zombies too) whose parent is `pid`.
+static inline int
+s_children (pid_t pid)
+{
+    return s_scan_children (pid, INT_MAX, NULL);
+}
+
 //  A process (zombies too) whose parent is `pid`, or -1.
 static inline pid_t
 s_first_child (pid_t pid)
 {
-    pid_t found = -1;
-    DIR *proc = opendir ("/proc");
-    struct dirent *entry;
-    while (found < 0 && proc && (entry = readdir (proc))) {
-        if (entry->d_name [0] < '1' || entry->d_name [0] > '9')
-            continue;
-        int ppid = 0;
-        if (s_proc_state (entry->d_name, &ppid) != '?' && ppid == pid)
-            found = (pid_t) atol (entry->d_name);
-    }
-    if (proc)
-        closedir (proc);
-    return found;
+    pid_t first;
+    s_scan_children (pid, 1, &first);
+    return first;
 }
 
 //  True when the comma-separated `list` holds `word`.

@@ -201,27 +201,24 @@ static const char *s_leftovers =
     "nohup sleep 1000 > /dev/null 2>&1 & (trap '' TERM HUP; exec sleep 1000) & "
     "while [ $(pgrep -c -u $(id -u) -x sleep) -lt 6 ]; do :; done; echo started";
 
-Test (process, shutdown_leaves_nothing_behind)
+//  Runs s_leftovers in the session and checks that all six run.
+static void
+s_start_leftovers (zsock_t *dealer, const s_session_t *session)
 {
-    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    s_session_t session;
-    zsock_t *dealer = s_connect_open (daemon, &session);
     char text [64];
-    s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
+    s_sh_out (dealer, session, s_leftovers, text, sizeof text);
     cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
-    //  Shut down in the middle of the session.
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
 }
 
-Test (process, sbxd_killed_leaves_nothing_running)
+//  Starts sbxd with `sandbox`, leaves s_leftovers running in a session,
+//  kills sbxd and checks that none of them outlived it.
+static void
+s_killed_leaves_nothing (const char *sandbox)
 {
-    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    sbx_test_daemon_t *daemon = s_daemon (sandbox, NULL);
     s_session_t session;
     zsock_t *dealer = s_connect_open (daemon, &session);
-    char text [64];
-    s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
-    cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
+    s_start_leftovers (dealer, &session);
     zsock_destroy (&dealer);
     kill (daemon->pid, SIGKILL);
     waitpid (daemon->pid, NULL, 0);
@@ -233,6 +230,22 @@ Test (process, sbxd_killed_leaves_nothing_running)
     cr_assert_eq (s_tagged (s_tag ()), 0, "commands outlived a crashed sbxd");
     s_running = NULL;
     sbx_test_daemon_destroy (&daemon);
+}
+
+Test (process, shutdown_leaves_nothing_behind)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    s_session_t session;
+    zsock_t *dealer = s_connect_open (daemon, &session);
+    s_start_leftovers (dealer, &session);
+    //  Shut down in the middle of the session.
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (process, sbxd_killed_leaves_nothing_running)
+{
+    s_killed_leaves_nothing (NULL);
 }
 
 static int
@@ -468,30 +481,14 @@ Test (process, bwrap_timeout_and_shutdown_leave_nothing)
     cr_assert (s_result_bool (reply, "timed_out"));
     sbx_reply_destroy (&reply);
     cr_assert_eq (s_tagged (s_tag ()), 0);
-    char text [64];
-    s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
-    cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
+    s_start_leftovers (dealer, &session);
     zsock_destroy (&dealer);
     s_shutdown_clean (&daemon);
 }
 
 Test (process, bwrap_sbxd_killed_leaves_nothing_running)
 {
-    sbx_test_daemon_t *daemon = s_daemon (S_BWRAP, NULL);
-    s_session_t session;
-    zsock_t *dealer = s_connect_open (daemon, &session);
-    char text [64];
-    s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
-    cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
-    zsock_destroy (&dealer);
-    kill (daemon->pid, SIGKILL);
-    waitpid (daemon->pid, NULL, 0);
-    daemon->pid = -1;
-    while (waitpid (-1, NULL, 0) > 0)
-        ;
-    cr_assert_eq (s_tagged (s_tag ()), 0, "commands outlived a crashed sbxd");
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_killed_leaves_nothing (S_BWRAP);
 }
 
 Test (process, at_the_process_limit_forks_fail_and_the_session_goes_on)

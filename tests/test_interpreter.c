@@ -108,10 +108,7 @@ Test (interpreter, an_exception_is_the_cells_outcome)
     sbx_reply_destroy (&reply);
 
     //  The session and its state go on.
-    reply = s_py_ok (dealer, &session, "kept", 0);
-    s_py_expect (reply, "1", "", NULL);
-    cr_assert_not (s_result_bool (reply, "restarted"));
-    sbx_reply_destroy (&reply);
+    s_py_check_restarted (dealer, &session, "kept", "1", false);
     s_end_clean (&daemon, &dealer, &session);
 }
 
@@ -156,19 +153,13 @@ Test (interpreter, a_hung_interpreter_is_killed_and_replaced)
     for (size_t i = 0; i < sizeof hangs / sizeof hangs [0]; i++) {
         sbx_reply_t *reply = s_py_ok (dealer, &session, "state = 'old'", 0);
         sbx_reply_destroy (&reply);
-        reply = s_py_call (dealer, &session, "exec", hangs [i], 300);
-        cr_assert_str_eq (sbx_test_reply_type (reply), "TimeoutError", "%s: %s", hangs [i], s_why (reply));
-        cr_assert (strstr (s_why (reply), "killed"), "%s", s_why (reply));
-        sbx_reply_destroy (&reply);
+        s_py_fails (dealer, &session, hangs [i], 300, "TimeoutError", "killed");
         cr_assert_eq (s_tagged (s_tag ()), 0, "the interpreter and its children are gone with the reply");
         reply = s_py_ok (dealer, &session, "state", 0);
         s_py_expect_error (reply, "NameError", NULL);
         cr_assert (s_result_bool (reply, "restarted"));
         sbx_reply_destroy (&reply);
-        reply = s_py_ok (dealer, &session, "1 + 1", 0);
-        s_py_expect (reply, "2", "", NULL);
-        cr_assert_not (s_result_bool (reply, "restarted"));
-        sbx_reply_destroy (&reply);
+        s_py_check_restarted (dealer, &session, "1 + 1", "2", false);
     }
     s_end_clean (&daemon, &dealer, &session);
 }
@@ -192,15 +183,8 @@ Test (interpreter, a_dead_interpreter_is_reported_and_replaced)
     for (size_t i = 0; i < sizeof deaths / sizeof deaths [0]; i++) {
         sbx_reply_t *reply = s_py_ok (dealer, &session, "state = 'old'", 0);
         sbx_reply_destroy (&reply);
-        reply = s_py_call (dealer, &session, "exec", deaths [i].code, 0);
-        cr_assert_str_eq (sbx_test_reply_type (reply), "InterpreterDied", "%s: %s", deaths [i].code,
-                          s_why (reply));
-        cr_assert (strstr (s_why (reply), deaths [i].says), "%s", s_why (reply));
-        sbx_reply_destroy (&reply);
-        reply = s_py_ok (dealer, &session, "'state' in globals()", 0);
-        s_py_expect (reply, "False", "", NULL);
-        cr_assert (s_result_bool (reply, "restarted"));
-        sbx_reply_destroy (&reply);
+        s_py_fails (dealer, &session, deaths [i].code, 0, "InterpreterDied", deaths [i].says);
+        s_py_check_restarted (dealer, &session, "'state' in globals()", "False", true);
     }
     //  The sandbox is fine: shell still runs.
     s_sh_says (dealer, &session, "echo fine", "fine\n");
@@ -228,10 +212,7 @@ Test (interpreter, an_exit_seen_by_another_command_is_not_lost)
     snprintf (cmd, sizeof cmd, "touch die; while kill -0 %s 2>/dev/null; do sleep 0.005; done; echo gone", pid);
     s_sh_out (dealer, &session, cmd, text, sizeof text);
     cr_assert_str_eq (text, "gone\n");
-    reply = s_py_ok (dealer, &session, "6 * 7", 0);
-    s_py_expect (reply, "42", "", NULL);
-    cr_assert (s_result_bool (reply, "restarted"));
-    sbx_reply_destroy (&reply);
+    s_py_check_restarted (dealer, &session, "6 * 7", "42", true);
     s_end_clean (&daemon, &dealer, &session);
 }
 

@@ -469,4 +469,47 @@ s_end_clean (sbx_test_daemon_t **daemon_p, zsock_t **dealer_p, s_session_t *sess
     s_shutdown_clean (daemon_p);
 }
 
+//  Shuts the daemon down, asserts a clean exit and destroys it.
+static inline void
+s_finish (sbx_test_daemon_t **daemon_p)
+{
+    cr_assert_eq (sbx_test_daemon_shutdown (*daemon_p), 0);
+    s_running = NULL;
+    sbx_test_daemon_destroy (daemon_p);
+}
+
+//  Sends `request` (JSON) and asserts that the reply, within 20 s, is of
+//  `type`. Caller owns the reply.
+static inline sbx_reply_t *
+s_expect (zsock_t *dealer, const char *type, const char *request)
+{
+    sbx_reply_t *reply = sbx_test_request (dealer, request, 20000);
+    cr_assert_str_eq (sbx_test_reply_type (reply), type, "%s -> %s", request, s_why (reply));
+    return reply;
+}
+
+//  Same, for a reply that is not read further.
+static inline void
+s_check (zsock_t *dealer, const char *type, const char *request)
+{
+    sbx_reply_t *reply = s_expect (dealer, type, request);
+    sbx_reply_destroy (&reply);
+}
+
+//  The daemon's counter `name`, from a `stats` answered within
+//  `timeout_ms`.
+static inline uint64_t
+s_counter (zsock_t *dealer, const char *name, int timeout_ms)
+{
+    const char *request = "{\"op\": \"stats\"}";
+    sbx_reply_t *reply = sbx_test_request (dealer, request, timeout_ms);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s -> %s", request, s_why (reply));
+    const msgpack_object *counters = sbx_reply_get (reply, "counters");
+    const msgpack_object *value = counters ? sbx_mp_map_get (counters, name) : NULL;
+    cr_assert (value && value->type == MSGPACK_OBJECT_POSITIVE_INTEGER, "no counter %s", name);
+    uint64_t count = value->via.u64;
+    sbx_reply_destroy (&reply);
+    return count;
+}
+
 #endif

@@ -15,21 +15,6 @@
 
 TestSuite (admin, .init = s_become_reaper, .fini = s_fini, .timeout = 120);
 
-static sbx_reply_t *
-s_expect (zsock_t *dealer, const char *type, const char *request)
-{
-    sbx_reply_t *reply = sbx_test_request (dealer, request, S_WAIT);
-    cr_assert_str_eq (sbx_test_reply_type (reply), type, "%s -> %s", request, s_why (reply));
-    return reply;
-}
-
-static void
-s_check (zsock_t *dealer, const char *type, const char *request)
-{
-    sbx_reply_t *reply = s_expect (dealer, type, request);
-    sbx_reply_destroy (&reply);
-}
-
 //  A daemon of the testing kinds, with `more` (JSON members) added.
 static sbx_test_daemon_t *
 s_testing_daemon (const char *more)
@@ -133,9 +118,7 @@ Test (admin, admin_endpoint_is_configurable)
     cr_assert (strstr (s_why (reply), "endpoints.admin is null"), "%s", s_why (reply));
     sbx_reply_destroy (&reply);
     zsock_destroy (&client);
-    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_finish (&daemon);
 }
 
 //  --- Exposure -------------------------------------------------------------------
@@ -214,9 +197,7 @@ Test (admin, insecure_wildcard_warns_and_announces_a_connectable_endpoint)
     cr_assert (heard, "nothing published on %s reached a SUB", announced);
     zsock_destroy (&sub);
     zsock_destroy (&client);
-    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_finish (&daemon);
 }
 
 //  endpoints.advertise_host names the host instead.
@@ -232,9 +213,7 @@ Test (admin, advertise_host_is_announced)
     cr_assert_str_eq (sbx_reply_get_str (reply, "events_endpoint"), expected);
     sbx_reply_destroy (&reply);
     zsock_destroy (&client);
-    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_finish (&daemon);
 }
 
 //  --- From inside a sandbox --------------------------------------------------------
@@ -376,7 +355,5 @@ Test (admin, a_forged_user_id_is_no_admin)
     zsock_t *client = sbx_test_connect (daemon);
     s_check (client, "ok", "{\"op\": \"hello\"}");
     zsock_destroy (&client);
-    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_finish (&daemon);
 }

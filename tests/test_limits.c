@@ -45,33 +45,12 @@ s_started (const char *config)
     return daemon;
 }
 
-static uint64_t
-s_counter (zsock_t *dealer, const char *name)
-{
-    sbx_reply_t *reply = sbx_test_request (dealer, "{\"op\": \"stats\"}", S_WAIT);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "ok");
-    const msgpack_object *counters = sbx_reply_get (reply, "counters");
-    const msgpack_object *value = counters ? sbx_mp_map_get (counters, name) : NULL;
-    cr_assert (value && value->type == MSGPACK_OBJECT_POSITIVE_INTEGER, "no counter %s", name);
-    uint64_t count = value->via.u64;
-    sbx_reply_destroy (&reply);
-    return count;
-}
-
 static void
 s_ok (zsock_t *dealer, const char *request)
 {
     sbx_reply_t *reply = sbx_test_request (dealer, request, S_WAIT);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s -> %s", request, s_why (reply));
     sbx_reply_destroy (&reply);
-}
-
-static void
-s_finish (sbx_test_daemon_t **daemon_p)
-{
-    cr_assert_eq (sbx_test_daemon_shutdown (*daemon_p), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (daemon_p);
 }
 
 //  A body `size` bytes long: {"op": "hello", "x": "aaa..."}.
@@ -98,7 +77,7 @@ Test (limits, oversized_bodies)
     cr_assert_str_eq (sbx_test_reply_type (reply), SBX_BAD_REQUEST);
     sbx_reply_destroy (&reply);
     free (body);
-    uint64_t before = s_counter (admin, "peers_disconnected");
+    uint64_t before = s_counter (admin, "peers_disconnected", S_WAIT);
 
     body = s_hello_of (1 << 20);
     cr_assert_null (sbx_test_request_raw (client, body, 1 << 20, 500), "a body of 1 MiB was answered");
@@ -106,7 +85,7 @@ Test (limits, oversized_bodies)
     //  The close is counted (the monitor's events come in their own time).
     bool closed = false;
     for (int tries = 0; tries < 200 && !closed; tries++)
-        closed = s_counter (admin, "peers_disconnected") > before;
+        closed = s_counter (admin, "peers_disconnected", S_WAIT) > before;
     cr_assert (closed, "the connection that sent 1 MiB was not closed");
     //  The client reconnects by itself, and is served.
     s_ok (client, "{\"op\": \"hello\"}");
@@ -136,12 +115,12 @@ Test (limits, replies_to_a_client_that_never_reads_are_dropped)
     for (int round = 0; round < 50 && !dropped; round++) {
         for (int i = 0; i < 100; i++)
             cr_assert_eq (zmq_send (zsock_resolve (greedy), request.data, request.size, 0), (int) request.size);
-        dropped = s_counter (admin, "replies_dropped");
+        dropped = s_counter (admin, "replies_dropped", S_WAIT);
     }
     //  The bus answers replays in turn: on a slow machine the ones sent
     //  are still being answered (or dropped) when the sending is done.
     for (int64_t deadline = zclock_mono () + S_WAIT; !dropped && zclock_mono () < deadline; )
-        dropped = s_counter (admin, "replies_dropped");
+        dropped = s_counter (admin, "replies_dropped", S_WAIT);
     msgpack_sbuffer_destroy (&request);
     cr_assert_gt (dropped, 0, "no reply was dropped");
     s_ok (admin, "{\"op\": \"call\", \"method\": \"shell\", \"args\": {\"code\": \"still served\"}}");
@@ -192,7 +171,7 @@ Test (limits, a_sandbox_queue_is_bounded)
         cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
         sbx_reply_destroy (&reply);
     }
-    cr_assert_eq (s_counter (dealer, "calls_refused"), 16);
+    cr_assert_eq (s_counter (dealer, "calls_refused", S_WAIT), 16);
     s_end_clean (&daemon, &dealer, &session);
 }
 
@@ -208,13 +187,13 @@ Test (limits, waiting_acquires_are_bounded)
     cr_assert_null (sbx_test_request (waiters, "{\"op\": \"session.open\", \"id\": 2}", 0));
     zsock_t *late = sbx_test_connect (daemon);
     //  The two are queued once stats (after them on the same pipe) answers.
-    while (s_counter (late, "acquires_waited") < 2)
+    while (s_counter (late, "acquires_waited", S_WAIT) < 2)
         ;
     sbx_reply_t *reply = sbx_test_request (late, "{\"op\": \"session.open\", \"timeout_ms\": 60000}", S_WAIT);
     cr_assert_str_eq (sbx_test_reply_type (reply), SBX_OVERLOAD_ERROR);
     cr_assert (strstr (sbx_error_message (sbx_reply_get_error (reply)), "limits.waiting"));
     sbx_reply_destroy (&reply);
-    cr_assert_eq (s_counter (late, "acquires_refused"), 1);
+    cr_assert_eq (s_counter (late, "acquires_refused", S_WAIT), 1);
     zsock_destroy (&late);
     zsock_destroy (&waiters);
     zsock_destroy (&holder);
@@ -538,7 +517,7 @@ Test (limits, connections_past_limits_peers_are_refused)
     cr_assert (sbx_test_wait_stderr (daemon, "refused a handshake on the requests socket from", S_WAIT),
                "a fourth connection, to the request endpoint, was not refused");
     cr_assert (sbx_test_wait_stderr (daemon, "limits.peers (3) connections are open", S_WAIT));
-    cr_assert_geq (s_counter (admin, "peers_refused"), 2);
+    cr_assert_geq (s_counter (admin, "peers_refused", S_WAIT), 2);
     //  Those in are still served.
     s_ok (clients [2], "{\"op\": \"status\"}");
     cr_assert_null (sbx_test_reply_recv (late, 0), "the refused connection was answered");

@@ -415,6 +415,54 @@ s_sh_says (zsock_t *dealer, const s_session_t *session, const char *cmd, const c
     cr_assert_str_eq (s_sh_out (dealer, session, cmd, text, sizeof text), expected, "'%s' printed '%s'", cmd, text);
 }
 
+//  Starts sbxd on `config` (JSON text) as the daemon of the running test
+//  (s_running); asserts that it started.
+static inline sbx_test_daemon_t *
+s_start_text (const char *config)
+{
+    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
+    cr_assert_not_null (daemon, "sbxd did not start with %s: %s", config, sbx_test_daemon_failure ());
+    s_running = daemon;
+    return daemon;
+}
+
+//  Same, with the test directory open to the sandboxes' own users: they
+//  must reach their directories by path (HOME, pwd), and the test dir is
+//  mkdtemp's 0700.
+static inline sbx_test_daemon_t *
+s_start_reachable (const char *config)
+{
+    sbx_test_daemon_t *daemon = s_start_text (config);
+    chmod (daemon->dir, 0711);
+    return daemon;
+}
+
+//  A second daemon on `config` (JSON text) with the root_dir of `first`,
+//  which crashed: s_start_text's, on what the first left behind.
+static inline sbx_test_daemon_t *
+s_start_after (sbx_test_daemon_t *first, const char *config)
+{
+    json_t *json = json_loads (config, 0, NULL);
+    cr_assert_not_null (json, "bad config JSON %s", config);
+    json_object_set_new (json_object_get (json, "environment"), "root_dir", json_string (first->root_dir));
+    sbx_test_daemon_t *second = sbx_test_daemon_start (json, NULL);
+    json_decref (json);
+    cr_assert_not_null (second, "sbxd did not start after the crash: %s", sbx_test_daemon_failure ());
+    s_running = second;
+    return second;
+}
+
+//  Destroys the daemon s_start_after started, then the crashed one.
+static inline void
+s_destroy_after (sbx_test_daemon_t **second_p, sbx_test_daemon_t **first_p)
+{
+    s_running = NULL;
+    sbx_test_daemon_destroy (second_p);
+    s_running = *first_p;
+    sbx_test_daemon_destroy (first_p);
+    s_running = NULL;
+}
+
 //  Starts sbxd with a process sandbox (`sandbox` JSON for the sandbox
 //  object, `features` for the features, or NULL for shell + fs) and a
 //  pool of one.
@@ -431,13 +479,7 @@ s_daemon (const char *sandbox, const char *features)
               " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
               " \"sandbox\": %s, \"features\": %s}",
               sandbox ? sandbox : "{\"kind\": \"process\"}", features ? features : default_features);
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon, "sbxd did not start with %s", config);
-    s_running = daemon;
-    //  The sandbox's own user must be able to reach its directory by
-    //  path (HOME, pwd): the test dir is mkdtemp's 0700.
-    chmod (daemon->dir, 0711);
-    return daemon;
+    return s_start_reachable (config);
 }
 
 //  Shuts the daemon down and checks that nothing of it is left: no

@@ -24,10 +24,7 @@ s_testing_daemon (const char *more)
               "{\"environment\": {\"id\": \"adm\", \"pool\": {\"min\": 1, \"max\": 1},"
               " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
               " \"sandbox\": {\"kind\": \"testing\"}%s%s}", more ? ", " : "", more ? more : "");
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon, "sbxd did not start: %s", sbx_test_daemon_failure ());
-    s_running = daemon;
-    return daemon;
+    return s_start_text (config);
 }
 
 //  The port of tcp://HOST:PORT.

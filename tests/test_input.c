@@ -263,10 +263,7 @@ Test (input, input_waiting_past_the_sandbox_queue_is_refused)
               " \"limits\": {\"queued_per_sandbox\": 4},"
               " \"sandbox\": {\"kind\": \"process\"},"
               " \"features\": {\"shell\": {\"kind\": \"shell\", \"env\": {\"SBX_TAG\": \"%s\"}}}}", s_tag ());
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon);
-    s_running = daemon;
-    chmod (daemon->dir, 0711);
+    sbx_test_daemon_t *daemon = s_start_reachable (config);
     s_session_t session;
     zsock_t *dealer = s_connect_open (daemon, &session);
     char release [512];

@@ -26,21 +26,11 @@ TestSuite (limits, .init = s_init, .fini = s_fini, .timeout = 120);
     " \"keepalive_interval_s\": null" environment "},"                             \
     " \"sandbox\": {\"kind\": \"testing\"}, \"features\": {\"f\": {\"kind\": \"testing\"}}" sections "}"
 
-static sbx_test_daemon_t *
-s_start (const char *config)
-{
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon, "sbxd did not start on %s", config);
-    s_running = daemon;
-    chmod (daemon->dir, 0711);
-    return daemon;
-}
-
 //  A testing-env daemon, once online.
 static sbx_test_daemon_t *
 s_started (const char *config)
 {
-    sbx_test_daemon_t *daemon = s_start (config);
+    sbx_test_daemon_t *daemon = s_start_reachable (config);
     cr_assert (sbx_test_wait_log (daemon, "[testing-env] environment started", 1, S_WAIT), "it did not start");
     return daemon;
 }
@@ -133,7 +123,7 @@ Test (limits, replies_to_a_client_that_never_reads_are_dropped)
 //  refused with EnvironmentOverloadError; those queued are answered.
 Test (limits, a_sandbox_queue_is_bounded)
 {
-    sbx_test_daemon_t *daemon = s_start (
+    sbx_test_daemon_t *daemon = s_start_reachable (
         "{\"environment\": {\"id\": \"q\", \"pool\": {\"min\": 1, \"max\": 1}},"
         " \"sandbox\": {\"kind\": \"process\"}, \"features\": {\"shell\": {\"kind\": \"shell\"}},"
         " \"limits\": {\"queued_per_sandbox\": 4}}");
@@ -353,7 +343,7 @@ Test (limits, a_crashed_run_is_cleaned_up_at_the_next_start)
     const char *config_text =
         "{\"environment\": {\"id\": \"penv\", \"pool\": {\"min\": 1, \"max\": 1}},"
         " \"sandbox\": {\"kind\": \"process\"}, \"features\": {\"fs\": {\"kind\": \"fs\"}}}";
-    sbx_test_daemon_t *first = s_start (config_text);
+    sbx_test_daemon_t *first = s_start_reachable (config_text);
     zsock_t *dealer = sbx_test_connect (first);
     s_session_t session;
     s_open (dealer, &session);
@@ -369,24 +359,14 @@ Test (limits, a_crashed_run_is_cleaned_up_at_the_next_start)
     kill (first->pid, SIGKILL);
     cr_assert_eq (sbx_test_daemon_wait (first, S_WAIT), 128 + SIGKILL);
 
-    json_error_t problem;
-    json_t *config = json_loads (config_text, 0, &problem);
-    json_object_set_new (json_object_get (config, "environment"), "root_dir", json_string (first->root_dir));
-    sbx_test_daemon_t *second = sbx_test_daemon_start (config, NULL);
-    json_decref (config);
-    cr_assert_not_null (second);
-    s_running = second;
+    sbx_test_daemon_t *second = s_start_after (first, config_text);
     char removed [700];
     snprintf (removed, sizeof removed, "removed %s/penv/0:0, left by an earlier run", first->root_dir);
     cr_assert (sbx_test_wait_stderr (second, removed, S_WAIT), "it did not say '%s'", removed);
     cr_assert (sbx_test_wait_log (second, "[penv/0:0] sandbox started", 1, S_WAIT));
     cr_assert_neq (access (left, F_OK), 0, "the old user file is still there");
     cr_assert_eq (sbx_test_daemon_shutdown (second), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&second);
-    s_running = first;
-    sbx_test_daemon_destroy (&first);
-    s_running = NULL;
+    s_destroy_after (&second, &first);
 }
 
 //  A hook that hangs cannot hold the daemon: past shutdown_timeout_s it
@@ -395,7 +375,7 @@ Test (limits, a_crashed_run_is_cleaned_up_at_the_next_start)
 Test (limits, a_stuck_shutdown_gives_up)
 {
     for (int second_signal = 0; second_signal <= 1; second_signal++) {
-        sbx_test_daemon_t *daemon = s_start (second_signal
+        sbx_test_daemon_t *daemon = s_start_reachable (second_signal
             ? "{\"environment\": {\"id\": \"stuck\", \"pool\": {\"min\": 1, \"max\": 1},"
               " \"shutdown_timeout_s\": 3600, \"keepalive_interval_s\": null},"
               " \"sandbox\": {\"kind\": \"process\"},"

@@ -68,10 +68,7 @@ Test (process, each_sandbox_has_its_directory_and_user)
     snprintf (config, sizeof config,
               "{\"environment\": {\"id\": \"penv\", \"pool\": {\"min\": 2, \"max\": 2}},"
               " \"sandbox\": {\"kind\": \"process\"}, \"features\": %s}", features);
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon);
-    chmod (daemon->dir, 0711);
-    s_running = daemon;
+    sbx_test_daemon_t *daemon = s_start_reachable (config);
     zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t a, b;
     s_open (dealer, &a);
@@ -256,11 +253,9 @@ s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 
 Test (process, a_vanished_directory_breaks_the_sandbox)
 {
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (
+    sbx_test_daemon_t *daemon = s_start_text (
         "{\"environment\": {\"id\": \"penv\", \"pool\": {\"min\": 1, \"max\": 1}, \"keepalive_interval_s\": 0.05},"
         " \"sandbox\": {\"kind\": \"process\"}, \"features\": {\"shell\": {\"kind\": \"shell\"}}}");
-    cr_assert_not_null (daemon);
-    s_running = daemon;
     cr_assert (sbx_test_wait_log (daemon, "[penv/0:0] sandbox started", 1, 10000));
     char dir [512];
     snprintf (dir, sizeof dir, "%s/penv/0:0", daemon->root_dir);

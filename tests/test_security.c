@@ -102,10 +102,7 @@ s_daemon_with (const char *security, const char *endpoints)
               " \"sandbox\": {\"kind\": \"testing\"}, \"features\": {\"f\": {\"kind\": \"testing\"}}"
               "%s%s%s%s%s}", security ? ", \"security\": " : "", security ? security : "",
               endpoints ? ", \"endpoints\": " : "", endpoints ? endpoints : "", "");
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon, "sbxd did not start: %s", sbx_test_daemon_failure ());
-    s_running = daemon;
-    return daemon;
+    return s_start_text (config);
 }
 
 static sbx_test_daemon_t *

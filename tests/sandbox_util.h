@@ -554,4 +554,65 @@ s_counter (zsock_t *dealer, const char *name, int timeout_ms)
     return count;
 }
 
+//  Creates the empty file `path` (a command or cell waits for it).
+static inline void
+s_touch (const char *path)
+{
+    FILE *file = fopen (path, "w");
+    cr_assert_not_null (file, "%s", path);
+    fclose (file);
+}
+
+//  Checks one message of a streamed call: a progress message (it has a
+//  `stream`) or the reply.
+typedef void (s_stream_check_fn) (const msgpack_object *map);
+
+//  Reads the messages of a call sent with `stream` (docs/protocol.md
+//  "Streaming") until its reply, each within `timeout_ms`. Progress data
+//  is appended to `out` or `err` (64 bytes each, by its stream); once
+//  `out` holds "one\n" the file `release` is made, which the code waits
+//  for before it goes on. Asserts that the reply came, after that output,
+//  and succeeded. `check` (when given) is called on each progress message
+//  before its data is read, and on the reply once it is known a success.
+static inline void
+s_read_streamed (zsock_t *dealer, const char *release, char *out, char *err, int timeout_ms,
+                 s_stream_check_fn *check)
+{
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    bool replied = false, released = false;
+    while (!replied && zpoller_wait (poller, timeout_ms)) {
+        zframe_t *frame = zframe_recv (dealer);
+        msgpack_unpacked unpacked;
+        msgpack_unpacked_init (&unpacked);
+        cr_assert_eq (msgpack_unpack_next (&unpacked, (const char *) zframe_data (frame), zframe_size (frame), NULL),
+                      MSGPACK_UNPACK_SUCCESS);
+        const msgpack_object *map = &unpacked.data;
+        const msgpack_object *stream = sbx_mp_map_get (map, "stream");
+        if (stream) {
+            if (check)
+                check (map);
+            const msgpack_object *data = sbx_mp_map_get (map, "data");
+            char *into = sbx_mp_str_eq (stream, "stdout") ? out : err;
+            size_t used = strlen (into);
+            snprintf (into + used, 64 - used, "%.*s", (int) data->via.bin.size, data->via.bin.ptr);
+            if (!released && strstr (out, "one\n")) {
+                s_touch (release);
+                released = true;
+            }
+        }
+        else {
+            replied = true;
+            cr_assert (released, "the reply came before any output");
+            const msgpack_object *ok = sbx_mp_map_get (map, "ok");
+            cr_assert (ok && ok->via.boolean);
+            if (check)
+                check (map);
+        }
+        msgpack_unpacked_destroy (&unpacked);
+        zframe_destroy (&frame);
+    }
+    zpoller_destroy (&poller);
+    cr_assert (replied);
+}
+
 #endif

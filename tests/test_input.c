@@ -112,14 +112,6 @@ s_reply_to (zsock_t *dealer, uint64_t id)
     return message;
 }
 
-static void
-s_touch (const char *path)
-{
-    FILE *file = fopen (path, "w");
-    cr_assert_not_null (file, "%s", path);
-    fclose (file);
-}
-
 //  Each chunk reaches the command, and its output comes back, before the
 //  next chunk is even sent: stdin and stdout both as they come. The end
 //  (`eof`) closes the command's stdin, and cat exits.

@@ -257,6 +257,18 @@ Test (interpreter, output_is_capped_binary_kept_stdin_empty)
     s_end_clean (&daemon, &dealer, &session);
 }
 
+//  The reply of the streamed call below: its output was all streamed.
+static void
+s_check_streamed (const msgpack_object *map)
+{
+    if (sbx_mp_map_get (map, "stream"))
+        return;
+    const msgpack_object *result = sbx_mp_map_get (map, "result");
+    cr_assert (sbx_mp_map_get (result, "streamed")->via.boolean);
+    cr_assert_eq (sbx_mp_map_get (result, "stdout")->via.str.size, 0);
+    cr_assert (sbx_mp_str_eq (sbx_mp_map_get (result, "result"), "'done'"));
+}
+
 Test (interpreter, streamed_output_comes_ahead_of_the_reply)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
@@ -271,44 +283,8 @@ Test (interpreter, streamed_output_comes_ahead_of_the_reply)
     json_decref (request);
     cr_assert_null (sbx_test_request (dealer, text, 0));
     free (text);
-    zpoller_t *poller = zpoller_new (dealer, NULL);
     char out [64] = "", err [64] = "";
-    bool replied = false, released = false;
-    while (!replied && zpoller_wait (poller, 20000)) {
-        zframe_t *frame = zframe_recv (dealer);
-        msgpack_unpacked unpacked;
-        msgpack_unpacked_init (&unpacked);
-        cr_assert_eq (msgpack_unpack_next (&unpacked, (const char *) zframe_data (frame), zframe_size (frame), NULL),
-                      MSGPACK_UNPACK_SUCCESS);
-        const msgpack_object *map = &unpacked.data;
-        const msgpack_object *stream = sbx_mp_map_get (map, "stream");
-        if (stream) {
-            const msgpack_object *data = sbx_mp_map_get (map, "data");
-            char *into = sbx_mp_str_eq (stream, "stdout") ? out : err;
-            size_t used = strlen (into);
-            snprintf (into + used, 64 - used, "%.*s", (int) data->via.bin.size, data->via.bin.ptr);
-            if (!released && strstr (out, "one\n")) {
-                FILE *file = fopen (release, "w");
-                cr_assert_not_null (file);
-                fclose (file);
-                released = true;
-            }
-        }
-        else {
-            replied = true;
-            cr_assert (released, "the reply came before any output");
-            const msgpack_object *ok = sbx_mp_map_get (map, "ok");
-            cr_assert (ok && ok->via.boolean);
-            const msgpack_object *result = sbx_mp_map_get (map, "result");
-            cr_assert (sbx_mp_map_get (result, "streamed")->via.boolean);
-            cr_assert_eq (sbx_mp_map_get (result, "stdout")->via.str.size, 0);
-            cr_assert (sbx_mp_str_eq (sbx_mp_map_get (result, "result"), "'done'"));
-        }
-        msgpack_unpacked_destroy (&unpacked);
-        zframe_destroy (&frame);
-    }
-    zpoller_destroy (&poller);
-    cr_assert (replied);
+    s_read_streamed (dealer, release, out, err, 20000, s_check_streamed);
     cr_assert_str_eq (out, "one\ntwo\n");
     cr_assert_str_eq (err, "three\n");
     zsock_destroy (&dealer);

@@ -474,9 +474,7 @@ Test (shell, status_and_events_are_live_while_a_call_runs)
     sbx_reply_destroy (&reply);
 
     //  Only now may the command end.
-    FILE *file = fopen (release, "w");
-    cr_assert_not_null (file);
-    fclose (file);
+    s_touch (release);
     reply = sbx_test_reply_recv (dealer, 30000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     char text [64];
@@ -486,6 +484,27 @@ Test (shell, status_and_events_are_live_while_a_call_runs)
     zsock_destroy (&watcher);
     zsock_destroy (&dealer);
     s_shutdown_clean (&daemon);
+}
+
+//  A message of the streamed call below: its id; progress data as bin,
+//  without `ok`; a reply whose output was all streamed.
+static void
+s_check_streamed (const msgpack_object *map)
+{
+    const msgpack_object *id = sbx_mp_map_get (map, "id");
+    cr_assert (id && id->via.u64 == 7);
+    if (sbx_mp_map_get (map, "stream")) {
+        cr_assert_null (sbx_mp_map_get (map, "ok"), "a progress message with `ok`");
+        const msgpack_object *data = sbx_mp_map_get (map, "data");
+        cr_assert (data && data->type == MSGPACK_OBJECT_BIN);
+    }
+    else {
+        const msgpack_object *result = sbx_mp_map_get (map, "result");
+        const msgpack_object *streamed = sbx_mp_map_get (result, "streamed");
+        cr_assert (streamed && streamed->via.boolean);
+        const msgpack_object *stdout_ = sbx_mp_map_get (result, "stdout");
+        cr_assert (stdout_ && stdout_->type == MSGPACK_OBJECT_STR && stdout_->via.str.size == 0);
+    }
 }
 
 //  A call with `stream: true` (docs/protocol.md "Streaming"): its output
@@ -503,50 +522,8 @@ Test (shell, streamed_output_comes_ahead_of_the_reply)
               " \"args\": {\"cmd\": \"echo one; while [ ! -e %s ]; do sleep 0.01; done; echo two; echo three >&2\"}}",
               release);
     cr_assert_null (sbx_test_request (dealer, request, 0));
-    zpoller_t *poller = zpoller_new (dealer, NULL);
     char out [64] = "", err [64] = "";
-    bool replied = false, released = false;
-    while (!replied && zpoller_wait (poller, 10000)) {
-        zframe_t *frame = zframe_recv (dealer);
-        msgpack_unpacked unpacked;
-        msgpack_unpacked_init (&unpacked);
-        cr_assert_eq (msgpack_unpack_next (&unpacked, (const char *) zframe_data (frame), zframe_size (frame), NULL),
-                      MSGPACK_UNPACK_SUCCESS);
-        const msgpack_object *map = &unpacked.data;
-        const msgpack_object *id = sbx_mp_map_get (map, "id");
-        cr_assert (id && id->via.u64 == 7);
-        const msgpack_object *stream = sbx_mp_map_get (map, "stream");
-        if (stream) {
-            cr_assert_null (sbx_mp_map_get (map, "ok"), "a progress message with `ok`");
-            const msgpack_object *data = sbx_mp_map_get (map, "data");
-            cr_assert (data && data->type == MSGPACK_OBJECT_BIN);
-            char *into = sbx_mp_str_eq (stream, "stdout") ? out : err;
-            size_t used = strlen (into);
-            snprintf (into + used, 64 - used, "%.*s", (int) data->via.bin.size, data->via.bin.ptr);
-            if (!released && strstr (out, "one\n")) {
-                //  Only now may the command go on.
-                FILE *file = fopen (release, "w");
-                cr_assert_not_null (file);
-                fclose (file);
-                released = true;
-            }
-        }
-        else {
-            replied = true;
-            cr_assert (released, "the reply came before any output");
-            const msgpack_object *ok = sbx_mp_map_get (map, "ok");
-            cr_assert (ok && ok->via.boolean);
-            const msgpack_object *result = sbx_mp_map_get (map, "result");
-            const msgpack_object *streamed = sbx_mp_map_get (result, "streamed");
-            cr_assert (streamed && streamed->via.boolean);
-            const msgpack_object *stdout_ = sbx_mp_map_get (result, "stdout");
-            cr_assert (stdout_ && stdout_->type == MSGPACK_OBJECT_STR && stdout_->via.str.size == 0);
-        }
-        msgpack_unpacked_destroy (&unpacked);
-        zframe_destroy (&frame);
-    }
-    zpoller_destroy (&poller);
-    cr_assert (replied);
+    s_read_streamed (dealer, release, out, err, 10000, s_check_streamed);
     cr_assert_str_eq (out, "one\ntwo\n");
     cr_assert_str_eq (err, "three\n");
     //  No `stream`: the output is in the result, as before.

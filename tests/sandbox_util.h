@@ -615,4 +615,43 @@ s_read_streamed (zsock_t *dealer, const char *release, char *out, char *err, int
     cr_assert (replied);
 }
 
+//  Sends feature.method in the session with `args` (JSON text) and does
+//  not wait: the reply is read later, with sbx_test_reply_recv.
+static inline void
+s_call_later (zsock_t *dealer, const s_session_t *session, const char *feature, const char *method,
+              const char *args)
+{
+    sbx_reply_t *reply = sbx_test_requestf (dealer, 0,
+        "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"%s\","
+        " \"method\": \"%s\", \"args\": %s}", session->sandbox, session->token, feature, method, args);
+    cr_assert_null (reply);
+}
+
+//  Asks for `status` on `dealer` (its answer says that every call sent
+//  on it before was read), then shuts the daemon down and asserts a clean
+//  exit. The daemon's root_dir into `root`, for s_nothing_left.
+static inline void
+s_shutdown_after_calls (sbx_test_daemon_t *daemon, zsock_t *dealer, char *root, size_t size)
+{
+    sbx_reply_t *reply = sbx_test_request (dealer, "{\"op\": \"status\"}", 10000);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    sbx_reply_destroy (&reply);
+    snprintf (root, size, "%s", daemon->root_dir);
+    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0, "sbxd did not shut down cleanly");
+}
+
+//  After s_shutdown_after_calls: asserts that no tagged process (`what`
+//  names them), no process of sbxd and nothing under `root` is left;
+//  destroys the dealer and the daemon.
+static inline void
+s_nothing_left (sbx_test_daemon_t **daemon_p, zsock_t **dealer_p, const char *root, const char *what)
+{
+    cr_assert_eq (s_tagged (s_tag ()), 0, "%s survived the shutdown", what);
+    cr_assert_eq (s_children (getpid ()), 0, "processes of sbxd survived it");
+    cr_assert (sbx_test_dir_entries (root) <= 0, "entries left under %s", root);
+    zsock_destroy (dealer_p);
+    s_running = NULL;
+    sbx_test_daemon_destroy (daemon_p);
+}
+
 #endif

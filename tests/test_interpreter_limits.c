@@ -171,25 +171,13 @@ Test (interpreter_limits, shutdown_does_not_wait_for_a_running_cell)
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
     s_session_t session;
     zsock_t *dealer = s_connect_open (daemon, &session);
-    sbx_reply_t *reply = sbx_test_requestf (dealer, 0,
-        "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"python\","
-        " \"method\": \"exec\", \"args\": {\"code\": \"import time\\ntime.sleep(600)\", \"timeout_ms\": 600000}}",
-        session.sandbox, session.token);
-    cr_assert_null (reply);
-    //  The call was read before this later request on the same connection.
-    reply = sbx_test_request (dealer, "{\"op\": \"status\"}", 10000);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
-    sbx_reply_destroy (&reply);
+    s_call_later (dealer, &session, "python", "exec",
+                  "{\"code\": \"import time\\ntime.sleep(600)\", \"timeout_ms\": 600000}");
+    //  The call was read before a later request on the same connection.
     char root [320];
-    snprintf (root, sizeof root, "%s", daemon->root_dir);
-    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0, "sbxd did not shut down cleanly");
-    reply = sbx_test_reply_recv (dealer, 1000);
+    s_shutdown_after_calls (daemon, dealer, root, sizeof root);
+    sbx_reply_t *reply = sbx_test_reply_recv (dealer, 1000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "Cancelled", "%s", s_why (reply));
     sbx_reply_destroy (&reply);
-    cr_assert_eq (s_tagged (s_tag ()), 0, "the interpreter survived the shutdown");
-    cr_assert_eq (s_children (getpid ()), 0, "processes of sbxd survived it");
-    cr_assert (sbx_test_dir_entries (root) <= 0, "entries left under %s", root);
-    zsock_destroy (&dealer);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_nothing_left (&daemon, &dealer, root, "the interpreter");
 }

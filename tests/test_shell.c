@@ -241,31 +241,19 @@ Test (shell, shutdown_does_not_wait_for_a_running_command)
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
     s_session_t session;
     zsock_t *dealer = s_connect_open (daemon, &session);
-    //  A command allowed ten minutes; the call's reply is read later.
-    sbx_reply_t *reply = sbx_test_requestf (dealer, 0,
-        "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
-        " \"method\": \"run\", \"args\": {\"cmd\": \"sleep 600 & sleep 600\", \"timeout_ms\": 600000}}",
-        session.sandbox, session.token);
-    cr_assert_null (reply);
+    //  A command allowed ten minutes.
+    s_call_later (dealer, &session, "shell", "run", "{\"cmd\": \"sleep 600 & sleep 600\", \"timeout_ms\": 600000}");
     //  A second call queues behind it: by its turn the shutdown has begun,
     //  and it does not start at all.
-    reply = sbx_test_requestf (dealer, 0,
-        "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
-        " \"method\": \"run\", \"args\": {\"cmd\": \"echo started; sleep 600\"}}",
-        session.sandbox, session.token);
-    cr_assert_null (reply);
+    s_call_later (dealer, &session, "shell", "run", "{\"cmd\": \"echo started; sleep 600\"}");
     //  The shutdown comes on another connection, which the environment may
     //  read first: the answer to a later request on this one says both
-    //  calls were read (and passed on to the sandbox) before it.
-    reply = sbx_test_request (dealer, "{\"op\": \"status\"}", 10000);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
-    sbx_reply_destroy (&reply);
-    //  The shutdown (30 s at most here, or the daemon is killed and the
-    //  exit code says so) kills the command and answers the call first.
+    //  calls were read (and passed on to the sandbox) before it. The
+    //  shutdown (30 s at most here, or the daemon is killed and the exit
+    //  code says so) kills the command and answers the call first.
     char root [320];
-    snprintf (root, sizeof root, "%s", daemon->root_dir);
-    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0, "sbxd did not shut down cleanly");
-    reply = sbx_test_reply_recv (dealer, 1000);
+    s_shutdown_after_calls (daemon, dealer, root, sizeof root);
+    sbx_reply_t *reply = sbx_test_reply_recv (dealer, 1000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     cr_assert (s_result_bool (reply, "cancelled"));
     cr_assert_not (s_result_bool (reply, "timed_out"));
@@ -282,12 +270,7 @@ Test (shell, shutdown_does_not_wait_for_a_running_command)
     cr_assert (duration && duration->type == MSGPACK_OBJECT_FLOAT64 && duration->via.f64 == 0.0,
                "the queued command started (duration_ms %g)", duration ? duration->via.f64 : -1.0);
     sbx_reply_destroy (&reply);
-    cr_assert_eq (s_tagged (s_tag ()), 0, "the command survived the shutdown");
-    cr_assert_eq (s_children (getpid ()), 0, "processes of sbxd survived it");
-    cr_assert (sbx_test_dir_entries (root) <= 0, "entries left under %s", root);
-    zsock_destroy (&dealer);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_nothing_left (&daemon, &dealer, root, "the command");
 }
 
 Test (shell, state_kept_in_session_wiped_between)

@@ -298,6 +298,30 @@ s_call_mp (zsock_t *dealer, const s_session_t *session, const char *feature, con
     return reply;
 }
 
+//  Calls feature.method in the session with the args {`key`: `text`},
+//  and `bin_key` with `size` bytes of `data` as bin when bin_key is given.
+static inline sbx_reply_t *
+s_call_bin (zsock_t *dealer, const s_session_t *session, const char *feature, const char *method,
+            const char *key, const char *text, const char *bin_key, const void *data, size_t size,
+            int timeout_ms)
+{
+    msgpack_sbuffer args;
+    msgpack_sbuffer_init (&args);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, bin_key ? 2 : 1);
+    sbx_mp_pack_str (&pk, key);
+    sbx_mp_pack_str (&pk, text);
+    if (bin_key) {
+        sbx_mp_pack_str (&pk, bin_key);
+        msgpack_pack_bin (&pk, size);
+        msgpack_pack_bin_body (&pk, data, size);
+    }
+    sbx_reply_t *reply = s_call_mp (dealer, session, feature, method, args.data, args.size, timeout_ms);
+    msgpack_sbuffer_destroy (&args);
+    return reply;
+}
+
 //  Same with args as JSON text (a printf format).
 static inline sbx_reply_t *
 s_call (zsock_t *dealer, const s_session_t *session, const char *feature, const char *method,

@@ -61,21 +61,10 @@ Test (shell, stdin_text_and_binary)
     sbx_reply_destroy (&reply);
 
     //  Every byte value through cat: not UTF-8, so it comes back as bin.
-    msgpack_sbuffer args;
-    msgpack_sbuffer_init (&args);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
     char bytes [256];
     for (int i = 0; i < 256; i++)
         bytes [i] = (char) i;
-    msgpack_pack_map (&pk, 2);
-    sbx_mp_pack_str (&pk, "cmd");
-    sbx_mp_pack_str (&pk, "cat");
-    sbx_mp_pack_str (&pk, "stdin");
-    msgpack_pack_bin (&pk, sizeof bytes);
-    msgpack_pack_bin_body (&pk, bytes, sizeof bytes);
-    reply = s_call_mp (dealer, &session, "shell", "run", args.data, args.size, 30000);
-    msgpack_sbuffer_destroy (&args);
+    reply = s_call_bin (dealer, &session, "shell", "run", "cmd", "cat", "stdin", bytes, sizeof bytes, 30000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     const msgpack_object *out = s_result (reply, "stdout");
     cr_assert_eq (out->type, MSGPACK_OBJECT_BIN);
@@ -185,18 +174,8 @@ Test (shell, large_stdin_and_output_together)
     char *data = (char *) malloc (size);
     for (size_t i = 0; i < size; i++)
         data [i] = (char) ('a' + i % 26);
-    msgpack_sbuffer args;
-    msgpack_sbuffer_init (&args);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 2);
-    sbx_mp_pack_str (&pk, "cmd");
-    sbx_mp_pack_str (&pk, "cat; cat /dev/null >&2");
-    sbx_mp_pack_str (&pk, "stdin");
-    msgpack_pack_bin (&pk, size);
-    msgpack_pack_bin_body (&pk, data, size);
-    sbx_reply_t *reply = s_call_mp (dealer, &session, "shell", "run", args.data, args.size, 60000);
-    msgpack_sbuffer_destroy (&args);
+    sbx_reply_t *reply = s_call_bin (dealer, &session, "shell", "run", "cmd", "cat; cat /dev/null >&2", "stdin", data,
+                                     size, 60000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     cr_assert_not (s_result_bool (reply, "truncated"));
     const msgpack_object *out = s_result (reply, "stdout");
@@ -339,18 +318,10 @@ Test (shell, a_command_that_cannot_start_is_an_os_error)
     memcpy (cmd, "echo ", 5);
     memset (cmd + 5, 'x', size - 5);
     cmd [size] = 0;
-    msgpack_sbuffer args;
-    msgpack_sbuffer_init (&args);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 1);
-    sbx_mp_pack_str (&pk, "cmd");
-    sbx_mp_pack_str (&pk, cmd);
-    sbx_reply_t *reply = s_call_mp (dealer, &session, "shell", "run", args.data, args.size, 30000);
+    sbx_reply_t *reply = s_call_bin (dealer, &session, "shell", "run", "cmd", cmd, NULL, NULL, 0, 30000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "OSError", "%s", s_why (reply));
     cr_assert (strstr (s_why (reply), "too long"), "%s", s_why (reply));
     sbx_reply_destroy (&reply);
-    msgpack_sbuffer_destroy (&args);
     free (cmd);
     s_sh_says (dealer, &session, "echo still here", "still here\n");
     s_end_clean (&daemon, &dealer, &session);

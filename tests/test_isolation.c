@@ -303,9 +303,8 @@ Test (isolation, cgroups_are_gone_after_shutdown_and_after_a_crash)
         " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"bwrap\", \"limits\": {\"memory_mb\": 256}},"
         " \"features\": {\"shell\": {\"kind\": \"shell\"}}}";
     sbx_test_daemon_t *first = s_start_text (config_text);
-    zsock_t *dealer = sbx_test_connect (first);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (first, &session);
     char groups [2][PATH_MAX], text [64];
     s_env_groups (first, groups);
     s_sh_out (dealer, &session, "sleep 1000 & echo started", text, sizeof text);
@@ -321,8 +320,7 @@ Test (isolation, cgroups_are_gone_after_shutdown_and_after_a_crash)
     char said [PATH_MAX + 64];
     snprintf (said, sizeof said, "removed cgroup %s/0:0, left by an earlier run", groups [1]);
     cr_assert (sbx_test_wait_stderr (second, said, 10000), "it did not say '%s'", said);
-    dealer = sbx_test_connect (second);
-    s_open (dealer, &session);
+    dealer = s_connect_open (second, &session);
     s_sh_says (dealer, &session, "echo alive", "alive\n");
     zsock_destroy (&dealer);
     cr_assert_eq (sbx_test_daemon_shutdown (second), 0);

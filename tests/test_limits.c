@@ -344,9 +344,8 @@ Test (limits, a_crashed_run_is_cleaned_up_at_the_next_start)
         "{\"environment\": {\"id\": \"penv\", \"pool\": {\"min\": 1, \"max\": 1}},"
         " \"sandbox\": {\"kind\": \"process\"}, \"features\": {\"fs\": {\"kind\": \"fs\"}}}";
     sbx_test_daemon_t *first = s_start_reachable (config_text);
-    zsock_t *dealer = sbx_test_connect (first);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (first, &session);
     sbx_reply_t *reply = sbx_test_requestf (dealer, S_WAIT,
         "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"fs\", \"method\": \"write\","
         " \"args\": {\"path\": \"left.txt\", \"data\": \"user file\"}}", session.sandbox, session.token);

@@ -117,4 +117,30 @@ s_py_expect_error (const sbx_reply_t *reply, const char *type, const char *messa
         cr_assert_str_eq (s_py_error_text (reply, "message", text, sizeof text), message);
 }
 
+//  python.exec that must succeed with `result` and no output, run by an
+//  interpreter that was started anew for it or not (`restarted`).
+static inline void
+s_py_check_restarted (zsock_t *dealer, const s_session_t *session, const char *code, const char *result,
+                      bool restarted)
+{
+    sbx_reply_t *reply = s_py_ok (dealer, session, code, 0);
+    s_py_expect (reply, result, "", NULL);
+    cr_assert_eq (s_result_bool (reply, "restarted"), restarted, "'%s': restarted is not %s", code,
+                  restarted ? "true" : "false");
+    sbx_reply_destroy (&reply);
+}
+
+//  python.exec whose call fails with the error `type`, its message saying
+//  `says` (NULL: not checked).
+static inline void
+s_py_fails (zsock_t *dealer, const s_session_t *session, const char *code, int timeout_ms,
+            const char *type, const char *says)
+{
+    sbx_reply_t *reply = s_py_call (dealer, session, "exec", code, timeout_ms);
+    cr_assert_str_eq (sbx_test_reply_type (reply), type, "%s: %s", code, s_why (reply));
+    if (says)
+        cr_assert (strstr (s_why (reply), says), "%s", s_why (reply));
+    sbx_reply_destroy (&reply);
+}
+
 #endif

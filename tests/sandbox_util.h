@@ -84,6 +84,18 @@ s_proc_state (const char *pid, int *ppid)
     return state;
 }
 
+//  The next process of a /proc listing (its pid, as text), or NULL at
+//  the end or when `proc` is NULL.
+static inline const char *
+s_next_pid (DIR *proc)
+{
+    struct dirent *entry;
+    while (proc && (entry = readdir (proc)))
+        if (entry->d_name [0] >= '1' && entry->d_name [0] <= '9')
+            return entry->d_name;
+    return NULL;
+}
+
 //  Live processes (not zombies) whose environment holds SBX_TAG=tag.
 static inline int
 s_tagged (const char *tag)
@@ -92,18 +104,16 @@ s_tagged (const char *tag)
     int length = snprintf (wanted, sizeof wanted, "SBX_TAG=%s", tag);
     int found = 0;
     DIR *proc = opendir ("/proc");
-    struct dirent *entry;
-    while (proc && (entry = readdir (proc))) {
-        if (entry->d_name [0] < '1' || entry->d_name [0] > '9')
-            continue;
+    const char *pid;
+    while ((pid = s_next_pid (proc))) {
         char path [300];
         static char environment [65536];
-        snprintf (path, sizeof path, "/proc/%s/environ", entry->d_name);
+        snprintf (path, sizeof path, "/proc/%s/environ", pid);
         size_t size = s_read_proc (path, environment, sizeof environment);
         int ppid;
         for (size_t i = 0; i < size; i += strlen (environment + i) + 1) {
             if (strncmp (environment + i, wanted, (size_t) length) == 0 && environment [i + length] == 0) {
-                char state = s_proc_state (entry->d_name, &ppid);
+                char state = s_proc_state (pid, &ppid);
                 found += state != 'Z' && state != '?';
                 break;
             }
@@ -129,42 +139,43 @@ s_tagged_reaches (const char *tag, int count, int ms)
     return found;
 }
 
-//  Processes (zombies too) whose parent is `pid`.
+//  Processes (zombies too) whose parent is `pid`, up to `most` of them;
+//  the first one found into *first_p (when given; -1 for none).
 static inline int
-s_children (pid_t pid)
+s_scan_children (pid_t pid, int most, pid_t *first_p)
 {
     int found = 0;
+    if (first_p)
+        *first_p = -1;
     DIR *proc = opendir ("/proc");
-    struct dirent *entry;
-    while (proc && (entry = readdir (proc))) {
-        if (entry->d_name [0] < '1' || entry->d_name [0] > '9')
-            continue;
+    const char *child;
+    while (found < most && (child = s_next_pid (proc))) {
         int ppid = 0;
-        if (s_proc_state (entry->d_name, &ppid) != '?' && ppid == pid)
+        if (s_proc_state (child, &ppid) != '?' && ppid == pid) {
+            if (first_p && found == 0)
+                *first_p = (pid_t) atol (child);
             found++;
+        }
     }
     if (proc)
         closedir (proc);
     return found;
 }
 
+//  Processes (zombies too) whose parent is `pid`.
+static inline int
+s_children (pid_t pid)
+{
+    return s_scan_children (pid, INT_MAX, NULL);
+}
+
 //  A process (zombies too) whose parent is `pid`, or -1.
 static inline pid_t
 s_first_child (pid_t pid)
 {
-    pid_t found = -1;
-    DIR *proc = opendir ("/proc");
-    struct dirent *entry;
-    while (found < 0 && proc && (entry = readdir (proc))) {
-        if (entry->d_name [0] < '1' || entry->d_name [0] > '9')
-            continue;
-        int ppid = 0;
-        if (s_proc_state (entry->d_name, &ppid) != '?' && ppid == pid)
-            found = (pid_t) atol (entry->d_name);
-    }
-    if (proc)
-        closedir (proc);
-    return found;
+    pid_t first;
+    s_scan_children (pid, 1, &first);
+    return first;
 }
 
 //  True when the comma-separated `list` holds `word`.
@@ -287,6 +298,30 @@ s_call_mp (zsock_t *dealer, const s_session_t *session, const char *feature, con
     return reply;
 }
 
+//  Calls feature.method in the session with the args {`key`: `text`},
+//  and `bin_key` with `size` bytes of `data` as bin when bin_key is given.
+static inline sbx_reply_t *
+s_call_bin (zsock_t *dealer, const s_session_t *session, const char *feature, const char *method,
+            const char *key, const char *text, const char *bin_key, const void *data, size_t size,
+            int timeout_ms)
+{
+    msgpack_sbuffer args;
+    msgpack_sbuffer_init (&args);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, bin_key ? 2 : 1);
+    sbx_mp_pack_str (&pk, key);
+    sbx_mp_pack_str (&pk, text);
+    if (bin_key) {
+        sbx_mp_pack_str (&pk, bin_key);
+        msgpack_pack_bin (&pk, size);
+        msgpack_pack_bin_body (&pk, data, size);
+    }
+    sbx_reply_t *reply = s_call_mp (dealer, session, feature, method, args.data, args.size, timeout_ms);
+    msgpack_sbuffer_destroy (&args);
+    return reply;
+}
+
 //  Same with args as JSON text (a printf format).
 static inline sbx_reply_t *
 s_call (zsock_t *dealer, const s_session_t *session, const char *feature, const char *method,
@@ -404,6 +439,54 @@ s_sh_says (zsock_t *dealer, const s_session_t *session, const char *cmd, const c
     cr_assert_str_eq (s_sh_out (dealer, session, cmd, text, sizeof text), expected, "'%s' printed '%s'", cmd, text);
 }
 
+//  Starts sbxd on `config` (JSON text) as the daemon of the running test
+//  (s_running); asserts that it started.
+static inline sbx_test_daemon_t *
+s_start_text (const char *config)
+{
+    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
+    cr_assert_not_null (daemon, "sbxd did not start with %s: %s", config, sbx_test_daemon_failure ());
+    s_running = daemon;
+    return daemon;
+}
+
+//  Same, with the test directory open to the sandboxes' own users: they
+//  must reach their directories by path (HOME, pwd), and the test dir is
+//  mkdtemp's 0700.
+static inline sbx_test_daemon_t *
+s_start_reachable (const char *config)
+{
+    sbx_test_daemon_t *daemon = s_start_text (config);
+    chmod (daemon->dir, 0711);
+    return daemon;
+}
+
+//  A second daemon on `config` (JSON text) with the root_dir of `first`,
+//  which crashed: s_start_text's, on what the first left behind.
+static inline sbx_test_daemon_t *
+s_start_after (sbx_test_daemon_t *first, const char *config)
+{
+    json_t *json = json_loads (config, 0, NULL);
+    cr_assert_not_null (json, "bad config JSON %s", config);
+    json_object_set_new (json_object_get (json, "environment"), "root_dir", json_string (first->root_dir));
+    sbx_test_daemon_t *second = sbx_test_daemon_start (json, NULL);
+    json_decref (json);
+    cr_assert_not_null (second, "sbxd did not start after the crash: %s", sbx_test_daemon_failure ());
+    s_running = second;
+    return second;
+}
+
+//  Destroys the daemon s_start_after started, then the crashed one.
+static inline void
+s_destroy_after (sbx_test_daemon_t **second_p, sbx_test_daemon_t **first_p)
+{
+    s_running = NULL;
+    sbx_test_daemon_destroy (second_p);
+    s_running = *first_p;
+    sbx_test_daemon_destroy (first_p);
+    s_running = NULL;
+}
+
 //  Starts sbxd with a process sandbox (`sandbox` JSON for the sandbox
 //  object, `features` for the features, or NULL for shell + fs) and a
 //  pool of one.
@@ -420,13 +503,7 @@ s_daemon (const char *sandbox, const char *features)
               " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
               " \"sandbox\": %s, \"features\": %s}",
               sandbox ? sandbox : "{\"kind\": \"process\"}", features ? features : default_features);
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon, "sbxd did not start with %s", config);
-    s_running = daemon;
-    //  The sandbox's own user must be able to reach its directory by
-    //  path (HOME, pwd): the test dir is mkdtemp's 0700.
-    chmod (daemon->dir, 0711);
-    return daemon;
+    return s_start_reachable (config);
 }
 
 //  Shuts the daemon down and checks that nothing of it is left: no
@@ -456,6 +533,149 @@ s_end_clean (sbx_test_daemon_t **daemon_p, zsock_t **dealer_p, s_session_t *sess
     s_close_session (*dealer_p, session);
     zsock_destroy (dealer_p);
     s_shutdown_clean (daemon_p);
+}
+
+//  Shuts the daemon down, asserts a clean exit and destroys it.
+static inline void
+s_finish (sbx_test_daemon_t **daemon_p)
+{
+    cr_assert_eq (sbx_test_daemon_shutdown (*daemon_p), 0);
+    s_running = NULL;
+    sbx_test_daemon_destroy (daemon_p);
+}
+
+//  Sends `request` (JSON) and asserts that the reply, within 20 s, is of
+//  `type`. Caller owns the reply.
+static inline sbx_reply_t *
+s_expect (zsock_t *dealer, const char *type, const char *request)
+{
+    sbx_reply_t *reply = sbx_test_request (dealer, request, 20000);
+    cr_assert_str_eq (sbx_test_reply_type (reply), type, "%s -> %s", request, s_why (reply));
+    return reply;
+}
+
+//  Same, for a reply that is not read further.
+static inline void
+s_check (zsock_t *dealer, const char *type, const char *request)
+{
+    sbx_reply_t *reply = s_expect (dealer, type, request);
+    sbx_reply_destroy (&reply);
+}
+
+//  The daemon's counter `name`, from a `stats` answered within
+//  `timeout_ms`.
+static inline uint64_t
+s_counter (zsock_t *dealer, const char *name, int timeout_ms)
+{
+    const char *request = "{\"op\": \"stats\"}";
+    sbx_reply_t *reply = sbx_test_request (dealer, request, timeout_ms);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s -> %s", request, s_why (reply));
+    const msgpack_object *counters = sbx_reply_get (reply, "counters");
+    const msgpack_object *value = counters ? sbx_mp_map_get (counters, name) : NULL;
+    cr_assert (value && value->type == MSGPACK_OBJECT_POSITIVE_INTEGER, "no counter %s", name);
+    uint64_t count = value->via.u64;
+    sbx_reply_destroy (&reply);
+    return count;
+}
+
+//  Creates the empty file `path` (a command or cell waits for it).
+static inline void
+s_touch (const char *path)
+{
+    FILE *file = fopen (path, "w");
+    cr_assert_not_null (file, "%s", path);
+    fclose (file);
+}
+
+//  Checks one message of a streamed call: a progress message (it has a
+//  `stream`) or the reply.
+typedef void (s_stream_check_fn) (const msgpack_object *map);
+
+//  Reads the messages of a call sent with `stream` (docs/protocol.md
+//  "Streaming") until its reply, each within `timeout_ms`. Progress data
+//  is appended to `out` or `err` (64 bytes each, by its stream); once
+//  `out` holds "one\n" the file `release` is made, which the code waits
+//  for before it goes on. Asserts that the reply came, after that output,
+//  and succeeded. `check` (when given) is called on each progress message
+//  before its data is read, and on the reply once it is known a success.
+static inline void
+s_read_streamed (zsock_t *dealer, const char *release, char *out, char *err, int timeout_ms,
+                 s_stream_check_fn *check)
+{
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    bool replied = false, released = false;
+    while (!replied && zpoller_wait (poller, timeout_ms)) {
+        zframe_t *frame = zframe_recv (dealer);
+        msgpack_unpacked unpacked;
+        msgpack_unpacked_init (&unpacked);
+        cr_assert_eq (msgpack_unpack_next (&unpacked, (const char *) zframe_data (frame), zframe_size (frame), NULL),
+                      MSGPACK_UNPACK_SUCCESS);
+        const msgpack_object *map = &unpacked.data;
+        const msgpack_object *stream = sbx_mp_map_get (map, "stream");
+        if (stream) {
+            if (check)
+                check (map);
+            const msgpack_object *data = sbx_mp_map_get (map, "data");
+            char *into = sbx_mp_str_eq (stream, "stdout") ? out : err;
+            size_t used = strlen (into);
+            snprintf (into + used, 64 - used, "%.*s", (int) data->via.bin.size, data->via.bin.ptr);
+            if (!released && strstr (out, "one\n")) {
+                s_touch (release);
+                released = true;
+            }
+        }
+        else {
+            replied = true;
+            cr_assert (released, "the reply came before any output");
+            const msgpack_object *ok = sbx_mp_map_get (map, "ok");
+            cr_assert (ok && ok->via.boolean);
+            if (check)
+                check (map);
+        }
+        msgpack_unpacked_destroy (&unpacked);
+        zframe_destroy (&frame);
+    }
+    zpoller_destroy (&poller);
+    cr_assert (replied);
+}
+
+//  Sends feature.method in the session with `args` (JSON text) and does
+//  not wait: the reply is read later, with sbx_test_reply_recv.
+static inline void
+s_call_later (zsock_t *dealer, const s_session_t *session, const char *feature, const char *method,
+              const char *args)
+{
+    sbx_reply_t *reply = sbx_test_requestf (dealer, 0,
+        "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"%s\","
+        " \"method\": \"%s\", \"args\": %s}", session->sandbox, session->token, feature, method, args);
+    cr_assert_null (reply);
+}
+
+//  Asks for `status` on `dealer` (its answer says that every call sent
+//  on it before was read), then shuts the daemon down and asserts a clean
+//  exit. The daemon's root_dir into `root`, for s_nothing_left.
+static inline void
+s_shutdown_after_calls (sbx_test_daemon_t *daemon, zsock_t *dealer, char *root, size_t size)
+{
+    sbx_reply_t *reply = sbx_test_request (dealer, "{\"op\": \"status\"}", 10000);
+    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
+    sbx_reply_destroy (&reply);
+    snprintf (root, size, "%s", daemon->root_dir);
+    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0, "sbxd did not shut down cleanly");
+}
+
+//  After s_shutdown_after_calls: asserts that no tagged process (`what`
+//  names them), no process of sbxd and nothing under `root` is left;
+//  destroys the dealer and the daemon.
+static inline void
+s_nothing_left (sbx_test_daemon_t **daemon_p, zsock_t **dealer_p, const char *root, const char *what)
+{
+    cr_assert_eq (s_tagged (s_tag ()), 0, "%s survived the shutdown", what);
+    cr_assert_eq (s_children (getpid ()), 0, "processes of sbxd survived it");
+    cr_assert (sbx_test_dir_entries (root) <= 0, "entries left under %s", root);
+    zsock_destroy (dealer_p);
+    s_running = NULL;
+    sbx_test_daemon_destroy (daemon_p);
 }
 
 #endif

@@ -15,21 +15,6 @@
 
 TestSuite (admin, .init = s_become_reaper, .fini = s_fini, .timeout = 120);
 
-static sbx_reply_t *
-s_expect (zsock_t *dealer, const char *type, const char *request)
-{
-    sbx_reply_t *reply = sbx_test_request (dealer, request, S_WAIT);
-    cr_assert_str_eq (sbx_test_reply_type (reply), type, "%s -> %s", request, s_why (reply));
-    return reply;
-}
-
-static void
-s_check (zsock_t *dealer, const char *type, const char *request)
-{
-    sbx_reply_t *reply = s_expect (dealer, type, request);
-    sbx_reply_destroy (&reply);
-}
-
 //  A daemon of the testing kinds, with `more` (JSON members) added.
 static sbx_test_daemon_t *
 s_testing_daemon (const char *more)
@@ -39,10 +24,7 @@ s_testing_daemon (const char *more)
               "{\"environment\": {\"id\": \"adm\", \"pool\": {\"min\": 1, \"max\": 1},"
               " \"keepalive_interval_s\": null, \"stats_report_interval_s\": null},"
               " \"sandbox\": {\"kind\": \"testing\"}%s%s}", more ? ", " : "", more ? more : "");
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon, "sbxd did not start: %s", sbx_test_daemon_failure ());
-    s_running = daemon;
-    return daemon;
+    return s_start_text (config);
 }
 
 //  The port of tcp://HOST:PORT.
@@ -133,9 +115,7 @@ Test (admin, admin_endpoint_is_configurable)
     cr_assert (strstr (s_why (reply), "endpoints.admin is null"), "%s", s_why (reply));
     sbx_reply_destroy (&reply);
     zsock_destroy (&client);
-    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_finish (&daemon);
 }
 
 //  --- Exposure -------------------------------------------------------------------
@@ -214,9 +194,7 @@ Test (admin, insecure_wildcard_warns_and_announces_a_connectable_endpoint)
     cr_assert (heard, "nothing published on %s reached a SUB", announced);
     zsock_destroy (&sub);
     zsock_destroy (&client);
-    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_finish (&daemon);
 }
 
 //  endpoints.advertise_host names the host instead.
@@ -232,9 +210,7 @@ Test (admin, advertise_host_is_announced)
     cr_assert_str_eq (sbx_reply_get_str (reply, "events_endpoint"), expected);
     sbx_reply_destroy (&reply);
     zsock_destroy (&client);
-    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_finish (&daemon);
 }
 
 //  --- From inside a sandbox --------------------------------------------------------
@@ -376,7 +352,5 @@ Test (admin, a_forged_user_id_is_no_admin)
     zsock_t *client = sbx_test_connect (daemon);
     s_check (client, "ok", "{\"op\": \"hello\"}");
     zsock_destroy (&client);
-    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_finish (&daemon);
 }

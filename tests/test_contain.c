@@ -32,11 +32,7 @@ s_start (const char *isolation, const char *limits, unsigned pool)
               " \"features\": {\"shell\": {\"kind\": \"shell\", \"timeout_ms\": 110000,"
               " \"env\": {\"SBX_TAG\": \"%s\"}},"
               " \"fs\": {\"kind\": \"fs\"}}}", pool, pool, isolation, limits, s_tag ());
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon, "sbxd did not start with %s: %s", config, sbx_test_daemon_failure ());
-    s_running = daemon;
-    chmod (daemon->dir, 0711);
-    return daemon;
+    return s_start_reachable (config);
 }
 
 //  The host's shared memory (/proc/meminfo Shmem), in KiB.

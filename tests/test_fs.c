@@ -113,18 +113,8 @@ Test (fs, binary_data_round_trip)
     char bytes [256];
     for (int i = 0; i < 256; i++)
         bytes [i] = (char) (255 - i);
-    msgpack_sbuffer args;
-    msgpack_sbuffer_init (&args);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 2);
-    sbx_mp_pack_str (&pk, "path");
-    sbx_mp_pack_str (&pk, "blob");
-    sbx_mp_pack_str (&pk, "data");
-    msgpack_pack_bin (&pk, sizeof bytes);
-    msgpack_pack_bin_body (&pk, bytes, sizeof bytes);
-    sbx_reply_t *reply = s_call_mp (dealer, &session, "fs", "write", args.data, args.size, 30000);
-    msgpack_sbuffer_destroy (&args);
+    sbx_reply_t *reply = s_call_bin (dealer, &session, "fs", "write", "path", "blob", "data", bytes, sizeof bytes,
+                                     30000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     sbx_reply_destroy (&reply);
     s_sh_says (dealer, &session, "wc -c < blob", "256\n");

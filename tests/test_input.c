@@ -112,14 +112,6 @@ s_reply_to (zsock_t *dealer, uint64_t id)
     return message;
 }
 
-static void
-s_touch (const char *path)
-{
-    FILE *file = fopen (path, "w");
-    cr_assert_not_null (file, "%s", path);
-    fclose (file);
-}
-
 //  Each chunk reaches the command, and its output comes back, before the
 //  next chunk is even sent: stdin and stdout both as they come. The end
 //  (`eof`) closes the command's stdin, and cat exits.
@@ -263,10 +255,7 @@ Test (input, input_waiting_past_the_sandbox_queue_is_refused)
               " \"limits\": {\"queued_per_sandbox\": 4},"
               " \"sandbox\": {\"kind\": \"process\"},"
               " \"features\": {\"shell\": {\"kind\": \"shell\", \"env\": {\"SBX_TAG\": \"%s\"}}}}", s_tag ());
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon);
-    s_running = daemon;
-    chmod (daemon->dir, 0711);
+    sbx_test_daemon_t *daemon = s_start_reachable (config);
     s_session_t session;
     zsock_t *dealer = s_connect_open (daemon, &session);
     char release [512];

@@ -108,10 +108,7 @@ Test (interpreter, an_exception_is_the_cells_outcome)
     sbx_reply_destroy (&reply);
 
     //  The session and its state go on.
-    reply = s_py_ok (dealer, &session, "kept", 0);
-    s_py_expect (reply, "1", "", NULL);
-    cr_assert_not (s_result_bool (reply, "restarted"));
-    sbx_reply_destroy (&reply);
+    s_py_check_restarted (dealer, &session, "kept", "1", false);
     s_end_clean (&daemon, &dealer, &session);
 }
 
@@ -156,19 +153,13 @@ Test (interpreter, a_hung_interpreter_is_killed_and_replaced)
     for (size_t i = 0; i < sizeof hangs / sizeof hangs [0]; i++) {
         sbx_reply_t *reply = s_py_ok (dealer, &session, "state = 'old'", 0);
         sbx_reply_destroy (&reply);
-        reply = s_py_call (dealer, &session, "exec", hangs [i], 300);
-        cr_assert_str_eq (sbx_test_reply_type (reply), "TimeoutError", "%s: %s", hangs [i], s_why (reply));
-        cr_assert (strstr (s_why (reply), "killed"), "%s", s_why (reply));
-        sbx_reply_destroy (&reply);
+        s_py_fails (dealer, &session, hangs [i], 300, "TimeoutError", "killed");
         cr_assert_eq (s_tagged (s_tag ()), 0, "the interpreter and its children are gone with the reply");
         reply = s_py_ok (dealer, &session, "state", 0);
         s_py_expect_error (reply, "NameError", NULL);
         cr_assert (s_result_bool (reply, "restarted"));
         sbx_reply_destroy (&reply);
-        reply = s_py_ok (dealer, &session, "1 + 1", 0);
-        s_py_expect (reply, "2", "", NULL);
-        cr_assert_not (s_result_bool (reply, "restarted"));
-        sbx_reply_destroy (&reply);
+        s_py_check_restarted (dealer, &session, "1 + 1", "2", false);
     }
     s_end_clean (&daemon, &dealer, &session);
 }
@@ -192,15 +183,8 @@ Test (interpreter, a_dead_interpreter_is_reported_and_replaced)
     for (size_t i = 0; i < sizeof deaths / sizeof deaths [0]; i++) {
         sbx_reply_t *reply = s_py_ok (dealer, &session, "state = 'old'", 0);
         sbx_reply_destroy (&reply);
-        reply = s_py_call (dealer, &session, "exec", deaths [i].code, 0);
-        cr_assert_str_eq (sbx_test_reply_type (reply), "InterpreterDied", "%s: %s", deaths [i].code,
-                          s_why (reply));
-        cr_assert (strstr (s_why (reply), deaths [i].says), "%s", s_why (reply));
-        sbx_reply_destroy (&reply);
-        reply = s_py_ok (dealer, &session, "'state' in globals()", 0);
-        s_py_expect (reply, "False", "", NULL);
-        cr_assert (s_result_bool (reply, "restarted"));
-        sbx_reply_destroy (&reply);
+        s_py_fails (dealer, &session, deaths [i].code, 0, "InterpreterDied", deaths [i].says);
+        s_py_check_restarted (dealer, &session, "'state' in globals()", "False", true);
     }
     //  The sandbox is fine: shell still runs.
     s_sh_says (dealer, &session, "echo fine", "fine\n");
@@ -228,10 +212,7 @@ Test (interpreter, an_exit_seen_by_another_command_is_not_lost)
     snprintf (cmd, sizeof cmd, "touch die; while kill -0 %s 2>/dev/null; do sleep 0.005; done; echo gone", pid);
     s_sh_out (dealer, &session, cmd, text, sizeof text);
     cr_assert_str_eq (text, "gone\n");
-    reply = s_py_ok (dealer, &session, "6 * 7", 0);
-    s_py_expect (reply, "42", "", NULL);
-    cr_assert (s_result_bool (reply, "restarted"));
-    sbx_reply_destroy (&reply);
+    s_py_check_restarted (dealer, &session, "6 * 7", "42", true);
     s_end_clean (&daemon, &dealer, &session);
 }
 
@@ -276,6 +257,18 @@ Test (interpreter, output_is_capped_binary_kept_stdin_empty)
     s_end_clean (&daemon, &dealer, &session);
 }
 
+//  The reply of the streamed call below: its output was all streamed.
+static void
+s_check_streamed (const msgpack_object *map)
+{
+    if (sbx_mp_map_get (map, "stream"))
+        return;
+    const msgpack_object *result = sbx_mp_map_get (map, "result");
+    cr_assert (sbx_mp_map_get (result, "streamed")->via.boolean);
+    cr_assert_eq (sbx_mp_map_get (result, "stdout")->via.str.size, 0);
+    cr_assert (sbx_mp_str_eq (sbx_mp_map_get (result, "result"), "'done'"));
+}
+
 Test (interpreter, streamed_output_comes_ahead_of_the_reply)
 {
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
@@ -290,44 +283,8 @@ Test (interpreter, streamed_output_comes_ahead_of_the_reply)
     json_decref (request);
     cr_assert_null (sbx_test_request (dealer, text, 0));
     free (text);
-    zpoller_t *poller = zpoller_new (dealer, NULL);
     char out [64] = "", err [64] = "";
-    bool replied = false, released = false;
-    while (!replied && zpoller_wait (poller, 20000)) {
-        zframe_t *frame = zframe_recv (dealer);
-        msgpack_unpacked unpacked;
-        msgpack_unpacked_init (&unpacked);
-        cr_assert_eq (msgpack_unpack_next (&unpacked, (const char *) zframe_data (frame), zframe_size (frame), NULL),
-                      MSGPACK_UNPACK_SUCCESS);
-        const msgpack_object *map = &unpacked.data;
-        const msgpack_object *stream = sbx_mp_map_get (map, "stream");
-        if (stream) {
-            const msgpack_object *data = sbx_mp_map_get (map, "data");
-            char *into = sbx_mp_str_eq (stream, "stdout") ? out : err;
-            size_t used = strlen (into);
-            snprintf (into + used, 64 - used, "%.*s", (int) data->via.bin.size, data->via.bin.ptr);
-            if (!released && strstr (out, "one\n")) {
-                FILE *file = fopen (release, "w");
-                cr_assert_not_null (file);
-                fclose (file);
-                released = true;
-            }
-        }
-        else {
-            replied = true;
-            cr_assert (released, "the reply came before any output");
-            const msgpack_object *ok = sbx_mp_map_get (map, "ok");
-            cr_assert (ok && ok->via.boolean);
-            const msgpack_object *result = sbx_mp_map_get (map, "result");
-            cr_assert (sbx_mp_map_get (result, "streamed")->via.boolean);
-            cr_assert_eq (sbx_mp_map_get (result, "stdout")->via.str.size, 0);
-            cr_assert (sbx_mp_str_eq (sbx_mp_map_get (result, "result"), "'done'"));
-        }
-        msgpack_unpacked_destroy (&unpacked);
-        zframe_destroy (&frame);
-    }
-    zpoller_destroy (&poller);
-    cr_assert (replied);
+    s_read_streamed (dealer, release, out, err, 20000, s_check_streamed);
     cr_assert_str_eq (out, "one\ntwo\n");
     cr_assert_str_eq (err, "three\n");
     zsock_destroy (&dealer);

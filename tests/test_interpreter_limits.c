@@ -39,10 +39,8 @@ Test (interpreter_limits, a_fork_bomb_and_a_memory_hog_are_held_by_the_limits)
     reply = s_py_ok (dealer, &session, "hog = []\nwhile True:\n    hog.append(bytearray(16 << 20))", 0);
     s_py_expect_error (reply, "MemoryError", NULL);
     sbx_reply_destroy (&reply);
-    reply = s_py_ok (dealer, &session, "del hog\nlen(bytearray(1 << 20)), stopped", 0);
-    s_py_expect (reply, "(1048576, 'BlockingIOError')", "", NULL);
-    cr_assert_not (s_result_bool (reply, "restarted"));
-    sbx_reply_destroy (&reply);
+    s_py_check_restarted (dealer, &session, "del hog\nlen(bytearray(1 << 20)), stopped",
+                          "(1048576, 'BlockingIOError')", false);
     s_close_session (dealer, &session);
     cr_assert_leq (s_tagged (s_tag ()), 1, "the forks survived the session");
     zsock_destroy (&dealer);
@@ -61,14 +59,10 @@ Test (interpreter_limits, memory_mb_holds_the_interpreter)
     sbx_reply_t *reply = s_py_ok (dealer, &session, "state = 'old'", 0);
     sbx_reply_destroy (&reply);
     //  Written bytes, not zero pages: each chunk is charged.
-    reply = s_py_call (dealer, &session, "exec", "hog = []\nwhile True:\n    hog.append(b'x' * (8 << 20))", 0);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "InterpreterDied", "%s", s_why (reply));
-    cr_assert (strstr (s_why (reply), "killed by signal 9"), "%s", s_why (reply));
-    sbx_reply_destroy (&reply);
-    reply = s_py_ok (dealer, &session, "'state' in globals(), len(b'y' * (16 << 20))", 0);
-    s_py_expect (reply, "(False, 16777216)", "", NULL);
-    cr_assert (s_result_bool (reply, "restarted"));
-    sbx_reply_destroy (&reply);
+    s_py_fails (dealer, &session, "hog = []\nwhile True:\n    hog.append(b'x' * (8 << 20))", 0,
+                "InterpreterDied", "killed by signal 9");
+    s_py_check_restarted (dealer, &session, "'state' in globals(), len(b'y' * (16 << 20))", "(False, 16777216)",
+                          true);
     s_end_clean (&daemon, &dealer, &session);
 }
 
@@ -88,13 +82,8 @@ Test (interpreter_limits, under_bwrap)
     s_py_expect_error (reply, "KeyboardInterrupt", "");
     sbx_reply_destroy (&reply);
     s_py_check (dealer, &session, "x, open('kept').read()", 0, "(2, 'here')", "", NULL);
-    reply = s_py_call (dealer, &session, "exec", "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)", 300);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "TimeoutError", "%s", s_why (reply));
-    sbx_reply_destroy (&reply);
-    reply = s_py_call (dealer, &session, "exec", "import os\nos._exit(7)", 0);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "InterpreterDied", "%s", s_why (reply));
-    cr_assert (strstr (s_why (reply), "status 7"), "%s", s_why (reply));
-    sbx_reply_destroy (&reply);
+    s_py_fails (dealer, &session, "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)", 300, "TimeoutError", NULL);
+    s_py_fails (dealer, &session, "import os\nos._exit(7)", 0, "InterpreterDied", "status 7");
     reply = s_py_ok (dealer, &session, "import socket\ns = socket.socket()\ns.connect(('192.0.2.1', 80))", 0);
     s_py_expect_error (reply, "OSError", "[Errno 101] Network is unreachable");
     cr_assert (s_result_bool (reply, "restarted"));
@@ -182,25 +171,13 @@ Test (interpreter_limits, shutdown_does_not_wait_for_a_running_cell)
     sbx_test_daemon_t *daemon = s_py_daemon (NULL, NULL);
     s_session_t session;
     zsock_t *dealer = s_connect_open (daemon, &session);
-    sbx_reply_t *reply = sbx_test_requestf (dealer, 0,
-        "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"python\","
-        " \"method\": \"exec\", \"args\": {\"code\": \"import time\\ntime.sleep(600)\", \"timeout_ms\": 600000}}",
-        session.sandbox, session.token);
-    cr_assert_null (reply);
-    //  The call was read before this later request on the same connection.
-    reply = sbx_test_request (dealer, "{\"op\": \"status\"}", 10000);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
-    sbx_reply_destroy (&reply);
+    s_call_later (dealer, &session, "python", "exec",
+                  "{\"code\": \"import time\\ntime.sleep(600)\", \"timeout_ms\": 600000}");
+    //  The call was read before a later request on the same connection.
     char root [320];
-    snprintf (root, sizeof root, "%s", daemon->root_dir);
-    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0, "sbxd did not shut down cleanly");
-    reply = sbx_test_reply_recv (dealer, 1000);
+    s_shutdown_after_calls (daemon, dealer, root, sizeof root);
+    sbx_reply_t *reply = sbx_test_reply_recv (dealer, 1000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "Cancelled", "%s", s_why (reply));
     sbx_reply_destroy (&reply);
-    cr_assert_eq (s_tagged (s_tag ()), 0, "the interpreter survived the shutdown");
-    cr_assert_eq (s_children (getpid ()), 0, "processes of sbxd survived it");
-    cr_assert (sbx_test_dir_entries (root) <= 0, "entries left under %s", root);
-    zsock_destroy (&dealer);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_nothing_left (&daemon, &dealer, root, "the interpreter");
 }

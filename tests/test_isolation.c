@@ -176,13 +176,10 @@ Test (isolation, the_embedded_default_runs_commands_under_bwrap)
 
 Test (isolation, auto_without_bwrap_runs_none_and_says_why)
 {
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (
+    sbx_test_daemon_t *daemon = s_start_reachable (
         "{\"environment\": {\"id\": \"ienv\", \"pool\": {\"min\": 1, \"max\": 1}},"
         " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"auto\", \"bwrap\": \"/bin/false\"},"
         " \"features\": {\"shell\": {\"kind\": \"shell\"}}}");
-    cr_assert_not_null (daemon, "%s", sbx_test_daemon_failure ());
-    s_running = daemon;
-    chmod (daemon->dir, 0711);
     cr_assert (sbx_test_wait_stderr (daemon, "isolation \"auto\": commands run without isolation (\"none\"): "
                                      "\"bwrap\" cannot create its namespaces", 10000));
     zsock_t *dealer = sbx_test_connect (daemon);
@@ -207,9 +204,7 @@ s_network (const char *network, const char *expected)
               " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"bwrap\"%s%s%s},"
               " \"features\": {\"shell\": {\"kind\": \"shell\"}}}",
               network ? ", \"network\": \"" : "", network ? network : "", network ? "\"" : "");
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon, "%s", sbx_test_daemon_failure ());
-    s_running = daemon;
+    sbx_test_daemon_t *daemon = s_start_text (config);
     s_session_t session;
     zsock_t *dealer = s_connect_open (daemon, &session);
     const char *port = strrchr (daemon->requests, ':') + 1;
@@ -307,12 +302,9 @@ Test (isolation, cgroups_are_gone_after_shutdown_and_after_a_crash)
         "{\"environment\": {\"id\": \"ienv\", \"pool\": {\"min\": 2, \"max\": 2}},"
         " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"bwrap\", \"limits\": {\"memory_mb\": 256}},"
         " \"features\": {\"shell\": {\"kind\": \"shell\"}}}";
-    sbx_test_daemon_t *first = sbx_test_daemon_start_text (config_text);
-    cr_assert_not_null (first, "%s", sbx_test_daemon_failure ());
-    s_running = first;
-    zsock_t *dealer = sbx_test_connect (first);
+    sbx_test_daemon_t *first = s_start_text (config_text);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (first, &session);
     char groups [2][PATH_MAX], text [64];
     s_env_groups (first, groups);
     s_sh_out (dealer, &session, "sleep 1000 & echo started", text, sizeof text);
@@ -324,28 +316,18 @@ Test (isolation, cgroups_are_gone_after_shutdown_and_after_a_crash)
     for (int i = 0; i < 2; i++)
         cr_assert_eq (access (groups [i], F_OK), 0, "%s is gone already", groups [i]);
 
-    json_t *config = json_loads (config_text, 0, NULL);
-    json_object_set_new (json_object_get (config, "environment"), "root_dir", json_string (first->root_dir));
-    sbx_test_daemon_t *second = sbx_test_daemon_start (config, NULL);
-    json_decref (config);
-    cr_assert_not_null (second, "%s", sbx_test_daemon_failure ());
-    s_running = second;
+    sbx_test_daemon_t *second = s_start_after (first, config_text);
     char said [PATH_MAX + 64];
     snprintf (said, sizeof said, "removed cgroup %s/0:0, left by an earlier run", groups [1]);
     cr_assert (sbx_test_wait_stderr (second, said, 10000), "it did not say '%s'", said);
-    dealer = sbx_test_connect (second);
-    s_open (dealer, &session);
+    dealer = s_connect_open (second, &session);
     s_sh_says (dealer, &session, "echo alive", "alive\n");
     zsock_destroy (&dealer);
     cr_assert_eq (sbx_test_daemon_shutdown (second), 0);
     //  A shutdown leaves none.
     for (int i = 0; i < 2; i++)
         cr_assert_neq (access (groups [i], F_OK), 0, "%s is still there", groups [i]);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&second);
-    s_running = first;
-    sbx_test_daemon_destroy (&first);
-    s_running = NULL;
+    s_destroy_after (&second, &first);
 }
 
 //  With no limit, a sandbox still has a group of its own, in whatever
@@ -353,12 +335,10 @@ Test (isolation, cgroups_are_gone_after_shutdown_and_after_a_crash)
 //  holds every process of the sandbox until the shutdown removes it.
 Test (isolation, a_sandbox_without_limits_has_a_group_too)
 {
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (
+    sbx_test_daemon_t *daemon = s_start_text (
         "{\"environment\": {\"id\": \"ienv\", \"pool\": {\"min\": 1, \"max\": 1}},"
         " \"sandbox\": {\"kind\": \"process\", \"isolation\": \"bwrap\", \"limits\": null},"
         " \"features\": {\"shell\": {\"kind\": \"shell\"}}}");
-    cr_assert_not_null (daemon, "%s", sbx_test_daemon_failure ());
-    s_running = daemon;
     s_session_t session;
     zsock_t *dealer = s_connect_open (daemon, &session);
     char text [64];

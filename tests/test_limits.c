@@ -26,36 +26,13 @@ TestSuite (limits, .init = s_init, .fini = s_fini, .timeout = 120);
     " \"keepalive_interval_s\": null" environment "},"                             \
     " \"sandbox\": {\"kind\": \"testing\"}, \"features\": {\"f\": {\"kind\": \"testing\"}}" sections "}"
 
-static sbx_test_daemon_t *
-s_start (const char *config)
-{
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon, "sbxd did not start on %s", config);
-    s_running = daemon;
-    chmod (daemon->dir, 0711);
-    return daemon;
-}
-
 //  A testing-env daemon, once online.
 static sbx_test_daemon_t *
 s_started (const char *config)
 {
-    sbx_test_daemon_t *daemon = s_start (config);
+    sbx_test_daemon_t *daemon = s_start_reachable (config);
     cr_assert (sbx_test_wait_log (daemon, "[testing-env] environment started", 1, S_WAIT), "it did not start");
     return daemon;
-}
-
-static uint64_t
-s_counter (zsock_t *dealer, const char *name)
-{
-    sbx_reply_t *reply = sbx_test_request (dealer, "{\"op\": \"stats\"}", S_WAIT);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "ok");
-    const msgpack_object *counters = sbx_reply_get (reply, "counters");
-    const msgpack_object *value = counters ? sbx_mp_map_get (counters, name) : NULL;
-    cr_assert (value && value->type == MSGPACK_OBJECT_POSITIVE_INTEGER, "no counter %s", name);
-    uint64_t count = value->via.u64;
-    sbx_reply_destroy (&reply);
-    return count;
 }
 
 static void
@@ -64,14 +41,6 @@ s_ok (zsock_t *dealer, const char *request)
     sbx_reply_t *reply = sbx_test_request (dealer, request, S_WAIT);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s -> %s", request, s_why (reply));
     sbx_reply_destroy (&reply);
-}
-
-static void
-s_finish (sbx_test_daemon_t **daemon_p)
-{
-    cr_assert_eq (sbx_test_daemon_shutdown (*daemon_p), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (daemon_p);
 }
 
 //  A body `size` bytes long: {"op": "hello", "x": "aaa..."}.
@@ -98,7 +67,7 @@ Test (limits, oversized_bodies)
     cr_assert_str_eq (sbx_test_reply_type (reply), SBX_BAD_REQUEST);
     sbx_reply_destroy (&reply);
     free (body);
-    uint64_t before = s_counter (admin, "peers_disconnected");
+    uint64_t before = s_counter (admin, "peers_disconnected", S_WAIT);
 
     body = s_hello_of (1 << 20);
     cr_assert_null (sbx_test_request_raw (client, body, 1 << 20, 500), "a body of 1 MiB was answered");
@@ -106,7 +75,7 @@ Test (limits, oversized_bodies)
     //  The close is counted (the monitor's events come in their own time).
     bool closed = false;
     for (int tries = 0; tries < 200 && !closed; tries++)
-        closed = s_counter (admin, "peers_disconnected") > before;
+        closed = s_counter (admin, "peers_disconnected", S_WAIT) > before;
     cr_assert (closed, "the connection that sent 1 MiB was not closed");
     //  The client reconnects by itself, and is served.
     s_ok (client, "{\"op\": \"hello\"}");
@@ -136,12 +105,12 @@ Test (limits, replies_to_a_client_that_never_reads_are_dropped)
     for (int round = 0; round < 50 && !dropped; round++) {
         for (int i = 0; i < 100; i++)
             cr_assert_eq (zmq_send (zsock_resolve (greedy), request.data, request.size, 0), (int) request.size);
-        dropped = s_counter (admin, "replies_dropped");
+        dropped = s_counter (admin, "replies_dropped", S_WAIT);
     }
     //  The bus answers replays in turn: on a slow machine the ones sent
     //  are still being answered (or dropped) when the sending is done.
     for (int64_t deadline = zclock_mono () + S_WAIT; !dropped && zclock_mono () < deadline; )
-        dropped = s_counter (admin, "replies_dropped");
+        dropped = s_counter (admin, "replies_dropped", S_WAIT);
     msgpack_sbuffer_destroy (&request);
     cr_assert_gt (dropped, 0, "no reply was dropped");
     s_ok (admin, "{\"op\": \"call\", \"method\": \"shell\", \"args\": {\"code\": \"still served\"}}");
@@ -154,7 +123,7 @@ Test (limits, replies_to_a_client_that_never_reads_are_dropped)
 //  refused with EnvironmentOverloadError; those queued are answered.
 Test (limits, a_sandbox_queue_is_bounded)
 {
-    sbx_test_daemon_t *daemon = s_start (
+    sbx_test_daemon_t *daemon = s_start_reachable (
         "{\"environment\": {\"id\": \"q\", \"pool\": {\"min\": 1, \"max\": 1}},"
         " \"sandbox\": {\"kind\": \"process\"}, \"features\": {\"shell\": {\"kind\": \"shell\"}},"
         " \"limits\": {\"queued_per_sandbox\": 4}}");
@@ -192,7 +161,7 @@ Test (limits, a_sandbox_queue_is_bounded)
         cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
         sbx_reply_destroy (&reply);
     }
-    cr_assert_eq (s_counter (dealer, "calls_refused"), 16);
+    cr_assert_eq (s_counter (dealer, "calls_refused", S_WAIT), 16);
     s_end_clean (&daemon, &dealer, &session);
 }
 
@@ -208,13 +177,13 @@ Test (limits, waiting_acquires_are_bounded)
     cr_assert_null (sbx_test_request (waiters, "{\"op\": \"session.open\", \"id\": 2}", 0));
     zsock_t *late = sbx_test_connect (daemon);
     //  The two are queued once stats (after them on the same pipe) answers.
-    while (s_counter (late, "acquires_waited") < 2)
+    while (s_counter (late, "acquires_waited", S_WAIT) < 2)
         ;
     sbx_reply_t *reply = sbx_test_request (late, "{\"op\": \"session.open\", \"timeout_ms\": 60000}", S_WAIT);
     cr_assert_str_eq (sbx_test_reply_type (reply), SBX_OVERLOAD_ERROR);
     cr_assert (strstr (sbx_error_message (sbx_reply_get_error (reply)), "limits.waiting"));
     sbx_reply_destroy (&reply);
-    cr_assert_eq (s_counter (late, "acquires_refused"), 1);
+    cr_assert_eq (s_counter (late, "acquires_refused", S_WAIT), 1);
     zsock_destroy (&late);
     zsock_destroy (&waiters);
     zsock_destroy (&holder);
@@ -374,10 +343,9 @@ Test (limits, a_crashed_run_is_cleaned_up_at_the_next_start)
     const char *config_text =
         "{\"environment\": {\"id\": \"penv\", \"pool\": {\"min\": 1, \"max\": 1}},"
         " \"sandbox\": {\"kind\": \"process\"}, \"features\": {\"fs\": {\"kind\": \"fs\"}}}";
-    sbx_test_daemon_t *first = s_start (config_text);
-    zsock_t *dealer = sbx_test_connect (first);
+    sbx_test_daemon_t *first = s_start_reachable (config_text);
     s_session_t session;
-    s_open (dealer, &session);
+    zsock_t *dealer = s_connect_open (first, &session);
     sbx_reply_t *reply = sbx_test_requestf (dealer, S_WAIT,
         "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"fs\", \"method\": \"write\","
         " \"args\": {\"path\": \"left.txt\", \"data\": \"user file\"}}", session.sandbox, session.token);
@@ -390,24 +358,14 @@ Test (limits, a_crashed_run_is_cleaned_up_at_the_next_start)
     kill (first->pid, SIGKILL);
     cr_assert_eq (sbx_test_daemon_wait (first, S_WAIT), 128 + SIGKILL);
 
-    json_error_t problem;
-    json_t *config = json_loads (config_text, 0, &problem);
-    json_object_set_new (json_object_get (config, "environment"), "root_dir", json_string (first->root_dir));
-    sbx_test_daemon_t *second = sbx_test_daemon_start (config, NULL);
-    json_decref (config);
-    cr_assert_not_null (second);
-    s_running = second;
+    sbx_test_daemon_t *second = s_start_after (first, config_text);
     char removed [700];
     snprintf (removed, sizeof removed, "removed %s/penv/0:0, left by an earlier run", first->root_dir);
     cr_assert (sbx_test_wait_stderr (second, removed, S_WAIT), "it did not say '%s'", removed);
     cr_assert (sbx_test_wait_log (second, "[penv/0:0] sandbox started", 1, S_WAIT));
     cr_assert_neq (access (left, F_OK), 0, "the old user file is still there");
     cr_assert_eq (sbx_test_daemon_shutdown (second), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&second);
-    s_running = first;
-    sbx_test_daemon_destroy (&first);
-    s_running = NULL;
+    s_destroy_after (&second, &first);
 }
 
 //  A hook that hangs cannot hold the daemon: past shutdown_timeout_s it
@@ -416,7 +374,7 @@ Test (limits, a_crashed_run_is_cleaned_up_at_the_next_start)
 Test (limits, a_stuck_shutdown_gives_up)
 {
     for (int second_signal = 0; second_signal <= 1; second_signal++) {
-        sbx_test_daemon_t *daemon = s_start (second_signal
+        sbx_test_daemon_t *daemon = s_start_reachable (second_signal
             ? "{\"environment\": {\"id\": \"stuck\", \"pool\": {\"min\": 1, \"max\": 1},"
               " \"shutdown_timeout_s\": 3600, \"keepalive_interval_s\": null},"
               " \"sandbox\": {\"kind\": \"process\"},"
@@ -538,7 +496,7 @@ Test (limits, connections_past_limits_peers_are_refused)
     cr_assert (sbx_test_wait_stderr (daemon, "refused a handshake on the requests socket from", S_WAIT),
                "a fourth connection, to the request endpoint, was not refused");
     cr_assert (sbx_test_wait_stderr (daemon, "limits.peers (3) connections are open", S_WAIT));
-    cr_assert_geq (s_counter (admin, "peers_refused"), 2);
+    cr_assert_geq (s_counter (admin, "peers_refused", S_WAIT), 2);
     //  Those in are still served.
     s_ok (clients [2], "{\"op\": \"status\"}");
     cr_assert_null (sbx_test_reply_recv (late, 0), "the refused connection was answered");

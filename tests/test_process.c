@@ -68,10 +68,7 @@ Test (process, each_sandbox_has_its_directory_and_user)
     snprintf (config, sizeof config,
               "{\"environment\": {\"id\": \"penv\", \"pool\": {\"min\": 2, \"max\": 2}},"
               " \"sandbox\": {\"kind\": \"process\"}, \"features\": %s}", features);
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon);
-    chmod (daemon->dir, 0711);
-    s_running = daemon;
+    sbx_test_daemon_t *daemon = s_start_reachable (config);
     zsock_t *dealer = sbx_test_connect (daemon);
     s_session_t a, b;
     s_open (dealer, &a);
@@ -201,27 +198,24 @@ static const char *s_leftovers =
     "nohup sleep 1000 > /dev/null 2>&1 & (trap '' TERM HUP; exec sleep 1000) & "
     "while [ $(pgrep -c -u $(id -u) -x sleep) -lt 6 ]; do :; done; echo started";
 
-Test (process, shutdown_leaves_nothing_behind)
+//  Runs s_leftovers in the session and checks that all six run.
+static void
+s_start_leftovers (zsock_t *dealer, const s_session_t *session)
 {
-    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
-    s_session_t session;
-    zsock_t *dealer = s_connect_open (daemon, &session);
     char text [64];
-    s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
+    s_sh_out (dealer, session, s_leftovers, text, sizeof text);
     cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
-    //  Shut down in the middle of the session.
-    zsock_destroy (&dealer);
-    s_shutdown_clean (&daemon);
 }
 
-Test (process, sbxd_killed_leaves_nothing_running)
+//  Starts sbxd with `sandbox`, leaves s_leftovers running in a session,
+//  kills sbxd and checks that none of them outlived it.
+static void
+s_killed_leaves_nothing (const char *sandbox)
 {
-    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    sbx_test_daemon_t *daemon = s_daemon (sandbox, NULL);
     s_session_t session;
     zsock_t *dealer = s_connect_open (daemon, &session);
-    char text [64];
-    s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
-    cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
+    s_start_leftovers (dealer, &session);
     zsock_destroy (&dealer);
     kill (daemon->pid, SIGKILL);
     waitpid (daemon->pid, NULL, 0);
@@ -235,6 +229,22 @@ Test (process, sbxd_killed_leaves_nothing_running)
     sbx_test_daemon_destroy (&daemon);
 }
 
+Test (process, shutdown_leaves_nothing_behind)
+{
+    sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
+    s_session_t session;
+    zsock_t *dealer = s_connect_open (daemon, &session);
+    s_start_leftovers (dealer, &session);
+    //  Shut down in the middle of the session.
+    zsock_destroy (&dealer);
+    s_shutdown_clean (&daemon);
+}
+
+Test (process, sbxd_killed_leaves_nothing_running)
+{
+    s_killed_leaves_nothing (NULL);
+}
+
 static int
 s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -243,11 +253,9 @@ s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 
 Test (process, a_vanished_directory_breaks_the_sandbox)
 {
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (
+    sbx_test_daemon_t *daemon = s_start_text (
         "{\"environment\": {\"id\": \"penv\", \"pool\": {\"min\": 1, \"max\": 1}, \"keepalive_interval_s\": 0.05},"
         " \"sandbox\": {\"kind\": \"process\"}, \"features\": {\"shell\": {\"kind\": \"shell\"}}}");
-    cr_assert_not_null (daemon);
-    s_running = daemon;
     cr_assert (sbx_test_wait_log (daemon, "[penv/0:0] sandbox started", 1, 10000));
     char dir [512];
     snprintf (dir, sizeof dir, "%s/penv/0:0", daemon->root_dir);
@@ -468,30 +476,14 @@ Test (process, bwrap_timeout_and_shutdown_leave_nothing)
     cr_assert (s_result_bool (reply, "timed_out"));
     sbx_reply_destroy (&reply);
     cr_assert_eq (s_tagged (s_tag ()), 0);
-    char text [64];
-    s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
-    cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
+    s_start_leftovers (dealer, &session);
     zsock_destroy (&dealer);
     s_shutdown_clean (&daemon);
 }
 
 Test (process, bwrap_sbxd_killed_leaves_nothing_running)
 {
-    sbx_test_daemon_t *daemon = s_daemon (S_BWRAP, NULL);
-    s_session_t session;
-    zsock_t *dealer = s_connect_open (daemon, &session);
-    char text [64];
-    s_sh_out (dealer, &session, s_leftovers, text, sizeof text);
-    cr_assert (s_tagged (s_tag ()) >= 6, "%d tagged", s_tagged (s_tag ()));
-    zsock_destroy (&dealer);
-    kill (daemon->pid, SIGKILL);
-    waitpid (daemon->pid, NULL, 0);
-    daemon->pid = -1;
-    while (waitpid (-1, NULL, 0) > 0)
-        ;
-    cr_assert_eq (s_tagged (s_tag ()), 0, "commands outlived a crashed sbxd");
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_killed_leaves_nothing (S_BWRAP);
 }
 
 Test (process, at_the_process_limit_forks_fail_and_the_session_goes_on)

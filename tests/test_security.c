@@ -102,10 +102,7 @@ s_daemon_with (const char *security, const char *endpoints)
               " \"sandbox\": {\"kind\": \"testing\"}, \"features\": {\"f\": {\"kind\": \"testing\"}}"
               "%s%s%s%s%s}", security ? ", \"security\": " : "", security ? security : "",
               endpoints ? ", \"endpoints\": " : "", endpoints ? endpoints : "", "");
-    sbx_test_daemon_t *daemon = sbx_test_daemon_start_text (config);
-    cr_assert_not_null (daemon, "sbxd did not start: %s", sbx_test_daemon_failure ());
-    s_running = daemon;
-    return daemon;
+    return s_start_text (config);
 }
 
 static sbx_test_daemon_t *
@@ -155,33 +152,6 @@ s_socket (int type, const char *endpoint, const char *name)
     return sock;
 }
 
-static sbx_reply_t *
-s_expect (zsock_t *dealer, const char *type, const char *request)
-{
-    sbx_reply_t *reply = sbx_test_request (dealer, request, S_WAIT);
-    cr_assert_str_eq (sbx_test_reply_type (reply), type, "%s -> %s", request, s_why (reply));
-    return reply;
-}
-
-static void
-s_check (zsock_t *dealer, const char *type, const char *request)
-{
-    sbx_reply_t *reply = s_expect (dealer, type, request);
-    sbx_reply_destroy (&reply);
-}
-
-static uint64_t
-s_counter (zsock_t *dealer, const char *name)
-{
-    sbx_reply_t *reply = s_expect (dealer, "ok", "{\"op\": \"stats\"}");
-    const msgpack_object *counters = sbx_reply_get (reply, "counters");
-    const msgpack_object *value = counters ? sbx_mp_map_get (counters, name) : NULL;
-    cr_assert (value && value->type == MSGPACK_OBJECT_POSITIVE_INTEGER, "no counter %s", name);
-    uint64_t count = value->via.u64;
-    sbx_reply_destroy (&reply);
-    return count;
-}
-
 //  Waits until the counter reaches `at_least`, asking again as each
 //  answer comes.
 static bool
@@ -189,7 +159,7 @@ s_wait_counter (zsock_t *dealer, const char *name, uint64_t at_least)
 {
     int64_t deadline = zclock_mono () + S_WAIT;
     while (zclock_mono () < deadline)
-        if (s_counter (dealer, name) >= at_least)
+        if (s_counter (dealer, name, S_WAIT) >= at_least)
             return true;
     return false;
 }
@@ -224,14 +194,6 @@ s_key_prefix (const char *name, char *prefix, size_t count)
     zcert_destroy (&cert);
 }
 
-static void
-s_finish (sbx_test_daemon_t **daemon_p)
-{
-    cr_assert_eq (sbx_test_daemon_shutdown (*daemon_p), 0);
-    s_running = NULL;
-    sbx_test_daemon_destroy (daemon_p);
-}
-
 //  --- CURVE -------------------------------------------------------------------
 
 //  A client without CURVE never gets an answer, and its handshakes count.
@@ -259,7 +221,7 @@ Test (security, unlisted_key_is_refused_on_both_sockets)
 {
     sbx_test_daemon_t *daemon = s_curve_daemon ();
     zsock_t *alice = s_socket (ZMQ_DEALER, daemon->requests, "alice");
-    uint64_t before = s_counter (alice, "peers_refused");
+    uint64_t before = s_counter (alice, "peers_refused", S_WAIT);
     char prefix [9], line [256];
     s_key_prefix ("rogue", prefix, 8);
     zsock_t *rogue = s_socket (ZMQ_DEALER, daemon->requests, "rogue");
@@ -270,7 +232,7 @@ Test (security, unlisted_key_is_refused_on_both_sockets)
     snprintf (line, sizeof line, "refused a handshake on the events socket from 127.0.0.1: key %s...", prefix);
     cr_assert (sbx_test_wait_stderr (daemon, line, S_WAIT), "no log line '%s'", line);
     //  Counted as they are logged, in the environment's thread.
-    cr_assert_geq (s_counter (alice, "peers_refused"), before + 2);
+    cr_assert_geq (s_counter (alice, "peers_refused", S_WAIT), before + 2);
     //  Neither socket hears anything while the daemon publishes.
     s_check (alice, "ok", "{\"op\": \"call\", \"method\": \"shell\", \"args\": {\"code\": \"x\"}}");
     zpoller_t *poller = zpoller_new (rogue, sub, NULL);
@@ -313,7 +275,7 @@ Test (security, listed_key_works_on_both_sockets)
     s_check (admin, "ok", "{\"op\": \"status\"}");
     zsock_t *sub = s_socket (ZMQ_SUB, daemon->events, "bob");
     cr_assert (s_sub_receives (sub, alice), "bob's subscription heard nothing");
-    cr_assert_eq (s_counter (alice, "peers_refused"), 0);
+    cr_assert_eq (s_counter (alice, "peers_refused", S_WAIT), 0);
     zsock_destroy (&sub);
     zsock_destroy (&admin);
     zsock_destroy (&alice);

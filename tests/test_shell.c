@@ -61,21 +61,10 @@ Test (shell, stdin_text_and_binary)
     sbx_reply_destroy (&reply);
 
     //  Every byte value through cat: not UTF-8, so it comes back as bin.
-    msgpack_sbuffer args;
-    msgpack_sbuffer_init (&args);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
     char bytes [256];
     for (int i = 0; i < 256; i++)
         bytes [i] = (char) i;
-    msgpack_pack_map (&pk, 2);
-    sbx_mp_pack_str (&pk, "cmd");
-    sbx_mp_pack_str (&pk, "cat");
-    sbx_mp_pack_str (&pk, "stdin");
-    msgpack_pack_bin (&pk, sizeof bytes);
-    msgpack_pack_bin_body (&pk, bytes, sizeof bytes);
-    reply = s_call_mp (dealer, &session, "shell", "run", args.data, args.size, 30000);
-    msgpack_sbuffer_destroy (&args);
+    reply = s_call_bin (dealer, &session, "shell", "run", "cmd", "cat", "stdin", bytes, sizeof bytes, 30000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     const msgpack_object *out = s_result (reply, "stdout");
     cr_assert_eq (out->type, MSGPACK_OBJECT_BIN);
@@ -185,18 +174,8 @@ Test (shell, large_stdin_and_output_together)
     char *data = (char *) malloc (size);
     for (size_t i = 0; i < size; i++)
         data [i] = (char) ('a' + i % 26);
-    msgpack_sbuffer args;
-    msgpack_sbuffer_init (&args);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 2);
-    sbx_mp_pack_str (&pk, "cmd");
-    sbx_mp_pack_str (&pk, "cat; cat /dev/null >&2");
-    sbx_mp_pack_str (&pk, "stdin");
-    msgpack_pack_bin (&pk, size);
-    msgpack_pack_bin_body (&pk, data, size);
-    sbx_reply_t *reply = s_call_mp (dealer, &session, "shell", "run", args.data, args.size, 60000);
-    msgpack_sbuffer_destroy (&args);
+    sbx_reply_t *reply = s_call_bin (dealer, &session, "shell", "run", "cmd", "cat; cat /dev/null >&2", "stdin", data,
+                                     size, 60000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     cr_assert_not (s_result_bool (reply, "truncated"));
     const msgpack_object *out = s_result (reply, "stdout");
@@ -241,31 +220,19 @@ Test (shell, shutdown_does_not_wait_for_a_running_command)
     sbx_test_daemon_t *daemon = s_daemon (NULL, NULL);
     s_session_t session;
     zsock_t *dealer = s_connect_open (daemon, &session);
-    //  A command allowed ten minutes; the call's reply is read later.
-    sbx_reply_t *reply = sbx_test_requestf (dealer, 0,
-        "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
-        " \"method\": \"run\", \"args\": {\"cmd\": \"sleep 600 & sleep 600\", \"timeout_ms\": 600000}}",
-        session.sandbox, session.token);
-    cr_assert_null (reply);
+    //  A command allowed ten minutes.
+    s_call_later (dealer, &session, "shell", "run", "{\"cmd\": \"sleep 600 & sleep 600\", \"timeout_ms\": 600000}");
     //  A second call queues behind it: by its turn the shutdown has begun,
     //  and it does not start at all.
-    reply = sbx_test_requestf (dealer, 0,
-        "{\"op\": \"call\", \"sandbox\": \"%s\", \"token\": \"%s\", \"feature\": \"shell\","
-        " \"method\": \"run\", \"args\": {\"cmd\": \"echo started; sleep 600\"}}",
-        session.sandbox, session.token);
-    cr_assert_null (reply);
+    s_call_later (dealer, &session, "shell", "run", "{\"cmd\": \"echo started; sleep 600\"}");
     //  The shutdown comes on another connection, which the environment may
     //  read first: the answer to a later request on this one says both
-    //  calls were read (and passed on to the sandbox) before it.
-    reply = sbx_test_request (dealer, "{\"op\": \"status\"}", 10000);
-    cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
-    sbx_reply_destroy (&reply);
-    //  The shutdown (30 s at most here, or the daemon is killed and the
-    //  exit code says so) kills the command and answers the call first.
+    //  calls were read (and passed on to the sandbox) before it. The
+    //  shutdown (30 s at most here, or the daemon is killed and the exit
+    //  code says so) kills the command and answers the call first.
     char root [320];
-    snprintf (root, sizeof root, "%s", daemon->root_dir);
-    cr_assert_eq (sbx_test_daemon_shutdown (daemon), 0, "sbxd did not shut down cleanly");
-    reply = sbx_test_reply_recv (dealer, 1000);
+    s_shutdown_after_calls (daemon, dealer, root, sizeof root);
+    sbx_reply_t *reply = sbx_test_reply_recv (dealer, 1000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     cr_assert (s_result_bool (reply, "cancelled"));
     cr_assert_not (s_result_bool (reply, "timed_out"));
@@ -282,12 +249,7 @@ Test (shell, shutdown_does_not_wait_for_a_running_command)
     cr_assert (duration && duration->type == MSGPACK_OBJECT_FLOAT64 && duration->via.f64 == 0.0,
                "the queued command started (duration_ms %g)", duration ? duration->via.f64 : -1.0);
     sbx_reply_destroy (&reply);
-    cr_assert_eq (s_tagged (s_tag ()), 0, "the command survived the shutdown");
-    cr_assert_eq (s_children (getpid ()), 0, "processes of sbxd survived it");
-    cr_assert (sbx_test_dir_entries (root) <= 0, "entries left under %s", root);
-    zsock_destroy (&dealer);
-    s_running = NULL;
-    sbx_test_daemon_destroy (&daemon);
+    s_nothing_left (&daemon, &dealer, root, "the command");
 }
 
 Test (shell, state_kept_in_session_wiped_between)
@@ -356,18 +318,10 @@ Test (shell, a_command_that_cannot_start_is_an_os_error)
     memcpy (cmd, "echo ", 5);
     memset (cmd + 5, 'x', size - 5);
     cmd [size] = 0;
-    msgpack_sbuffer args;
-    msgpack_sbuffer_init (&args);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &args, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 1);
-    sbx_mp_pack_str (&pk, "cmd");
-    sbx_mp_pack_str (&pk, cmd);
-    sbx_reply_t *reply = s_call_mp (dealer, &session, "shell", "run", args.data, args.size, 30000);
+    sbx_reply_t *reply = s_call_bin (dealer, &session, "shell", "run", "cmd", cmd, NULL, NULL, 0, 30000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "OSError", "%s", s_why (reply));
     cr_assert (strstr (s_why (reply), "too long"), "%s", s_why (reply));
     sbx_reply_destroy (&reply);
-    msgpack_sbuffer_destroy (&args);
     free (cmd);
     s_sh_says (dealer, &session, "echo still here", "still here\n");
     s_end_clean (&daemon, &dealer, &session);
@@ -474,9 +428,7 @@ Test (shell, status_and_events_are_live_while_a_call_runs)
     sbx_reply_destroy (&reply);
 
     //  Only now may the command end.
-    FILE *file = fopen (release, "w");
-    cr_assert_not_null (file);
-    fclose (file);
+    s_touch (release);
     reply = sbx_test_reply_recv (dealer, 30000);
     cr_assert_str_eq (sbx_test_reply_type (reply), "ok", "%s", s_why (reply));
     char text [64];
@@ -486,6 +438,27 @@ Test (shell, status_and_events_are_live_while_a_call_runs)
     zsock_destroy (&watcher);
     zsock_destroy (&dealer);
     s_shutdown_clean (&daemon);
+}
+
+//  A message of the streamed call below: its id; progress data as bin,
+//  without `ok`; a reply whose output was all streamed.
+static void
+s_check_streamed (const msgpack_object *map)
+{
+    const msgpack_object *id = sbx_mp_map_get (map, "id");
+    cr_assert (id && id->via.u64 == 7);
+    if (sbx_mp_map_get (map, "stream")) {
+        cr_assert_null (sbx_mp_map_get (map, "ok"), "a progress message with `ok`");
+        const msgpack_object *data = sbx_mp_map_get (map, "data");
+        cr_assert (data && data->type == MSGPACK_OBJECT_BIN);
+    }
+    else {
+        const msgpack_object *result = sbx_mp_map_get (map, "result");
+        const msgpack_object *streamed = sbx_mp_map_get (result, "streamed");
+        cr_assert (streamed && streamed->via.boolean);
+        const msgpack_object *stdout_ = sbx_mp_map_get (result, "stdout");
+        cr_assert (stdout_ && stdout_->type == MSGPACK_OBJECT_STR && stdout_->via.str.size == 0);
+    }
 }
 
 //  A call with `stream: true` (docs/protocol.md "Streaming"): its output
@@ -503,50 +476,8 @@ Test (shell, streamed_output_comes_ahead_of_the_reply)
               " \"args\": {\"cmd\": \"echo one; while [ ! -e %s ]; do sleep 0.01; done; echo two; echo three >&2\"}}",
               release);
     cr_assert_null (sbx_test_request (dealer, request, 0));
-    zpoller_t *poller = zpoller_new (dealer, NULL);
     char out [64] = "", err [64] = "";
-    bool replied = false, released = false;
-    while (!replied && zpoller_wait (poller, 10000)) {
-        zframe_t *frame = zframe_recv (dealer);
-        msgpack_unpacked unpacked;
-        msgpack_unpacked_init (&unpacked);
-        cr_assert_eq (msgpack_unpack_next (&unpacked, (const char *) zframe_data (frame), zframe_size (frame), NULL),
-                      MSGPACK_UNPACK_SUCCESS);
-        const msgpack_object *map = &unpacked.data;
-        const msgpack_object *id = sbx_mp_map_get (map, "id");
-        cr_assert (id && id->via.u64 == 7);
-        const msgpack_object *stream = sbx_mp_map_get (map, "stream");
-        if (stream) {
-            cr_assert_null (sbx_mp_map_get (map, "ok"), "a progress message with `ok`");
-            const msgpack_object *data = sbx_mp_map_get (map, "data");
-            cr_assert (data && data->type == MSGPACK_OBJECT_BIN);
-            char *into = sbx_mp_str_eq (stream, "stdout") ? out : err;
-            size_t used = strlen (into);
-            snprintf (into + used, 64 - used, "%.*s", (int) data->via.bin.size, data->via.bin.ptr);
-            if (!released && strstr (out, "one\n")) {
-                //  Only now may the command go on.
-                FILE *file = fopen (release, "w");
-                cr_assert_not_null (file);
-                fclose (file);
-                released = true;
-            }
-        }
-        else {
-            replied = true;
-            cr_assert (released, "the reply came before any output");
-            const msgpack_object *ok = sbx_mp_map_get (map, "ok");
-            cr_assert (ok && ok->via.boolean);
-            const msgpack_object *result = sbx_mp_map_get (map, "result");
-            const msgpack_object *streamed = sbx_mp_map_get (result, "streamed");
-            cr_assert (streamed && streamed->via.boolean);
-            const msgpack_object *stdout_ = sbx_mp_map_get (result, "stdout");
-            cr_assert (stdout_ && stdout_->type == MSGPACK_OBJECT_STR && stdout_->via.str.size == 0);
-        }
-        msgpack_unpacked_destroy (&unpacked);
-        zframe_destroy (&frame);
-    }
-    zpoller_destroy (&poller);
-    cr_assert (replied);
+    s_read_streamed (dealer, release, out, err, 10000, s_check_streamed);
     cr_assert_str_eq (out, "one\ntwo\n");
     cr_assert_str_eq (err, "three\n");
     //  No `stream`: the output is in the result, as before.

@@ -189,6 +189,9 @@ def test_shutdown_is_refused_here_and_done_on_the_admin_endpoint(start_daemon):
     daemon = start_daemon(TESTING)
     env = daemon.environment()
     try:
+        # The daemon answers before its pool has filled: online from here.
+        events = env.events(since=0, prefix="environment.start", timeout=10)
+        next_event(events, lambda e: True, "the environment's start")
         with pytest.raises(sbx.Unauthorized, match="admin endpoint"):
             env.shutdown()
         assert env.status()["environment"]["status"] == "online"
